@@ -11,10 +11,11 @@ import sys
 import time
 from pathlib import Path
 
-from .core import DatasetError
+from .core import TASKS, DatasetError
 
 # %% auto #0
-__all__ = ['DATASETS', 'write_builtin', 'build_parser', 'main']
+__all__ = ['DATASETS', 'write_builtin', 'task_module', 'check_data', 'format_metrics', 'build_parser',
+           'import_tensorflow_quietly', 'main']
 
 # %% ../nbs/09_cli.ipynb #50624e31
 DATASETS = {  # name: (layout, default number of samples)
@@ -41,6 +42,96 @@ def write_builtin(name: str, # one of DATASETS
     if DATASETS[name][0] == "clotho": return fmt.write_clotho(out, data.inputs, data.sample_rate, data.captions)
     return fmt.write_mosi(out, data.inputs, data.sample_rate, [c[0] for c in data.captions], data.labels)
 
+# %% ../nbs/09_cli.ipynb #f234ae73
+def task_module(task: str): # a name in mmlearn.train.TASKS
+    "The application module that trains and runs `task`."
+    import importlib
+    if task not in TASKS: raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
+    try: return importlib.import_module(f"mmlearn.apps.{task}")
+    except ModuleNotFoundError as e:
+        if e.name != f"mmlearn.apps.{task}" and e.name != "mmlearn.apps": raise
+        raise ValueError(f"task {task!r} is not available in this version of mmlearn") from None
+
+def check_data(data: str | None, fmt: str | None) -> None:
+    "Refuse a dataset folder that does not exist or a format mmlearn cannot read, before any work starts."
+    from mmlearn.data.formats import FORMATS
+    if fmt is not None and fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if data is not None and not Path(data).is_dir(): raise FileNotFoundError(f"data folder {data} does not exist")
+
+def format_metrics(metrics: dict, # name -> number
+                  ) -> str:
+    "The metrics as a two-column table."
+    w = max(len(k) for k in metrics)
+    return "\n".join([f"{'metric':<{w}}  value", f"{'-' * w}  --------"] + [f"{k:<{w}}  {v:8.4f}" for k, v in sorted(metrics.items())])
+
+# %% ../nbs/09_cli.ipynb #64a8f3ff
+def _strategy_scope(name: str):
+    "The tf.distribute scope for --strategy (default: no strategy)."
+    import contextlib
+    if name == "default": return contextlib.nullcontext()
+    import tensorflow as tf
+    if name == "mirrored": return tf.distribute.MirroredStrategy().scope()
+    if name == "multiworker": return tf.distribute.MultiWorkerMirroredStrategy().scope()
+    raise ValueError(f"unknown strategy {name!r}: expected default, mirrored or multiworker")
+
+def _train(args) -> None:
+    from mmlearn.train import RunConfig, write_metrics
+    cfg = RunConfig(task=args.task, epochs=args.epochs, samples=args.samples, seed=args.seed,
+                    data=args.data, format=args.format, strategy=args.strategy)
+    check_data(cfg.data, cfg.format)
+    app = task_module(cfg.task)
+    run_dir = Path(args.out or f"runs/{cfg.task}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(cfg.to_json() + "\n")
+    print(f"training {cfg.task} -> {run_dir}")
+    with _strategy_scope(cfg.strategy): metrics = app.train(cfg, run_dir)
+    write_metrics(run_dir, metrics)
+    print(format_metrics(metrics))
+    print(f"wrote {run_dir}/metrics.json, config.json, model.keras and figures")
+
+def _evaluate(args) -> None:
+    from mmlearn.train import read_run
+    cfg, _ = read_run(args.run_dir)
+    if args.data or args.format:
+        check_data(args.data, args.format); cfg.data, cfg.format = args.data, args.format
+        cfg.__post_init__()
+    if not (Path(args.run_dir) / "model.keras").is_file(): raise FileNotFoundError(f"{args.run_dir} has no model.keras: the run did not finish an epoch")
+    print(format_metrics(task_module(cfg.task).evaluate(Path(args.run_dir), cfg)))
+
+def _predict(args) -> None:
+    from mmlearn.train import read_run
+    cfg, _ = read_run(args.run_dir)
+    if not (args.image or args.audio or args.text): raise ValueError("give at least one input: --image PATH, --audio PATH or --text TEXT")
+    for path in (args.image or []) + (args.audio or []):
+        if not Path(path).is_file(): raise FileNotFoundError(f"input file {path} does not exist")
+    outs = task_module(cfg.task).predict(Path(args.run_dir), image=args.image, audio=args.audio, text=args.text)
+    for o in outs: print(o)
+
+def _add_run_commands(sub) -> None:
+    "Register `train`, `evaluate` and `predict` on the subparsers `sub`."
+    t = sub.add_parser("train", help="train a model for a task and write a run folder",
+                       epilog="example: mmlearn train --task caption --epochs 20 --out runs/caption")
+    t.add_argument("--task", default="caption", choices=TASKS, help="what to learn (default caption)")
+    t.add_argument("--data", help="a dataset folder (default: built-in data)")
+    t.add_argument("--format", help="the layout of --data: flickr8k, coco, clotho, audiocaps, mosi, fsdd")
+    t.add_argument("--epochs", type=int, help="passes over the training data (default: the task's)")
+    t.add_argument("--samples", type=int, help="training examples (default: the task's)")
+    t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    t.add_argument("--out", help="run folder (default runs/TASK)")
+    t.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"], help="tf.distribute strategy")
+    t.set_defaults(run=_train)
+    e = sub.add_parser("evaluate", help="recompute a run's metrics on held-out data", epilog="example: mmlearn evaluate runs/caption")
+    e.add_argument("run_dir", help="a run folder written by mmlearn train")
+    e.add_argument("--data", help="evaluate on this dataset folder instead"); e.add_argument("--format", help="its layout")
+    e.set_defaults(run=_evaluate)
+    p = sub.add_parser("predict", help="run a trained model on your inputs",
+                       epilog="example: mmlearn predict runs/caption --image scene.png")
+    p.add_argument("run_dir", help="a run folder written by mmlearn train")
+    p.add_argument("--image", action="append", help="an image file (repeatable)")
+    p.add_argument("--audio", action="append", help="a WAV file (repeatable)")
+    p.add_argument("--text", action="append", help="a text input (repeatable)")
+    p.set_defaults(run=_predict)
+
 # %% ../nbs/09_cli.ipynb #631caa35
 def _data(args) -> None:
     t = time.perf_counter()
@@ -54,14 +145,17 @@ def _bench(args) -> None:
     if args.json: Path(args.json).write_text(json.dumps(results, indent=2)); print(f"wrote {args.json}")
 
 def _docs(args) -> None:
-    from mmlearn.docs import build_readme
-    out = build_readme()
-    print(f"wrote {out}")
+    from mmlearn.docs import build_readme, build_site
+    print(f"wrote {build_readme()}")
+    if args.readme_only: return
+    index = build_site(args.out)
+    print(f"open {index} in a browser; to use search, serve it: python3 -m http.server -d {index.parent}")
 
 def build_parser() -> argparse.ArgumentParser:
     "The `mmlearn` command line: one subparser per subcommand, each with an example in its help."
     p = argparse.ArgumentParser(prog="mmlearn", description="Learn and build multimodal language models.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run_commands(sub)
     d = sub.add_parser("data", help="write a built-in dataset in a standard layout",
                        epilog="example: mmlearn data shapes data/shapes --samples 500 --seed 1")
     d.add_argument("name", choices=list(DATASETS), help="which dataset")
@@ -73,17 +167,33 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="also write the results to this JSON file")
     b.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (a smoke run)")
     b.set_defaults(run=_bench)
-    o = sub.add_parser("docs", help="build the docs offline", epilog="example: mmlearn docs --readme-only")
-    o.add_argument("--out", default="docs", help="site folder (default docs/)")
+    o = sub.add_parser("docs", help="build the docs site and the README offline from the notebooks",
+                       epilog="example: mmlearn docs --out site")
+    o.add_argument("--out", default=None, help="the site folder (default: docs/ in the checkout)")
     o.add_argument("--readme-only", action="store_true", help="only rebuild README.md from nbs/index.ipynb")
     o.set_defaults(run=_docs)
     return p
+
+# %% ../nbs/09_cli.ipynb #51b20657
+def import_tensorflow_quietly() -> None:
+    "Import TensorFlow with its start-up messages on stderr suppressed (later warnings and errors still show)."
+    import os
+    if "tensorflow" in sys.modules: return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2); os.close(saved); os.close(null)
 
 # %% ../nbs/09_cli.ipynb #6f7d9adc
 def main(argv: list[str] | None = None, # the arguments (default: sys.argv[1:])
         ) -> int:
     "Entry point of the `mmlearn` command: run a subcommand; user errors print one line and return 2."
     args = build_parser().parse_args(argv)
+    if args.command not in ("data", "docs"): import_tensorflow_quietly()
     try:
         args.run(args)
     except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
