@@ -148,6 +148,7 @@ def _docs(args) -> None:
     from mmlearn.docs import build_readme, build_site
     print(f"wrote {build_readme()}")
     if args.readme_only: return
+    import_tensorflow_quietly()   # the site imports every module for its API entries
     index = build_site(args.out)
     print(f"open {index} in a browser; to use search, serve it: python3 -m http.server -d {index.parent}")
 

@@ -58,3 +58,45 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_train_evaluate_predict_caption(tmp_path):
+    run = tmp_path / "run"
+    r = mmlearn("train", "--task", "caption", "--samples", 64, "--epochs", 1, "--out", run)
+    assert r.returncode == 0, r.stderr
+    for name in ("metrics.json", "config.json", "model.keras", "task.json", "training_curves.png", "sample_predictions.png"):
+        assert (run / name).is_file(), name
+    import json
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "exact_match", "token_accuracy", "train_seconds", "samples"):
+        assert key in metrics
+    assert metrics["samples"] == 64 and all(0 <= metrics[k] <= 1 for k in ("bleu4", "rouge_l", "exact_match"))
+    assert json.loads((run / "config.json").read_text())["samples"] == 64
+    assert "exact_match" in r.stdout  # the final table
+
+    e = mmlearn("evaluate", run)
+    assert e.returncode == 0, e.stderr and "bleu4" in e.stdout
+
+    assert mmlearn("data", "shapes", tmp_path / "imgs", "--samples", 2).returncode == 0
+    images = sorted((tmp_path / "imgs" / "Images").iterdir())
+    p = mmlearn("predict", run, "--image", images[0], "--image", images[1])
+    assert p.returncode == 0, p.stderr
+    assert len(p.stdout.strip().splitlines()) == 2
+
+    wrong = mmlearn("predict", run, "--text", "a red circle")
+    assert wrong.returncode == 2 and "takes images only" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "--task", "translate"], "invalid choice: 'translate'"),
+    (["train", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
+    (["train", "--data", "{tmp}/nodata", "--format", "flickr8k"], "data folder"),
+    (["train", "--data", "{tmp}", "--format", "tiff"], "unknown format 'tiff'"),
+    (["evaluate", "{tmp}"], "config.json is missing"),
+    (["predict", "{tmp}/nothing", "--image", "x.png"], "does not exist"),
+])
+def test_bad_run_input_is_one_line_and_nonzero(tmp_path, args, message):
+    r = mmlearn(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.returncode == 2, r.stderr
+    assert message in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) <= 3  # argparse prints usage + the error; ours print one line
