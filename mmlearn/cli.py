@@ -152,9 +152,14 @@ def _docs(args) -> None:
     index = build_site(args.out)
     print(f"open {index} in a browser; to use search, serve it: python3 -m http.server -d {index.parent}")
 
+class _Parser(argparse.ArgumentParser):
+    "argparse, but a usage error is one line (what is wrong, and where to read more), exit status 2."
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 def build_parser() -> argparse.ArgumentParser:
     "The `mmlearn` command line: one subparser per subcommand, each with an example in its help."
-    p = argparse.ArgumentParser(prog="mmlearn", description="Learn and build multimodal language models.")
+    p = _Parser(prog="mmlearn", description="Learn and build multimodal language models.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_commands(sub)
     d = sub.add_parser("data", help="write a built-in dataset in a standard layout",

@@ -99,4 +99,4 @@ def test_bad_run_input_is_one_line_and_nonzero(tmp_path, args, message):
     r = mmlearn(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert r.returncode == 2, r.stderr
     assert message in r.stderr and "Traceback" not in r.stderr
-    assert len(r.stderr.strip().splitlines()) <= 3  # argparse prints usage + the error; ours print one line
+    assert len(r.stderr.strip().splitlines()) == 1
