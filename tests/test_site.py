@@ -240,6 +240,6 @@ def test_search_finds_an_api_entry(browser, served):
     box = page.locator("input.md-search__input")  # in the header on a wide screen
     box.click()
     box.fill("corpus_bleu")
-    page.wait_for_selector(".md-search-result__item a[href*='evaluate.html']", timeout=15_000)
+    page.wait_for_selector(".md-search-result__item a[href*='evaluate.html']", timeout=90_000)  # the index loads in a web worker: slow on a busy machine
     ctx.close()
     assert not outside
