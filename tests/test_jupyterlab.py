@@ -1,0 +1,168 @@
+"""The widgets in a real browser: JupyterLab serves a small notebook that shows mmlearn's dataset explorer, headless
+Chromium (Debian's `chromium`, driven by playwright) runs it, moves the explorer's controls through the page, and the
+caption and picture that the kernel sends back must change."""
+import importlib.util
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = Path(os.environ.get("MMLEARN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CELLS = ["from mmlearn.widgets import dataset_explorer",
+         'explorer = dataset_explorer(["shapes", "digits"], n=8)\nexplorer']
+SLOW = 150_000  # ms: the kernel imports TensorFlow, which takes a while on a busy machine
+
+
+def _missing() -> str | None:
+    "Why the browser test cannot run here, or None."
+    if not CHROMIUM.exists(): return f"{CHROMIUM} not found (apt-get install chromium)"
+    for module, package in (("playwright", "playwright"), ("jupyterlab", "jupyterlab"), ("jupyterlab_widgets", "jupyterlab_widgets"),
+                            ("nbformat", "nbformat")):
+        if importlib.util.find_spec(module) is None: return f"{package} is not installed (pip install -e '.[dev]')"
+    return None
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+def _api(base: str, token: str, path: str, method: str = "GET"):
+    "Call the Jupyter server's REST API; the decoded JSON answer (None when empty)."
+    req = urllib.request.Request(f"{base}{path}", method=method, headers={"Authorization": f"token {token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        body = r.read()
+    return json.loads(body) if body else None
+
+
+@pytest.fixture
+def lab(tmp_path):
+    "JupyterLab on a free port of 127.0.0.1 serving a temporary folder with explorer.ipynb; (base URL, token). Always shut down."
+    why = _missing()
+    if why:
+        if os.environ.get("CI"): pytest.fail(f"the JupyterLab browser test cannot run under CI: {why}")
+        pytest.skip(why)
+    import nbformat
+    root = tmp_path / "notebooks"; root.mkdir()
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "explorer.ipynb")
+    news = tmp_path / "settings" / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True); news.write_text(json.dumps({"fetchNews": "false"}))  # no "Jupyter news?" prompt
+    port, token = _free_port(), secrets.token_hex(16)
+    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "config"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "runtime"),
+           "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+           "TF_CPP_MIN_LOG_LEVEL": "2", "MMLEARN_QUIET": "1"}
+    log = open(tmp_path / "jupyterlab.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--allow-root", "--ip", "127.0.0.1", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
+         "--ServerApp.terminals_enabled=False", f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+         f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}", "--LabApp.news_url=None", "--LabApp.extension_manager=readonly",
+         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+        cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if server.poll() is not None: pytest.fail(f"JupyterLab exited ({server.returncode}):\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+            try:
+                _api(base, token, "/api/status"); break
+            except OSError:
+                if time.monotonic() > deadline: pytest.fail(f"JupyterLab did not answer in 120 s:\n{(tmp_path / 'jupyterlab.log').read_text()[-3000:]}")
+                time.sleep(0.5)
+        yield base, token
+    finally:
+        try: _api(base, token, "/api/shutdown", "POST")  # stops the kernels, then the server
+        except OSError: pass
+        try: server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGTERM)
+            try: server.wait(timeout=10)
+            except subprocess.TimeoutExpired: os.killpg(server.pid, signal.SIGKILL); server.wait()
+        log.close()
+
+
+def _shown(page) -> dict:
+    "What the explorer shows now: its first caption and the address of its picture."
+    return page.evaluate("""() => ({caption: document.querySelector('.mmlearn-caption')?.textContent ?? null,
+                                    src: document.querySelector('.widget-image')?.getAttribute('src') ?? null})""")
+
+
+def _wait_change(page, before: dict, what: str):
+    "Wait until the caption and the picture both differ from `before`; return the new state."
+    page.wait_for_function("""(b) => { const c = document.querySelector('.mmlearn-caption'), i = document.querySelector('.widget-image');
+                                       return c && i && c.textContent !== b.caption && i.getAttribute('src') !== b.src; }""",
+                           arg=before, timeout=60_000)
+    after = _shown(page)
+    assert after["caption"] != before["caption"] and after["src"] != before["src"], f"{what}: the explorer did not redraw"
+    return after
+
+
+def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
+    "Run the notebook from the Run menu; the slider (keyboard), the random button and the dataset menu each redraw the explorer."
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+    from mmlearn.data.synthetic import handwritten_digits, shapes_scenes
+    shapes, digits = [c[0] for c in shapes_scenes(8).captions], [c[0] for c in handwritten_digits(8).captions]
+    lucky = int(np.random.default_rng(0).integers(8))  # the random button's first draw (its generator is seeded by the explorer's seed)
+    assert lucky != 1 and shapes[lucky] != shapes[1]
+    base, token = lab
+    t0, outside, errors = time.perf_counter(), [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+            def route(r):
+                url = r.request.url
+                if url.startswith((base, "data:", "blob:")): r.continue_()
+                else: outside.append(url); r.abort()
+            ctx.route("**/*", route)
+            page = ctx.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(SLOW)
+            page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}")
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=SLOW)
+            # the notebook's own kernel is up (run before that, JupyterLab would ask which kernel to start)
+            page.wait_for_function("""() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+                                              .some(e => /Python 3.*\\| Idle/.test(e.textContent))""", timeout=SLOW)
+            try:
+                page.click("li.lm-MenuBar-item:has-text('Run')")
+                page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+                page.wait_for_selector(".mmlearn-caption", timeout=SLOW)
+                page.wait_for_selector(".widget-image[src]", timeout=SLOW)
+                shown = [_shown(page)]
+                assert shown[0]["caption"] == shapes[0] and shown[0]["src"], shown
+                # the sample slider, by keyboard, as a user without a mouse would move it
+                page.focus(".widget-slider .noUi-handle")
+                page.keyboard.press("ArrowRight")
+                shown.append(_wait_change(page, shown[-1], "sample slider"))
+                assert page.inner_text(".widget-slider .widget-readout").strip() == "1" and shown[-1]["caption"] == shapes[1]
+                page.click("button:has-text('random')")
+                shown.append(_wait_change(page, shown[-1], "random button"))
+                assert page.inner_text(".widget-slider .widget-readout").strip() == str(lucky) and shown[-1]["caption"] == shapes[lucky]
+                # the dataset menu: the index stays, the captions are now the digits'
+                page.select_option(".widget-dropdown select", "digits")
+                shown.append(_wait_change(page, shown[-1], "dataset menu"))
+                assert shown[-1]["caption"] == digits[lucky], shown[-1]
+            except Exception:
+                page.screenshot(path=str(tmp_path / "jupyterlab.png"))  # kept in pytest's tmp folder for a look
+                raise
+            ctx.close()
+        finally:
+            browser.close()
+    seconds = time.perf_counter() - t0
+    print(f"JupyterLab browser check: {seconds:.1f} s in the browser; captions shown: {[s['caption'] for s in shown]}")
+    assert not errors, f"script errors in JupyterLab: {errors[:5]}"
+    assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
