@@ -1,22 +1,31 @@
 """The `mmlearn` command as a user calls it: a real subprocess, real files."""
+import json
 import os
+import signal
 import subprocess
-import sys
+import time
 
 import pytest
 
 from mmlearn.data.formats import load_clotho, load_flickr8k, load_mosi
 
+TIMEOUT = 900
 
-def mmlearn(*args, cwd=None):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "MMLEARN_QUIET": "1"}
-    return subprocess.run(["mmlearn", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+
+def cli_env(**extra):
+    "A user's environment: the command's own TensorFlow log level, no progress bars unless asked for."
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "TF_CONFIG", "MMLEARN_CPU_DEVICES")}
+    return {**env, "MMLEARN_QUIET": "1", **extra}
+
+
+def mmlearn(*args, cwd=None, env=None):
+    return subprocess.run(["mmlearn", *map(str, args)], capture_output=True, text=True, cwd=cwd, env=env or cli_env(), timeout=TIMEOUT)
 
 
 def test_help_lists_subcommands_with_examples():
     r = mmlearn("--help")
     assert r.returncode == 0
-    for cmd in ("data", "bench", "docs"):
+    for cmd in ("train", "evaluate", "predict", "data", "bench", "docs"):
         assert cmd in r.stdout
         sub = mmlearn(cmd, "--help")
         assert sub.returncode == 0 and "example: mmlearn " + cmd in sub.stdout
@@ -38,9 +47,11 @@ def test_data_writes_a_dataset_the_loader_reads_back(tmp_path, name, loader, n):
         assert rec.captions or rec.label is not None
 
 
-def test_data_is_deterministic(tmp_path):
-    for d in ("a", "b"):
-        assert mmlearn("data", "shapes", tmp_path / d, "--samples", 5, "--seed", 7).returncode == 0
+def test_data_is_deterministic_and_shows_progress(tmp_path):
+    env = {k: v for k, v in cli_env().items() if k != "MMLEARN_QUIET"}  # a user who wants progress bars
+    runs = [mmlearn("data", "shapes", tmp_path / d, "--samples", 5, "--seed", 7, env=env) for d in ("a", "b")]
+    assert all(r.returncode == 0 for r in runs)
+    assert "writing shapes" in runs[0].stderr and "/5 " in runs[0].stderr  # tqdm's bar (it clears itself when done), on stderr
     a = sorted(p.read_bytes() for p in (tmp_path / "a").rglob("*") if p.is_file())
     b = sorted(p.read_bytes() for p in (tmp_path / "b").rglob("*") if p.is_file())
     assert a == b
@@ -60,22 +71,41 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     assert "Traceback" not in r.stderr
 
 
-def test_train_evaluate_predict_caption(tmp_path):
+def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
+    "Ctrl-C after the first epoch leaves a model that evaluate reads; the same command resumes and finishes."
     run = tmp_path / "run"
-    r = mmlearn("train", "--task", "caption", "--samples", 64, "--epochs", 1, "--out", run)
+    argv = ["mmlearn", "train", "--task", "caption", "--samples", "128", "--epochs", "3", "--out", str(run)]
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    deadline = time.time() + TIMEOUT
+    while not (run / "model.keras").is_file() and p.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 130, err
+    assert err.strip().splitlines() == [f"mmlearn train: interrupted; {run}/model.keras holds the last completed epoch, "
+                                        "and the same command resumes the run"]
+    assert not (run / "metrics.json").exists()
+    interrupted_mid_training = (run / "backup").is_dir()
+
+    e = mmlearn("evaluate", run)  # the interrupted run's model is usable
+    assert e.returncode == 0, e.stderr
+    assert "bleu4" in e.stdout and "exact_match" in e.stdout
+
+    r = subprocess.run(argv, capture_output=True, text=True, env=cli_env(), timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
-    for name in ("metrics.json", "config.json", "model.keras", "task.json", "training_curves.png", "sample_predictions.png"):
+    assert ("resuming from epoch" in r.stdout) == interrupted_mid_training
+    for name in ("metrics.json", "config.json", "model.keras", "task.json", "report.md", "training_curves.png", "sample_predictions.png"):
         assert (run / name).is_file(), name
-    import json
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "exact_match", "token_accuracy", "train_seconds", "samples"):
         assert key in metrics
-    assert metrics["samples"] == 64 and all(0 <= metrics[k] <= 1 for k in ("bleu4", "rouge_l", "exact_match"))
-    assert json.loads((run / "config.json").read_text())["samples"] == 64
+    assert metrics["samples"] == 128 and all(0 <= metrics[k] <= 1 for k in ("bleu4", "rouge_l", "exact_match"))
+    assert json.loads((run / "config.json").read_text())["samples"] == 128
     assert "exact_match" in r.stdout  # the final table
-
-    e = mmlearn("evaluate", run)
-    assert e.returncode == 0, e.stderr and "bleu4" in e.stdout
+    assert "| `bleu4` |" in (run / "report.md").read_text()
+    (run / "report.md").unlink()
+    e = mmlearn("evaluate", run)  # a finished run: evaluate refreshes its report
+    assert e.returncode == 0 and f"refreshed {run}/report.md" in e.stdout and (run / "report.md").is_file(), e.stderr
 
     assert mmlearn("data", "shapes", tmp_path / "imgs", "--samples", 2).returncode == 0
     images = sorted((tmp_path / "imgs" / "Images").iterdir())
@@ -83,20 +113,38 @@ def test_train_evaluate_predict_caption(tmp_path):
     assert p.returncode == 0, p.stderr
     assert len(p.stdout.strip().splitlines()) == 2
 
-    wrong = mmlearn("predict", run, "--text", "a red circle")
+    wrong = mmlearn("predict", run, "--text", "a red circle")  # a predict input of the wrong modality
     assert wrong.returncode == 2 and "takes images only" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert len(wrong.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--task", "translate"], "invalid choice: 'translate'"),
-    (["train", "--epochs", "0"], "--epochs must be a positive integer, got 0"),
-    (["train", "--data", "{tmp}/nodata", "--format", "flickr8k"], "data folder"),
+    (["train", "--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
+    (["train", "--batch-size", "-4"], "argument --batch-size: must be a positive integer, got -4"),
+    (["train", "--learning-rate", "fast"], "argument --learning-rate: expected a positive float, got 'fast'"),
+    (["train", "--data", "{tmp}/nodata", "--format", "flickr8k"], "data folder {tmp}/nodata does not exist"),
     (["train", "--data", "{tmp}", "--format", "tiff"], "unknown format 'tiff'"),
+    (["train", "--data", "{tmp}/empty", "--format", "flickr8k"], "the flickr8k layout lists no records here"),
+    (["train", "--data", "{tmp}/nothing", "--format", "fsdd"], "no .wav files"),
+    (["train", "--strategy", "multiworker", "--epochs", "1", "--out", "{tmp}/mw"], "TF_CONFIG environment variable, which is not set"),
     (["evaluate", "{tmp}"], "config.json is missing"),
-    (["predict", "{tmp}/nothing", "--image", "x.png"], "does not exist"),
+    (["evaluate", "{tmp}/run"], "has no model.keras"),
+    (["predict", "{tmp}/run", "--image", "{tmp}/afile"], "has no model.keras"),
+    (["predict", "{tmp}/missing", "--image", "x.png"], "run folder {tmp}/missing does not exist"),
+    (["predict", "{tmp}/audio_run", "--text", "a dog barks"], "audio captioning describes sound clips"),  # caption on clotho
 ])
 def test_bad_run_input_is_one_line_and_nonzero(tmp_path, args, message):
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "empty" / "Images").mkdir(parents=True)
+    (tmp_path / "empty" / "captions.txt").write_text("image,caption\n")
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text(json.dumps({"task": "digits"}))  # a run that never finished an epoch
+    (tmp_path / "audio_run").mkdir()   # config.json's task and format choose the module: caption on clotho is audio captioning
+    (tmp_path / "audio_run" / "config.json").write_text(json.dumps({"task": "caption", "data": str(tmp_path), "format": "clotho"}))
+    (tmp_path / "audio_run" / "model.keras").write_bytes(b"")
     r = mmlearn(*[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert r.returncode == 2, r.stderr
-    assert message in r.stderr and "Traceback" not in r.stderr
+    assert message.replace("{tmp}", str(tmp_path)) in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1

@@ -5,11 +5,14 @@
 # %% ../../nbs/07_apps.caption.ipynb #f802109f
 from __future__ import annotations
 
+import html
+import io
 import json
 import os
 import time
 from pathlib import Path
 
+import ipywidgets as widgets
 import keras
 import numpy as np
 import tensorflow as tf
@@ -21,13 +24,14 @@ from ..preprocess.image import resize_images, scale_pixels
 from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
-from ..seq2seq.decode import beam_search, greedy_decode
+from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
 from ..train import RunConfig, plot_history, training_callbacks
 from ..evaluate import bleu_scores, rouge_l
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'caption_data', 'training_pairs', 'build_captioner', 'caption_metrics', 'generate_captions', 'train',
-           'evaluate', 'predict', 'plot_samples']
+           'evaluate', 'predict', 'plot_samples', 'caption_attention', 'attention_overlay', 'explain_caption',
+           'plot_attention', 'caption_explorer']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(samples=5000, epochs=15, image_size=48, test_samples=500, batch_size=64, dim=64, layers=2)
@@ -94,7 +98,7 @@ def caption_metrics(references: list, # one list of reference captions per item
                    ) -> dict:
     "BLEU-1..4, ROUGE-L and exact match of generated captions against their references."
     refs = [[standardize(r) for r in rs] for rs in references]
-    hyps = [standardize(h) for h in hypotheses]
+    hyps = [standardize(h) if h.strip() else "" for h in hypotheses]   # a model may end a caption before its first word
     exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
@@ -104,20 +108,26 @@ def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) 
     if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
+def _decode_ids(model, x: dict, vocab, max_length: int, beam_width: int = 1, temperature: float | None = None, seed: int = 0) -> np.ndarray:
+    "(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam search."
+    kw = dict(max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
+    if temperature is not None: return sample_decode(model, x, temperature=temperature, seed=seed, **kw)
+    return greedy_decode(model, x, **kw) if beam_width == 1 else beam_search(model, x, beam_width=beam_width, **kw)[0]
+
 def generate_captions(model: Seq2Seq, # a trained captioner
                       images: np.ndarray, # uint8 (N,H,W,3) or floats in [0,1]
                       vocab: Vocabulary, # the model's vocabulary
                       max_length: int = 32, # longest caption
                       beam_width: int = 1, # 1: greedy; more: beam search
                       batch_size: int = 256, # images decoded at once
+                      temperature: float | None = None, # sample every word at this temperature instead (None: greedy or beam)
+                      seed: int = 0, # the sampling seed
                      ) -> list[str]:
-    "Captions for `images`, decoded greedily or with beam search."
+    "Captions for `images`, decoded greedily, with beam search, or by sampling."
     out = []
     for i in range(0, len(images), batch_size):
         x = {"image": scale_pixels(images[i:i + batch_size]).numpy()}
-        ids = (greedy_decode(model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id) if beam_width == 1
-               else beam_search(model, x, beam_width=beam_width, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)[0])
-        out += [vocab.decode(row) for row in np.asarray(ids)]
+        out += [vocab.decode(row) for row in _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i)]
     return out
 
 def train(config: RunConfig, # the run's settings
@@ -140,9 +150,10 @@ def train(config: RunConfig, # the run's settings
     val_ds = _dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
+                        shuffle=False,   # train_ds reshuffles itself every epoch; fit cannot shuffle a tf.data.Dataset
                         verbose=0 if os.environ.get("MMLEARN_QUIET") else 2)
     seconds = time.perf_counter() - start
-    plot_history(history.history, run_dir / "training_curves.png")
+    _close(plot_history(history.history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
 
@@ -151,8 +162,16 @@ def _score(model, vocab, test, length, run_dir=None) -> dict:
     images, refs = test
     token_acc = model.evaluate(_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
     hyps = generate_captions(model, images, vocab, length)
-    if run_dir is not None: plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png")
+    if run_dir is not None:   # figures for the run folder: sample captions, and where the decoder looked for each word of one
+        _close(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))
+        words, attention = explain_caption(model, vocab, images[0], length)
+        _close(plot_attention(images[0], words, attention[-1].mean(0), Path(run_dir) / "attention.png"))
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
+
+def _close(fig):
+    "Close a figure saved into the run folder (a notebook would show it again; a long run would pile them up)."
+    import matplotlib.pyplot as plt
+    plt.close(fig)
 
 def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
     task = json.loads((Path(run_dir) / "task.json").read_text())
@@ -201,3 +220,136 @@ def _wrap(text: str, width: int) -> list[str]:
         if cur and len(cur) + 1 + len(w) > width: lines.append(cur); cur = w
         else: cur = f"{cur} {w}".strip()
     return lines + [cur]
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70002
+def caption_attention(model: Seq2Seq, # a trained captioner
+                      images: np.ndarray, # uint8 (N,H,W,3) or floats in [0,1]
+                      tokens: np.ndarray, # (N, T) the ids each caption was written with, as the decoders return them
+                      start_token: int = 2, # the id the decoder was fed first
+                     ) -> np.ndarray:
+    "The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows, cols)."
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2 or len(tokens) != len(images):
+        raise ValueError(f"tokens must be (N, T) ids for the N={len(images)} images, got shape {tokens.shape}")
+    memory, mask = model.encode({"image": scale_pixels(images)})
+    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype("int32")   # what step t was fed
+    a = np.asarray(model.decoder.cross_attention(read, memory, mask))
+    rows, cols = model.memory.image_encoder.grid(*np.shape(images)[1:3])
+    return a.reshape(a.shape[:-1] + (rows, cols))
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70007
+def attention_overlay(image: np.ndarray, # uint8 (H,W,3) or floats in [0,1]
+                      weights: np.ndarray, # (rows, cols) attention over the region grid
+                      alpha: float = 0.6, # opacity of the heat map
+                      size: int | None = None, # side of the square result in pixels (None: the image's size)
+                     ) -> np.ndarray:
+    "The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block coloured by its weight."
+    from PIL import Image as PILImage
+    from matplotlib import colormaps
+    weights = np.asarray(weights, np.float32)
+    if weights.ndim != 2: raise ValueError(f"weights must be (rows, cols) over the region grid, got shape {weights.shape}")
+    if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    img = scale_pixels(np.asarray(image)).numpy()
+    h, w = img.shape[:2]
+    grid = PILImage.fromarray(weights / max(float(weights.max()), 1e-12)).resize((w, h), PILImage.NEAREST)
+    heat = colormaps["magma"](np.asarray(grid))[..., :3]
+    out = PILImage.fromarray(np.uint8(np.clip((1 - alpha) * img + alpha * heat, 0, 1) * 255))
+    return np.asarray(out if size is None else out.resize((size, size), PILImage.NEAREST))
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70011
+def _words(ids, vocab: Vocabulary) -> list[str]:
+    "The tokens of one decoded row up to and including the end marker (all of them when it never ends)."
+    ids = [int(i) for i in np.asarray(ids)]
+    n = ids.index(vocab.end_id) + 1 if vocab.end_id in ids else len(ids)
+    return [vocab.tokens[i] or "<pad>" for i in ids[:n]]   # an untrained model may emit the padding id
+
+def explain_caption(model: Seq2Seq, # a trained captioner
+                    vocab: Vocabulary, # its vocabulary
+                    image: np.ndarray, # one image, uint8 (H,W,3)
+                    max_length: int = 32, # longest caption
+                    beam_width: int = 1, # 1: greedy; more: beam search
+                    temperature: float | None = None, # sample at this temperature instead
+                    seed: int = 0, # the sampling seed
+                   ) -> tuple[list[str], np.ndarray]:
+    "One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words, rows, cols)."
+    x = {"image": scale_pixels(np.asarray(image)[None]).numpy()}
+    ids = _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed)
+    words = _words(ids[0], vocab)
+    return words, caption_attention(model, np.asarray(image)[None], ids[:, :len(words)], vocab.start_id)[0]
+
+def plot_attention(image: np.ndarray, # uint8 (H,W,3)
+                   words: list, # the caption's words, one per attention map
+                   attention: np.ndarray, # (words, rows, cols): where the decoder looked for each word
+                   path: str | Path | None = None, # save as PNG here
+                   per_row: int = 8, # panels per row
+                  ):
+    "The image, then one panel per word: that word's attention over the image."
+    import matplotlib.pyplot as plt
+    if len(words) != len(attention): raise ValueError(f"{len(words)} words but {len(attention)} attention maps; expected one map per word")
+    n = len(words) + 1; cols = min(per_row, n); rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows), squeeze=False)
+    for ax in axes.flat: ax.axis("off")
+    axes.flat[0].imshow(image); axes.flat[0].set_title("image", fontsize=9)
+    for ax, word, a in zip(axes.flat[1:], words, attention):
+        ax.imshow(attention_overlay(image, a)); ax.set_title(word, fontsize=9)
+    fig.tight_layout()
+    if path: fig.savefig(path, dpi=100)
+    return fig
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70031
+def _png(rgb: np.ndarray) -> bytes:
+    from PIL import Image as PILImage
+    buffer = io.BytesIO(); PILImage.fromarray(rgb).save(buffer, format="PNG"); return buffer.getvalue()
+
+def caption_explorer(model: Seq2Seq, # a trained captioner
+                     vocab: Vocabulary, # its vocabulary
+                     images: np.ndarray, # uint8 (N,H,W,3) scenes to choose from
+                     references: list | None = None, # reference captions per image, shown under the picture
+                     max_length: int = 32, # longest caption
+                     seed: int = 0, # seeds the random-sample button and sampled decoding
+                     size: int = 240, # side of the picture in pixels
+                    ) -> widgets.VBox:
+    "Choose a scene (or a random one), caption it greedily, with beam search or by sampling, and play each word's attention."
+    images = np.asarray(images)
+    if images.ndim != 4 or not len(images): raise ValueError(f"images must be (N, H, W, 3) with N >= 1, got shape {images.shape}")
+    if references is not None and len(references) != len(images):
+        raise ValueError(f"references: {len(references)} lists for {len(images)} images; expected one per image")
+    rng, n, shown = np.random.default_rng(seed), len(images), {}
+    def explain(i, mode):
+        return explain_caption(model, vocab, images[i], max_length, beam_width=5 if mode == "beam 5" else 1,
+                               temperature=1.0 if mode == "sampled" else None, seed=seed + i)
+    shown["words"], shown["attention"] = explain(0, "greedy")
+    layers, heads = shown["attention"].shape[:2]
+    W = widgets
+    sample, pick = W.IntSlider(0, min=0, max=n - 1, description="sample"), W.Button(description="random sample", icon="random")
+    decoding = W.ToggleButtons(options=["greedy", "beam 5", "sampled"], value="greedy", description="decoding")
+    layer = W.Dropdown(options=[(f"layer {l + 1}", l) for l in range(layers)], value=layers - 1, description="layer")
+    head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h + 1}", h) for h in range(heads)], value=-1, description="head")
+    play, word = W.Play(0, min=0, max=0, interval=900, description="play"), W.IntSlider(0, min=0, max=0, description="word")
+    W.link((play, "value"), (word, "value"))                        # the play button moves the word slider
+    caption, picture, reference = W.HTML(), W.Image(format="png", width=size, height=size), W.HTML()
+
+    def draw(*_):
+        words, att, j = shown["words"], shown["attention"], min(word.value, len(shown["words"]) - 1)
+        a = att[layer.value, :, j].mean(0) if head.value < 0 else att[layer.value, head.value, j]
+        picture.value = _png(attention_overlay(images[sample.value], a, size=size))
+        caption.value = " ".join(f"<b style='color:#c2410c;font-size:1.15em'>{html.escape(w)}</b>" if k == j else html.escape(w)
+                                 for k, w in enumerate(words))
+        if references is not None: reference.value = "<i>reference:</i> " + html.escape(references[sample.value][0])
+
+    def update(*_):
+        shown["words"], shown["attention"] = explain(sample.value, decoding.value)
+        word.value = play.value = 0
+        word.max = play.max = len(shown["words"]) - 1
+        draw()
+
+    sample.observe(update, "value"); decoding.observe(update, "value")
+    for control in (layer, head, word): control.observe(draw, "value")
+    pick.on_click(lambda _: setattr(sample, "value", int((sample.value + rng.integers(1, n)) % n) if n > 1 else 0))
+    word.max = play.max = len(shown["words"]) - 1
+    draw()
+    box = W.VBox([W.HBox([sample, pick]), decoding, W.HBox([layer, head]), W.HBox([play, word]), caption, picture, reference])
+    box.controls = dict(sample=sample, random=pick, decoding=decoding, layer=layer, head=head, play=play, word=word)
+    box.views = dict(caption=caption, image=picture, reference=reference)   # as mmlearn.widgets names them
+    for name, w in {**box.controls, **box.views}.items(): setattr(box, name, w)   # and as attributes: explorer.sample, ...
+    return box

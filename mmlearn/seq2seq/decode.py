@@ -48,11 +48,15 @@ def _encoder_inputs(inputs: dict) -> dict:
     return {k: tf.convert_to_tensor(inputs[k]) for k in keys}
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #ef063a3f
-def _stepwise_loop(model, max_length, start_token, end_token):
-    "A compiled batched loop that feeds one token per step; it takes the arg-max, or samples from the top-k at a temperature."
+def _growing(state):
+    "Shape invariants for a decoder state in a graph loop: every axis but the last may change (a Transformer's cache grows)."
+    return tf.nest.map_structure(lambda s: tf.TensorShape([None] * (s.shape.rank - 1) + [s.shape[-1]]), state)
+
+def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention):
+    "A compiled batched loop that feeds one token per step; it takes the arg-max (`greedy`), or samples from the top-k at a temperature."
     dec, stop = model.decoder, -1 if end_token is None else end_token
     @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
-    def run(inputs, greedy, temperature, top_k, seed):
+    def run(inputs, temperature, top_k, seed):
         memory, mask = model.encode(inputs)
         prepared = dec.prepare(memory, mask)               # the memory's keys/values: once per batch
         state = dec.initial_state(prepared, max_length)
@@ -61,24 +65,29 @@ def _stepwise_loop(model, max_length, start_token, end_token):
         tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
         weights = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
         for t in tf.range(max_length):
-            logits, state, attention = dec.step(token, state, prepared)
-            z = logits / temperature
-            z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)    # keep the k largest
-            sampled = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)[:, 0]
-            token = tf.where(done, 0, tf.where(greedy, tf.argmax(logits, -1, output_type=tf.int32), sampled))
-            tokens, weights = tokens.write(t, token), weights.write(t, attention)
+            tf.autograph.experimental.set_loop_options(shape_invariants=[(state, _growing(state))])
+            logits, state, a = dec.step(token, state, prepared)
+            if greedy: token = tf.argmax(logits, -1, output_type=tf.int32)      # a Python branch: traced once per setting
+            else:
+                z = logits / temperature
+                z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)    # keep the k largest
+                token = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)[:, 0]
+            token = tf.where(done, 0, token)
+            tokens = tokens.write(t, token)
+            if attention: weights = weights.write(t, a)
             done = done | tf.equal(token, stop)
             if tf.reduce_all(done): break
         pad = max_length - tokens.size()
-        return (tf.pad(tf.transpose(tokens.stack()), [[0, 0], [0, pad]]),
-                tf.pad(tf.transpose(weights.stack(), [1, 0, 2]), [[0, 0], [0, pad], [0, 0]]))
+        seqs = tf.pad(tf.transpose(tokens.stack()), [[0, 0], [0, pad]])
+        if not attention: return seqs, tf.zeros([b, max_length, 0])
+        return seqs, tf.pad(tf.transpose(weights.stack(), [1, 0, 2]), [[0, 0], [0, pad], [0, 0]])
     return run
 
-def _run_stepwise(model, inputs, max_length, start_token, end_token, greedy, temperature=1.0, top_k=None, seed=0):
-    fn = _compiled(model, ("stepwise", max_length, start_token, end_token),
-                   lambda: _stepwise_loop(model, max_length, start_token, end_token))
+def _run_stepwise(model, inputs, max_length, start_token, end_token, greedy, temperature=1.0, top_k=None, seed=0, attention=False):
+    fn = _compiled(model, ("stepwise", max_length, start_token, end_token, greedy, attention),
+                   lambda: _stepwise_loop(model, max_length, start_token, end_token, greedy, attention))
     k = model.decoder.vocab_size if top_k is None else min(int(top_k), model.decoder.vocab_size)
-    tokens, weights = fn(_encoder_inputs(inputs), tf.constant(greedy), tf.constant(float(temperature)), tf.constant(k), tf.constant(int(seed)))
+    tokens, weights = fn(_encoder_inputs(inputs), tf.constant(float(temperature)), tf.constant(k), tf.constant(int(seed)))
     return tokens.numpy(), weights.numpy()
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #c74ac835
@@ -91,7 +100,7 @@ def greedy_decode(model: Seq2Seq, # a trained model (its memory and decoder are 
                  ) -> np.ndarray:
     "The arg-max token at every step, (B, max_length) ids, zero after the end token; the decoder state is cached between steps."
     _check_length(model, max_length)
-    tokens, weights = _run_stepwise(model, inputs, max_length, start_token, end_token, True)
+    tokens, weights = _run_stepwise(model, inputs, max_length, start_token, end_token, True, attention=return_attention)
     return (tokens, weights) if return_attention else tokens
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #73ef58b4
@@ -131,12 +140,13 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token):
     def run(inputs):
         memory, mask = model.encode(inputs)
         b = tf.shape(memory)[0]
-        prepared = dec.prepare(tf.repeat(memory, K, 0), tf.repeat(mask, K, 0))     # row b*K + i: input b, beam i
+        prepared = dec.prepare(memory, mask, beams=K)      # row b*K + i: input b, beam i, all K sharing memory row b
         state = dec.initial_state(prepared, T)
         alive_seq, alive_logp = tf.zeros([b, K, T], tf.int32), tf.tile(tf.constant([[0.0] + [-np.inf] * (K - 1)]), [b, 1])
         done_seq, done_score = tf.zeros([b, K, T], tf.int32), tf.fill([b, K], -np.inf)
         token = tf.fill([b * K], start_token)
         for t in tf.range(T):
+            tf.autograph.experimental.set_loop_options(shape_invariants=[(state, _growing(state))])
             logits, state, _ = dec.step(token, state, prepared)
             logp = tf.reshape(alive_logp[..., None] + tf.reshape(tf.nn.log_softmax(logits), [b, K, V]), [b, K * V])
             cand_logp, cand = tf.math.top_k(logp, 2 * K)                # 2K: at most K end, so K stay alive
@@ -227,8 +237,10 @@ def benchmark_model(decoder: str = "transformer", # "transformer" or "gru"
     return model
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #3885a09c
-def _timed(run) -> float:
-    start = time.perf_counter(); run(); return time.perf_counter() - start
+def _timed(run) -> tuple[float, float]:
+    "Wall-clock and process CPU seconds (all threads) of one call."
+    wall, cpu = time.perf_counter(), time.process_time(); run()
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 def decode_benchmark(model: Seq2Seq | None = None, # the model to time (None: `benchmark_model(decoder, max_length)`)
                      decoder: str = "transformer", # which benchmark model, when `model` is None
@@ -237,7 +249,7 @@ def decode_benchmark(model: Seq2Seq | None = None, # the model to time (None: `b
                      repeats: int = 5, # timed rounds; medians are reported
                      seed: int = 0, # for the model and the random images
                     ) -> dict:
-    "Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats` rounds."
+    "Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats` rounds; wall-clock, and CPU time beside it."
     for name, v in (("batch_size", batch_size), ("max_length", max_length), ("repeats", repeats)): _check_positive(name, v)
     if model is None: model = benchmark_model(decoder, max_length, seed=seed)
     x = {"image": np.random.default_rng(seed).random((batch_size, 32, 32, 3), dtype=np.float32)}
@@ -248,9 +260,13 @@ def decode_benchmark(model: Seq2Seq | None = None, # the model to time (None: `b
     # one round times all three back to back, so each ratio compares runs made under the same machine load
     rounds = [{name: _timed(run) for name, run in runs.items()} for _ in range(repeats)]
     med = lambda f: statistics.median(f(r) for r in rounds)
-    greedy, prefix, beam = (med(lambda r, n=n: r[n]) for n in runs)
+    wall = {n: med(lambda r, n=n: r[n][0]) for n in runs}
+    cpu = {n: med(lambda r, n=n: r[n][1]) for n in runs}   # waiting for a busy CPU costs wall time but no CPU time
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None   # other work on the machine skews every timing
     return {"decoder": type(model.decoder).__name__, "batch_size": batch_size, "max_length": max_length, "repeats": repeats,
-            "cpu_count": os.cpu_count(), "load_average": load, "greedy_seconds": greedy, "prefix_seconds": prefix, "beam5_seconds": beam,
-            "greedy_tokens_per_s": batch_size * max_length / greedy, "prefix_tokens_per_s": batch_size * max_length / prefix,
-            "decode_cached_vs_prefix": med(lambda r: r["prefix"] / r["greedy"]), "beam5_vs_greedy_time": med(lambda r: r["beam5"] / r["greedy"])}
+            "cpu_count": os.cpu_count(), "load_average": load,
+            "greedy_seconds": wall["greedy"], "prefix_seconds": wall["prefix"], "beam5_seconds": wall["beam5"],
+            "greedy_tokens_per_s": batch_size * max_length / wall["greedy"], "prefix_tokens_per_s": batch_size * max_length / wall["prefix"],
+            "decode_cached_vs_prefix": med(lambda r: r["prefix"][0] / r["greedy"][0]), "beam5_vs_greedy_time": med(lambda r: r["beam5"][0] / r["greedy"][0]),
+            "greedy_cpu_seconds": cpu["greedy"], "prefix_cpu_seconds": cpu["prefix"], "beam5_cpu_seconds": cpu["beam5"],
+            "cpu_cached_vs_prefix": med(lambda r: r["prefix"][1] / r["greedy"][1]), "cpu_beam5_vs_greedy": med(lambda r: r["beam5"][1] / r["greedy"][1])}

@@ -149,9 +149,10 @@ class GRUDecoder(keras.layers.Layer):
         self.out.build((None, self.units + d + self.embed_dim))
         self.built = True
 
-    def prepare(self, memory, memory_mask=None) -> dict:
-        "Computed once per sequence: the memory, its mask and its attention keys."
+    def prepare(self, memory, memory_mask=None, beams: int = 1) -> dict:
+        "Computed once per sequence: the memory, its mask and its attention keys, repeated for `beams` decoding rows per input."
         if memory_mask is None: memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
+        if beams > 1: memory, memory_mask = ops.repeat(memory, beams, 0), ops.repeat(memory_mask, beams, 0)   # row b*beams + i: input b
         return {"values": memory, "keys": self.attention.keys(memory), "mask": ops.cast(memory_mask, "bool")}
 
     def initial_state(self, prepared: dict, max_length: int | None = None) -> dict:
@@ -178,6 +179,10 @@ class GRUDecoder(keras.layers.Layer):
         logits, weights, _ = tf.scan(scan_step, ops.transpose(ops.cast(tokens, "int32")), init)
         logits, weights = ops.transpose(logits, (1, 0, 2)), ops.transpose(weights, (1, 0, 2))
         return (logits, weights) if return_attention else logits
+
+    def cross_attention(self, tokens, memory, memory_mask=None):
+        "The attention weights over the memory for teacher-forced `tokens`, as (B, layers=1, heads=1, L, M)."
+        return self(tokens, memory, memory_mask, return_attention=True)[1][:, None, None]
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "units": self.units,
@@ -211,19 +216,24 @@ class MultiHeadAttention(keras.layers.Layer):
         "Keys and values of `value` (B, T, D) [or one position (B, D)], each (B, H, T, d_k): what a cache stores."
         return self.heads(self.k_proj(value)), self.heads(self.v_proj(value))
 
-    def attend(self, query, key, value, mask=None):
-        "Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed; a decoding step passes one query per row (B, D) and mask (B, Tk), and gets (B, D) and (B, H, Tk)."
-        one = len(query.shape) == 2
-        q = self.heads(self.q_proj(query)) * (1.0 / np.sqrt(self.key_dim))
+    def attend(self, query, key, value, mask=None, group: int = 1):
+        "Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed. A decoding step passes one query per row (R, D) and mask (B, Tk), and gets (R, D) and (R, H, Tk); rows b*group .. b*group+group-1 share key/value row b."
+        H, dk = self.num_heads, self.key_dim
+        q = self.q_proj(query) * (1.0 / np.sqrt(dk))
+        if len(query.shape) == 2:   # one query per row: (R, H*d_k) -> (B, H, group, d_k); group 1 needs no transpose
+            q = ops.reshape(q, (-1, H, 1, dk)) if group == 1 else ops.transpose(ops.reshape(q, (-1, group, H, dk)), (0, 2, 1, 3))
+        else: q = self.heads(q)
         s = ops.einsum("bhqd,bhkd->bhqk", q, key)
         if mask is not None:   # an additive -1e9 on the small mask, broadcast by the add (a broadcast `where` is slow on CPU)
             bias = ops.where(ops.cast(mask, "bool"), 0.0, -1e9)
-            s = s + (bias[:, None, None] if one else bias[:, None])
+            s = s + (bias[:, None, None] if len(query.shape) == 2 else bias[:, None])
         a = tf.nn.softmax(s, axis=-1)   # tf: keras.ops.softmax warns when a prefix has a single key
         o = ops.einsum("bhqk,bhkd->bhqd", a, value)
-        if one: return self.o_proj(ops.reshape(o, (-1, self.num_heads * self.key_dim))), a[:, :, 0]
+        if len(query.shape) == 2:   # back to one row per query: (B, H, group, .) -> (R, H, .)
+            if group > 1: o, a = ops.transpose(o, (0, 2, 1, 3)), ops.transpose(a, (0, 2, 1, 3))
+            return self.o_proj(ops.reshape(o, (-1, H * dk))), ops.reshape(a, (-1, H, ops.shape(key)[2]))
         o = ops.transpose(o, (0, 2, 1, 3))
-        return self.o_proj(ops.reshape(o, (ops.shape(o)[0], -1, self.num_heads * self.key_dim))), a
+        return self.o_proj(ops.reshape(o, (ops.shape(o)[0], -1, H * dk))), a
 
     def call(self, query, value, attention_mask=None, return_attention_scores=False):
         out, a = self.attend(query, *self.key_value(value), attention_mask)
@@ -256,9 +266,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.ffn1.build(x_shape); self.ffn2.build(tuple(x_shape[:-1]) + (self.ffn_dim,))
         self.built = True
 
-    def cross_and_ffn(self, x, cross_kv, memory_mask=None, training=False):
+    def cross_and_ffn(self, x, cross_kv, memory_mask=None, training=False, group=1):
         "The second and third sub-layers, given the memory's cross-attention keys and values."
-        h, a = self.cross_attn.attend(self.ln2(x), *cross_kv, memory_mask)
+        h, a = self.cross_attn.attend(self.ln2(x), *cross_kv, memory_mask, group)
         x = x + self.drop(h, training=training)
         return x + self.drop(self.ffn2(self.ffn1(self.ln3(x))), training=training), a
 
@@ -267,13 +277,13 @@ class TransformerDecoderBlock(keras.layers.Layer):
         x = x + self.drop(self.self_attn(h, h, self_mask), training=training)
         return self.cross_and_ffn(x, self.cross_attn.key_value(memory), memory_mask, training)
 
-    def step(self, x, cache, cross_kv, slot, seen, memory_mask, training=False):
-        "One position per row x (B, D): its key/value written into `cache` at `slot` (B, 1, n, 1), attention to the `seen` slots (B, n), then to the memory."
+    def step(self, x, cache, cross_kv, memory_mask=None, group=1, training=False):
+        "One position per row x (R, D): its key/value appended to `cache` (R, H, t, d_k), attention to the whole cache (it holds exactly the prefix), then to the memory."
         h = self.ln1(x)
-        k, v = self.self_attn.key_value(h)                                  # (B, H, 1, d_k)
-        cache = tuple(c + slot * (new - c) for c, new in zip(cache, (k, v)))  # write in place of slot (faster than a broadcast where)
-        x = x + self.drop(self.self_attn.attend(h, *cache, seen)[0], training=training)
-        x, a = self.cross_and_ffn(x, cross_kv, memory_mask, training)
+        k, v = self.self_attn.key_value(h)                                  # (R, H, 1, d_k)
+        cache = (ops.concatenate([cache[0], k], 2), ops.concatenate([cache[1], v], 2))
+        x = x + self.drop(self.self_attn.attend(h, *cache)[0], training=training)
+        x, a = self.cross_and_ffn(x, cross_kv, memory_mask, training, group)
         return x, cache, a
 
     def get_config(self):
@@ -313,43 +323,49 @@ class TransformerDecoder(keras.layers.Layer):
     def _embed(self, tokens, positions):
         return self.embed(ops.cast(tokens, "int32")) * np.sqrt(self.dim).astype("float32") + self.pos_embed(positions)
 
-    def call(self, tokens, memory, memory_mask=None, training=False, return_attention=False):
-        "Teacher forcing: tokens (B, L) -> logits (B, L, V) [and the last layer's cross-attention (B, L, M), mean over heads]."
+    def _forward(self, tokens, memory, memory_mask=None, training=False):
+        "Logits (B, L, V) and every layer's cross-attention weights [(B, H, L, M)] under a causal mask."
         n = check_rank(self, tokens, 2, "decoder tokens (batch, length)")[1]
         if n is not None and n > self.max_length: raise ValueError(f"tokens: length {n} exceeds max_length={self.max_length}")
         t = ops.shape(tokens)[1]
         x = self._embed(tokens, ops.arange(t)[None])
         causal = ops.greater_equal(ops.arange(t)[:, None], ops.arange(t)[None, :])[None]   # query i sees keys j <= i
         mmask = None if memory_mask is None else ops.cast(memory_mask, "bool")[:, None, :]   # the same for every query
-        for b in self.blocks: x, a = b(x, memory, causal, mmask, training=training)
-        logits = self.out(self.ln(x))
-        return (logits, ops.mean(a, axis=1)) if return_attention else logits
+        weights = []
+        for b in self.blocks:
+            x, a = b(x, memory, causal, mmask, training=training); weights.append(a)
+        return self.out(self.ln(x)), weights
 
-    def prepare(self, memory, memory_mask=None) -> dict:
-        "Computed once per sequence: every layer's cross-attention keys and values, and the memory mask."
+    def call(self, tokens, memory, memory_mask=None, training=False, return_attention=False):
+        "Teacher forcing: tokens (B, L) -> logits (B, L, V) [and the last layer's cross-attention (B, L, M), mean over heads]."
+        logits, weights = self._forward(tokens, memory, memory_mask, training)
+        return (logits, ops.mean(weights[-1], axis=1)) if return_attention else logits
+
+    def cross_attention(self, tokens, memory, memory_mask=None):
+        "Every layer's and head's attention over the memory for teacher-forced `tokens`: (B, num_layers, num_heads, L, M)."
+        return ops.stack(self._forward(tokens, memory, memory_mask)[1], axis=1)
+
+    def prepare(self, memory, memory_mask=None, beams: int = 1) -> dict:
+        "Computed once per input: every layer's cross-attention keys and values, the memory mask, and how many decoding rows (`beams`) share each input."
         if memory_mask is None: memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
-        return {"cross": [b.cross_attn.key_value(memory) for b in self.blocks], "mask": ops.cast(memory_mask, "bool")}
+        return {"cross": [b.cross_attn.key_value(memory) for b in self.blocks], "mask": ops.cast(memory_mask, "bool"), "beams": int(beams)}
 
     def initial_state(self, prepared: dict, max_length: int | None = None) -> dict:
-        "An empty key/value cache of `max_length` slots per layer, and each row's next position (B,)."
+        "An empty key/value cache per layer, (rows, H, 0, d_k) with rows = inputs * beams; each step appends one position."
         n = self.max_length if max_length is None else int(max_length)
         if n > self.max_length: raise ValueError(f"max_length={n} exceeds the decoder's max_length={self.max_length}")
-        b = ops.shape(prepared["mask"])[0]
-        empty = ops.zeros((b, self.num_heads, n, self.dim // self.num_heads))
-        return {"cache": [(empty, empty) for _ in self.blocks], "position": ops.zeros((b,), "int32")}
+        rows = ops.shape(prepared["mask"])[0] * prepared["beams"]
+        empty = ops.zeros((rows, self.num_heads, 0, self.dim // self.num_heads))
+        return {"cache": [(empty, empty) for _ in self.blocks]}
 
     def step(self, token, state: dict, prepared: dict, training=False):
-        "token (B,) -> logits (B, V), the state with this token's keys/values cached, attention (B, M)."
-        pos = state["position"]
-        x = self._embed(token, pos)                                              # (B, D): one position per row
-        n = state["cache"][0][0].shape[2]
-        slot = ops.one_hot(pos, n)[:, None, :, None]                             # (B, 1, n, 1): 1 at this token's slot
-        seen = ops.less_equal(ops.arange(n)[None, :], pos[:, None])              # (B, n): slots 0..pos
+        "token (R,) -> logits (R, V), the state with this token's keys/values appended, attention (R, M)."
+        x = self._embed(token, ops.cast(ops.shape(state["cache"][0][0])[2], "int32"))   # (R, D): the cache's length is the position
         cache = []
         for b, c, cross_kv in zip(self.blocks, state["cache"], prepared["cross"]):
-            x, c, a = b.step(x, c, cross_kv, slot, seen, prepared["mask"], training)
+            x, c, a = b.step(x, c, cross_kv, prepared["mask"], prepared["beams"], training)
             cache.append(c)
-        return self.out(self.ln(x)), {"cache": cache, "position": pos + 1}, ops.mean(a, axis=1)
+        return self.out(self.ln(x)), {"cache": cache}, ops.mean(a, axis=1)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "num_heads": self.num_heads,
