@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['TASKS', 'set_seed', 'rng', 'in_test', 'fsdd_root', 'Record', 'DatasetError', 'progress']
+__all__ = ['TASKS', 'set_seed', 'rng', 'in_test', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
 
 # %% ../nbs/00_core.ipynb #db1275cc
 def set_seed(seed: int = 0, # the seed for Python, NumPy and the Keras backend
@@ -45,6 +45,12 @@ def fsdd_root() -> Path | None:
 
 # %% ../nbs/00_core.ipynb #053b678f
 TASKS = ("caption", "summarize", "retrieval", "search", "sentiment", "digits")
+
+# %% ../nbs/00_core.ipynb #aa55b45e
+def as_list(x, # None, one path or string, or an iterable of them
+           ) -> list:
+    "A command-line input as a list: None -> [], one path or string -> [it], an iterable -> its items."
+    return [] if x is None else [x] if isinstance(x, (str, Path)) else list(x)
 
 # %% ../nbs/00_core.ipynb #d8d66bfb
 @dataclass

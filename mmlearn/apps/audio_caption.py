@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import textwrap
 import time
 from collections import Counter
 from pathlib import Path
@@ -181,13 +182,6 @@ def generate_captions(model: Seq2Seq, # a trained audio captioner
     return (out, np.concatenate(att)) if return_attention else out
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #70b29212
-def _wrap(text: str, width: int) -> str:
-    lines, cur = [], ""
-    for w in text.split():
-        if cur and len(cur) + 1 + len(w) > width: lines.append(cur); cur = w
-        else: cur = f"{cur} {w}".strip()
-    return "\n".join(lines + [cur])
-
 def plot_attention(log_mel: np.ndarray, # one clip's log-mel frames in dB (frames, n_mels)
                    words: list, # the generated words (the end marker may follow)
                    weights: np.ndarray, # (>= len(words), memory positions) attention at each step
@@ -202,7 +196,7 @@ def plot_attention(log_mel: np.ndarray, # one clip's log-mel frames in dB (frame
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 2.2 + 0.28 * len(words)), sharex=True,
                                       gridspec_kw=dict(height_ratios=[2.2, 0.28 * len(words) + 0.4]))
     top.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, frames * seconds_per_frame, 0, log_mel.shape[1]))
-    top.set(ylabel="mel band", title=_wrap(" ".join(words) + (f"   (reference: {reference})" if reference else ""), 85))
+    top.set(ylabel="mel band", title=textwrap.fill(" ".join(words) + (f"   (reference: {reference})" if reference else ""), 85))
     bottom.imshow(weights[:len(words)], aspect="auto", cmap="viridis", interpolation="nearest", extent=(0, end, len(words), 0))
     bottom.set_yticks(np.arange(len(words)) + 0.5, words, fontsize=8); bottom.set(xlabel="seconds")
     fig.tight_layout()
@@ -223,8 +217,8 @@ def plot_samples(log_mels: np.ndarray, # log-mel frames in dB (N, frames, n_mels
     for ax, S, h, rs in zip(axes.flat, log_mels, hypotheses, references):
         ok = standardize(h) in [standardize(r) for r in rs]
         ax.imshow(S.T, origin="lower", aspect="auto", cmap="magma", extent=(0, len(S) * seconds_per_frame, 0, S.shape[1]))
-        ax.set_title(_wrap(h, 60), fontsize=8, color="green" if ok else "red")
-        ax.text(0.0, -0.04, "reference: " + _wrap(rs[0], 60), transform=ax.transAxes, fontsize=7, va="top")
+        ax.set_title(textwrap.fill(h, 60), fontsize=8, color="green" if ok else "red")
+        ax.text(0.0, -0.04, "reference: " + textwrap.fill(rs[0], 60), transform=ax.transAxes, fontsize=7, va="top")
     fig.tight_layout()
     if path: fig.savefig(path, dpi=100)
     return fig

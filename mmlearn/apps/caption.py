@@ -9,6 +9,7 @@ import html
 import io
 import json
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -209,17 +210,10 @@ def plot_samples(images: np.ndarray, # uint8 (N,H,W,3)
     for ax in axes.flat: ax.axis("off")
     for ax, img, h, rs in zip(axes.flat, images, hypotheses, references):
         ok = standardize(h) in [standardize(r) for r in rs]
-        ax.imshow(img); ax.set_title("\n".join(_wrap(h, 28)), fontsize=8, color="green" if ok else "red")
+        ax.imshow(img); ax.set_title(textwrap.fill(h, 28), fontsize=8, color="green" if ok else "red")
     fig.tight_layout()
     if path: fig.savefig(path, dpi=100)
     return fig
-
-def _wrap(text: str, width: int) -> list[str]:
-    lines, cur = [], ""
-    for w in text.split():
-        if cur and len(cur) + 1 + len(w) > width: lines.append(cur); cur = w
-        else: cur = f"{cur} {w}".strip()
-    return lines + [cur]
 
 # %% ../../nbs/07_apps.caption.ipynb #c1a70002
 def caption_attention(model: Seq2Seq, # a trained captioner

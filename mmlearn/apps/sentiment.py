@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, in_test, rng, set_seed
+from ..core import DatasetError, as_list, in_test, rng, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import SENTIMENT_CLASSES, SyntheticSet, sentiment_clips
 from ..preprocess.text import TokenIds, Vocabulary, tokenize
@@ -275,16 +275,14 @@ def evaluate(run_dir: Path, # a finished sentiment run
         metrics.update(sentiment_metrics(test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), _suffix(name)))
     return {**metrics, "samples": float(task["samples"])}
 
-def _as_list(x) -> list: return [] if x is None else [x] if isinstance(x, (str, Path)) else list(x)
-
 def predict(run_dir: Path, # a finished sentiment run
             image: list | None = None, # not taken by this task
             audio: list | None = None, # WAV files, one per clip
             text: list | None = None, # the transcript of each clip, in the same order
            ) -> list[str]:
     "The fused model's class name (negative / neutral / positive) for each (audio, text) pair."
-    audio, text = _as_list(audio), _as_list(text)
-    if _as_list(image): raise ValueError("the sentiment task takes --audio and --text, not --image")
+    audio, text = as_list(audio), as_list(text)
+    if as_list(image): raise ValueError("the sentiment task takes --audio and --text, not --image")
     if not audio or not text:
         raise ValueError(f"the fused sentiment model needs both modalities: one --audio WAV and one --text transcript per clip; "
                          f"got {len(audio)} audio file(s) and {len(text)} text(s)")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import in_test, set_seed
+from ..core import as_list, in_test, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import COLORS, LAYOUTS, SIZES, SyntheticSet, object_phrase, shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -98,13 +99,6 @@ def summary_scenes(n: int, # number of scenes
     return SyntheticSet(scenes.inputs, summaries, None, None, meta)
 
 # %% ../../nbs/07_apps.summarize.ipynb #86b5a9d4
-def _wrap(text: str, width: int) -> list[str]:
-    lines, cur = [], ""
-    for w in text.split():
-        if cur and len(cur) + 1 + len(w) > width: lines.append(cur); cur = w
-        else: cur = f"{cur} {w}".strip()
-    return lines + [cur]
-
 def plot_summaries(images: np.ndarray, # uint8 (N,H,W,3)
                    descriptions: list, # the text of each scene
                    references: list, # reference lists (the first is shown)
@@ -119,7 +113,7 @@ def plot_summaries(images: np.ndarray, # uint8 (N,H,W,3)
     for (ax_img, ax_txt), img, text, refs, *outs in zip(axes, images, descriptions, references, *outputs.values()):
         ax_img.imshow(img); ax_img.axis("off"); ax_txt.axis("off")
         short = text if len(text) <= excerpt else text[:excerpt].rsplit(" ", 1)[0] + " ..."
-        lines = [("description: " + "\n".join(_wrap(short, 100)), "dimgray"), ("reference:  " + refs[0], "black")]
+        lines = [("description: " + textwrap.fill(short, 100), "dimgray"), ("reference:  " + refs[0], "black")]
         ok = [standardize(o) in [standardize(r) for r in refs] for o in outs]
         lines += [(f"{name}:  {o}", "green" if k else "red") for name, o, k in zip(outputs, outs, ok)]
         y = 1.0
@@ -346,16 +340,14 @@ def evaluate(run_dir: Path, # a finished summarize run
         metrics.update({k + _suffix(name): v for k, v in m.items()})
     return {**metrics, "samples": float(task["samples"])}
 
-def _as_list(x) -> list: return [] if x is None else [x] if isinstance(x, (str, Path)) else list(x)
-
 def predict(run_dir: Path, # a finished summarize run
             image: list | None = None, # image files, one per scene
             audio: list | None = None, # not taken by this task
             text: list | None = None, # the description of each scene, in the same order
            ) -> list[str]:
     "The fused model's one-line summary of each (image, description) pair."
-    image, text = _as_list(image), _as_list(text)
-    if _as_list(audio): raise ValueError("the summarize task takes --image and --text, not --audio")
+    image, text = as_list(image), as_list(text)
+    if as_list(audio): raise ValueError("the summarize task takes --image and --text, not --audio")
     if not image or not text:
         raise ValueError(f"the summarize task needs both modalities: one --image PATH and one --text DESCRIPTION per scene; "
                          f"got {len(image)} image(s) and {len(text)} text(s)")
