@@ -9,6 +9,7 @@ import json
 import math
 import os
 import statistics
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,11 +21,12 @@ import tensorflow as tf
 from .core import TASKS, set_seed
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RunConfig', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'seed_generators',
-           'ResumableBackup', 'EpochCheckpoint', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'split_cpu',
-           'read_tf_config', 'is_chief', 'keras_distribution_fixes', 'distribution_strategy', 'decode_image_file',
-           'record_dataset', 'benchmark_model', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s',
-           'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism']
+__all__ = ['STRATEGIES', 'RunConfig', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity',
+           'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'training_callbacks', 'resume_epoch',
+           'epoch_batches', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes',
+           'distribution_strategy', 'decode_image_file', 'record_dataset', 'benchmark_model', 'train_step_flops',
+           'train_step_fn', 'matmul_flops_per_s', 'train_step_benchmark', 'input_pipeline_benchmark',
+           'enable_determinism']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -103,6 +105,12 @@ def plot_history(history: dict, # keras History.history: name -> list of per-epo
     fig.tight_layout()
     if path: fig.savefig(path, dpi=100)
     return fig
+
+# %% ../nbs/05_train.ipynb #a4026d35
+def fit_verbosity() -> int:
+    "Keras's `verbose` for `fit`: 1 (a progress bar) in a terminal, 2 (a line per epoch) in a notebook or a file, 0 under MMLEARN_QUIET."
+    if os.environ.get("MMLEARN_QUIET"): return 0
+    return 1 if sys.stdout.isatty() else 2
 
 # %% ../nbs/05_train.ipynb #bf0a10af
 def seed_generators(model: keras.Model, # a built model

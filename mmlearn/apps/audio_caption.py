@@ -25,7 +25,7 @@ from ..represent.encoders import AudioEncoder
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode
-from ..train import RunConfig, plot_history, training_callbacks
+from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
 from .caption import caption_metrics
 
 # %% auto #0
@@ -261,7 +261,7 @@ def train(config: RunConfig, # the run's settings
     val_ds = _dataset(*training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0)
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
-                        shuffle=False, verbose=0 if os.environ.get("MMLEARN_QUIET") else 2)   # shuffle=False: train_ds shuffles itself
+                        shuffle=False, verbose=fit_verbosity())   # shuffle=False: train_ds shuffles itself
     seconds = time.perf_counter() - start
     _close(plot_history(history.history, run_dir / "training_curves.png"))   # saved, not shown: the notebook displays the PNGs
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)

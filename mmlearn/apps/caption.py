@@ -26,7 +26,7 @@ from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
-from ..train import RunConfig, plot_history, training_callbacks
+from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
 from ..evaluate import bleu_scores, rouge_l
 
 # %% auto #0
@@ -152,7 +152,7 @@ def train(config: RunConfig, # the run's settings
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
                         shuffle=False,   # train_ds reshuffles itself every epoch; fit cannot shuffle a tf.data.Dataset
-                        verbose=0 if os.environ.get("MMLEARN_QUIET") else 2)
+                        verbose=fit_verbosity())
     seconds = time.perf_counter() - start
     _close(plot_history(history.history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)

@@ -22,7 +22,7 @@ from ..data.synthetic import DIGIT_WORDS, spoken_phrases
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, mfcc, pad_or_trim
 from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..represent.fusion import ConcatFusion
-from ..train import RunConfig, plot_history, training_callbacks
+from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
@@ -296,7 +296,7 @@ def train(config: RunConfig, # task "digits"; epochs (default 20), samples (defa
     schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, epochs * math.ceil(len(x_train) / config.batch_size))
     model.compile(keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     history = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=epochs, validation_data=(x_test, y_test),
-                        callbacks=training_callbacks(run_dir), verbose=0 if os.environ.get("MMLEARN_QUIET") else "auto")
+                        callbacks=training_callbacks(run_dir), verbose=fit_verbosity())
     seconds = time.perf_counter() - start
     y_pred = model.predict(x_test, batch_size=256, verbose=0).argmax(-1)
     (run_dir / "task.json").write_text(json.dumps({

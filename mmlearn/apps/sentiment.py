@@ -23,7 +23,7 @@ from ..preprocess.text import TokenIds, Vocabulary, tokenize
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, pad_or_trim
 from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.fusion import ConcatFusion, GatedFusion
-from ..train import RunConfig, plot_history, training_callbacks
+from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
@@ -241,7 +241,7 @@ def train(config: RunConfig, # the run's settings (config.extra: fusion, dim, te
                       run_eagerly=in_test())  # under test: a step or two, cheaper run eagerly than traced into a graph
         h = model.fit(_dataset(data["train"], mods, config.batch_size, True, config.seed),
                       validation_data=_dataset(data["val"], mods, 128, False, 0), epochs=s["epochs"],
-                      callbacks=training_callbacks(out), shuffle=False, verbose=0 if quiet else 1)  # the dataset shuffles itself
+                      callbacks=training_callbacks(out), shuffle=False, verbose=fit_verbosity())  # the dataset shuffles itself
         history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.history.items()})
         predictions[name] = _predict_ids(model, data["test"].inputs(mods))
         metrics.update(sentiment_metrics(data["test"].labels, predictions[name], _suffix(name)))

@@ -24,7 +24,7 @@ from ..preprocess.text import Vocabulary, pad_sequences, standardize, tokenize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import greedy_decode
-from ..train import RunConfig, plot_history, training_callbacks
+from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
 from .caption import caption_metrics
 
 # %% auto #0
@@ -262,7 +262,7 @@ def train(config: RunConfig, # the run's settings
         for i, (name, mods) in enumerate(MODELS.items(), 1):
             if not quiet: print(f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on {s['samples']} scenes", flush=True)
             start = time.perf_counter()
-            model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir, quiet)
+            model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
             seconds += time.perf_counter() - start
             history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.history.items()})
             m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
@@ -271,7 +271,7 @@ def train(config: RunConfig, # the run's settings
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
 
-def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir, quiet) -> tuple[Seq2Seq, keras.callbacks.History]:
+def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple[Seq2Seq, keras.callbacks.History]:
     "Build, compile and fit one of the three models; it is saved after every epoch."
     out = run_dir / Path(task["models"][name]).parent
     out.mkdir(parents=True, exist_ok=True)
@@ -285,7 +285,7 @@ def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir, quiet) -
     model.optimizer.build(model.trainable_variables)          # now: inside the first step it would trace that step twice
     pairs = lambda split: training_pairs(data[split], vocab, text_vocab, task["max_length"], task["text_length"], mods)
     h = model.fit(_dataset(*pairs("train"), s["batch_size"], True, config.seed), validation_data=_dataset(*pairs("val"), 256, False, 0),
-                  epochs=s["epochs"], callbacks=training_callbacks(out), shuffle=False, verbose=0 if quiet else 2)   # the dataset shuffles itself
+                  epochs=s["epochs"], callbacks=training_callbacks(out), shuffle=False, verbose=fit_verbosity())   # the dataset shuffles itself
     return model, h
 
 # %% ../../nbs/07_apps.summarize.ipynb #8f3025a3
