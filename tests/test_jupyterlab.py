@@ -110,6 +110,29 @@ def _wait_change(page, before: dict, what: str):
     return after
 
 
+def _run_notebook(page, base: str, token: str, name: str):
+    "Open notebook `name` in JupyterLab, wait for its kernel, and run all its cells from the Run menu."
+    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=SLOW)
+    # the notebook's own kernel is up (run before that, JupyterLab would ask which kernel to start)
+    page.wait_for_function("""() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
+                                      .some(e => /Python 3.*\\| Idle/.test(e.textContent))""", timeout=SLOW)
+    page.click("li.lm-MenuBar-item:has-text('Run')")
+    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+
+
+def _browser_context(p, base: str, outside: list):
+    "Headless Chromium with a page context that may fetch only from JupyterLab (anything else is recorded and refused)."
+    browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    def route(r):
+        url = r.request.url
+        if url.startswith((base, "data:", "blob:")): r.continue_()
+        else: outside.append(url); r.abort()
+    ctx.route("**/*", route)
+    return browser, ctx
+
+
 def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
     "Run the notebook from the Run menu; the slider (keyboard), the random button and the dataset menu each redraw the explorer."
     import numpy as np
@@ -121,25 +144,13 @@ def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
     base, token = lab
     t0, outside, errors = time.perf_counter(), [], []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        browser, ctx = _browser_context(p, base, outside)
         try:
-            ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
-            def route(r):
-                url = r.request.url
-                if url.startswith((base, "data:", "blob:")): r.continue_()
-                else: outside.append(url); r.abort()
-            ctx.route("**/*", route)
             page = ctx.new_page()
             page.on("pageerror", lambda e: errors.append(str(e)))
             page.set_default_timeout(SLOW)
-            page.goto(f"{base}/lab/tree/explorer.ipynb?token={token}")
-            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=SLOW)
-            # the notebook's own kernel is up (run before that, JupyterLab would ask which kernel to start)
-            page.wait_for_function("""() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]
-                                              .some(e => /Python 3.*\\| Idle/.test(e.textContent))""", timeout=SLOW)
             try:
-                page.click("li.lm-MenuBar-item:has-text('Run')")
-                page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+                _run_notebook(page, base, token, "explorer.ipynb")
                 page.wait_for_selector(".mmlearn-caption", timeout=SLOW)
                 page.wait_for_selector(".widget-image[src]", timeout=SLOW)
                 shown = [_shown(page)]
@@ -164,5 +175,52 @@ def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
             browser.close()
     seconds = time.perf_counter() - t0
     print(f"JupyterLab browser check: {seconds:.1f} s in the browser; captions shown: {[s['caption'] for s in shown]}")
+    assert not errors, f"script errors in JupyterLab: {errors[:5]}"
+    assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
+
+
+def test_search_box_in_jupyterlab(lab, tmp_path):
+    "A retrieval run's query box: typing a query and pressing Enter lists the top five gallery items and draws them; a new query changes both."
+    from playwright.sync_api import sync_playwright
+    import nbformat
+    run = tmp_path / "retrieval-run"
+    r = subprocess.run(["mmlearn", "train", "--task", "retrieval", "--samples", "64", "--epochs", "1", "--out", str(run)],
+                       capture_output=True, text=True, env={**os.environ, "MMLEARN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
+    assert r.returncode == 0, r.stderr
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from mmlearn.apps.retrieval import search_widget"),
+                                         nbformat.v4.new_code_cell(f"search_widget({str(run)!r})")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "search.ipynb")
+    base, token = lab
+    outside, errors = [], []
+    def results(page) -> str:
+        return page.evaluate("() => [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('')")
+    with sync_playwright() as p:
+        browser, ctx = _browser_context(p, base, outside)
+        try:
+            page = ctx.new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(SLOW)
+            try:
+                _run_notebook(page, base, token, "search.ipynb")
+                box = page.locator(".widget-text input")
+                box.wait_for(timeout=SLOW)
+                shown = []
+                for query in ("a small red circle", "a large blue square"):
+                    box.fill(query); box.press("Enter")
+                    page.wait_for_function("""(before) => { const t = [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('');
+                                                            return t.includes('5. ') && t !== before && document.querySelector('.widget-output img'); }""",
+                                           arg=shown[-1] if shown else "", timeout=SLOW)
+                    shown.append(results(page))
+                    lines = shown[-1].strip().splitlines()
+                    assert [l.split(".")[0] for l in lines] == ["1", "2", "3", "4", "5"], lines
+                assert shown[0] != shown[1], "a new query did not change the results"
+            except Exception:
+                page.screenshot(path=str(tmp_path / "jupyterlab-search.png"))
+                raise
+            ctx.close()
+        finally:
+            browser.close()
+    print(f"JupyterLab search box: {[s.splitlines()[0] for s in shown]}")
     assert not errors, f"script errors in JupyterLab: {errors[:5]}"
     assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
