@@ -121,8 +121,8 @@ def _run_notebook(page, base: str, token: str, name: str):
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def _browser_context(p, base: str, outside: list):
-    "Headless Chromium with a page context that may fetch only from JupyterLab (anything else is recorded and refused)."
+def _browser_page(p, base: str, outside: list, errors: list):
+    "Headless Chromium and a page that may fetch only from JupyterLab (anything else is recorded in `outside` and refused), its script errors recorded in `errors`."
     browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
     ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
     def route(r):
@@ -130,7 +130,10 @@ def _browser_context(p, base: str, outside: list):
         if url.startswith((base, "data:", "blob:")): r.continue_()
         else: outside.append(url); r.abort()
     ctx.route("**/*", route)
-    return browser, ctx
+    page = ctx.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.set_default_timeout(SLOW)
+    return browser, ctx, page
 
 
 def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
@@ -144,11 +147,8 @@ def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
     base, token = lab
     t0, outside, errors = time.perf_counter(), [], []
     with sync_playwright() as p:
-        browser, ctx = _browser_context(p, base, outside)
+        browser, ctx, page = _browser_page(p, base, outside, errors)
         try:
-            page = ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.set_default_timeout(SLOW)
             try:
                 _run_notebook(page, base, token, "explorer.ipynb")
                 page.wait_for_selector(".mmlearn-caption", timeout=SLOW)
@@ -196,11 +196,8 @@ def test_search_box_in_jupyterlab(lab, tmp_path):
     def results(page) -> str:
         return page.evaluate("() => [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('')")
     with sync_playwright() as p:
-        browser, ctx = _browser_context(p, base, outside)
+        browser, ctx, page = _browser_page(p, base, outside, errors)
         try:
-            page = ctx.new_page()
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.set_default_timeout(SLOW)
             try:
                 _run_notebook(page, base, token, "search.ipynb")
                 box = page.locator(".widget-text input")
