@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,8 +78,9 @@ def progress(iterable, # what to iterate over
              desc: str = "", # the label in front of the bar
              total: int | None = None, # number of items, when `iterable` has no len()
              disable: bool | None = None, # True: no bar; None: no bar when MMLEARN_QUIET is set
+             terminal_only: bool = False, # show the bar only when stderr is a terminal (short steps inside a notebook cell or a log)
             ):
     "Iterate over `iterable` with a tqdm progress bar."
     from tqdm.auto import tqdm
-    if disable is None: disable = bool(os.environ.get("MMLEARN_QUIET"))
+    if disable is None: disable = bool(os.environ.get("MMLEARN_QUIET")) or (terminal_only and not sys.stderr.isatty())
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False)

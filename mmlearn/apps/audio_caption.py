@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, in_test, set_seed
+from ..core import DatasetError, in_test, progress, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import sound_events
 from ..preprocess.audio import load_audio, log_mel_spectrogram, pad_or_trim
@@ -173,7 +173,7 @@ def generate_captions(model: Seq2Seq, # a trained audio captioner
     "Captions for `features`, decoded greedily or with beam search [and the attention over memory positions at each step]."
     if return_attention and beam_width != 1: raise ValueError(f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}")
     out, att = [], []
-    for i in range(0, len(features), batch_size):
+    for i in progress(range(0, len(features), batch_size), desc="captioning", terminal_only=True):
         x, opts = {"audio": np.asarray(features[i:i + batch_size], np.float32)}, dict(start_token=vocab.start_id, end_token=vocab.end_id)
         if return_attention: ids, a = greedy_decode(model, x, max_length=max_length, return_attention=True, **opts); att.append(a)
         elif beam_width == 1: ids = greedy_decode(model, x, max_length=max_length, **opts)

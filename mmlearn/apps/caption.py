@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import in_test, set_seed
+from ..core import in_test, progress, set_seed
 from ..data.formats import FORMATS, read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -126,7 +126,7 @@ def generate_captions(model: Seq2Seq, # a trained captioner
                      ) -> list[str]:
     "Captions for `images`, decoded greedily, with beam search, or by sampling."
     out = []
-    for i in range(0, len(images), batch_size):
+    for i in progress(range(0, len(images), batch_size), desc="captioning", terminal_only=True):
         x = {"image": scale_pixels(images[i:i + batch_size]).numpy()}
         out += [vocab.decode(row) for row in _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i)]
     return out

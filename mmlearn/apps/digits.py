@@ -298,7 +298,7 @@ def train(config: RunConfig, # task "digits"; epochs (default 20), samples (defa
     history = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=epochs, validation_data=(x_test, y_test),
                         callbacks=training_callbacks(run_dir), verbose=fit_verbosity())
     seconds = time.perf_counter() - start
-    y_pred = model.predict(x_test, batch_size=256, verbose=0).argmax(-1)
+    y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1)   # a bar in a terminal only
     (run_dir / "task.json").write_text(json.dumps({
         "classes": DIGIT_WORDS, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
         "split": "official (index 0-4 is test)" if "held_out_speaker" not in config.extra else "held-out speaker",
@@ -330,7 +330,7 @@ def evaluate(run_dir: Path, # a run folder written by `train`
     if task.get("held_out_speaker") and "held_out_speaker" not in extra: extra["held_out_speaker"] = task["held_out_speaker"]
     _, test_recs = split_records(load_fsdd(fsdd_folder(config)), extra.get("held_out_speaker"))
     clips = load_clips(test_recs, task["sample_rate"], task["clip_samples"])[0]
-    return digit_metrics(digit_labels(test_recs), model.predict(clips, batch_size=256, verbose=0).argmax(-1))
+    return digit_metrics(digit_labels(test_recs), model.predict(clips, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1))
 
 def predict(run_dir: Path, # a run folder written by `train`
             image=None, # not used by this task: giving one is an error

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, as_list, in_test, rng, set_seed
+from ..core import DatasetError, as_list, in_test, progress, rng, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import SENTIMENT_CLASSES, SyntheticSet, sentiment_clips
 from ..preprocess.text import TokenIds, Vocabulary, tokenize
@@ -160,7 +160,7 @@ def sentiment_metrics(y_true, # true class ids
 def _predict_ids(model: keras.Model, inputs: dict, batch_size: int = 128) -> np.ndarray:
     "Class ids predicted for a dict of model inputs, batch by batch."
     ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
-    return np.concatenate([np.asarray(model(x, training=False)).argmax(1) for x in ds])
+    return np.concatenate([np.asarray(model(x, training=False)).argmax(1) for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)])
 
 def plot_confusion_matrices(results: dict, # model name -> (true ids, predicted ids)
                             path: str | Path | None = None, # save as PNG here

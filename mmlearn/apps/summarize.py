@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import as_list, in_test, set_seed
+from ..core import as_list, in_test, progress, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import COLORS, LAYOUTS, SIZES, SyntheticSet, object_phrase, shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -219,7 +219,7 @@ def generate_summaries(model: Seq2Seq, # a trained summarizer
                       ) -> list[str]:
     "Greedy summaries, one per scene."
     n, out = len(next(iter(inputs.values()))), []
-    for i in range(0, n, batch_size):
+    for i in progress(range(0, n, batch_size), desc="summarizing", terminal_only=True):
         x = {k: (scale_pixels(v[i:i + batch_size]).numpy() if k == "image" else v[i:i + batch_size]) for k, v in inputs.items()}
         ids = greedy_decode(model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
         out += [vocab.decode(row) for row in np.asarray(ids)]
