@@ -1,4 +1,29 @@
 import os
+from pathlib import Path
+
+import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MMLEARN_QUIET", "1")
+
+CHROMIUM = Path(os.environ.get("MMLEARN_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Headless Chromium (Debian's `chromium`) through playwright, one per test process: playwright's sync API runs one
+    instance per thread, so the docs-site and JupyterLab checks share it. Skipped without it, except under CI (env CI set), where that fails."""
+    why = None
+    if not CHROMIUM.exists(): why = f"{CHROMIUM} not found (apt-get install chromium)"
+    else:
+        try: from playwright.sync_api import sync_playwright
+        except ImportError: why = "playwright is not installed (pip install -e '.[dev]')"
+    if why:
+        if os.environ.get("CI"): pytest.fail(f"browser checks cannot run under CI: {why}")
+        pytest.skip(why)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -16,9 +16,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("MMLEARN_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 CELLS = ["from mmlearn.widgets import dataset_explorer",
          'explorer = dataset_explorer(["shapes", "digits"], n=8)\nexplorer']
 SLOW = 150_000  # ms: the kernel imports TensorFlow, which takes a while on a busy machine
@@ -26,8 +23,7 @@ SLOW = 150_000  # ms: the kernel imports TensorFlow, which takes a while on a bu
 
 def _missing() -> str | None:
     "Why the browser test cannot run here, or None."
-    if not CHROMIUM.exists(): return f"{CHROMIUM} not found (apt-get install chromium)"
-    for module, package in (("playwright", "playwright"), ("jupyterlab", "jupyterlab"), ("jupyterlab_widgets", "jupyterlab_widgets"),
+    for module, package in (("jupyterlab", "jupyterlab"), ("jupyterlab_widgets", "jupyterlab_widgets"),
                             ("nbformat", "nbformat")):
         if importlib.util.find_spec(module) is None: return f"{package} is not installed (pip install -e '.[dev]')"
     return None
@@ -121,10 +117,9 @@ def _run_notebook(page, base: str, token: str, name: str):
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def _browser_page(p, base: str, outside: list, errors: list):
-    "Headless Chromium and a page that may fetch only from JupyterLab (anything else is recorded in `outside` and refused), its script errors recorded in `errors`."
-    browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _browser_page(chromium, base: str, outside: list, errors: list):
+    "A browser context and page that may fetch only from JupyterLab (anything else is recorded in `outside` and refused), its script errors recorded in `errors`."
+    ctx = chromium.new_context(viewport={"width": 1400, "height": 1000})
     def route(r):
         url = r.request.url
         if url.startswith((base, "data:", "blob:")): r.continue_()
@@ -133,55 +128,50 @@ def _browser_page(p, base: str, outside: list, errors: list):
     page = ctx.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(SLOW)
-    return browser, ctx, page
+    return ctx, page
 
 
-def test_dataset_explorer_in_jupyterlab(lab, tmp_path):
+def test_dataset_explorer_in_jupyterlab(chromium, lab, tmp_path):
     "Run the notebook from the Run menu; the slider (keyboard), the random button and the dataset menu each redraw the explorer."
     import numpy as np
-    from playwright.sync_api import sync_playwright
     from mmlearn.data.synthetic import handwritten_digits, shapes_scenes
     shapes, digits = [c[0] for c in shapes_scenes(8).captions], [c[0] for c in handwritten_digits(8).captions]
     lucky = int(np.random.default_rng(0).integers(8))  # the random button's first draw (its generator is seeded by the explorer's seed)
     assert lucky != 1 and shapes[lucky] != shapes[1]
     base, token = lab
     t0, outside, errors = time.perf_counter(), [], []
-    with sync_playwright() as p:
-        browser, ctx, page = _browser_page(p, base, outside, errors)
-        try:
-            try:
-                _run_notebook(page, base, token, "explorer.ipynb")
-                page.wait_for_selector(".mmlearn-caption", timeout=SLOW)
-                page.wait_for_selector(".widget-image[src]", timeout=SLOW)
-                shown = [_shown(page)]
-                assert shown[0]["caption"] == shapes[0] and shown[0]["src"], shown
-                # the sample slider, by keyboard, as a user without a mouse would move it
-                page.focus(".widget-slider .noUi-handle")
-                page.keyboard.press("ArrowRight")
-                shown.append(_wait_change(page, shown[-1], "sample slider"))
-                assert page.inner_text(".widget-slider .widget-readout").strip() == "1" and shown[-1]["caption"] == shapes[1]
-                page.click("button:has-text('random')")
-                shown.append(_wait_change(page, shown[-1], "random button"))
-                assert page.inner_text(".widget-slider .widget-readout").strip() == str(lucky) and shown[-1]["caption"] == shapes[lucky]
-                # the dataset menu: the index stays, the captions are now the digits'
-                page.select_option(".widget-dropdown select", "digits")
-                shown.append(_wait_change(page, shown[-1], "dataset menu"))
-                assert shown[-1]["caption"] == digits[lucky], shown[-1]
-            except Exception:
-                page.screenshot(path=str(tmp_path / "jupyterlab.png"))  # kept in pytest's tmp folder for a look
-                raise
-            ctx.close()
-        finally:
-            browser.close()
+    ctx, page = _browser_page(chromium, base, outside, errors)
+    try:
+        _run_notebook(page, base, token, "explorer.ipynb")
+        page.wait_for_selector(".mmlearn-caption", timeout=SLOW)
+        page.wait_for_selector(".widget-image[src]", timeout=SLOW)
+        shown = [_shown(page)]
+        assert shown[0]["caption"] == shapes[0] and shown[0]["src"], shown
+        # the sample slider, by keyboard, as a user without a mouse would move it
+        page.focus(".widget-slider .noUi-handle")
+        page.keyboard.press("ArrowRight")
+        shown.append(_wait_change(page, shown[-1], "sample slider"))
+        assert page.inner_text(".widget-slider .widget-readout").strip() == "1" and shown[-1]["caption"] == shapes[1]
+        page.click("button:has-text('random')")
+        shown.append(_wait_change(page, shown[-1], "random button"))
+        assert page.inner_text(".widget-slider .widget-readout").strip() == str(lucky) and shown[-1]["caption"] == shapes[lucky]
+        # the dataset menu: the index stays, the captions are now the digits'
+        page.select_option(".widget-dropdown select", "digits")
+        shown.append(_wait_change(page, shown[-1], "dataset menu"))
+        assert shown[-1]["caption"] == digits[lucky], shown[-1]
+    except Exception:
+        page.screenshot(path=str(tmp_path / "jupyterlab.png"))  # kept in pytest's tmp folder for a look
+        raise
+    finally:
+        ctx.close()
     seconds = time.perf_counter() - t0
     print(f"JupyterLab browser check: {seconds:.1f} s in the browser; captions shown: {[s['caption'] for s in shown]}")
     assert not errors, f"script errors in JupyterLab: {errors[:5]}"
     assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
 
 
-def test_search_box_in_jupyterlab(lab, tmp_path):
+def test_search_box_in_jupyterlab(chromium, lab, tmp_path):
     "A retrieval run's query box: typing a query and pressing Enter lists the top five gallery items and draws them; a new query changes both."
-    from playwright.sync_api import sync_playwright
     import nbformat
     run = tmp_path / "retrieval-run"
     r = subprocess.run(["mmlearn", "train", "--task", "retrieval", "--samples", "64", "--epochs", "1", "--out", str(run)],
@@ -195,29 +185,26 @@ def test_search_box_in_jupyterlab(lab, tmp_path):
     outside, errors = [], []
     def results(page) -> str:
         return page.evaluate("() => [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('')")
-    with sync_playwright() as p:
-        browser, ctx, page = _browser_page(p, base, outside, errors)
-        try:
-            try:
-                _run_notebook(page, base, token, "search.ipynb")
-                box = page.locator(".widget-text input")
-                box.wait_for(timeout=SLOW)
-                shown = []
-                for query in ("a small red circle", "a large blue square"):
-                    box.fill(query); box.press("Enter")
-                    page.wait_for_function("""(before) => { const t = [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('');
-                                                            return t.includes('5. ') && t !== before && document.querySelector('.widget-output img'); }""",
-                                           arg=shown[-1] if shown else "", timeout=SLOW)
-                    shown.append(results(page))
-                    lines = shown[-1].strip().splitlines()
-                    assert [l.split(".")[0] for l in lines] == ["1", "2", "3", "4", "5"], lines
-                assert shown[0] != shown[1], "a new query did not change the results"
-            except Exception:
-                page.screenshot(path=str(tmp_path / "jupyterlab-search.png"))
-                raise
-            ctx.close()
-        finally:
-            browser.close()
+    ctx, page = _browser_page(chromium, base, outside, errors)
+    try:
+        _run_notebook(page, base, token, "search.ipynb")
+        box = page.locator(".widget-text input")
+        box.wait_for(timeout=SLOW)
+        shown = []
+        for query in ("a small red circle", "a large blue square"):
+            box.fill(query); box.press("Enter")
+            page.wait_for_function("""(before) => { const t = [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('');
+                                                    return t.includes('5. ') && t !== before && document.querySelector('.widget-output img'); }""",
+                                   arg=shown[-1] if shown else "", timeout=SLOW)
+            shown.append(results(page))
+            lines = shown[-1].strip().splitlines()
+            assert [l.split(".")[0] for l in lines] == ["1", "2", "3", "4", "5"], lines
+        assert shown[0] != shown[1], "a new query did not change the results"
+    except Exception:
+        page.screenshot(path=str(tmp_path / "jupyterlab-search.png"))
+        raise
+    finally:
+        ctx.close()
     print(f"JupyterLab search box: {[s.splitlines()[0] for s in shown]}")
     assert not errors, f"script errors in JupyterLab: {errors[:5]}"
     assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"

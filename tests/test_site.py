@@ -19,9 +19,6 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = Path(os.environ.get("MMLEARN_CHROMIUM", "/usr/bin/chromium"))
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 SCREENSHOTS = Path(os.environ.get("MMLEARN_SCREENSHOTS", ROOT / "build" / "docs-screenshots"))
 # API entries a reader must find: (page, anchor of the show_doc heading, name shown in it)
 REQUIRED_API = [("evaluate.html", "corpus_bleu", "corpus_bleu"),
@@ -113,23 +110,6 @@ def test_every_exported_name_has_an_api_entry(site):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    "Headless Chromium through playwright; skipped without /usr/bin/chromium, except under CI (env CI set), where that fails."
-    why = None
-    if not CHROMIUM.exists(): why = f"{CHROMIUM} not found (apt-get install chromium)"
-    else:
-        try: from playwright.sync_api import sync_playwright
-        except ImportError: why = "playwright is not installed (pip install -e '.[dev]')"
-    if why:
-        if os.environ.get("CI"): pytest.fail(f"browser checks cannot run under CI: {why}")
-        pytest.skip(why)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        yield b
-        b.close()
-
-
-@pytest.fixture(scope="session")
 def served(site):
     "The site on a local HTTP server at a free port of 127.0.0.1 (MkDocs search needs http, not file://)."
     handler = functools.partial(_QuietHandler, directory=str(site[0]))
@@ -143,9 +123,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
 
 
-def _open(browser, base):
+def _open(chromium, base):
     "A browser context that blocks, and records, every request not to the local server."
-    ctx = browser.new_context(viewport={"width": 1280, "height": 900})
+    ctx = chromium.new_context(viewport={"width": 1280, "height": 900})
     outside = []
     def route(r):
         if r.request.url.startswith(base) or r.request.url.startswith("data:"): r.continue_()
@@ -181,12 +161,12 @@ def _link_problem(href, base, root):
     return None
 
 
-def test_every_page_in_chromium(browser, served):
+def test_every_page_in_chromium(chromium, served):
     "No console or script errors, nothing fetched from outside, every image loads, no broken internal link or anchor."
     base, root = served
     pages = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html"))
     assert "index.html" in pages and len(pages) >= len(NOTEBOOKS)
-    ctx, outside = _open(browser, base)
+    ctx, outside = _open(chromium, base)
     problems, t = [], time.perf_counter()
     for rel in pages:
         page, found, links = _visit(ctx, base + rel)
@@ -199,10 +179,10 @@ def test_every_page_in_chromium(browser, served):
     assert not problems, "\n".join(problems)
 
 
-def test_required_api_entries_and_screenshots(browser, served):
+def test_required_api_entries_and_screenshots(chromium, served):
     "The show_doc entries of corpus_bleu, log_mel_spectrogram and the Seq2Seq model, each with its parameter table."
     base, root = served
-    ctx, outside = _open(browser, base)
+    ctx, outside = _open(chromium, base)
     missing = []
     for page_file, anchor, name in REQUIRED_API:
         if not (root / page_file).exists(): missing.append(f"{name}: no page {page_file}"); continue
@@ -231,10 +211,10 @@ def test_required_api_entries_and_screenshots(browser, served):
     assert not missing, "missing API entries: " + "; ".join(missing)
 
 
-def test_search_finds_an_api_entry(browser, served):
+def test_search_finds_an_api_entry(chromium, served):
     "Typing a function's name into the search box lists its page (the search index is built offline)."
     base, _ = served
-    ctx, outside = _open(browser, base)
+    ctx, outside = _open(chromium, base)
     page = ctx.new_page()
     page.goto(base + "index.html", wait_until="networkidle")
     box = page.locator("input.md-search__input")  # in the header on a wide screen
