@@ -24,9 +24,9 @@ from .core import TASKS, set_seed
 __all__ = ['STRATEGIES', 'RunConfig', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity',
            'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'training_callbacks', 'resume_epoch',
            'epoch_batches', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes',
-           'distribution_strategy', 'decode_image_file', 'record_dataset', 'benchmark_model', 'train_step_flops',
-           'train_step_fn', 'matmul_flops_per_s', 'train_step_benchmark', 'input_pipeline_benchmark',
-           'enable_determinism']
+           'distribution_strategy', 'array_dataset', 'decode_image_file', 'record_dataset', 'benchmark_model',
+           'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'train_step_benchmark',
+           'input_pipeline_benchmark', 'enable_determinism']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -265,6 +265,18 @@ def distribution_strategy(name: str, # "default", "mirrored" or "multiworker"
         raise ValueError("--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is not set; on each machine set e.g. "
                          'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (index 1 on host2)')
     return tf.distribute.MultiWorkerMirroredStrategy()
+
+# %% ../nbs/05_train.ipynb #0ea56b8e
+def array_dataset(x, # an array, or a dict of arrays (one per model input), one row per example
+                  y: np.ndarray, # the targets, one row per example
+                  batch_size: int, # examples per batch
+                  shuffle: bool = False, # reshuffle every epoch (for training)
+                  seed: int = 0, # the shuffle's seed
+                 ) -> tf.data.Dataset:
+    "(inputs, targets) batches from arrays in memory, shuffled each epoch when `shuffle`, prefetched."
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/05_train.ipynb #f221c52f
 def decode_image_file(path, # a string tensor: the image file's path

@@ -25,7 +25,7 @@ from ..represent.encoders import AudioEncoder
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode
-from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
 from .caption import caption_metrics
 
 # %% auto #0
@@ -224,11 +224,6 @@ def plot_samples(log_mels: np.ndarray, # log-mel frames in dB (N, frames, n_mels
     return fig
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #badd1cd8
-def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
 def _close(*figures):
     import matplotlib.pyplot as plt
     for f in figures: plt.close(f)
@@ -257,8 +252,8 @@ def train(config: RunConfig, # the run's settings
     lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)
     model.compile(keras.optimizers.Adam(lr), MaskedSparseCategoricalCrossentropy(), metrics=[MaskedTokenAccuracy()],
                   jit_compile=False)  # XLA made these small CPU steps slower, not faster
-    train_ds = _dataset(*training_pairs(_scale(db["train"], task), caps["train"], vocab, length), config.batch_size, True, config.seed)
-    val_ds = _dataset(*training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0)
+    train_ds = array_dataset(*training_pairs(_scale(db["train"], task), caps["train"], vocab, length), config.batch_size, True, config.seed)
+    val_ds = array_dataset(*training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0)
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
                         shuffle=False, verbose=fit_verbosity())   # shuffle=False: train_ds shuffles itself
@@ -276,7 +271,7 @@ def train(config: RunConfig, # the run's settings
 def _score(model: Seq2Seq, vocab: Vocabulary, log_mel: np.ndarray, refs: list, task: dict, run_dir=None) -> dict:
     "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references (and the figures)."
     x, length = _scale(log_mel, task), task["max_length"]
-    token_acc = model.evaluate(_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    token_acc = model.evaluate(array_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
     hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]

@@ -26,7 +26,7 @@ from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
-from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
 from ..evaluate import bleu_scores, rouge_l
 
 # %% auto #0
@@ -104,11 +104,6 @@ def caption_metrics(references: list, # one list of reference captions per item
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
 # %% ../../nbs/07_apps.caption.ipynb #775a7ef0
-def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
 def _decode_ids(model, x: dict, vocab, max_length: int, beam_width: int = 1, temperature: float | None = None, seed: int = 0) -> np.ndarray:
     "(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam search."
     kw = dict(max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
@@ -147,8 +142,8 @@ def train(config: RunConfig, # the run's settings
     lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)  # anneal: the last epochs polish
     model.compile(keras.optimizers.Adam(lr), MaskedSparseCategoricalCrossentropy(), metrics=[MaskedTokenAccuracy()],
                   jit_compile=False)  # XLA made these small CPU steps slower, not faster
-    train_ds = _dataset(*training_pairs(*data["train"], vocab, length), config.batch_size, True, config.seed)
-    val_ds = _dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
+    train_ds = array_dataset(*training_pairs(*data["train"], vocab, length), config.batch_size, True, config.seed)
+    val_ds = array_dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
     start = time.perf_counter()
     history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
                         shuffle=False,   # train_ds reshuffles itself every epoch; fit cannot shuffle a tf.data.Dataset
@@ -161,7 +156,7 @@ def train(config: RunConfig, # the run's settings
 def _score(model, vocab, test, length, run_dir=None) -> dict:
     "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references."
     images, refs = test
-    token_acc = model.evaluate(_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    token_acc = model.evaluate(array_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
     hyps = generate_captions(model, images, vocab, length)
     if run_dir is not None:   # figures for the run folder: sample captions, and where the decoder looked for each word of one
         _close(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))

@@ -23,7 +23,7 @@ from ..preprocess.text import TokenIds, Vocabulary, tokenize
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, pad_or_trim
 from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.fusion import ConcatFusion, GatedFusion
-from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
@@ -205,9 +205,7 @@ def plot_sample_predictions(split: SentimentSplit, # held-out clips
 
 # %% ../../nbs/07_apps.sentiment.ipynb #26efd5e2
 def _dataset(split: SentimentSplit, modalities: tuple, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((split.inputs(modalities), split.labels))
-    if shuffle: ds = ds.shuffle(len(split), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return array_dataset(split.inputs(modalities), split.labels, batch_size, shuffle, seed)
 
 def _model_dir(run_dir: Path, name: str) -> Path:
     "Where model `name` is saved: the fused model at the top of the run folder, the others in a subfolder."

@@ -24,7 +24,7 @@ from ..preprocess.text import Vocabulary, pad_sequences, standardize, tokenize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import greedy_decode
-from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
 from .caption import caption_metrics
 
 # %% auto #0
@@ -225,17 +225,13 @@ def generate_summaries(model: Seq2Seq, # a trained summarizer
         out += [vocab.decode(row) for row in np.asarray(ids)]
     return out
 
-def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 def _suffix(name: str) -> str: return "" if name == "fused" else f"_{name}"
 
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
     "Held-out metrics of one model (teacher-forced token accuracy, then greedy summaries) and the summaries."
     x, y = training_pairs(test, vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    token_acc = model.evaluate(_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    token_acc = model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
     x.pop("decoder_input")
     hyps = generate_summaries(model, x, vocab, task["max_length"])
     return {**caption_metrics(test.captions, hyps), "token_accuracy": float(token_acc)}, hyps
@@ -284,7 +280,7 @@ def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple
                   jit_compile=False, run_eagerly=in_test())   # under test: a few steps, cheaper eager than traced
     model.optimizer.build(model.trainable_variables)          # now: inside the first step it would trace that step twice
     pairs = lambda split: training_pairs(data[split], vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    h = model.fit(_dataset(*pairs("train"), s["batch_size"], True, config.seed), validation_data=_dataset(*pairs("val"), 256, False, 0),
+    h = model.fit(array_dataset(*pairs("train"), s["batch_size"], True, config.seed), validation_data=array_dataset(*pairs("val"), 256, False, 0),
                   epochs=s["epochs"], callbacks=training_callbacks(out), shuffle=False, verbose=fit_verbosity())   # the dataset shuffles itself
     return model, h
 
