@@ -219,7 +219,11 @@ def test_search_finds_an_api_entry(chromium, served):
     page.goto(base + "index.html", wait_until="networkidle")
     box = page.locator("input.md-search__input")  # in the header on a wide screen
     box.click()
-    box.fill("corpus_bleu")
-    page.wait_for_selector(".md-search-result__item a[href*='evaluate.html']", timeout=90_000)  # the index loads in a web worker: slow on a busy machine
+    # Type key by key, as a reader does: Material reads the query on keyup (or when its worker has loaded the index).
+    # `fill` sends no keyup, so a fill landing after the worker was ready was never searched (the old flaky failure).
+    box.press_sequentially("corpus_bleu", delay=20)
+    page.wait_for_selector(".md-search-result__item a[href*='evaluate.html']", timeout=60_000)
+    meta = page.locator(".md-search-result__meta").inner_text()
     ctx.close()
+    assert re.match(r"\d+ matching documents?", meta), meta
     assert not outside
