@@ -50,6 +50,7 @@ def run_benchmarks(quick: bool = False, # small sizes and one repeat: a smoke ru
         out["seconds"][name] = time.perf_counter() - t
         out.update(_headline(name, r))
     out["load_average_end"] = load()
+    out["onednn"] = out["raw"].get("train", {}).get("onednn")   # which CPU kernels TensorFlow ran (05_train)
     return out
 
 # %% ../nbs/09_bench.ipynb #8c085310
@@ -68,7 +69,8 @@ def format_table(results: dict, # what run_benchmarks returned
     lines = [f"{'measure':<{w}}  {'value':>10}  target", f"{'-' * w}  {'-' * 10}  ------"]
     lines += [f"{k:<{w}}  {v:10.2f}  {_verdict(k, v)}".rstrip() for k, v in rows]
     loads = [results.get(k) for k in ("load_average_start", "load_average_end")]
-    lines.append(f"({results['cpu_count']} CPU cores" + (f", load average {loads[0]:.1f} -> {loads[1]:.1f}" if None not in loads else "")
+    kernels = {True: ", oneDNN on", False: ", oneDNN off"}.get(results.get("onednn"), "")
+    lines.append(f"({results['cpu_count']} CPU cores{kernels}" + (f", load average {loads[0]:.1f} -> {loads[1]:.1f}" if None not in loads else "")
                  + (", quick run: not a measurement" if results["quick"] else "") + ")")
     lines += [f"not run: {k}: {why}" for k, why in results["missing"].items()]
     return "\n".join(lines)

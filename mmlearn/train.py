@@ -25,8 +25,8 @@ __all__ = ['STRATEGIES', 'RunConfig', 'write_metrics', 'read_config', 'read_run'
            'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'training_callbacks', 'resume_epoch',
            'epoch_batches', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes',
            'distribution_strategy', 'array_dataset', 'decode_image_file', 'record_dataset', 'benchmark_model',
-           'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'train_step_benchmark',
-           'input_pipeline_benchmark', 'enable_determinism']
+           'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled',
+           'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -315,29 +315,33 @@ def record_dataset(records: list, # Records from a mmlearn.data.formats loader (
 
 # %% ../nbs/05_train.ipynb #99c0f5fc
 def benchmark_model(image_size: int = 32, # side of the square RGB input
-                    width: int = 16, # channels of the first convolution (the second has twice as many)
+                    width: int = 32, # channels of the first convolution (the second has twice as many)
                     classes: int = 10, # size of the output layer
                     seed: int = 0, # seed of the weights
                    ) -> keras.Model:
-    "The small CNN the training benchmarks time, the size of mmlearn's image encoders: conv -> pool -> conv -> average -> dense."
+    "The CNN the training benchmarks time: conv -> pool -> conv -> average -> dense, by default with the (32, 64) channels of `ImageEncoder`."
     set_seed(seed)
     return keras.Sequential([keras.Input((image_size, image_size, 3)),
                              keras.layers.Conv2D(width, 3, padding="same", activation="relu"), keras.layers.MaxPooling2D(),
                              keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(classes)], name="benchmark_cnn")
 
+def layer_flops(model: keras.Model, # a built Sequential or functional model
+               ) -> list[int]:
+    "Forward FLOPs per example of each Conv2D and Dense layer, in order: 2 (a multiply and an add) per weight use."
+    flops = []
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
+            positions = int(np.prod(layer.output.shape[1:-1] or [1]))   # H x W for a convolution, 1 for a dense layer on vectors
+            flops.append(2 * positions * int(np.prod(layer.kernel.shape)))
+    return flops
+
 def train_step_flops(model: keras.Model, # a built Sequential or functional model
                      batch_size: int, # examples per step
                     ) -> int:
-    "FLOPs of one training step from the layer shapes: 3 x (2 multiply-adds per weight use) over Conv2D and Dense layers."
-    forward = 0
-    for layer in model._flatten_layers(include_self=False):
-        if isinstance(layer, keras.layers.Conv2D):
-            _, h, w, _ = layer.output.shape
-            forward += 2 * h * w * int(np.prod(layer.kernel.shape))
-        elif isinstance(layer, keras.layers.Dense):
-            forward += 2 * int(np.prod(layer.output.shape[1:-1] or [1])) * int(np.prod(layer.kernel.shape))
-    return 3 * forward * batch_size
+    "FLOPs of one training step: 3 products per layer (forward, input gradient, weight gradient), 2 for the first (its input is the data)."
+    flops = layer_flops(model)
+    return batch_size * (3 * sum(flops) - flops[0])
 
 # %% ../nbs/05_train.ipynb #ab67e96d
 def train_step_fn(model: keras.Model, # the model to train
@@ -370,35 +374,44 @@ def matmul_flops_per_s(n: int = 2048, # side of the square float32 matrices
     _matmul_sum(a, b).numpy()   # traced once per size
     return 2 * n ** 3 / _median_seconds(lambda: _matmul_sum(a, b).numpy(), repeats)
 
+def onednn_enabled() -> bool | None:
+    "Whether TensorFlow runs its CPU kernels through oneDNN (decided when TensorFlow is imported; None if it cannot say)."
+    try: from tensorflow.python.util import _pywrap_util_port
+    except ImportError: return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
 def train_step_benchmark(batch_size: int = 32, # examples per step
                          steps: int = 40, # compiled steps per timed round (eager rounds run a quarter as many)
                          repeats: int = 7, # timed rounds, alternating compiled, eager and matmul; medians are reported
                          matmul_size: int = 2048, # side of the reference matrix product
+                         width: int = 32, # channels of benchmark_model's first convolution
+                         eager: bool = True, # also time the eager loop (False: only the compiled step's FLOP/s)
                          seed: int = 0, # seed of the weights and the random batch
                         ) -> dict:
     "Samples/s of the compiled vs the eager train step of `benchmark_model`, and its FLOP/s as a fraction of a large matmul's."
-    model = benchmark_model(seed=seed)
+    model = benchmark_model(width=width, seed=seed)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    eager = train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn)
-    compiled = tf.function(train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn))
+    steps_of = {"compiled": tf.function(train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn))}
+    if eager: steps_of["eager"] = train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn)
     g = np.random.default_rng(seed)
-    x, y = tf.constant(g.random((batch_size, 32, 32, 3), dtype=np.float32)), tf.constant(g.integers(0, 10, batch_size))
-    eager_steps = max(2, steps // 4)
-    compiled(x, y).numpy(); eager(x, y).numpy()    # trace, and build the optimizers
-    matmul_flops_per_s(matmul_size, 1)              # warm up
-    rounds = {"compiled": [], "eager": [], "matmul": []}
+    x, y = tf.constant(g.random((batch_size, *model.input_shape[1:]), dtype=np.float32)), tf.constant(g.integers(0, 10, batch_size))
+    n_steps = {"compiled": steps, "eager": max(2, steps // 4)}
+    for step in steps_of.values(): step(x, y).numpy()    # trace, and build the optimizers
+    matmul_flops_per_s(matmul_size, 1)                   # warm up
+    rounds = {k: [] for k in [*steps_of, "matmul"]}
     for _ in range(repeats):
-        rounds["compiled"].append(_median_seconds(lambda: [compiled(x, y) for _ in range(steps)][-1].numpy(), 1) / steps)
-        rounds["eager"].append(_median_seconds(lambda: [eager(x, y) for _ in range(eager_steps)][-1].numpy(), 1) / eager_steps)
+        for k, step in steps_of.items():
+            rounds[k].append(_median_seconds(lambda: [step(x, y) for _ in range(n_steps[k])][-1].numpy(), 1) / n_steps[k])
         rounds["matmul"].append(matmul_flops_per_s(matmul_size, 1))
-    step_s, eager_s, peak = (statistics.median(rounds[k]) for k in ("compiled", "eager", "matmul"))
+    step_s, peak = statistics.median(rounds["compiled"]), statistics.median(rounds["matmul"])
     flops = train_step_flops(model, batch_size)
-    c, e, p = rounds["compiled"], rounds["eager"], rounds["matmul"]   # ratios within a round: they share the machine's load
-    return {"compiled_samples_per_s": batch_size / step_s, "eager_samples_per_s": batch_size / eager_s,
-            "train_compiled_vs_eager": statistics.median(b / a for a, b in zip(c, e)), "train_step_flops": float(flops),
-            "train_flop_per_s": flops / step_s, "matmul_flop_per_s": peak,
-            "train_flops_fraction": statistics.median(flops / a / q for a, q in zip(c, p)), "batch_size": batch_size,
-            "repeats": repeats, "cpu_count": os.cpu_count()}
+    c, p = rounds["compiled"], rounds["matmul"]   # ratios within a round: they share the machine's load
+    out = {"compiled_samples_per_s": batch_size / step_s, "train_step_flops": float(flops), "train_flop_per_s": flops / step_s,
+           "matmul_flop_per_s": peak, "train_flops_fraction": statistics.median(flops / a / q for a, q in zip(c, p)),
+           "batch_size": batch_size, "width": width, "repeats": repeats, "cpu_count": os.cpu_count(), "onednn": onednn_enabled()}
+    if eager: out.update(eager_samples_per_s=batch_size / statistics.median(rounds["eager"]),
+                         train_compiled_vs_eager=statistics.median(b / a for a, b in zip(c, rounds["eager"])))
+    return out
 
 # %% ../nbs/05_train.ipynb #9235f7e8
 def input_pipeline_benchmark(n: int = 2000, # images written to a temporary folder (64x64 shapes scenes, PNG)
