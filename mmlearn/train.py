@@ -8,8 +8,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import statistics
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,8 +24,8 @@ from .core import TASKS, set_seed
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'RunConfig', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity',
-           'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'training_callbacks', 'resume_epoch',
-           'epoch_batches', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes',
+           'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks',
+           'resume_epoch', 'epoch_batches', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes',
            'distribution_strategy', 'array_dataset', 'decode_image_file', 'record_dataset', 'benchmark_model',
            'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled',
            'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism']
@@ -153,11 +155,30 @@ class EpochCheckpoint(keras.callbacks.Callback):
         tmp = self.path.with_name(self.path.stem + ".partial.keras")
         self.model.save(tmp); tmp.replace(self.path)
 
+class InterruptOnSignal(keras.callbacks.Callback):
+    "Ctrl-C stops `fit` even when compiled code swallows the KeyboardInterrupt it raises: the signal is remembered and raised again after the batch."
+    def __init__(self):
+        super().__init__(); self.signalled, self.previous = False, None
+    def on_train_begin(self, logs=None):
+        self.signalled, self.previous = False, None
+        current = signal.getsignal(signal.SIGINT)
+        ours = current is signal.default_int_handler or isinstance(getattr(current, "__self__", None), InterruptOnSignal)
+        if ours and threading.current_thread() is threading.main_thread():   # leave a program's own handler (or SIG_IGN) alone
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+    def _handler(self, signum, frame):
+        self.signalled = True
+        raise KeyboardInterrupt
+    def _raise_if_signalled(self, *args, **kwargs):
+        if self.signalled: raise KeyboardInterrupt
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _raise_if_signalled
+    def on_train_end(self, logs=None):
+        if self.previous is not None: signal.signal(signal.SIGINT, self.previous)
+
 def training_callbacks(run_dir: str | Path, # the run folder
                       ) -> list:
-    "Backup-and-restore (with the random state) for crashes, plus a per-epoch model checkpoint for interruptions."
+    "Backup-and-restore (with the random state) for crashes, a per-epoch model checkpoint and a Ctrl-C that is never lost, for interruptions."
     run_dir = Path(run_dir)
-    return [ResumableBackup(run_dir / "backup", delete_checkpoint=True), EpochCheckpoint(run_dir / "model.keras")]
+    return [ResumableBackup(run_dir / "backup", delete_checkpoint=True), EpochCheckpoint(run_dir / "model.keras"), InterruptOnSignal()]
 
 # %% ../nbs/05_train.ipynb #b544abcb
 def resume_epoch(run_dir: str | Path, # the run folder
