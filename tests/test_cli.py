@@ -3,6 +3,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -71,11 +72,21 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, args, message):
     assert "Traceback" not in r.stderr
 
 
+def as_from_a_terminal(argv: list) -> list:
+    """`argv` started as a shell starts a foreground command, with SIGINT neither ignored nor blocked. A child inherits both
+    from its parent, and a pytest worker can hold either (in two full runs the Ctrl-C below was never delivered)."""
+    code = ("import os, signal, sys; signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT}); "
+            "signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])")
+    return [sys.executable, "-c", code, *argv]
+
+
 def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
     "Ctrl-C after the first epoch leaves a model that evaluate reads; the same command resumes and finishes."
     run = tmp_path / "run"
     argv = ["mmlearn", "train", "--task", "caption", "--samples", "128", "--epochs", "3", "--out", str(run)]
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+    worker = (signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
+    print(f"this test worker's SIGINT: handler {worker[0]}, blocked {worker[1]}")
+    p = subprocess.Popen(as_from_a_terminal(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
     deadline = time.time() + TIMEOUT
     while not (run / "model.keras").is_file() and p.poll() is None and time.time() < deadline:
         time.sleep(0.02)
