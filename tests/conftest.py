@@ -27,3 +27,17 @@ def chromium():
         browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="session")
+def local_context(chromium):
+    """`make(base, also=("data:",), viewport=(1280, 900))` -> (context, outside): a browser context that lets through only
+    requests to `base` and the URL prefixes in `also`; every other request is refused and its URL appended to `outside`."""
+    def make(base: str, also: tuple = ("data:",), viewport: tuple = (1280, 900)):
+        ctx, outside = chromium.new_context(viewport={"width": viewport[0], "height": viewport[1]}), []
+        def route(r):
+            if r.request.url.startswith((base, *also)): r.continue_()
+            else: outside.append(r.request.url); r.abort()
+        ctx.route("**/*", route)
+        return ctx, outside
+    return make

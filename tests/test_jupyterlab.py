@@ -117,21 +117,16 @@ def _run_notebook(page, base: str, token: str, name: str):
     page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
 
 
-def _browser_page(chromium, base: str, outside: list, errors: list):
-    "A browser context and page that may fetch only from JupyterLab (anything else is recorded in `outside` and refused), its script errors recorded in `errors`."
-    ctx = chromium.new_context(viewport={"width": 1400, "height": 1000})
-    def route(r):
-        url = r.request.url
-        if url.startswith((base, "data:", "blob:")): r.continue_()
-        else: outside.append(url); r.abort()
-    ctx.route("**/*", route)
+def _browser_page(local_context, base: str, errors: list):
+    "A browser context and page that may fetch only from JupyterLab (the list of refused URLs comes back beside them), its script errors recorded in `errors`."
+    ctx, outside = local_context(base, also=("data:", "blob:"), viewport=(1400, 1000))
     page = ctx.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.set_default_timeout(SLOW)
-    return ctx, page
+    return ctx, page, outside
 
 
-def test_dataset_explorer_in_jupyterlab(chromium, lab, tmp_path):
+def test_dataset_explorer_in_jupyterlab(local_context, lab, tmp_path):
     "Run the notebook from the Run menu; the slider (keyboard), the random button and the dataset menu each redraw the explorer."
     import numpy as np
     from mmlearn.data.synthetic import handwritten_digits, shapes_scenes
@@ -139,8 +134,8 @@ def test_dataset_explorer_in_jupyterlab(chromium, lab, tmp_path):
     lucky = int(np.random.default_rng(0).integers(8))  # the random button's first draw (its generator is seeded by the explorer's seed)
     assert lucky != 1 and shapes[lucky] != shapes[1]
     base, token = lab
-    t0, outside, errors = time.perf_counter(), [], []
-    ctx, page = _browser_page(chromium, base, outside, errors)
+    t0, errors = time.perf_counter(), []
+    ctx, page, outside = _browser_page(local_context, base, errors)
     try:
         _run_notebook(page, base, token, "explorer.ipynb")
         page.wait_for_selector(".mmlearn-caption", timeout=SLOW)
@@ -170,7 +165,7 @@ def test_dataset_explorer_in_jupyterlab(chromium, lab, tmp_path):
     assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
 
 
-def test_search_box_in_jupyterlab(chromium, lab, tmp_path):
+def test_search_box_in_jupyterlab(local_context, lab, tmp_path):
     "A retrieval run's query box: typing a query and pressing Enter lists the top five gallery items and draws them; a new query changes both."
     import nbformat
     run = tmp_path / "retrieval-run"
@@ -182,10 +177,9 @@ def test_search_box_in_jupyterlab(chromium, lab, tmp_path):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "notebooks" / "search.ipynb")
     base, token = lab
-    outside, errors = [], []
-    def results(page) -> str:
-        return page.evaluate("() => [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('')")
-    ctx, page = _browser_page(chromium, base, outside, errors)
+    errors = []
+    results_text = "[...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('')"   # the listed results, as JS
+    ctx, page, outside = _browser_page(local_context, base, errors)
     try:
         _run_notebook(page, base, token, "search.ipynb")
         box = page.locator(".widget-text input")
@@ -193,10 +187,10 @@ def test_search_box_in_jupyterlab(chromium, lab, tmp_path):
         shown = []
         for query in ("a small red circle", "a large blue square"):
             box.fill(query); box.press("Enter")
-            page.wait_for_function("""(before) => { const t = [...document.querySelectorAll('.widget-output pre')].map(e => e.textContent).join('');
-                                                    return t.includes('5. ') && t !== before && document.querySelector('.widget-output img'); }""",
+            page.wait_for_function(f"""(before) => {{ const t = {results_text};
+                                                     return t.includes('5. ') && t !== before && document.querySelector('.widget-output img'); }}""",
                                    arg=shown[-1] if shown else "", timeout=SLOW)
-            shown.append(results(page))
+            shown.append(page.evaluate(f"() => {results_text}"))
             lines = shown[-1].strip().splitlines()
             assert [l.split(".")[0] for l in lines] == ["1", "2", "3", "4", "5"], lines
         assert shown[0] != shown[1], "a new query did not change the results"

@@ -123,17 +123,6 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args): pass
 
 
-def _open(chromium, base):
-    "A browser context that blocks, and records, every request not to the local server."
-    ctx = chromium.new_context(viewport={"width": 1280, "height": 900})
-    outside = []
-    def route(r):
-        if r.request.url.startswith(base) or r.request.url.startswith("data:"): r.continue_()
-        else: outside.append(r.request.url); r.abort()
-    ctx.route("**/*", route)
-    return ctx, outside
-
-
 def _visit(ctx, url):
     "Open `url`; the problems a reader would meet there, the page and its resolved links."
     page, problems = ctx.new_page(), []
@@ -161,12 +150,12 @@ def _link_problem(href, base, root):
     return None
 
 
-def test_every_page_in_chromium(chromium, served):
+def test_every_page_in_chromium(local_context, served):
     "No console or script errors, nothing fetched from outside, every image loads, no broken internal link or anchor."
     base, root = served
     pages = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.html"))
     assert "index.html" in pages and len(pages) >= len(NOTEBOOKS)
-    ctx, outside = _open(chromium, base)
+    ctx, outside = local_context(base)
     problems, t = [], time.perf_counter()
     for rel in pages:
         page, found, links = _visit(ctx, base + rel)
@@ -179,10 +168,10 @@ def test_every_page_in_chromium(chromium, served):
     assert not problems, "\n".join(problems)
 
 
-def test_required_api_entries_and_screenshots(chromium, served):
+def test_required_api_entries_and_screenshots(local_context, served):
     "The show_doc entries of corpus_bleu, log_mel_spectrogram and the Seq2Seq model, each with its parameter table."
     base, root = served
-    ctx, outside = _open(chromium, base)
+    ctx, outside = local_context(base)
     missing = []
     for page_file, anchor, name in REQUIRED_API:
         if not (root / page_file).exists(): missing.append(f"{name}: no page {page_file}"); continue
@@ -211,10 +200,10 @@ def test_required_api_entries_and_screenshots(chromium, served):
     assert not missing, "missing API entries: " + "; ".join(missing)
 
 
-def test_search_finds_an_api_entry(chromium, served):
+def test_search_finds_an_api_entry(local_context, served):
     "Typing a function's name into the search box lists its page (the search index is built offline)."
     base, _ = served
-    ctx, outside = _open(chromium, base)
+    ctx, outside = local_context(base)
     page = ctx.new_page()
     page.goto(base + "index.html", wait_until="networkidle")
     box = page.locator("input.md-search__input")  # in the header on a wide screen

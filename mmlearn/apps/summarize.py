@@ -225,7 +225,6 @@ def generate_summaries(model: Seq2Seq, # a trained summarizer
         out += [vocab.decode(row) for row in np.asarray(ids)]
     return out
 
-
 def _suffix(name: str) -> str: return "" if name == "fused" else f"_{name}"
 
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
