@@ -18,8 +18,9 @@ from ..core import rng
 from ..data.formats import read_wav
 
 # %% auto #0
-__all__ = ['windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank',
-           'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc', 'LogMelSpectrogram', 'logmel_benchmark']
+__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz',
+           'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc',
+           'LogMelSpectrogram', 'logmel_benchmark']
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a5a5ed9f
 def _check_positive_int(name: str, value) -> None:
@@ -198,6 +199,23 @@ def mel_filterbank(sample_rate: int = 16000, # audio sample rate (Hz)
     if norm == "slaney": w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return w
 
+# %% ../../nbs/02_preprocess.audio.ipynb #a254e02f
+BLOCK_SAMPLES = 2 ** 19  # samples per block of a batch: 32 one-second clips at 16 kHz, whose frames and spectra fit a CPU's cache
+
+def in_blocks(fn, # maps clips (b, T) to a tensor with b rows
+              x, # a batch of clips (B, T); any other shape goes to fn whole
+              block_samples: int | None = BLOCK_SAMPLES, # samples per block (whole clips, at least one); None: one block
+              max_blocks: int = 64, # blocks are made larger rather than more numerous (a graph grows with their number)
+             ) -> tf.Tensor:
+    "fn(x), computed on consecutive blocks of whole clips and concatenated: each block's intermediates stay in the CPU cache."
+    if block_samples is not None: _check_positive_int("block_samples", block_samples)
+    x = tf.convert_to_tensor(x)
+    if block_samples is None or x.shape.rank != 2 or not x.shape.is_fully_defined() or x.shape[1] == 0: return fn(x)
+    n, T = x.shape
+    clips = max(1, block_samples // T, -(-n // max_blocks))
+    if clips >= n: return fn(x)
+    return tf.concat([fn(x[i:i + clips]) for i in range(0, n, clips)], axis=0)
+
 # %% ../../nbs/02_preprocess.audio.ipynb #3c201749
 def mel_spectrogram(x, # waveform (T,) or batch (B, T), float
                     sample_rate: int = 16000, # sample rate of x (Hz)
@@ -212,14 +230,17 @@ def mel_spectrogram(x, # waveform (T,) or batch (B, T), float
                     pad_mode: str = "constant", # centring pad: "constant" (zeros) or "reflect"
                     htk: bool = False, # mel scale: False = Slaney (librosa's default), True = HTK
                     norm: str | None = "slaney", # "slaney" equal-area triangles, or None for peak 1
+                    block_samples: int | None = BLOCK_SAMPLES, # a batch goes through in blocks of about this many samples; None: all at once
                    ) -> tf.Tensor:
     "Mel spectrogram (..., frames, n_mels): |STFT|**power pooled by mel_filterbank, as librosa.feature.melspectrogram."
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
         raise ValueError(f"power must be > 0 (2 = power, 1 = magnitude), got {power!r}")
-    weights = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm)
-    X = stft(x, n_fft, hop_length, win_length, center, pad_mode)
-    S = tf.math.real(X) ** 2 + tf.math.imag(X) ** 2 if power == 2 else tf.abs(X) ** power
-    return tf.linalg.matmul(S, tf.constant(weights.T, dtype=S.dtype))
+    weights = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm).T
+    def pooled(clips):
+        X = stft(clips, n_fft, hop_length, win_length, center, pad_mode)
+        S = tf.math.real(X) ** 2 + tf.math.imag(X) ** 2 if power == 2 else tf.abs(X) ** power
+        return tf.linalg.matmul(S, tf.constant(weights, dtype=S.dtype))
+    return in_blocks(pooled, x, block_samples)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #6cf105bf
 def power_to_db(S, # power (or mel power) spectrogram (frames, bins) or batch (B, frames, bins)
@@ -258,10 +279,13 @@ def log_mel_spectrogram(x, # waveform (T,) or batch (B, T), float in [-1, 1]
                         ref: float | str = 1.0, # power at 0 dB, or "max" (each clip's peak)
                         amin: float = 1e-10, # power floor (-100 dB)
                         top_db: float | None = 80.0, # floor each clip at its peak minus top_db; None: off
+                        block_samples: int | None = BLOCK_SAMPLES, # a batch goes through in blocks of about this many samples; None: all at once
                        ) -> tf.Tensor:
     "Log-mel spectrogram in dB, (T,) -> (frames, n_mels) or (B, T) -> (B, frames, n_mels): power_to_db(mel_spectrogram(x))."
-    S = mel_spectrogram(x, sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, power, center, pad_mode, htk, norm)
-    return power_to_db(S, ref, amin, top_db)
+    def log_mel(clips):
+        S = mel_spectrogram(clips, sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, power, center, pad_mode, htk, norm, None)
+        return power_to_db(S, ref, amin, top_db)
+    return in_blocks(log_mel, x, block_samples)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #7acdcabf
 def mfcc(x, # waveform (T,) or batch (B, T), float in [-1, 1]
@@ -333,10 +357,11 @@ def logmel_benchmark(n_clips: int = 1000, # one-second clips in the batch
              + 0.05 * g.standard_normal((n_clips, len(t)))).astype(np.float32)
     opts = dict(n_fft=512, hop_length=160, n_mels=64)
     @tf.function
-    def in_graph(batch): return log_mel_spectrogram(batch, sample_rate, **opts)
+    def in_graph(batch, block_samples=BLOCK_SAMPLES): return log_mel_spectrogram(batch, sample_rate, block_samples=block_samples, **opts)
     def one_clip(y): return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate, **opts)).T
     batch = tf.constant(clips)
     ours, theirs = in_graph(batch).numpy(), np.stack([one_clip(y) for y in clips])  # also the warm-up (tracing)
+    in_graph(batch, None).numpy()
     diff, span = float(np.abs(ours - theirs).max()), float(np.ptp(theirs))
     if diff > 1e-3 * span: raise RuntimeError(f"log-mel features disagree with librosa: {diff:.3g} dB over a {span:.3g} dB range")
     def seconds(fn):
@@ -344,8 +369,8 @@ def logmel_benchmark(n_clips: int = 1000, # one-second clips in the batch
         for _ in range(repeats):
             start = time.perf_counter(); fn(); runs.append(time.perf_counter() - start)
         return statistics.median(runs)
-    tf_s = seconds(lambda: in_graph(batch).numpy())
+    tf_s, one_block_s = seconds(lambda: in_graph(batch).numpy()), seconds(lambda: in_graph(batch, None).numpy())
     librosa_s = seconds(lambda: [one_clip(y) for y in clips])
-    return dict(tf_seconds=tf_s, librosa_seconds=librosa_s, ratio=librosa_s / tf_s, n_clips=n_clips,
+    return dict(tf_seconds=tf_s, librosa_seconds=librosa_s, ratio=librosa_s / tf_s, one_block_seconds=one_block_s, n_clips=n_clips,
                 sample_rate=int(sample_rate), repeats=repeats, cpu_count=os.cpu_count(),
                 max_abs_diff_db=diff, dynamic_range_db=span)
