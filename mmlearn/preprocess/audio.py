@@ -236,6 +236,7 @@ def mel_spectrogram(x, # waveform (T,) or batch (B, T), float
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
         raise ValueError(f"power must be > 0 (2 = power, 1 = magnitude), got {power!r}")
     weights = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm).T
+    x = _audio(x) if tf.executing_eagerly() else x   # eager: checked whole, so an error counts the batch's samples (a graph checks each block)
     def pooled(clips):
         X = stft(clips, n_fft, hop_length, win_length, center, pad_mode)
         S = tf.math.real(X) ** 2 + tf.math.imag(X) ** 2 if power == 2 else tf.abs(X) ** power
@@ -285,7 +286,7 @@ def log_mel_spectrogram(x, # waveform (T,) or batch (B, T), float in [-1, 1]
     def log_mel(clips):
         S = mel_spectrogram(clips, sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, power, center, pad_mode, htk, norm, None)
         return power_to_db(S, ref, amin, top_db)
-    return in_blocks(log_mel, x, block_samples)
+    return in_blocks(log_mel, _audio(x) if tf.executing_eagerly() else x, block_samples)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #7acdcabf
 def mfcc(x, # waveform (T,) or batch (B, T), float in [-1, 1]
