@@ -283,10 +283,8 @@ def log_mel_spectrogram(x, # waveform (T,) or batch (B, T), float in [-1, 1]
                         block_samples: int | None = BLOCK_SAMPLES, # a batch goes through in blocks of about this many samples; None: all at once
                        ) -> tf.Tensor:
     "Log-mel spectrogram in dB, (T,) -> (frames, n_mels) or (B, T) -> (B, frames, n_mels): power_to_db(mel_spectrogram(x))."
-    def log_mel(clips):
-        S = mel_spectrogram(clips, sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, power, center, pad_mode, htk, norm, None)
-        return power_to_db(S, ref, amin, top_db)
-    return in_blocks(log_mel, _audio(x) if tf.executing_eagerly() else x, block_samples)
+    S = mel_spectrogram(x, sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, power, center, pad_mode, htk, norm, block_samples)
+    return power_to_db(S, ref, amin, top_db)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #7acdcabf
 def mfcc(x, # waveform (T,) or batch (B, T), float in [-1, 1]
