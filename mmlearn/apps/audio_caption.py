@@ -19,7 +19,7 @@ import tensorflow as tf
 from ..core import DatasetError, in_test, progress, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import sound_events
-from ..preprocess.audio import load_audio, log_mel_spectrogram, pad_or_trim
+from ..preprocess.audio import clip_log_mels, load_audio, log_mel_spectrogram
 from ..preprocess.text import Vocabulary, standardize
 from ..represent.encoders import AudioEncoder
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
@@ -86,10 +86,8 @@ def clip_features(waveforms, # an (N, T) array or a list of 1-D waveforms
                   clip_samples: int, # cut or zero-pad every clip to this many samples
                   batch_size: int = 512, # clips per log-mel batch (bounds the memory used)
                  ) -> np.ndarray:
-    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`."
-    if len(waveforms) == 0: raise ValueError("waveforms: expected at least one clip, got none")
-    x = np.stack([pad_or_trim(np.asarray(w, np.float32), clip_samples) for w in waveforms])
-    return np.concatenate([log_mel_spectrogram(x[i:i + batch_size], sample_rate, **FEATURES).numpy() for i in range(0, len(x), batch_size)])
+    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in one compiled graph (`clip_log_mels`)."
+    return clip_log_mels(waveforms, sample_rate, clip_samples, batch_size, **FEATURES)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #b64e4aae
 @keras.saving.register_keras_serializable(package="mmlearn")

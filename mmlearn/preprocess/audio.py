@@ -5,6 +5,7 @@
 # %% ../../nbs/02_preprocess.audio.ipynb #fb4c79e1
 from __future__ import annotations
 
+import functools
 import math
 import os
 import statistics
@@ -20,7 +21,7 @@ from ..data.formats import read_wav
 # %% auto #0
 __all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz',
            'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc',
-           'LogMelSpectrogram', 'logmel_benchmark']
+           'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels']
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a5a5ed9f
 def _check_positive_int(name: str, value) -> None:
@@ -373,3 +374,29 @@ def logmel_benchmark(n_clips: int = 1000, # one-second clips in the batch
     return dict(tf_seconds=tf_s, librosa_seconds=librosa_s, ratio=librosa_s / tf_s, one_block_seconds=one_block_s, n_clips=n_clips,
                 sample_rate=int(sample_rate), repeats=repeats, cpu_count=os.cpu_count(),
                 max_abs_diff_db=diff, dynamic_range_db=span)
+
+# %% ../../nbs/02_preprocess.audio.ipynb #246ba30d
+@functools.lru_cache(maxsize=16)
+def _log_mel_graph(sample_rate: int, options: tuple):
+    "log_mel_spectrogram with these options as one TensorFlow graph, built once per sample rate and options."
+    return tf.function(lambda clips: log_mel_spectrogram(clips, sample_rate, **dict(options)), reduce_retracing=True)
+
+def clip_log_mels(waves, # clips: an (N, T) array, or a list of 1-D waveforms of any lengths
+                  sample_rate: int, # their sample rate (Hz)
+                  clip_samples: int, # every clip is cut or zero-padded to this many samples
+                  batch_size: int = 256, # clips per graph call (bounds the memory)
+                  **options, # log_mel_spectrogram's options: n_fft, hop_length, n_mels, ...
+                 ) -> np.ndarray:
+    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, batch by batch in one compiled graph."
+    _check_rate("sample_rate", sample_rate); _check_positive_int("clip_samples", clip_samples); _check_positive_int("batch_size", batch_size)
+    if len(waves) == 0: raise ValueError("waves: no clips given; expected at least one clip")
+    if isinstance(waves, (list, tuple)):
+        for i, w in enumerate(waves):
+            if np.ndim(w) != 1: raise ValueError(f"waves[{i}]: expected a 1-D waveform, got shape {np.shape(w)}")
+    else: _check_rank("waves", waves, ranks=(2,), what="(N, T), or a list of 1-D waveforms")
+    log_mel = _log_mel_graph(sample_rate, tuple(sorted(options.items())))
+    def batch(i):  # padded batch by batch, so a long list of clips is never copied whole
+        part = waves[i:i + batch_size]
+        if isinstance(waves, (list, tuple)): return np.stack([pad_or_trim(np.asarray(w, np.float32), clip_samples) for w in part])
+        return pad_or_trim(np.asarray(part, np.float32), clip_samples)
+    return np.concatenate([log_mel(tf.constant(batch(i))).numpy() for i in range(0, len(waves), batch_size)])
