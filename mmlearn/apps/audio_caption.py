@@ -81,13 +81,13 @@ def audio_caption_data(config: RunConfig, # task settings: samples, seed, data/f
 # %% ../../nbs/07_apps.audio_caption.ipynb #939a8ce0
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)   # 32 ms windows every 20 ms at 16 kHz, 40 mel bands
 
-def clip_features(waveforms, # an (N, T) array or a list of 1-D waveforms
+def clip_features(waves, # an (N, T) array or a list of 1-D waveforms
                   sample_rate: int, # their sample rate (Hz)
                   clip_samples: int, # cut or zero-pad every clip to this many samples
                   batch_size: int = 512, # clips per log-mel batch (bounds the memory used)
                  ) -> np.ndarray:
     "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in one compiled graph (`clip_log_mels`)."
-    return clip_log_mels(waveforms, sample_rate, clip_samples, batch_size, **FEATURES)
+    return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #b64e4aae
 @keras.saving.register_keras_serializable(package="mmlearn")
