@@ -390,13 +390,14 @@ def clip_log_mels(waves, # clips: an (N, T) array, or a list of 1-D waveforms of
     "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, batch by batch in one compiled graph."
     _check_rate("sample_rate", sample_rate); _check_positive_int("clip_samples", clip_samples); _check_positive_int("batch_size", batch_size)
     if len(waves) == 0: raise ValueError("waves: no clips given; expected at least one clip")
-    if isinstance(waves, (list, tuple)):
+    listed = isinstance(waves, (list, tuple))
+    if listed:
         for i, w in enumerate(waves):
             if np.ndim(w) != 1: raise ValueError(f"waves[{i}]: expected a 1-D waveform, got shape {np.shape(w)}")
     else: _check_rank("waves", waves, ranks=(2,), what="(N, T), or a list of 1-D waveforms")
     log_mel = _log_mel_graph(sample_rate, tuple(sorted(options.items())))
     def batch(i):  # padded batch by batch, so a long list of clips is never copied whole
         part = waves[i:i + batch_size]
-        if isinstance(waves, (list, tuple)): return np.stack([pad_or_trim(np.asarray(w, np.float32), clip_samples) for w in part])
+        if listed: return np.stack([pad_or_trim(np.asarray(w, np.float32), clip_samples) for w in part])
         return pad_or_trim(np.asarray(part, np.float32), clip_samples)
     return np.concatenate([log_mel(tf.constant(batch(i))).numpy() for i in range(0, len(waves), batch_size)])
