@@ -316,7 +316,7 @@ def drop_dead_api_links(mds: dict[str, str], # page file -> Markdown, for every 
 
 # %% ../nbs/09_docs.ipynb #02bb6652
 SECTIONS = {"data": "Data", "preprocess": "Preprocess", "represent": "Represent", "seq2seq": "Seq2Seq",
-            "apps": "Applications"}  # section titles of the packages; others get their name capitalised
+            "llm": "Language model", "apps": "Applications"}  # section titles of the packages; others get their name capitalised
 
 def site_notebooks(nbs: str | Path, # the notebooks folder
                   ) -> list[Path]:

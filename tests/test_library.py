@@ -14,7 +14,7 @@ def test_version_and_distribution_name():
 
 
 @pytest.mark.parametrize("module,names", [
-    ("mmlearn.evaluate", ["corpus_bleu", "rouge_l", "f1_score", "accuracy", "recall_at_k"]),
+    ("mmlearn.evaluate", ["corpus_bleu", "rouge_l", "f1_score", "accuracy", "recall_at_k", "vqa_accuracy"]),
     ("mmlearn.preprocess.audio", ["stft", "log_mel_spectrogram", "mfcc"]),
     ("mmlearn.data.formats", ["load_flickr8k", "load_coco_captions", "load_clotho",
                               "load_audiocaps", "load_mosi", "load_fsdd"]),
