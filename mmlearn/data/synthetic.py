@@ -22,12 +22,15 @@ from ..core import rng
 __all__ = ['COLORS', 'SHAPES', 'SIZES', 'MEDIUM_RADIUS', 'LAYOUTS', 'VOCABULARIES', 'MIN_IMAGE_SIZE', 'EVENT_TYPES', 'PITCHES',
            'LOUDNESS', 'EVENT_GAP', 'EVENT_MARGIN', 'EVENT_RAMP', 'SPEECH_VOICES', 'DIGIT_WORDS', 'PHRASE_KINDS',
            'COMMAND_WORDS', 'DESCRIPTION_WORDS', 'SENTIMENT_CLASSES', 'PROSODIES', 'SENTIMENT_RULE', 'SENTIMENT_VOICES',
-           'SENTENCE_WORDS', 'SyntheticSet', 'place_in_sequence', 'scene_vocabulary', 'shape_mask', 'render_shapes',
+           'SENTENCE_WORDS', 'IMAGE_TOKEN', 'AUDIO_TOKEN', 'ANSWER_TYPES', 'SPLITS', 'ORDINAL_WORDS', 'IMAGE_QUESTIONS',
+           'SOUND_QUESTIONS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE', 'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS',
+           'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence', 'scene_vocabulary', 'shape_mask', 'render_shapes',
            'object_phrase', 'scene_captions', 'parse_scene_caption', 'shapes_scenes', 'event_waveforms',
            'sound_captions', 'parse_sound_caption', 'sound_events', 'SpeechEngineError', 'ESpeakEngine',
            'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text', 'spoken_phrases', 'sentiment_label',
            'best_accuracy', 'sentiment_oracle', 'sentiment_sentence', 'sentiment_clips', 'handwritten_digits',
-           'generation_benchmark']
+           'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule', 'scene_questions', 'sound_questions',
+           'labelled_instructions', 'described_scenes', 'instruction_mixture', 'instruction_splits']
 
 # %% ../../nbs/01_data.synthetic.ipynb #41d189e1
 def _check_count(n, name: str = "n") -> int:
@@ -667,4 +670,715 @@ def generation_benchmark(repeats: int = 3, # timed runs per generator; the media
             t0 = time.perf_counter(); makers[name](k); times.append(time.perf_counter() - t0)
         out[f"{name}_items"], out[f"{name}_seconds"] = k, statistics.median(times)
         out[f"{name}_items_per_s"] = k / out[f"{name}_seconds"]
+    return out
+
+# %% ../../nbs/01_data.synthetic.ipynb #0b6da02b
+IMAGE_TOKEN = "<image>"  # where an image's embeddings go in a prompt (a special token of the tokenizer)
+AUDIO_TOKEN = "<audio>"  # where a sound's embeddings go
+ANSWER_TYPES = ["yes/no", "number", "other"]  # VQA's answer types
+SPLITS = ["train", "test", "heldout_phrasing", "heldout_combination"]
+ORDINAL_WORDS = ["first", "second", "third"]  # an object's or event's place in reading or time order
+IMAGE_QUESTIONS = {  # question type -> phrasings; {ref}/{ref2} name objects, {a_ref} with an article
+    "color": [
+        "what color is the {ref}?",
+        "what colour is the {ref}?",
+        "which color does the {ref} have?",
+        "tell me the color of the {ref}.",
+        "the {ref} is what color?",
+    ],
+    "shape": [
+        "what shape is the {ref}?",
+        "what is the shape of the {ref}?",
+        "which shape does the {ref} have?",
+        "name the shape of the {ref}.",
+        "the {ref} is what shape?",
+    ],
+    "count": [
+        "how many {things} are there?",
+        "how many {things} can you see?",
+        "count the {things}.",
+        "what is the number of {things}?",
+        "how many {things} are in the picture?",
+    ],
+    "size": [
+        "is the {ref} small or large?",
+        "what size is the {ref}?",
+        "how big is the {ref}?",
+        "is the {ref} large or small?",
+        "which size is the {ref}?",
+    ],
+    "position": [
+        "where is the {ref} relative to the {ref2}?",
+        "where is the {ref} compared with the {ref2}?",
+        "in which direction from the {ref2} is the {ref}?",
+        "what is the position of the {ref} relative to the {ref2}?",
+        "where does the {ref} sit relative to the {ref2}?",
+    ],
+    "exists": [
+        "is there {a_ref}?",
+        "does the picture contain {a_ref}?",
+        "can you see {a_ref}?",
+        "is there {a_ref} in the image?",
+        "do you see {a_ref}?",
+    ],
+}
+SOUND_QUESTIONS = {  # question type -> phrasings; {ord} is an event's place in time, {a}/{b} two event types
+    "count": [
+        "how many sounds do you hear?",
+        "how many events are in the clip?",
+        "count the sounds.",
+        "what is the number of sounds?",
+        "how many sounds are there?",
+    ],
+    "order": [
+        "which comes {when}, the {a} or the {b}?",
+        "which do you hear {when}, the {a} or the {b}?",
+        "of the {a} and the {b}, which is {when}?",
+        "which sound plays {when}: the {a} or the {b}?",
+        "the {a} or the {b}: which one is {when}?",
+    ],
+    "pitch": [
+        "what is the pitch of the {ord} sound?",
+        "is the {ord} sound low, mid or high?",
+        "how high is the {ord} sound?",
+        "which pitch does the {ord} sound have?",
+        "the {ord} sound has what pitch?",
+    ],
+    "loudness": [
+        "is the {ord} sound loud or soft?",
+        "how loud is the {ord} sound?",
+        "what is the loudness of the {ord} sound?",
+        "is the {ord} sound soft or loud?",
+        "the {ord} sound is how loud?",
+    ],
+    "kind": [
+        "what kind of sound is the {ord} one?",
+        "what is the {ord} sound?",
+        "which type is the {ord} sound?",
+        "what sort of sound comes {ord}?",
+        "name the {ord} sound.",
+    ],
+}
+INSTRUCTION_PROMPTS = {  # the other tasks: one question type each, several phrasings
+    "image_caption": [
+        "describe the image.",
+        "what is in the picture?",
+        "write a caption for this image.",
+        "what do you see?",
+        "describe what is shown.",
+    ],
+    "audio_caption": [
+        "describe the sound.",
+        "what do you hear?",
+        "write a caption for this clip.",
+        "what happens in this recording?",
+        "describe what you hear.",
+    ],
+    "summarize": [
+        "summarize the picture and the text in one line.",
+        "give a one-line summary.",
+        "sum up the picture and the description.",
+        "what is the short version?",
+        "write a short summary.",
+    ],
+    "sentiment": [
+        "how does the speaker feel?",
+        "is the speaker negative, neutral or positive?",
+        "what is the sentiment of this sentence?",
+        "what mood does the speaker convey?",
+        "how does the speaker sound about it?",
+    ],
+    "digits": [
+        "which digit is spoken?",
+        "what number do you hear?",
+        "transcribe the digit.",
+        "which digit does the speaker say?",
+        "what digit is said?",
+    ],
+}
+ANSWER_TYPE = {
+    "color": "other",
+    "shape": "other",
+    "count": "number",
+    "size": "other",
+    "position": "other",
+    "exists": "yes/no",
+    "order": "other",
+    "pitch": "other",
+    "loudness": "other",
+    "kind": "other",
+    "image_caption": "other",
+    "audio_caption": "other",
+    "summarize": "other",
+    "sentiment": "other",
+    "digits": "number",
+}
+
+# %% ../../nbs/01_data.synthetic.ipynb #3c02b5a3
+@dataclass
+class Instruction:
+    "One instruction-following example: a prompt with a media placeholder, the answer, and how it was made."
+
+    task: str  # 'image_qa', 'audio_qa', 'image_caption', 'audio_caption', 'summarize', 'sentiment', 'digits'
+    modality: str  # 'image', 'audio' or 'text+image': what the placeholder stands for
+    media: np.ndarray  # uint8 image (H,W,3) or float32 waveform (T,): a view into the source set
+    media_index: int  # index of the media in its source set (scene, clip or recording)
+    prompt: str  # the user's turn: '<image>\n' or '<audio>\n' then the question (no role tokens)
+    question: str  # the question or instruction alone
+    answer: str  # the assistant's turn
+    question_type: str  # e.g. 'color', 'order', or the task name for single-type tasks
+    answer_type: str  # 'yes/no', 'number' or 'other', as VQA records it
+    phrasing: int  # index of the template in the question type's phrasings
+    split: str  # 'train', 'test', 'heldout_phrasing' or 'heldout_combination'
+    answers: list = field(
+        default_factory=list
+    )  # ten human answers for VQA questions; the references otherwise
+    sample_rate: int | None = None  # audio sample rate in Hz; None for images
+    system: str | None = None  # an optional system prompt
+
+# %% ../../nbs/01_data.synthetic.ipynb #b7e336f2
+@dataclass
+class HeldOut:
+    "What a mixture keeps out of training: a phrasing per (task, question type), and pairs never asked about."
+
+    phrasings: dict  # (task, question type) -> template index held out
+    image_pairs: list  # (colour, shape) pairs never the subject of a training image question
+    sound_pairs: list  # (pitch, event type) pairs never the subject of a training sound question
+
+
+def _pairs(g: np.random.Generator, first: list, second: list, k: int) -> list:
+    "k pairs, no word in two of them, so each word stays in training with other partners."
+    a, b = g.permutation(len(first))[:k], g.permutation(len(second))[:k]
+    return sorted((first[i], second[j]) for i, j in zip(a, b))
+
+
+def heldout_rule(
+    seed: int = 0,  # the split seed: the same seed holds out the same phrasings and pairs
+    pairs: int = 2,  # attribute pairs held out per modality (distinct words, so at most 3)
+    colors: list = VOCABULARIES["full"]["colors"],  # colours of the scenes asked about
+    shapes: list = VOCABULARIES["full"]["shapes"],  # shapes of the scenes asked about
+) -> HeldOut:
+    "One phrasing per question type and `pairs` colour+shape and pitch+type pairs, drawn by `seed`."
+    if isinstance(pairs, bool) or not isinstance(pairs, (int, np.integer)) or not 0 <= pairs <= 3:
+        raise ValueError(f"pairs must be an integer in 0..3, got {pairs!r}")
+    g = rng(seed)
+    kinds = [("image_qa", IMAGE_QUESTIONS), ("audio_qa", SOUND_QUESTIONS)]
+    phrasings = {
+        (task, qtype): int(g.integers(len(ts))) for task, table in kinds for qtype, ts in table.items()
+    }
+    phrasings.update({(task, task): int(g.integers(len(ts))) for task, ts in INSTRUCTION_PROMPTS.items()})
+    image_pairs = _pairs(g, list(colors), list(shapes), pairs)
+    sound_pairs = _pairs(g, list(PITCHES), EVENT_TYPES, pairs)
+    return HeldOut(phrasings, image_pairs, sound_pairs)
+
+# %% ../../nbs/01_data.synthetic.ipynb #3b356754
+def _check_fraction(value, name: str) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not 0 <= value < 1
+    ):
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+    return float(value)
+
+
+def _test_media(n: int, fraction: float, g: np.random.Generator) -> np.ndarray:
+    "Boolean (n,): exactly round(fraction * n) media items, drawn at random, are kept for testing."
+    out = np.zeros(n, bool)
+    out[g.permutation(n)[: round(fraction * n)]] = True
+    return out
+
+
+def _human_answers(answer: str, answer_type: str) -> list:
+    "Ten human answers for the VQA layout: the answer ten times; a number 7 times as digits, 3 as a word."
+    if answer_type == "number" and answer.isdigit() and int(answer) < 10:
+        return [answer] * 7 + [DIGIT_WORDS[int(answer)]] * 3
+    return [answer] * 10
+
+
+def _type_order(planned: int, asked: np.ndarray) -> list:
+    "The planned question type first, then the least asked others: fallbacks keep the types balanced."
+    rest = sorted((t for t in range(len(asked)) if t != planned), key=lambda t: (asked[t], t))
+    return [int(planned), *rest]
+
+
+def _phrasing(g: np.random.Generator, n_templates: int, held: int, role: str) -> int:
+    "A template index: the held-out one for the heldout_phrasing role, any other one otherwise."
+    if role == "heldout_phrasing":
+        return held
+    k = int(g.integers(n_templates - 1))
+    return k + (k >= held)
+
+# %% ../../nbs/01_data.synthetic.ipynb #1af8ee38
+def _refer(objs: list, j: int, keys: list) -> str | None:
+    "The shortest description of object j by the first key tuple whose words no other object shares, or None."
+    for key in keys:
+        words = tuple(objs[j][k] for k in key)
+        if sum(tuple(o[k] for k in key) == words for o in objs) == 1:
+            return " ".join(w for w in (*words, "" if "shape" in key else "object") if w)
+    return None
+
+
+_REFER_KEYS = {
+    "color": [("shape",), ("size", "shape")],
+    "shape": [("color",), ("size", "color")],
+    "size": [("shape",), ("color", "shape")],
+    "position": [("shape",), ("color", "shape"), ("size", "color", "shape")],
+}
+
+
+def _ask_scene(
+    qtype: str, objs: list, layout: str, voc: dict, g: np.random.Generator, held: set, want_held: bool
+):
+    "(slots, answer) of one question about a scene, or None when it cannot give one with the wanted targets."
+
+    def pair(o: dict) -> tuple:
+        return o["color"], o["shape"]
+
+    def ok(targets: list) -> bool:  # held-out pairs are asked about exactly when they are wanted
+        return any(t in held for t in targets) == want_held
+
+    if qtype == "count":
+        if want_held:
+            return None
+        by = int(g.integers(3))
+        if by == 0:
+            return {"things": "shapes"}, str(len(objs))
+        key, words = ("color", voc["colors"]) if by == 1 else ("shape", voc["shapes"])
+        word = objs[g.integers(len(objs))][key] if g.random() < 0.5 else words[g.integers(len(words))]
+        things = f"{word} shapes" if key == "color" else f"{word}s"
+        return {"things": things}, str(sum(o[key] == word for o in objs))
+    if qtype == "exists":
+        return None  # exists questions are asked by _ask_exists, which keeps yes and no balanced
+    if qtype == "size" and not voc["sizes"]:
+        return None
+    if qtype == "position":
+        if len(objs) < 2:
+            return None
+        i, j = g.permutation(len(objs))[:2]
+        ref, ref2 = _refer(objs, i, _REFER_KEYS[qtype]), _refer(objs, j, _REFER_KEYS[qtype])
+        if ref is None or ref2 is None or not ok([pair(objs[i]), pair(objs[j])]):
+            return None
+        before = LAYOUTS[layout][0].split()[0]  # 'left' or 'above'
+        after = "right" if layout == "row" else "below"
+        return {"ref": ref, "ref2": ref2}, before if i < j else after
+    for j in g.permutation(len(objs)):
+        ref = _refer(objs, j, _REFER_KEYS[qtype])
+        if ref is not None and ok([pair(objs[j])]):
+            return {"ref": ref}, objs[j][qtype]
+    return None
+
+
+def _ask_exists(objs: list, voc: dict, g: np.random.Generator, held: set, want_held: bool, yes: bool):
+    "(slots, answer) of an existence question with the answer `yes`, or None when the scene cannot give it."
+    present = {(o["color"], o["shape"]) for o in objs}
+    if yes:
+        options = sorted(p for p in present if (p in held) == want_held)
+    else:  # half the time an absent pair sharing a word with a present object: both words must be checked
+        options = sorted(
+            (c, s)
+            for c in voc["colors"]
+            for s in voc["shapes"]
+            if (c, s) not in present and ((c, s) in held) == want_held
+        )
+        near = [p for p in options if any(p[0] == q[0] or p[1] == q[1] for q in present)]
+        if near and g.random() < 0.5:
+            options = near
+    if not options:
+        return None
+    c, s = options[g.integers(len(options))]
+    return {"a_ref": object_phrase(c, s)}, "yes" if yes else "no"
+
+# %% ../../nbs/01_data.synthetic.ipynb #fe314dce
+def _media_roles(is_test: np.ndarray, per_item: int, g: np.random.Generator) -> np.ndarray:
+    "Each question's role: 'train' on training media; test or a held-out split (a third each) on test media."
+    roles = np.array(SPLITS[1:])[g.integers(0, 3, (len(is_test), per_item))]
+    return np.where(is_test[:, None], roles, "train").ravel()
+
+
+def scene_questions(
+    n: int,  # number of questions
+    seed: int = 0,  # random seed: the same seed gives the same scenes and questions
+    per_scene: int = 4,  # questions asked about each scene (scenes are reused, which makes this fast)
+    scenes: SyntheticSet
+    | None = None,  # scenes to ask about; None makes ceil(n / per_scene) with `shapes_scenes`
+    heldout: HeldOut | None = None,  # what to keep out of training; None: `heldout_rule()`
+    test_fraction: float = 0.2,  # share of the scenes whose questions are for testing only
+    image_size: int = 64,  # side of the scenes made when `scenes` is None
+    system: str | None = None,  # a system prompt for every record
+) -> list[Instruction]:
+    "Questions about shapes scenes (colour, shape, count, size, position, existence), several phrasings."
+    n, per_scene = _check_count(n), _check_count(per_scene, "per_scene")
+    test_fraction = _check_fraction(test_fraction, "test_fraction")
+    n_scenes = -(-n // per_scene)
+    if scenes is None:
+        scenes = shapes_scenes(n_scenes, seed=seed, image_size=image_size)
+    if len(scenes) < n_scenes:
+        raise ValueError(
+            f"scenes holds {len(scenes)} scenes; {n} questions at per_scene={per_scene} need {n_scenes}"
+        )
+    heldout = heldout or heldout_rule()
+    voc, held = scenes.meta["vocabulary"], set(heldout.image_pairs)
+    g = np.random.default_rng([seed, 17])  # a stream apart from the scenes' own
+    roles = _media_roles(_test_media(n_scenes, test_fraction, g), per_scene, g)[:n]
+    types = list(IMAGE_QUESTIONS)
+    plan = g.permutation(
+        np.resize(np.arange(len(types)), n)
+    )  # every question type equally often before fallbacks
+    asked_so_far = np.zeros(len(types), int)
+    yes_no = dict.fromkeys(SPLITS, 0)  # (#yes - #no) so far, per split: keeps them balanced
+    out = []
+    for q in range(n):
+        i, role = q // per_scene, str(roles[q])
+        objs, layout = scenes.meta["objects"][i], scenes.meta["layout"][i]
+        for attempt, t in enumerate(_type_order(plan[q], asked_so_far) * 2):
+            if attempt == len(
+                types
+            ):  # no question type has a held-out pair in this scene: ask a plain test question
+                role = "test"
+            qtype = types[t]
+            want = role == "heldout_combination"
+            if qtype == "exists":
+                yes = yes_no[role] < 0 or (yes_no[role] == 0 and g.random() < 0.5)
+                asked = _ask_exists(objs, voc, g, held, want, yes)
+            else:
+                asked = _ask_scene(qtype, objs, layout, voc, g, held, want)
+            if asked is not None:
+                break
+        slots, answer = asked
+        asked_so_far[t] += 1
+        if qtype == "exists":
+            yes_no[role] += 1 if answer == "yes" else -1
+        k = _phrasing(g, len(IMAGE_QUESTIONS[qtype]), heldout.phrasings["image_qa", qtype], role)
+        question = IMAGE_QUESTIONS[qtype][k].format(**slots)
+        out.append(
+            Instruction(
+                "image_qa",
+                "image",
+                scenes.inputs[i],
+                i,
+                f"{IMAGE_TOKEN}\n{question}",
+                question,
+                answer,
+                qtype,
+                ANSWER_TYPE[qtype],
+                k,
+                role,
+                _human_answers(answer, ANSWER_TYPE[qtype]),
+                None,
+                system,
+            )
+        )
+    return out
+
+# %% ../../nbs/01_data.synthetic.ipynb #6bdb2613
+def _ask_sound(qtype: str, events: list, g: np.random.Generator, held: set, want_held: bool):
+    "(slots, answer) of one question about a clip, or None when it cannot give one with the wanted targets."
+
+    def pair(e: dict) -> tuple:
+        return e["pitch"], e["type"]
+
+    def ok(targets: list) -> bool:
+        return any(t in held for t in targets) == want_held
+
+    if qtype == "count":
+        return None if want_held else ({}, str(len(events)))
+    if qtype == "order":
+        once = [
+            i for i, e in enumerate(events) if sum(f["type"] == e["type"] for f in events) == 1
+        ]  # named unambiguously
+        options = [(i, j) for i in once for j in once if i != j and ok([pair(events[i]), pair(events[j])])]
+        if not options:
+            return None
+        i, j = options[g.integers(len(options))]
+        when = ["first", "last"][g.integers(2)]
+        answer = events[min(i, j) if when == "first" else max(i, j)]["type"]
+        return {"a": events[i]["type"], "b": events[j]["type"], "when": when}, answer
+    attribute = {"pitch": "pitch", "loudness": "loudness", "kind": "type"}[qtype]
+    options = [j for j in range(len(events)) if ok([pair(events[j])])]
+    if not options:
+        return None
+    j = options[g.integers(len(options))]
+    last = j == len(events) - 1 and j > 0 and g.random() < 0.3
+    return {"ord": "last" if last else ORDINAL_WORDS[j]}, events[j][attribute]
+
+# %% ../../nbs/01_data.synthetic.ipynb #8513340a
+def sound_questions(
+    n: int,  # number of questions
+    seed: int = 0,  # random seed: the same seed gives the same clips and questions
+    per_clip: int = 3,  # questions asked about each clip
+    clips: SyntheticSet
+    | None = None,  # clips to ask about; None makes ceil(n / per_clip) with `sound_events`
+    heldout: HeldOut | None = None,  # what to keep out of training; None: `heldout_rule()`
+    test_fraction: float = 0.2,  # share of the clips whose questions are for testing only
+    sample_rate: int = 16000,  # sample rate of the clips made when `clips` is None
+    system: str | None = None,  # a system prompt for every record
+) -> list[Instruction]:
+    "Questions about sound-event clips (count, which first/last, pitch, loudness, kind), several phrasings."
+    n, per_clip = _check_count(n), _check_count(per_clip, "per_clip")
+    test_fraction = _check_fraction(test_fraction, "test_fraction")
+    n_clips = -(-n // per_clip)
+    if clips is None:
+        clips = sound_events(n_clips, seed=seed, sample_rate=sample_rate)
+    if len(clips) < n_clips:
+        raise ValueError(
+            f"clips holds {len(clips)} clips; {n} questions at per_clip={per_clip} need {n_clips}"
+        )
+    heldout = heldout or heldout_rule()
+    held = set(heldout.sound_pairs)
+    g = np.random.default_rng([seed, 18])
+    roles = _media_roles(_test_media(n_clips, test_fraction, g), per_clip, g)[:n]
+    types = list(SOUND_QUESTIONS)
+    plan = g.permutation(np.resize(np.arange(len(types)), n))
+    asked_so_far = np.zeros(len(types), int)
+    out = []
+    for q in range(n):
+        i, role = q // per_clip, str(roles[q])
+        for attempt, t in enumerate(_type_order(plan[q], asked_so_far) * 2):
+            if attempt == len(types):
+                role = "test"
+            qtype = types[t]
+            asked = _ask_sound(qtype, clips.meta["events"][i], g, held, role == "heldout_combination")
+            if asked is not None:
+                break
+        slots, answer = asked
+        asked_so_far[t] += 1
+        k = _phrasing(g, len(SOUND_QUESTIONS[qtype]), heldout.phrasings["audio_qa", qtype], role)
+        question = SOUND_QUESTIONS[qtype][k].format(**slots)
+        out.append(
+            Instruction(
+                "audio_qa",
+                "audio",
+                clips.inputs[i],
+                i,
+                f"{AUDIO_TOKEN}\n{question}",
+                question,
+                answer,
+                qtype,
+                ANSWER_TYPE[qtype],
+                k,
+                role,
+                _human_answers(answer, ANSWER_TYPE[qtype]),
+                clips.sample_rate,
+                system,
+            )
+        )
+    return out
+
+# %% ../../nbs/01_data.synthetic.ipynb #9acbebe7
+def labelled_instructions(
+    task: str,  # a key of INSTRUCTION_PROMPTS: image_caption, audio_caption, summarize, sentiment, digits
+    media: list,  # the images or waveforms, one per item
+    answers: list,  # the answer of each item
+    seed: int = 0,  # random seed for phrasings and the test items
+    references: list | None = None,  # all acceptable answers per item; None: [answer]
+    texts: list | None = None,  # text placed between the media token and the instruction (summarize)
+    is_test: np.ndarray | None = None,  # (n,) bool: items kept for testing (e.g. FSDD's official split)
+    test_fraction: float = 0.2,  # share of test items when `is_test` is None
+    sample_rate: int | None = None,  # Hz for waveforms; None for images
+    heldout: HeldOut | None = None,  # what to keep out of training; None: `heldout_rule()`
+    system: str | None = None,  # a system prompt for every record
+) -> list[Instruction]:
+    "One instruction per item of a labelled set: captioning, summarization, sentiment or digits."
+    if task not in INSTRUCTION_PROMPTS:
+        raise ValueError(f"task must be one of {list(INSTRUCTION_PROMPTS)}, got {task!r}")
+    if len(media) != len(answers):
+        raise ValueError(f"media and answers must have the same length, got {len(media)} and {len(answers)}")
+    n = _check_count(len(media), "len(media)")
+    g = np.random.default_rng([seed, 19])
+    if is_test is None:
+        is_test = _test_media(n, _check_fraction(test_fraction, "test_fraction"), g)
+    roles = _media_roles(np.asarray(is_test, bool), 1, g)
+    roles[roles == "heldout_combination"] = "test"  # these tasks ask about no attribute pair
+    modality = "text+image" if task == "summarize" else "image" if sample_rate is None else "audio"
+    token = AUDIO_TOKEN if modality == "audio" else IMAGE_TOKEN
+    held, prompts = heldout or heldout_rule(), INSTRUCTION_PROMPTS[task]
+    out = []
+    for i in range(n):
+        role = str(roles[i])
+        k = _phrasing(g, len(prompts), held.phrasings[task, task], role)
+        context = f"{texts[i]}\n" if texts is not None else ""
+        refs = list(references[i]) if references is not None else [answers[i]]
+        out.append(
+            Instruction(
+                task,
+                modality,
+                media[i],
+                i,
+                f"{token}\n{context}{prompts[k]}",
+                prompts[k],
+                answers[i],
+                task,
+                ANSWER_TYPE[task],
+                k,
+                role,
+                refs,
+                sample_rate,
+                system,
+            )
+        )
+    return out
+
+# %% ../../nbs/01_data.synthetic.ipynb #6f6424bb
+SCENE_MATERIALS = ["wooden", "metal", "glass", "paper"]  # said only in the description
+SCENE_ROOMS = ["kitchen", "garden", "office", "attic"]  # said only in the description
+_DESCRIBE_OBJECT = ["the {o} object is a {m} {s}", "the {m} {s} comes {o}", "someone placed the {m} {s} {o}"]
+_DESCRIBE_ROOM = ["this picture was taken in the {r}", "the scene is set in the {r}"]
+_FILLERS = [
+    "it was a quiet afternoon",
+    "the light was soft and even",
+    "nothing else is worth mentioning",
+    "the objects were placed with care",
+]
+
+
+def described_scenes(
+    n: int,  # number of scenes
+    seed: int = 0,  # random seed: the same seed gives the same scenes and texts
+    image_size: int = 48,  # side of the images (>= 32)
+) -> SyntheticSet:
+    "Scenes of 2-3 shapes, a long description (materials, room) and a summary that needs both text and image."
+    scenes = shapes_scenes(n, seed=seed, image_size=image_size, min_objects=2)
+    g = np.random.default_rng([seed, 20])
+    texts, summaries = [], []
+    for objs, layout in zip(scenes.meta["objects"], scenes.meta["layout"]):
+        materials = [SCENE_MATERIALS[m] for m in g.integers(0, len(SCENE_MATERIALS), len(objs))]
+        room = SCENE_ROOMS[g.integers(len(SCENE_ROOMS))]
+        told = [
+            _DESCRIBE_OBJECT[g.integers(3)].format(o=ORDINAL_WORDS[j], m=m, s=o["shape"])
+            for j, (o, m) in enumerate(zip(objs, materials))
+            for _ in range(g.integers(1, 3))
+        ]
+        told += [_DESCRIBE_ROOM[g.integers(2)].format(r=room), _FILLERS[g.integers(len(_FILLERS))]]
+        texts.append(
+            " ".join(s[0].upper() + s[1:] + "." for s in (told[k] for k in g.permutation(len(told))))
+        )
+        phrases = [object_phrase(o["size"], o["color"], m, o["shape"]) for o, m in zip(objs, materials)]
+        summaries.append([f" {LAYOUTS[layout][0]} ".join(phrases) + f" in the {room}"])
+    return SyntheticSet(scenes.inputs, summaries, None, None, dict(scenes.meta, descriptions=texts))
+
+# %% ../../nbs/01_data.synthetic.ipynb #df6d5092
+MIXTURE_TASKS = ["image_qa", "audio_qa", "image_caption", "audio_caption", "summarize", "sentiment", "digits"]
+DEFAULT_MIXTURE = {
+    "image_qa": 20_000,
+    "audio_qa": 3_000,
+    "image_caption": 2_000,
+    "audio_caption": 1_000,
+    "summarize": 1_000,
+    "sentiment": 300,
+    "digits": 0,
+}
+
+
+def _check_counts(counts: dict) -> dict:
+    if not isinstance(counts, dict):
+        raise TypeError(f"counts must be a dict of task -> number of records, got {type(counts).__name__}")
+    unknown = sorted(set(counts) - set(MIXTURE_TASKS))
+    if unknown:
+        raise ValueError(f"counts has unknown tasks {unknown}; known: {MIXTURE_TASKS}")
+    for task, k in counts.items():
+        if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"counts[{task!r}] must be a non-negative integer, got {k!r}")
+    return {t: int(counts.get(t, 0)) for t in MIXTURE_TASKS}
+
+
+def instruction_mixture(
+    counts: dict = DEFAULT_MIXTURE,  # task -> records; tasks left out get none
+    seed: int = 0,  # random seed: the same seed gives the same records
+    heldout: HeldOut | None = None,  # what to keep out of training; None: `heldout_rule(seed)`
+    test_fraction: float = 0.2,  # share of each task's media kept for testing
+    digits: tuple | None = None,  # (waveforms, labels, sample_rate[, is_test]) e.g. from load_fsdd
+    system: str | None = None,  # a system prompt for every record
+    image_size: int = 64,  # side of the scenes
+    sample_rate: int = 16000,  # Hz of the generated sounds
+) -> list[Instruction]:
+    "Records of every task in one uniform shape, in task order, seeded; split into train, test and held out."
+    counts = _check_counts(counts)
+    test_fraction = _check_fraction(test_fraction, "test_fraction")
+    heldout = heldout or heldout_rule(seed)
+
+    def sub(k: int) -> int:  # one seed per task, drawn from the mixture's seed
+        return int(np.random.SeedSequence([seed, k]).generate_state(1)[0])
+
+    common = {"heldout": heldout, "test_fraction": test_fraction, "system": system}
+    out = []
+    if counts["image_qa"]:
+        out += scene_questions(counts["image_qa"], sub(0), image_size=image_size, **common)
+    if counts["audio_qa"]:
+        out += sound_questions(counts["audio_qa"], sub(1), sample_rate=sample_rate, **common)
+    if counts["image_caption"]:
+        s = shapes_scenes(counts["image_caption"], seed=sub(2), image_size=image_size)
+        out += labelled_instructions(
+            "image_caption", s.inputs, [c[0] for c in s.captions], sub(2), s.captions, **common
+        )
+    if counts["audio_caption"]:
+        s = sound_events(counts["audio_caption"], seed=sub(3), sample_rate=sample_rate)
+        out += labelled_instructions(
+            "audio_caption",
+            s.inputs,
+            [c[0] for c in s.captions],
+            sub(3),
+            s.captions,
+            sample_rate=s.sample_rate,
+            **common,
+        )
+    if counts["summarize"]:
+        s = described_scenes(counts["summarize"], seed=sub(4), image_size=image_size)
+        out += labelled_instructions(
+            "summarize",
+            s.inputs,
+            [c[0] for c in s.captions],
+            sub(4),
+            s.captions,
+            texts=s.meta["descriptions"],
+            **common,
+        )
+    if counts["sentiment"]:
+        s = sentiment_clips(counts["sentiment"], seed=sub(5), sample_rate=sample_rate)
+        out += labelled_instructions(
+            "sentiment",
+            s.inputs,
+            [SENTIMENT_CLASSES[y] for y in s.labels],
+            sub(5),
+            sample_rate=s.sample_rate,
+            **common,
+        )
+    if counts["digits"]:
+        out += _digit_instructions(counts["digits"], digits, sub(6), common)
+    return out
+
+
+def _digit_instructions(n: int, digits, seed: int, common: dict) -> list[Instruction]:
+    "Digit transcription records from (waveforms, labels, sample_rate[, is_test]): n drawn without repeats."
+    if digits is None or len(digits) not in (3, 4):
+        raise ValueError(
+            "counts['digits'] > 0 needs digits=(waveforms, labels, sample_rate) or (..., is_test), "
+            "e.g. read with mmlearn.data.formats.load_fsdd"
+        )
+    waves, labels, rate = digits[:3]
+    if n > len(waves):
+        raise ValueError(f"counts['digits']={n} but digits holds {len(waves)} recordings")
+    pick = np.sort(np.random.default_rng([seed, 21]).permutation(len(waves))[:n])
+    is_test = None if len(digits) == 3 else np.asarray(digits[3], bool)[pick]
+    records = labelled_instructions(
+        "digits",
+        [np.asarray(waves[i], np.float32) for i in pick],
+        [DIGIT_WORDS[int(labels[i])] for i in pick],
+        seed,
+        is_test=is_test,
+        sample_rate=_check_sample_rate(rate),
+        **common,
+    )
+    for r, i in zip(records, pick):
+        r.media_index = int(i)  # the index in the caller's recordings, not in the sample
+    return records
+
+# %% ../../nbs/01_data.synthetic.ipynb #ec285e37
+def instruction_splits(
+    records: list,  # Instructions, e.g. from `instruction_mixture`
+) -> dict[str, list]:
+    "The records by split: train, test, heldout_phrasing, heldout_combination (every key present)."
+    out = {s: [] for s in SPLITS}
+    for r in records:
+        out[r.split].append(r)
     return out
