@@ -13,12 +13,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy',
-           'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix',
-           'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty',
-           'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores',
-           'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k',
-           'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'chance_recall_at_k', 'retrieval_report']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -505,3 +500,27 @@ def vqa_accuracy(answers: Sequence[Sequence[str]],  # the human answers of each 
             raise ValueError(f"vqa_accuracy: question {i} must have a non-empty list of human answers, got {_short(humans)}")
         scores.append(vqa_score(humans, guess))
     return float(np.mean(scores))
+
+# %% ../nbs/07_apps.retrieval.ipynb #f074a0f3
+def chance_recall_at_k(relevant: np.ndarray, # boolean (queries x items)
+                       k: int, # how many top items count
+                      ) -> float:
+    "Expected recall@k of a uniformly random ranking: mean over queries of 1 - C(N-r, k) / C(N, k)."
+    rel = np.asarray(relevant, dtype=bool)
+    if rel.ndim != 2 or rel.size == 0: raise ValueError(f"relevant must be a non-empty (queries x items) matrix, got shape {rel.shape}")
+    n, r = rel.shape[1], rel.sum(axis=1)
+    i = np.arange(min(k, n))
+    miss = np.prod(np.clip(n - r[:, None] - i, 0, None) / (n - i), axis=1)
+    return float(np.mean(1 - miss))
+
+# %% ../nbs/07_apps.retrieval.ipynb #93497f70
+def retrieval_report(similarity: np.ndarray, # texts x items cosine similarities
+                     relevant: np.ndarray, # boolean texts x items: which items answer each text
+                     prefixes: tuple = ("t2i_", "i2t_"), # key prefixes: text -> item, item -> text
+                     ks: tuple = (1, 5, 10), # the K of each recall@K
+                    ) -> dict:
+    "Recall@K and median rank in both directions, and the recall@K of a random ranking (keys ending in _chance)."
+    metrics = retrieval_metrics(similarity, relevant, prefix=prefixes[0], reverse_prefix=prefixes[1], ks=ks)
+    for p, rel in zip(prefixes, (relevant, np.asarray(relevant).T)):
+        metrics.update({f"{p}r{k}_chance": chance_recall_at_k(rel, k) for k in ks})
+    return metrics

@@ -28,14 +28,17 @@ from .preprocess.text import Vocabulary, split_words, standardize, tokenize
 from .preprocess.image import (ChannelStats, augmentation, channel_stats, decode_image, extract_patches, resize_images,
                                       standardize_channels)
 from .preprocess.audio import frame, load_audio, log_mel_spectrogram, mfcc, pad_or_trim, stft
+from .represent.align import SearchIndex, plot_top_k
+from .apps import retrieval, search
 from .apps.sentiment import MODALITIES, PROSODY_BAND, cached_sentiment_clips
 
 # %% auto #0
-__all__ = ['DATASETS', 'DEFAULT_SIZES', 'available_datasets', 'Sample', 'dataset_size', 'dataset_sample', 'png_bytes',
+__all__ = ['DATASETS', 'DEFAULT_SIZES', 'HELD_OUT', 'available_datasets', 'Sample', 'dataset_size', 'dataset_sample', 'png_bytes',
            'wav_bytes', 'audio_figure', 'sample_html', 'sample_png', 'dataset_explorer', 'dataset_vocabulary',
            'text_stages', 'text_stages_html', 'dataset_channel_stats', 'patch_mosaic', 'image_stages',
            'plot_image_stages', 'audio_stages', 'plot_audio_stages', 'preprocessing_stages', 'stage_shapes',
-           'preprocessing_explorer', 'SentimentRun', 'sentiment_html', 'sentiment_explorer']
+           'preprocessing_explorer', 'SentimentRun', 'sentiment_html', 'sentiment_explorer', 'run_index',
+           'search_widget']
 
 # %% ../nbs/08_widgets.ipynb #67158919
 DATASETS = {"shapes": "shapes scenes: coloured shapes in a row or a column, with captions in reading order",
@@ -531,3 +534,57 @@ def sentiment_explorer(run: SentimentRun | str | Path, # a finished sentiment ru
         shown["answered"] = (i, transcript.value)
     return _explorer([widgets.HBox([slider, transcript]), status, about, answers, picture, player],
                      dict(index=slider, transcript=transcript), dict(about=about, answers=answers, image=picture, audio=player, status=status), redraw)
+
+# %% ../nbs/08_widgets.ipynb #79782a31
+HELD_OUT = {"retrieval": retrieval.held_out, "search": search.held_out}  # task -> its held-out gallery, from task.json
+
+
+def run_index(run_dir: str | Path, # a finished retrieval or search run
+              with_inputs: bool = True, # also regenerate the gallery's inputs, to draw them
+             ) -> SearchIndex:
+    "The SearchIndex of a run folder, with the gallery's images or spectrograms when `with_inputs`."
+    task_file = Path(run_dir) / "task.json"
+    if not task_file.is_file():
+        return retrieval.load_index(run_dir)  # names what is missing
+    task = json.loads(task_file.read_text())
+    if task.get("task") not in HELD_OUT:
+        raise ValueError(f"{run_dir} is a {task.get('task')!r} run; the search box needs a retrieval or search run")
+    return retrieval.load_index(run_dir, HELD_OUT[task["task"]](task) if with_inputs else None)
+
+
+def search_widget(run_dir_or_index, # a run folder of the retrieval or search task, or a SearchIndex
+                  k: int = 5, # results per query
+                  show_items: bool = True, # draw the items (images or spectrograms) under the list
+                  kind: str | None = None, # "image" or "spectrogram"; None: from the gallery's modality
+                 ):
+    "A text box (and a menu of sources, for a gallery of several) above an output area: a typed query shows its top-k gallery items."
+    import matplotlib.pyplot as plt
+    from IPython.display import Image as PNG
+    is_folder = isinstance(run_dir_or_index, (str, Path))
+    index = run_index(run_dir_or_index, show_items) if is_folder else run_dir_or_index
+    kind = kind or ("image" if index.modality == "image" else "spectrogram")
+    g, sources = index.gallery, list(dict.fromkeys(index.gallery.sources or []))
+    box = widgets.Text(placeholder=f"e.g. {g.canonical[0]}", description="query", continuous_update=False,
+                       layout=widgets.Layout(width="60%"))
+    menu = widgets.Dropdown(options=["all"] + sources, description="from")
+    out = widgets.Output()
+
+    def show(change=None):
+        out.outputs = ()
+        query = box.value.strip()
+        if not query:
+            return
+        try:
+            hits = index.search([query], k, source=None if menu.value == "all" else menu.value)[0]
+        except ValueError as e:
+            out.append_stdout(f"{e}\n")
+            return
+        out.append_stdout("".join(f"{r}. {s:.3f}  {g.names[j]}: {g.canonical[j]}\n" for r, (j, s) in enumerate(hits, 1)))
+        if show_items and g.inputs[0] is not None:
+            fig = plot_top_k([query], [hits], g, kind)
+            out.append_display_data(PNG(png_bytes(fig)))
+            plt.close(fig)
+
+    box.observe(show, names="value")
+    menu.observe(show, names="value")
+    return widgets.VBox([widgets.HBox([box, menu] if len(sources) > 1 else [box]), out])

@@ -16,11 +16,11 @@ from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
 from ..represent.encoders import AudioEncoder, TextEncoder
-from ..represent.align import ContrastiveAligner
+from ..represent.align import CaptionedItems, ContrastiveAligner, caption_concepts
 from ..train import RunConfig
 from ..evaluate import retrieval_metrics
-from .retrieval import (CaptionedItems, caption_concepts, contrastive_batch_size, fit_and_index, load_index, ranking_lines,
-                                    reload_run, retrieval_scores, split_masks)
+from .retrieval import (contrastive_batch_size, fit_and_index, load_index, ranking_lines, reload_run,
+                                    retrieval_scores, split_masks)
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'FEATURES', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts', 'train',

@@ -6,17 +6,21 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
+from dataclasses import dataclass
 from itertools import combinations
+from pathlib import Path
 
 import numpy as np
 import keras
 from keras import ops
 
 from .encoders import ProjectionHead
+from ..preprocess.text import Vocabulary, standardize
 from .fusion import check_modalities, encoder_features
 
 # %% auto #0
-__all__ = ['info_nce_loss', 'ContrastiveAligner']
+__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs']
 
 # %% ../../nbs/03_represent.align.ipynb #8eaa09ab
 def info_nce_loss(a, # embeddings of one modality (N, D), L2-normalised; row i pairs with row i of `b`
@@ -127,3 +131,237 @@ class ContrastiveAligner(keras.Model):
         config = dict(config)
         config["encoders"] = {m: keras.saving.deserialize_keras_object(e) for m, e in config["encoders"].items()}
         return cls(**config)
+
+# %% ../../nbs/07_apps.retrieval.ipynb #357c93ad
+@dataclass
+class CaptionedItems:
+    "Items of one modality, each with its reference captions (the first is canonical) and a name to show."
+    inputs: np.ndarray # images uint8 (N,H,W,3), or model-ready features such as log-mel spectrograms (N,T,M)
+    captions: list # one list of reference captions per item
+    names: list # one display name per item: a file name, or e.g. 'scene 0017'
+    sources: list | None = None # where each item comes from (e.g. 'sounds' or 'speech'), for per-source scores; None: one source
+
+    def __post_init__(self):
+        n = len(self.inputs)
+        if len(self.captions) != n or len(self.names) != n:
+            raise ValueError(f"CaptionedItems: {n} inputs, {len(self.captions)} caption lists and {len(self.names)} names; expected one of each per item")
+        if self.sources is not None and len(self.sources) != n: raise ValueError(f"CaptionedItems: {len(self.sources)} sources for {n} items")
+        for i, refs in enumerate(self.captions):
+            if isinstance(refs, str) or not len(refs): raise ValueError(f"CaptionedItems: captions[{i}] must be a non-empty list of captions, got {refs!r}")
+
+    def __len__(self) -> int: return len(self.inputs)
+
+    @property
+    def canonical(self) -> list:
+        "The first caption of every item."
+        return [refs[0] for refs in self.captions]
+
+    def subset(self, index) -> CaptionedItems:
+        "The items at `index` (an index array or a boolean mask)."
+        index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=int)
+        return CaptionedItems(self.inputs[index], [self.captions[i] for i in index], [self.names[i] for i in index],
+                              None if self.sources is None else [self.sources[i] for i in index])
+
+# %% ../../nbs/07_apps.retrieval.ipynb #d917f989
+def caption_relevance(queries: list, # the query captions
+                      references: list, # one list of reference captions per gallery item
+                     ) -> np.ndarray:
+    "Boolean (queries x items): True where the query is one of the item's references (after standardisation)."
+    refs = [{standardize(r) for r in rs} for rs in references]
+    return np.array([[q in rs for rs in refs] for q in map(standardize, queries)], dtype=bool).reshape(len(queries), len(references))
+
+# %% ../../nbs/07_apps.retrieval.ipynb #5e2e0c7b
+def text_ids(vocab: Vocabulary, # the model's vocabulary
+             texts: list, # the texts to encode
+             strict: bool = False, # True: refuse a text none of whose words the vocabulary knows
+            ) -> np.ndarray:
+    "Token ids (N, L) of `texts`, padded with 0; with `strict`, a ValueError names a text made only of unknown words."
+    ids = vocab.encode_batch(list(texts))
+    if strict:
+        for text, row in zip(texts, ids):
+            if not (row > 1).any():
+                raise ValueError(f"query {text!r} has no word the model knows; it knows {len(vocab) - 2} words, such as "
+                                 + ", ".join(vocab.tokens[2:10]))
+    return ids
+
+def training_pairs(items: CaptionedItems, # one split
+                   vocab: Vocabulary, # the model's vocabulary
+                   modality: str = "image", # the key of the non-text input
+                   all_captions: bool = False, # one pair per reference caption (True) or per item (False)
+                  ) -> tuple[dict, np.ndarray]:
+    "({'text': ids, modality: inputs}, labels): labels number the canonical captions, so equal captions are positives."
+    rows = [(i, c) for i, refs in enumerate(items.captions) for c in (refs if all_captions else refs[:1])]
+    index = np.array([i for i, _ in rows])
+    _, labels = np.unique([standardize(c) for c in items.canonical], return_inverse=True)
+    return {"text": text_ids(vocab, [c for _, c in rows]), modality: items.inputs[index]}, labels[index].astype("int32")
+
+# %% ../../nbs/07_apps.retrieval.ipynb #50576124
+def model_inputs(x) -> np.ndarray:
+    "Inputs as the model reads them: uint8 images scaled to [0, 1] floats, anything else unchanged."
+    x = np.asarray(x)
+    return x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
+
+def top_k(similarity: np.ndarray, # queries x items scores
+          k: int, # how many items per query
+         ) -> tuple[np.ndarray, np.ndarray]:
+    "Indices (Q, k) of the k best-scored items per query, best first, and their scores."
+    s = np.asarray(similarity); k = min(k, s.shape[1])
+    idx = np.argsort(-s, axis=1, kind="stable")[:, :k]
+    return idx, np.take_along_axis(s, idx, axis=1)
+
+class SearchIndex:
+    "A trained aligner, its vocabulary and a gallery embedded once: text -> items, and item -> captions."
+    def __init__(self, model: ContrastiveAligner, # the trained model
+                 vocab: Vocabulary, # its vocabulary
+                 gallery: CaptionedItems, # the items to search; inputs may be None when `embeddings` are given
+                 modality: str = "image", # the gallery's modality, a key of the model
+                 embeddings: np.ndarray | None = None, # the gallery already embedded (N, D); None: embed it now
+                ):
+        if modality == "text" or modality not in model.modalities:
+            raise ValueError(f"SearchIndex: unknown gallery modality {modality!r}; expected one of {[m for m in model.modalities if m != 'text']}")
+        n = len(gallery.captions)
+        if n == 0: raise ValueError("SearchIndex: the gallery is empty; expected at least one item to rank")
+        self.model, self.vocab, self.gallery, self.modality = model, vocab, gallery, modality
+        self.embeddings = model.encode(modality, model_inputs(gallery.inputs)) if embeddings is None else np.asarray(embeddings)
+        if len(self.embeddings) != n: raise ValueError(f"SearchIndex: {len(self.embeddings)} embeddings for {n} gallery items")
+        self.captions = list(dict.fromkeys(gallery.canonical))  # distinct, in gallery order
+        self.caption_embeddings = model.encode("text", text_ids(vocab, self.captions))
+
+    def __len__(self) -> int: return len(self.embeddings)
+
+    def search(self, texts: list, # query texts
+               k: int = 5, # results per query
+               strict: bool = True, # refuse a query made only of unknown words (False: rank it anyway)
+               source: str | None = None, # only items of this source (e.g. 'speech'); None: every item
+              ) -> list:
+        "For each text, the top k gallery items (of one source, or of all) as (index, score) pairs, best first."
+        if isinstance(texts, str): texts = [texts]
+        sim = self.model.encode("text", text_ids(self.vocab, texts, strict=strict)) @ self.embeddings.T
+        if source is not None:  # the other sources' items are scored -inf, and k is capped at what is left
+            keep = np.array(self.gallery.sources or [""] * len(self)) == source
+            if not keep.any(): raise ValueError(f"no gallery item comes from source {source!r}; the gallery's sources are {sorted(set(self.gallery.sources or []))}")
+            sim, k = np.where(keep, sim, -np.inf), min(k, int(keep.sum()))
+        idx, score = top_k(sim, k)
+        return [list(zip(i.tolist(), s.tolist())) for i, s in zip(idx, score)]
+
+    def describe(self, items, # model inputs of the gallery's modality (a batch)
+                 k: int = 5, # captions per item
+                ) -> list:
+        "For each item, the top k distinct gallery captions as (caption, score) pairs, best first."
+        idx, score = top_k(self.model.encode(self.modality, model_inputs(items)) @ self.caption_embeddings.T, k)
+        return [[(self.captions[j], s) for j, s in zip(i.tolist(), sc.tolist())] for i, sc in zip(idx, score)]
+
+# %% ../../nbs/07_apps.retrieval.ipynb #43ec572a
+def _short(text: str, width: int = 34) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+def _lines(text: str, width: int = 30, most: int = 3) -> str:
+    "`text` wrapped at word boundaries into at most `most` lines of about `width` characters."
+    lines = [""]
+    for w in text.split():
+        if lines[-1] and len(lines[-1]) + 1 + len(w) > width: lines.append(w)
+        else: lines[-1] = f"{lines[-1]} {w}".strip()
+    return "\n".join(lines[:most - 1] + [_short(" ".join(lines[most - 1:]), width)] if len(lines) > most else lines)
+
+def _show_item(ax, x, kind: str):
+    "Draw one gallery item: an image, or a spectrogram (time on the horizontal axis)."
+    if kind == "image": ax.imshow(x)
+    else: ax.imshow(np.asarray(x).T, origin="lower", aspect="auto", cmap="magma")
+    ax.set_xticks([]); ax.set_yticks([])
+
+def plot_similarity(similarity: np.ndarray, # texts x items
+                    texts: list, # row labels: the query texts
+                    items: list | None = None, # column labels (names); None: numbers
+                    thumbnails=None, # one input per column to draw above it (images or spectrograms), or None
+                    kind: str = "image", # "image" or "spectrogram": how to draw the thumbnails
+                    path: str | Path | None = None, # save as PNG here
+                   ):
+    "Heat map of text x item cosine similarities, with the items drawn above their columns."
+    import matplotlib.pyplot as plt
+    q, n = similarity.shape
+    cell, left, bottom = 0.55, 3.3, 1.0                       # inches: one square cell per (text, item)
+    thumb = cell if thumbnails is not None else 0.0
+    W, H = left + cell * n + 1.3, bottom + cell * q + thumb + 0.2
+    fig = plt.figure(figsize=(W, H))
+    ax = fig.add_axes([left / W, bottom / H, cell * n / W, cell * q / H])
+    im = ax.imshow(similarity, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
+    ax.set_yticks(range(q), [_short(t, 44) for t in texts], fontsize=7)
+    ax.set_xticks(range(n), items if items is not None else range(n), rotation=90, fontsize=7)
+    if thumbnails is not None:
+        for j, x in enumerate(thumbnails):
+            _show_item(fig.add_axes([(left + j * cell + 0.03) / W, (bottom + cell * q + 0.05) / H, (cell - 0.06) / W, (thumb - 0.06) / H]), x, kind)
+    fig.colorbar(im, cax=fig.add_axes([(left + cell * n + 0.25) / W, bottom / H, 0.15 / W, cell * q / H]), label="cosine similarity")
+    if path: fig.savefig(path, dpi=100, bbox_inches="tight")
+    return fig
+
+def plot_top_k(queries: list, # query texts
+               hits: list, # per query, (index, score) pairs from SearchIndex.search
+               gallery: CaptionedItems, # the items the indices point into
+               kind: str = "image", # "image" or "spectrogram"
+               path: str | Path | None = None, # save as PNG here
+              ):
+    "One row per query: its top-k items with their captions and scores (green: same caption as the query)."
+    import matplotlib.pyplot as plt
+    k = max(len(h) for h in hits)
+    fig, axes = plt.subplots(len(queries), k, figsize=(2.2 * k, 2.9 * len(queries)), squeeze=False)
+    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 1.0 / (2.9 * len(queries)), wspace=0.12, hspace=0.95)
+    for row, (q, hs) in enumerate(zip(queries, hits)):
+        for ax in axes[row]: ax.axis("off")
+        box = axes[row, 0].get_position()
+        fig.text(box.x0, box.y1 + 0.75 / (2.9 * len(queries)), "query: " + _short(q, 90), fontsize=9, weight="bold")
+        for ax, (j, score) in zip(axes[row], hs):
+            ax.axis("on"); _show_item(ax, gallery.inputs[j], kind)
+            ok = standardize(q) in {standardize(c) for c in gallery.captions[j]}
+            ax.set_title(f"{gallery.names[j]} ({score:.2f})\n{_lines(gallery.canonical[j])}", fontsize=7, color="green" if ok else "red")
+            for s in ax.spines.values(): s.set_color("green" if ok else "red"); s.set_linewidth(2)
+    if path: fig.savefig(path, dpi=100)
+    return fig
+
+def plot_shared_space(spaces: dict, # {title: {modality: (N, D) embeddings}}, e.g. before and after training; rows i pair up
+                      concepts: list, # a concept name per item (the same for every modality), for the colours
+                      path: str | Path | None = None, # save as PNG here
+                     ):
+    "The shared space in 2-D (PCA over all modalities): one row per entry of `spaces`, coloured by modality, then by concept."
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    names = sorted(set(concepts)); cid = np.array([names.index(c) for c in concepts])
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    markers = dict(zip(["text", "image", "audio"], ["s", "o", "^"]))
+    fig, axes = plt.subplots(len(spaces), 2, figsize=(11, 4.2 * len(spaces)), squeeze=False)
+    for row, (title, emb) in enumerate(spaces.items()):
+        mods = list(emb)
+        xy = np.split(PCA(2, random_state=0).fit_transform(np.concatenate([emb[mo] for mo in mods])), np.cumsum([len(emb[mo]) for mo in mods])[:-1])
+        for mo, p in zip(mods, xy):
+            axes[row, 0].scatter(p[:, 0], p[:, 1], s=8, alpha=0.5, marker=markers.get(mo, "o"), label=mo)
+            axes[row, 1].scatter(p[:, 0], p[:, 1], s=8, alpha=0.6, marker=markers.get(mo, "o"), c=[cmap(i % cmap.N) for i in cid])
+        axes[row, 0].legend(title="modality", markerscale=2); axes[row, 0].set_title(f"{title}: coloured by modality")
+        axes[row, 1].set_title(f"{title}: coloured by concept (marker = modality)")
+    handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(i % cmap.N), label=n) for i, n in enumerate(names)]
+    axes[0, 1].legend(handles=handles, fontsize=7, loc="best", title="concept")
+    fig.tight_layout()
+    if path: fig.savefig(path, dpi=100)
+    return fig
+
+# %% ../../nbs/07_apps.retrieval.ipynb #4382e9b1
+def caption_concepts(captions: list, # one caption per item
+                     words: list | None = None, # the concept names (a name may be several words); None: found from the captions
+                     most: int = 8, # with words=None, how many of the commonest words become concepts
+                    ) -> list:
+    "For each caption, the concept of `words` that comes first in it, or 'other': a colour per point of a shared-space plot."
+    texts = [f" {standardize(c)} " for c in captions]
+    if words is None:  # the commonest words that still tell captions apart (in fewer than half of them)
+        counts = Counter(w for t in texts for w in set(t.split()))
+        words = sorted((w for w, c in counts.items() if c < len(texts) / 2), key=lambda w: (-counts[w], w))[:most]  # ties: a-z
+    def first(t):
+        at = {w: t.find(f" {standardize(w)} ") for w in words}
+        found = [w for w in words if at[w] >= 0]
+        return min(found, key=at.get) if found else "other"
+    return [first(t) for t in texts]
+
+def embed_pairs(model: ContrastiveAligner, # an aligner, trained or not
+                vocab: Vocabulary, # its vocabulary
+                items: CaptionedItems, # the items, with their inputs
+                modality: str = "image", # the items' modality
+               ) -> dict:
+    "{'text': embeddings of the canonical captions, modality: embeddings of the inputs}; row i of each comes from item i."
+    return {"text": model.encode("text", text_ids(vocab, items.canonical)), modality: model.encode(modality, model_inputs(items.inputs))}
