@@ -172,7 +172,7 @@ def test_search_box_in_jupyterlab(local_context, lab, tmp_path):
     r = subprocess.run(["mmlearn", "train", "--task", "retrieval", "--samples", "64", "--epochs", "1", "--out", str(run)],
                        capture_output=True, text=True, env={**os.environ, "MMLEARN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
     assert r.returncode == 0, r.stderr
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from mmlearn.apps.retrieval import search_widget"),
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from mmlearn.widgets import search_widget"),
                                          nbformat.v4.new_code_cell(f"search_widget({str(run)!r})")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "notebooks" / "search.ipynb")
