@@ -8,19 +8,22 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 import time
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from .core import TASKS, DatasetError, progress
+from .core import DatasetError, progress
+
+if TYPE_CHECKING:   # the registry and TensorFlow load only when a command needs them
+    from mmlearn.train import RunConfig
+
 
 # %% auto #0
-__all__ = ['DATASETS', 'AUDIO_FORMATS', 'write_builtin', 'app_name', 'task_module', 'check_data', 'format_metrics',
-           'build_parser', 'import_tensorflow_quietly', 'main']
+__all__ = ['DATASETS', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'build_parser', 'import_tensorflow_quietly',
+           'main']
 
 # %% ../nbs/09_cli.ipynb #80a609bd
 DATASETS = {  # name: (layout, default number of samples)
@@ -56,26 +59,6 @@ def write_builtin(name: str, # one of DATASETS
     return fmt.write_mosi(out, items, data.sample_rate, [c[0] for c in data.captions], data.labels)
 
 # %% ../nbs/09_cli.ipynb #b3339cc8
-AUDIO_FORMATS = ("clotho", "audiocaps")   # layouts whose examples are sounds
-
-def app_name(task: str, # a name in TASKS
-             fmt: str | None = None, # the layout of the run's data (None: built-in data)
-            ) -> str:
-    "The application module's name for `task` on data in layout `fmt`."
-    if task not in TASKS: raise ValueError(f"unknown task {task!r}: expected one of {', '.join(TASKS)}")
-    return "audio_caption" if task == "caption" and fmt in AUDIO_FORMATS else task
-
-def task_module(task: str, # a name in TASKS
-                fmt: str | None = None, # the layout of the run's data (None: built-in data)
-               ):
-    "The application module that trains and runs `task` on data in layout `fmt`."
-    import importlib
-    name = app_name(task, fmt)
-    try: return importlib.import_module(f"mmlearn.apps.{name}")
-    except ModuleNotFoundError as e:
-        if e.name not in (f"mmlearn.apps.{name}", "mmlearn.apps"): raise
-        raise ValueError(f"task {task!r}" + (f" on --format {fmt}" if fmt else "") + f" needs mmlearn.apps.{name}, which this version of mmlearn does not have") from None
-
 def check_data(data: str | None, # the dataset folder (None: built-in data)
                fmt: str | None, # its layout, a name in mmlearn.data.formats.FORMATS
               ) -> None:
@@ -93,74 +76,65 @@ def format_metrics(metrics: dict, # name -> number
     return "\n".join([f"{'metric':<{w}}  value", f"{'-' * w}  --------"] + [f"{k:<{w}}  {v:8.4f}" for k, v in sorted(metrics.items())])
 
 # %% ../nbs/09_cli.ipynb #f40ee81b
-def _unfinished_run_conflict(run_dir: Path, cfg) -> str | None:
-    "Why a backup in run_dir cannot be resumed with `cfg` (None when it can, or when there is none)."
-    if not (run_dir / "backup").is_dir() or not (run_dir / "config.json").is_file(): return None
-    try: old = json.loads((run_dir / "config.json").read_text())
-    except json.JSONDecodeError: return "its config.json is unreadable"
-    new = json.loads(cfg.to_json())
-    diff = sorted(k for k in set(old) | set(new) if k != "strategy" and old.get(k) != new.get(k))
-    return f"it was started with other settings ({', '.join(f'{k}: {old.get(k)!r}' for k in diff)})" if diff else None
+def run_config(args) -> "RunConfig":
+    "The RunConfig of `mmlearn train`'s arguments, each --set KEY=VALUE read as the task declares it."
+    from mmlearn.tasks import task_for
+    from mmlearn.train import RUN_SETTINGS, RunConfig, parse_setting
+    task = task_for(args.task, args.format)
+    values = dict(epochs=args.epochs, samples=args.samples, batch_size=args.batch_size, learning_rate=args.learning_rate)
+    extra = {}
+    for text in args.set or []:
+        key, value = parse_setting(text, task.defaults)
+        if key in RUN_SETTINGS:
+            values[key] = value
+        else:
+            extra[key] = value
+    return RunConfig(task=args.task, seed=args.seed, data=args.data, format=args.format, strategy=args.strategy,
+                     extra=extra, **values)
+
 
 def _train(args) -> None:
     check_data(args.data, args.format)   # before TensorFlow loads: a typo costs a second, not ten
     import_tensorflow_quietly()
-    from mmlearn.train import RunConfig, distribution_strategy, enable_determinism, is_chief, split_cpu, write_metrics
+    from mmlearn.tasks import run
+    from mmlearn.distributed import is_chief, split_cpu
     split_cpu()   # MMLEARN_CPU_DEVICES: logical CPUs for --strategy mirrored without GPUs
-    cfg = RunConfig(task=args.task, epochs=args.epochs, samples=args.samples, seed=args.seed, batch_size=args.batch_size,
-                    learning_rate=args.learning_rate, data=args.data, format=args.format, strategy=args.strategy)
-    app = task_module(cfg.task, cfg.format)
-    strategy = distribution_strategy(cfg.strategy)   # first: a multi-worker strategy must exist before TensorFlow runs anything
-    chief = cfg.strategy != "multiworker" or is_chief()
-    run_dir = Path(args.out or f"runs/{cfg.task}")
-    if chief and (why := _unfinished_run_conflict(run_dir, cfg)):
-        raise ValueError(f"{run_dir} holds an unfinished run that cannot be resumed: {why}; repeat that command to resume it, or choose another --out")
-    if not args.nondeterministic: enable_determinism()
-    work_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="mmlearn-worker-"))
-    work_dir.mkdir(parents=True, exist_ok=True)
-    (work_dir / "config.json").write_text(cfg.to_json() + "\n")
-    replicas = f" on {strategy.num_replicas_in_sync} replicas ({cfg.strategy})" if cfg.strategy != "default" else ""
-    print(f"training {cfg.task} -> {run_dir}{replicas}" + ("" if chief else " (a worker: the chief writes the run folder)"), flush=True)
-    try:
-        with strategy.scope(): metrics = app.train(cfg, work_dir)
-    except KeyboardInterrupt:
-        model = work_dir / "model.keras"
-        raise KeyboardInterrupt(f"interrupted; {model} holds the last completed epoch, and the same command resumes the run"
-                                if model.is_file() else "interrupted before the first epoch ended: no model was saved") from None
-    if chief:
-        from mmlearn.report import write_report
-        write_metrics(run_dir, metrics)
-        write_report(run_dir)
-    else: shutil.rmtree(work_dir, ignore_errors=True)
+    config = run_config(args)
+    run_dir = Path(args.out or f"runs/{config.task}")
+    metrics = run(config, run_dir, deterministic=not args.nondeterministic)
     print(format_metrics(metrics))
-    if chief: print(f"wrote {run_dir}/metrics.json, report.md, config.json, model.keras and figures")
+    if config.strategy != "multiworker" or is_chief():
+        print(f"wrote {run_dir}/metrics.json, report.md, config.json, model.keras and figures")
+
 
 def _evaluate(args) -> None:
-    import_tensorflow_quietly()
-    from mmlearn.train import read_config
-    run_dir = Path(args.run_dir)
-    cfg = read_config(run_dir)
-    app = task_module(cfg.task, cfg.format)   # the module that trained the run, whatever data it is evaluated on
     if args.data or args.format:
-        check_data(args.data, args.format); cfg.data, cfg.format = args.data, args.format
-        cfg.__post_init__()
-    if not (run_dir / "model.keras").is_file(): raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish an epoch (run its mmlearn train command again)")
-    print(f"evaluating {run_dir} on " + (f"{cfg.data} ({cfg.format})" if cfg.data else "the built-in held-out data"), flush=True)
-    print(format_metrics(app.evaluate(run_dir, cfg)))
-    if (run_dir / "metrics.json").is_file() and not args.data:
-        from mmlearn.report import write_report
-        print(f"refreshed {write_report(run_dir)}")
+        check_data(args.data, args.format)
+    import_tensorflow_quietly()
+    from mmlearn.tasks import evaluate_run
+    where = f"{args.data} ({args.format})" if args.data else "the built-in held-out data"
+    print(f"evaluating {args.run_dir} on {where}", flush=True)
+    print(format_metrics(evaluate_run(args.run_dir, args.data, args.format)))
+    report = Path(args.run_dir) / "report.md"
+    if not args.data and (Path(args.run_dir) / "metrics.json").is_file():
+        print(f"refreshed {report}")
+
 
 def _predict(args) -> None:
     import_tensorflow_quietly()
-    from mmlearn.train import read_config
-    run_dir = Path(args.run_dir)
-    cfg = read_config(run_dir)
-    if not (args.image or args.audio or args.text): raise ValueError("give at least one input: --image PATH, --audio PATH or --text TEXT")
-    if not (run_dir / "model.keras").is_file(): raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish an epoch")
-    for path in (args.image or []) + (args.audio or []):
-        if not Path(path).is_file(): raise FileNotFoundError(f"input file {path} does not exist")
-    for o in task_module(cfg.task, cfg.format).predict(run_dir, image=args.image, audio=args.audio, text=args.text): print(o)
+    from mmlearn.tasks import predict_run
+    for line in predict_run(args.run_dir, image=args.image, audio=args.audio, text=args.text):
+        print(line)
+
+
+def _tasks(args) -> None:
+    import_tensorflow_quietly()
+    from mmlearn.tasks import TASKS
+    for task in TASKS.values():
+        print(f"{task.name}: {task.summary}")
+        print(f"  --format {', '.join(task.formats) or '(built-in data only)'}; predict takes {', '.join(task.inputs)}")
+        settings = ", ".join(f"{k}={v}" for k, v in task.defaults.items())
+        print(f"  settings (--set KEY=VALUE): {settings}")
 
 # %% ../nbs/09_cli.ipynb #ce7d14b8
 def _positive(kind):
@@ -176,14 +150,16 @@ def _add_run_commands(sub) -> None:
     "Register `train`, `evaluate` and `predict` on the subparsers `sub`."
     t = sub.add_parser("train", help="train a model for a task and write a run folder",
                        epilog="example: mmlearn train --task caption --epochs 20 --out runs/caption")
-    t.add_argument("--task", default="caption", choices=TASKS, help="what to learn (default caption)")
+    t.add_argument("--task", default="caption", help="what to learn (default caption; `mmlearn tasks` lists them)")
     t.add_argument("--data", help="a dataset folder (default: built-in data)")
     t.add_argument("--format", help="the layout of --data: flickr8k, coco, clotho, audiocaps, mosi, fsdd")
     t.add_argument("--epochs", type=_positive(int), help="passes over the training data (default: the task's)")
     t.add_argument("--samples", type=_positive(int), help="training examples (default: the task's)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--batch-size", type=_positive(int), default=64, help="examples per step, over all replicas (default 64)")
-    t.add_argument("--learning-rate", type=_positive(float), default=2e-3, help="Adam's step size (default 0.002)")
+    t.add_argument("--batch-size", type=_positive(int), help="examples per step, over all replicas (default: the task's)")
+    t.add_argument("--learning-rate", type=_positive(float), help="Adam's step size (default: the task's)")
+    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+                   help="any setting the task declares, e.g. --set image_size=32 (repeatable; `mmlearn tasks` lists them)")
     t.add_argument("--out", help="run folder (default runs/TASK); the same command resumes an interrupted run")
     t.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
                    help="tf.distribute strategy: mirrored = every local GPU (or MMLEARN_CPU_DEVICES logical CPUs), multiworker = the TF_CONFIG cluster")
@@ -200,6 +176,8 @@ def _add_run_commands(sub) -> None:
     p.add_argument("--audio", action="append", help="a WAV file (repeatable)")
     p.add_argument("--text", action="append", help="a text input (repeatable)")
     p.set_defaults(run=_predict)
+    k = sub.add_parser("tasks", help="list the tasks, their data layouts and their settings", epilog="example: mmlearn tasks")
+    k.set_defaults(run=_tasks)
 
 # %% ../nbs/09_cli.ipynb #465d64f6
 def _data(args) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['TASKS', 'set_seed', 'rng', 'in_test', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
+__all__ = ['set_seed', 'rng', 'in_test', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
 
 # %% ../nbs/00_core.ipynb #db1275cc
 def set_seed(seed: int = 0, # the seed for Python, NumPy and the Keras backend
@@ -43,9 +43,6 @@ def fsdd_root() -> Path | None:
     if not root: return None
     p = Path(root).expanduser().resolve()
     return p if p.is_dir() else None
-
-# %% ../nbs/00_core.ipynb #053b678f
-TASKS = ("caption", "summarize", "retrieval", "search", "sentiment", "digits")
 
 # %% ../nbs/00_core.ipynb #aa55b45e
 def as_list(x, # None, one path or string, or an iterable of them

@@ -16,13 +16,98 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from .data.formats import load_flickr8k, read_image
 from .preprocess.image import resize_images
-from .train import benchmark_model, decode_image_file, record_dataset
+from .train import STRATEGIES, benchmark_model, decode_image_file, record_dataset
 
 # %% auto #0
-__all__ = ['SHAPE_WORDS', 'local_tf_configs', 'run_workers', 'object_count', 'fit_scenes', 'peak_memory_mb']
+__all__ = ['SHAPE_WORDS', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes', 'distribution_strategy',
+           'local_tf_configs', 'run_workers', 'object_count', 'fit_scenes', 'peak_memory_mb']
+
+# %% ../nbs/08_distributed.ipynb #3b2d0f63
+def split_cpu(devices: int | None = None, # logical CPU devices wanted (default: env MMLEARN_CPU_DEVICES, else 1)
+             ) -> int:
+    "Split the CPU into `devices` logical devices, before TensorFlow runs anything; returns how many there are."
+    if devices is None:
+        text = os.environ.get("MMLEARN_CPU_DEVICES", "1")
+        if not text.isdigit() or int(text) < 1: raise ValueError(f"MMLEARN_CPU_DEVICES must be a positive integer, got {text!r}")
+        devices = int(text)
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1: raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    if devices == 1 and not tf.config.get_logical_device_configuration(cpu): return 1   # nothing to do: TensorFlow's default
+    try: tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
+    except RuntimeError:   # TensorFlow has started: its devices are fixed
+        if (have := len(tf.config.list_logical_devices("CPU"))) != devices:
+            raise ValueError(f"cannot split the CPU into {devices} devices: TensorFlow has already started with {have}; "
+                             "split it before the first TensorFlow operation (the mmlearn command reads MMLEARN_CPU_DEVICES at start)") from None
+    return devices   # (not listed here: listing would start TensorFlow, and a multi-worker strategy must come first)
+
+# %% ../nbs/08_distributed.ipynb #41434670
+def read_tf_config(text: str | None = None, # the JSON (default: the TF_CONFIG environment variable)
+                  ) -> dict:
+    "The cluster description in TF_CONFIG, checked; {} when there is none."
+    text = os.environ.get("TF_CONFIG", "") if text is None else text
+    if not text.strip(): return {}
+    try: cfg = json.loads(text)
+    except json.JSONDecodeError as e: raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {text[:80]!r}") from None
+    cluster, task = cfg.get("cluster") if isinstance(cfg, dict) else None, cfg.get("task") if isinstance(cfg, dict) else None
+    if not isinstance(cluster, dict) or not isinstance(task, dict):
+        raise ValueError(f"TF_CONFIG needs a 'cluster' (task type -> addresses) and a 'task' ({{'type': ..., 'index': ...}}), got {text[:80]!r}")
+    kind, index = task.get("type"), task.get("index", 0)
+    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
+        raise ValueError(f"TF_CONFIG's task {task} is not in its cluster {cluster}")
+    return cfg
+
+def is_chief(text: str | None = None, # TF_CONFIG's JSON (default: the environment variable)
+            ) -> bool:
+    "Whether this process writes the run folder: always without a cluster; else the chief, or worker 0 when there is no chief."
+    cfg = read_tf_config(text)
+    if not cfg: return True
+    kind, index = cfg["task"]["type"], cfg["task"].get("index", 0)
+    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cfg["cluster"])
+
+# %% ../nbs/08_distributed.ipynb #fec8651a
+def keras_distribution_fixes() -> None:
+    "Make Keras 3's fit work with string inputs under MirroredStrategy and at all under MultiWorkerMirroredStrategy (keras-team/keras#20585); idempotent."
+    from keras.src import tree
+    from keras.src.backend.tensorflow import trainer as kt
+    if getattr(kt.reduce_per_replica, "mmlearn_fix", False): return
+    symbolic_build, reduce_per_replica = kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica
+    multiworker = lambda s: isinstance(s, tf.distribute.MultiWorkerMirroredStrategy)
+    local = lambda s, v: s.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        s = self._distribute_strategy
+        if iterator is not None and s is not None and s.num_replicas_in_sync > 1:   # shapes from one replica's part, not a mean
+            for _, _, it in iterator: data_batch = tree.map_structure(lambda v: local(s, v), next(it)); break
+            iterator = None
+        return symbolic_build(self, iterator=iterator, data_batch=data_batch)
+
+    def _reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and multiworker(strategy):   # scalars have no axis 0
+            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=0 if len(local(strategy, v).shape) else None), values)
+        return reduce_per_replica(values, strategy, reduction)
+
+    _reduce_per_replica.mmlearn_fix = True
+    kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica = _maybe_symbolic_build, _reduce_per_replica
+
+# %% ../nbs/08_distributed.ipynb #d33b391b
+def distribution_strategy(name: str, # "default", "mirrored" or "multiworker"
+                         ) -> tf.distribute.Strategy:
+    "The tf.distribute strategy behind --strategy: one device, every local GPU (else every logical CPU), or the TF_CONFIG cluster."
+    if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
+    if name == "default": return tf.distribute.get_strategy()
+    keras_distribution_fixes()
+    if name == "mirrored":
+        if gpus := tf.config.list_logical_devices("GPU"): return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
+        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())   # NCCL is GPU-only
+    if not read_tf_config():
+        raise ValueError("--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is not set; on each machine set e.g. "
+                         'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (index 1 on host2)')
+    return tf.distribute.MultiWorkerMirroredStrategy()
 
 # %% ../nbs/08_distributed.ipynb #12ae85d8
 def local_tf_configs(n: int = 2, # number of workers

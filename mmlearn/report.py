@@ -12,24 +12,14 @@ from pathlib import Path
 from .train import read_run
 
 # %% auto #0
-__all__ = ['TARGETS', 'target_check', 'interpret', 'metrics_table', 'write_report']
-
-# %% ../nbs/08_report.ipynb #82532b91
-TARGETS = {  # task -> {metric: the least value the default run on built-in data must reach}
-    "caption": {"exact_match": 0.95, "bleu4": 0.90},
-    "summarize": {"rouge_l": 0.90},
-    "retrieval": {"t2i_r1": 0.90, "t2i_r5": 0.99},
-    "search": {"t2a_r1": 0.90},
-    "sentiment": {"accuracy": 0.90, "f1_macro": 0.90},
-    "digits": {"accuracy": 0.99},
-}
+__all__ = ['READERS', 'target_check', 'interpret', 'metrics_table', 'write_report']
 
 # %% ../nbs/08_report.ipynb #08159fb2
-def target_check(task: str, # a task name
+def target_check(targets: dict, # metric -> the least value the default run must reach (`Task.targets`)
                  metrics: dict, # the run's metrics
                 ) -> list[tuple[str, float, float, bool]]:
-    "Each target of `task` as (metric, target, value, met); a metric the run lacks counts as not met."
-    return [(k, t, metrics.get(k, float("nan")), metrics.get(k, float("-inf")) >= t) for k, t in TARGETS.get(task, {}).items()]
+    "Each target as (metric, target, value, met); a metric the run lacks counts as not met."
+    return [(k, t, metrics.get(k, float("nan")), metrics.get(k, float("-inf")) >= t) for k, t in targets.items()]
 
 # %% ../nbs/08_report.ipynb #a8190b2a
 def _pct(x: float) -> str: return f"{100 * x:.1f}%"
@@ -63,24 +53,30 @@ def _classification(m: dict) -> list[str]:
                  f"; fusing them gains {m['accuracy'] - single[best]:+.3f} over the better one ({best}).")
     return s
 
-def interpret(task: str, # the run's task
+READERS = {"generation": _generation, "retrieval": _retrieval, "classification": _classification}
+
+
+def interpret(kind: str, # how to read the metrics: a key of READERS (`Task.report`)
               metrics: dict, # the run's metrics
+              targets: dict | None = None, # the default run's targets (`Task.targets`); None: none
               config: dict | None = None, # the run's configuration (config.json); None: unknown
              ) -> str:
     "One paragraph, generated from the numbers, that says what a run's metrics mean."
+    if kind not in READERS:
+        raise ValueError(f"unknown kind of task {kind!r}: expected one of {', '.join(READERS)}")
     config = config or {}
-    kind = {"caption": _generation, "summarize": _generation, "retrieval": _retrieval, "search": _retrieval}.get(task, _classification)
-    s = kind(metrics)
+    s = READERS[kind](metrics)
     if "samples" in metrics and "train_seconds" in metrics:
         s.append(f"It trained on {metrics['samples']:g} examples in {metrics['train_seconds']:.0f} s.")
-    checks = target_check(task, metrics)
+    checks = target_check(targets or {}, metrics)
     goal = ", ".join(f"{k} >= {t:g}" for k, t, _, _ in checks)
-    if config.get("data") is None and checks and config.get("samples") is None and config.get("epochs") is None:
+    chosen = [k for k in ("samples", "epochs", "batch_size", "learning_rate") if config.get(k) is not None] + list(config.get("extra") or {})
+    if config.get("data") is None and checks and not chosen:
         missed = [f"{k} {v:.3f} < {t:g}" for k, t, v, ok in checks if not ok]
         s.append(f"It meets the target for the default run ({goal})." if not missed
                  else "It misses the target for the default run: " + "; ".join(missed) + ".")
     elif config.get("data") is None and checks:
-        s.append(f"The default run of this task aims for {goal}; this run set its own samples or epochs, so it is not held to that.")
+        s.append(f"The default run of this task aims for {goal}; this run set its own {', '.join(chosen)}, so it is not held to that.")
     return " ".join(s)
 
 # %% ../nbs/08_report.ipynb #403fccf5
@@ -91,18 +87,24 @@ def metrics_table(metrics: dict) -> str:
     return "\n".join(["| metric | value |", "|---|---|"] + [f"| `{k}` | {metrics[k]:.4g} |" for k in rows])
 
 def write_report(run_dir: str | Path, # a run folder with metrics.json and config.json
+                 task, # the Task that trained it (its report kind and targets)
                 ) -> Path:
     "Write run_dir/report.md: the interpretation, the metrics table and the run's figures."
     run_dir = Path(run_dir)
     cfg, metrics = read_run(run_dir)
     config = asdict(cfg)
-    task = config.get("task", "?")
-    lines = [f"# {task} run: {run_dir.name}", "", interpret(task, metrics, config), "", "## Metrics", "", metrics_table(metrics), "", "## Figures", ""]
+    used = json.loads((run_dir / "config.json").read_text()).get("settings", {})
+    name = task.name
+    lines = [f"# {name} run: {run_dir.name}", "", interpret(task.report, metrics, task.targets, config), "", "## Metrics", "", metrics_table(metrics), "", "## Figures", ""]
     for png in sorted(run_dir.glob("*.png")):
         lines += [f"### {png.stem.replace('_', ' ').capitalize()}", "", f"![{png.stem}]({png.name})", ""]
     settings = {k: v for k, v in config.items() if v not in (None, {}, "")}
-    lines += ["## Configuration", "", "```json", json.dumps(settings, indent=2, sort_keys=True), "```", "",
-              f"Repeat it with `mmlearn train --task {task}" + "".join(f" --{k} {settings[k]}" for k in ("data", "format", "epochs", "samples", "seed") if k in settings) + "`.", ""]
+    repeat = "".join(f" --{k.replace('_', '-')} {settings[k]}" for k in ("data", "format", "epochs", "samples", "batch_size", "learning_rate", "seed") if k in settings)
+    repeat += "".join(f" --set {k}={v}" for k, v in (settings.get("extra") or {}).items())
+    lines += ["## Configuration", "", "```json", json.dumps(settings, indent=2, sort_keys=True, default=str), "```", ""]
+    if used:
+        lines += ["The settings the run used (the task's defaults with the above):", "", "```json", json.dumps(used, indent=2, sort_keys=True, default=str), "```", ""]
+    lines += [f"Repeat it with `mmlearn train --task {cfg.task}{repeat}`.", ""]
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))
     return out

@@ -15,53 +15,151 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from .core import TASKS, set_seed
+from .core import in_test, set_seed
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RunConfig', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity',
-           'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks',
-           'resume_epoch', 'epoch_batches', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_distribution_fixes',
-           'distribution_strategy', 'array_dataset', 'decode_image_file', 'record_dataset', 'benchmark_model',
-           'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled',
-           'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config',
+           'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint',
+           'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model',
+           'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn',
+           'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark',
+           'enable_determinism']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
+RUN_SETTINGS = ("epochs", "samples", "batch_size", "learning_rate")  # the settings every task has, with flags of their own
+
 
 @dataclass
 class RunConfig:
-    "Everything needed to repeat a training run."
-    task: str = "caption"           # one of TASKS
-    epochs: int | None = None       # passes over the training set (None: the task's default)
-    samples: int | None = None      # training examples to generate or load (None: the task's default)
-    seed: int = 0                   # seed of the data and of the weights
-    batch_size: int = 64            # examples per gradient step: the global batch, split over the replicas when distributed
-    learning_rate: float = 2e-3     # Adam's step size
-    data: str | None = None         # a dataset folder (None: built-in data)
-    format: str | None = None       # the layout of `data` (a name in mmlearn.data.formats.FORMATS)
-    strategy: str = "default"       # tf.distribute strategy: default, mirrored or multiworker
-    extra: dict = field(default_factory=dict)  # task-specific settings
+    "What a user chose for a training run (None: the task's default); with the task's defaults it is everything needed to repeat it."
+    task: str = "caption"               # a name in mmlearn.tasks.TASKS
+    epochs: int | None = None           # passes over the training set (None: the task's default)
+    samples: int | None = None          # training examples to generate or load (None: the task's default)
+    seed: int = 0                       # seed of the data and of the weights
+    batch_size: int | None = None       # examples per gradient step, over all replicas (None: the task's default)
+    learning_rate: float | None = None  # Adam's step size (None: the task's default)
+    data: str | None = None             # a dataset folder (None: built-in data)
+    format: str | None = None           # the layout of `data` (a name in mmlearn.data.formats.FORMATS)
+    strategy: str = "default"           # tf.distribute strategy: default, mirrored or multiworker
+    extra: dict = field(default_factory=dict)  # the task's other settings the user set (`--set KEY=VALUE`)
 
     def __post_init__(self):
-        if self.task not in TASKS: raise ValueError(f"unknown task {self.task!r}: expected one of {', '.join(TASKS)}")
+        if not isinstance(self.task, str) or not self.task:
+            raise ValueError(f"task must be a task name, got {self.task!r}")
         for name in ("epochs", "samples", "batch_size"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v <= 0):
                 raise ValueError(f"--{name.replace('_', '-')} must be a positive integer, got {v}")
-        if self.batch_size is None: raise ValueError("--batch-size must be a positive integer, got None")
-        if not (isinstance(self.learning_rate, (int, float)) and math.isfinite(self.learning_rate) and self.learning_rate > 0):
-            raise ValueError(f"--learning-rate must be a positive number, got {self.learning_rate}")
-        if self.strategy not in STRATEGIES: raise ValueError(f"unknown strategy {self.strategy!r}: expected one of {', '.join(STRATEGIES)}")
-        if (self.data is None) != (self.format is None): raise ValueError("--data and --format go together: give both or neither")
+        lr = self.learning_rate
+        if lr is not None and not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+            raise ValueError(f"--learning-rate must be a positive number, got {lr}")
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown strategy {self.strategy!r}: expected one of {', '.join(STRATEGIES)}")
+        if (self.data is None) != (self.format is None):
+            raise ValueError("--data and --format go together: give both or neither")
+        if not isinstance(self.extra, dict) or not all(isinstance(k, str) for k in self.extra):
+            raise ValueError(f"extra must be a dict of setting names to values, got {self.extra!r}")
 
-    def to_json(self) -> str: return json.dumps(asdict(self), indent=2, sort_keys=True)
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True)
+
     @classmethod
-    def from_json(cls, text: str) -> "RunConfig": return cls(**json.loads(text))
+    def from_json(cls, text: str) -> "RunConfig":
+        "The configuration in a run's config.json (the resolved `settings` it also records are left out)."
+        values = json.loads(text)
+        values.pop("settings", None)
+        return cls(**values)
+
+# %% ../nbs/05_train.ipynb #bfb10ed7
+def resolve_settings(config: RunConfig, # what the user chose
+                     defaults: dict, # every setting the task declares, with its default
+                     data_defaults: Callable | None = None, # config -> the settings that depend on the data
+                     test_sizes: dict | None = None, # small settings while nbdev or pytest runs (until the tests pass their own)
+                     task: str | None = None, # the task's name, for the error message
+                    ) -> dict:
+    "The settings a run uses: the defaults (with `test_sizes` under test), then `data_defaults(config)`, then what the user set (None: unset)."
+    unknown = sorted(set(config.extra) - set(defaults))
+    if unknown:
+        raise ValueError(f"task {task or config.task!r} has no setting {unknown[0]!r}; it declares {', '.join(sorted(defaults))}")
+    merged = dict(defaults)
+    if in_test() and test_sizes:
+        merged.update(test_sizes)
+    if data_defaults is not None:
+        merged.update(data_defaults(config))
+    merged.update({k: getattr(config, k) for k in RUN_SETTINGS if getattr(config, k) is not None})
+    merged.update(config.extra)
+    return merged
+
+
+@dataclass(frozen=True)
+class Task:
+    "What an application declares: its name and settings, the data and inputs it takes, its targets, and how it trains, evaluates and predicts."
+    name: str           # the name `mmlearn train --task` takes
+    summary: str        # what it learns, in one line
+    defaults: dict      # every setting the task declares, with its default (RUN_SETTINGS among them)
+    train: Callable     # train(config, run_dir) -> metrics: fit, then save the model and the figures in run_dir
+    evaluate: Callable  # evaluate(run_dir, config) -> metrics, recomputed from the saved model
+    predict: Callable   # predict(run_dir, image=None, audio=None, text=None) -> one line per input
+    formats: tuple = ()  # the --format layouts it reads besides its built-in data
+    inputs: tuple = ()   # what predict takes: "image", "audio", "text"
+    targets: dict = field(default_factory=dict)  # metric -> least value its default run on built-in data reaches
+    report: str = "classification"  # how report.md reads the metrics: "generation", "retrieval" or "classification"
+    data_defaults: Callable | None = None  # config -> the settings that depend on the data, applied over `defaults`
+    routes: dict = field(default_factory=dict)  # format -> name of the task that trains on that layout instead
+    test_sizes: dict = field(default_factory=dict)  # small settings while nbdev or pytest runs (until the tests pass their own)
+
+    def __post_init__(self):
+        missing = [k for k in RUN_SETTINGS if k not in self.defaults]
+        if missing:
+            raise ValueError(f"task {self.name!r}: defaults must declare {', '.join(missing)}")
+
+    def settings(self, config: RunConfig, # what the user chose
+                ) -> dict:
+        "The settings a run of this task uses (`resolve_settings` with the task's declarations)."
+        return resolve_settings(config, self.defaults, self.data_defaults, self.test_sizes, self.name)
+
+# %% ../nbs/05_train.ipynb #0a75a5d4
+def _parse_value(key: str, raw: str, default):
+    "`raw` read as the type of `default` (None: an int, else a float, else the text)."
+    if isinstance(default, bool):
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"setting {key}: expected true or false, got {raw!r}")
+        return raw.lower() in ("true", "1", "yes")
+    readers = {int: int, float: float, str: str}
+    if isinstance(default, tuple):
+        return tuple(_parse_value(key, part.strip(), default[0] if default else 0) for part in raw.split(","))
+    if default is None:
+        for kind in (int, float):
+            try:
+                return kind(raw)
+            except ValueError:
+                pass
+        return raw
+    kind = next((k for k in readers if isinstance(default, k)), str)
+    try:
+        return readers[kind](raw)
+    except ValueError:
+        raise ValueError(f"setting {key}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+
+
+def parse_setting(text: str, # KEY=VALUE as typed after --set
+                  defaults: dict, # the task's declared settings (Task.defaults)
+                 ) -> tuple[str, object]:
+    "(key, value) from `--set KEY=VALUE`, the value read as the type of the key's default."
+    key, sep, raw = text.partition("=")
+    key = key.strip().replace("-", "_")
+    if not sep or not key:
+        raise ValueError(f"--set takes KEY=VALUE, got {text!r}")
+    if key not in defaults:
+        raise ValueError(f"unknown setting {key!r}: the task declares {', '.join(sorted(defaults))}")
+    return key, _parse_value(key, raw.strip(), defaults[key])
 
 # %% ../nbs/05_train.ipynb #bcef20e0
 def write_metrics(run_dir: str | Path, # the run folder
@@ -204,89 +302,6 @@ def epoch_batches(data, # arrays with one row per example: an array, a tuple or 
     return (tf.data.Dataset.range(start_epoch, epochs).flat_map(order)
             .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
 
-# %% ../nbs/05_train.ipynb #3b2d0f63
-def split_cpu(devices: int | None = None, # logical CPU devices wanted (default: env MMLEARN_CPU_DEVICES, else 1)
-             ) -> int:
-    "Split the CPU into `devices` logical devices, before TensorFlow runs anything; returns how many there are."
-    if devices is None:
-        text = os.environ.get("MMLEARN_CPU_DEVICES", "1")
-        if not text.isdigit() or int(text) < 1: raise ValueError(f"MMLEARN_CPU_DEVICES must be a positive integer, got {text!r}")
-        devices = int(text)
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1: raise ValueError(f"devices must be a positive integer, got {devices!r}")
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    if devices == 1 and not tf.config.get_logical_device_configuration(cpu): return 1   # nothing to do: TensorFlow's default
-    try: tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
-    except RuntimeError:   # TensorFlow has started: its devices are fixed
-        if (have := len(tf.config.list_logical_devices("CPU"))) != devices:
-            raise ValueError(f"cannot split the CPU into {devices} devices: TensorFlow has already started with {have}; "
-                             "split it before the first TensorFlow operation (the mmlearn command reads MMLEARN_CPU_DEVICES at start)") from None
-    return devices   # (not listed here: listing would start TensorFlow, and a multi-worker strategy must come first)
-
-# %% ../nbs/05_train.ipynb #41434670
-def read_tf_config(text: str | None = None, # the JSON (default: the TF_CONFIG environment variable)
-                  ) -> dict:
-    "The cluster description in TF_CONFIG, checked; {} when there is none."
-    text = os.environ.get("TF_CONFIG", "") if text is None else text
-    if not text.strip(): return {}
-    try: cfg = json.loads(text)
-    except json.JSONDecodeError as e: raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {text[:80]!r}") from None
-    cluster, task = cfg.get("cluster") if isinstance(cfg, dict) else None, cfg.get("task") if isinstance(cfg, dict) else None
-    if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise ValueError(f"TF_CONFIG needs a 'cluster' (task type -> addresses) and a 'task' ({{'type': ..., 'index': ...}}), got {text[:80]!r}")
-    kind, index = task.get("type"), task.get("index", 0)
-    if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
-        raise ValueError(f"TF_CONFIG's task {task} is not in its cluster {cluster}")
-    return cfg
-
-def is_chief(text: str | None = None, # TF_CONFIG's JSON (default: the environment variable)
-            ) -> bool:
-    "Whether this process writes the run folder: always without a cluster; else the chief, or worker 0 when there is no chief."
-    cfg = read_tf_config(text)
-    if not cfg: return True
-    kind, index = cfg["task"]["type"], cfg["task"].get("index", 0)
-    return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cfg["cluster"])
-
-# %% ../nbs/05_train.ipynb #fec8651a
-def keras_distribution_fixes() -> None:
-    "Make Keras 3's fit work with string inputs under MirroredStrategy and at all under MultiWorkerMirroredStrategy (keras-team/keras#20585); idempotent."
-    from keras.src import tree
-    from keras.src.backend.tensorflow import trainer as kt
-    if getattr(kt.reduce_per_replica, "mmlearn_fix", False): return
-    symbolic_build, reduce_per_replica = kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica
-    multiworker = lambda s: isinstance(s, tf.distribute.MultiWorkerMirroredStrategy)
-    local = lambda s, v: s.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        s = self._distribute_strategy
-        if iterator is not None and s is not None and s.num_replicas_in_sync > 1:   # shapes from one replica's part, not a mean
-            for _, _, it in iterator: data_batch = tree.map_structure(lambda v: local(s, v), next(it)); break
-            iterator = None
-        return symbolic_build(self, iterator=iterator, data_batch=data_batch)
-
-    def _reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and multiworker(strategy):   # scalars have no axis 0
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=0 if len(local(strategy, v).shape) else None), values)
-        return reduce_per_replica(values, strategy, reduction)
-
-    _reduce_per_replica.mmlearn_fix = True
-    kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica = _maybe_symbolic_build, _reduce_per_replica
-
-# %% ../nbs/05_train.ipynb #d33b391b
-def distribution_strategy(name: str, # "default", "mirrored" or "multiworker"
-                         ) -> tf.distribute.Strategy:
-    "The tf.distribute strategy behind --strategy: one device, every local GPU (else every logical CPU), or the TF_CONFIG cluster."
-    if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
-    if name == "default": return tf.distribute.get_strategy()
-    keras_distribution_fixes()
-    if name == "mirrored":
-        if gpus := tf.config.list_logical_devices("GPU"): return tf.distribute.MirroredStrategy([d.name for d in gpus])
-        cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())   # NCCL is GPU-only
-    if not read_tf_config():
-        raise ValueError("--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is not set; on each machine set e.g. "
-                         'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (index 1 on host2)')
-    return tf.distribute.MultiWorkerMirroredStrategy()
-
 # %% ../nbs/05_train.ipynb #0ea56b8e
 def array_dataset(x, # an array, or a dict of arrays (one per model input), one row per example
                   y: np.ndarray, # the targets, one row per example
@@ -298,6 +313,43 @@ def array_dataset(x, # an array, or a dict of arrays (one per model input), one 
     ds = tf.data.Dataset.from_tensor_slices((x, y))
     if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+# %% ../nbs/05_train.ipynb #bc188006
+def fit_model(model: keras.Model, # a built model
+              train, # a tf.data.Dataset of (inputs, targets) batches, or (inputs, targets) arrays with `batch_size`
+              val, # validation data in the same form (None: none)
+              epochs: int, # passes over the training data
+              learning_rate: float, # Adam's first step size
+              run_dir: str | Path, # where the backup and the per-epoch model go
+              loss=None, # the loss, as compile takes it (None: the model's own compute_loss)
+              metrics: list | None = None, # metrics, as compile takes them
+              schedule: str = "cosine", # "cosine": decay to final_fraction * learning_rate over the run; "constant"
+              final_fraction: float = 0.0, # the cosine's last learning rate, as a fraction of the first
+              batch_size: int | None = None, # examples per step, for arrays
+              **compile_kwargs, # anything else compile takes (jit_compile, run_eagerly, ...)
+             ) -> tuple[dict, float]:
+    "compile (Adam) and fit with the run's callbacks; the history and the seconds the fit took."
+    if schedule not in ("cosine", "constant"):
+        raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
+    streamed = isinstance(train, tf.data.Dataset)
+    if not streamed and batch_size is None:
+        raise ValueError("fit_model: arrays need a batch_size")
+    steps = int(train.cardinality()) if streamed else math.ceil(len(train[1]) / batch_size)
+    if steps <= 0:
+        raise ValueError(f"fit_model: the training data has {steps} batches; expected a finite, non-empty dataset")
+    rate = learning_rate
+    if schedule == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps, alpha=final_fraction)
+    model.compile(keras.optimizers.Adam(rate), loss=loss, metrics=metrics, **compile_kwargs)
+    if model.built:   # build the optimizer now: inside the first step it would trace that step twice
+        model.optimizer.build(model.trainable_variables)
+    fit_kwargs = dict(epochs=epochs, validation_data=val, callbacks=training_callbacks(run_dir), verbose=fit_verbosity())
+    start = time.perf_counter()
+    if streamed:   # the pipeline shuffles itself; fit cannot shuffle a tf.data.Dataset
+        history = model.fit(train, shuffle=False, **fit_kwargs)
+    else:
+        history = model.fit(*train, batch_size=batch_size, **fit_kwargs)
+    return history.history, time.perf_counter() - start
 
 # %% ../nbs/05_train.ipynb #f221c52f
 def decode_image_file(path, # a string tensor: the image file's path

@@ -20,8 +20,10 @@ def mmlearn(*args):
 
 def test_train_evaluate_predict_summarize(tmp_path):
     run = tmp_path / "run"
-    r = mmlearn("train", "--task", "summarize", "--samples", 16, "--epochs", 1, "--out", run)
+    r = mmlearn("train", "--task", "summarize", "--samples", 16, "--epochs", 1, "--batch-size", 64, "--out", run)
     assert r.returncode == 0, r.stderr
+    used = json.loads((run / "config.json").read_text())["settings"]
+    assert used["batch_size"] == 64 and used["image_size"] == 48   # the user's 64 (the task's default is 16), the task's own image size
     for name in ("metrics.json", "config.json", "task.json", "model.keras", "text/model.keras", "image/model.keras",
                  "training_curves.png", "sample_predictions.png", "ablation.png"):
         assert (run / name).is_file(), name

@@ -26,10 +26,18 @@ def mmlearn(*args, cwd=None, env=None):
 def test_help_lists_subcommands_with_examples():
     r = mmlearn("--help")
     assert r.returncode == 0
-    for cmd in ("train", "evaluate", "predict", "data", "bench", "docs"):
+    for cmd in ("train", "evaluate", "predict", "tasks", "data", "bench", "docs"):
         assert cmd in r.stdout
         sub = mmlearn(cmd, "--help")
         assert sub.returncode == 0 and "example: mmlearn " + cmd in sub.stdout
+
+
+def test_tasks_lists_the_registry_with_settings():
+    r = mmlearn("tasks")
+    assert r.returncode == 0, r.stderr
+    for name in ("caption", "audio_caption", "summarize", "retrieval", "search", "sentiment", "digits"):
+        assert f"\n{name}: " in "\n" + r.stdout, name
+    assert "image_size=48" in r.stdout and "--format clotho, audiocaps" in r.stdout
 
 
 @pytest.mark.parametrize("name,loader,n", [("shapes", load_flickr8k, 12), ("digits", load_flickr8k, 10),
@@ -130,7 +138,10 @@ def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
 
 
 @pytest.mark.parametrize("args,message", [
-    (["train", "--task", "translate"], "invalid choice: 'translate'"),
+    (["train", "--task", "translate"], "unknown task 'translate': expected one of caption, audio_caption"),
+    (["train", "--set", "depth=3"], "unknown setting 'depth': the task declares batch_size"),
+    (["train", "--set", "image_size=big"], "setting image_size: expected an integer, got 'big'"),
+    (["train", "--set", "image_size"], "--set takes KEY=VALUE, got 'image_size'"),
     (["train", "--epochs", "0"], "argument --epochs: must be a positive integer, got 0"),
     (["train", "--batch-size", "-4"], "argument --batch-size: must be a positive integer, got -4"),
     (["train", "--learning-rate", "fast"], "argument --learning-rate: expected a positive float, got 'fast'"),

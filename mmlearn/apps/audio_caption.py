@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, in_test, progress, set_seed
+from ..core import DatasetError, progress, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import sound_events
 from ..preprocess.audio import clip_log_mels, load_audio, log_mel_spectrogram
@@ -25,28 +25,25 @@ from ..represent.encoders import AudioEncoder
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode
-from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from .caption import caption_metrics
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SPLITS', 'MANIFESTS', 'FEATURES', 'audio_caption_data', 'clip_features', 'AudioMemory',
-           'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
+__all__ = ['DEFAULTS', 'TEST_SIZES', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features',
+           'AudioMemory', 'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
            'training_pairs', 'generate_captions', 'plot_attention', 'plot_samples', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
-DEFAULTS = dict(samples=4000, epochs=12, test_samples=500, sample_rate=16000, max_seconds=30.0, dim=64, layers=2)
+DEFAULTS = dict(samples=4000, epochs=12, batch_size=64, learning_rate=2e-3, test_samples=500, sample_rate=16000,
+                max_seconds=30.0, dim=64, layers=2)
+TEST_SIZES = dict(samples=128, test_samples=32, epochs=1)
 SPLITS = {"clotho": {"development": "train", "validation": "val", "evaluation": "test"},   # split name -> role
           "audiocaps": {"train": "train", "val": "val", "test": "test"}}
 MANIFESTS = {"clotho": "clotho_captions_{}.csv", "audiocaps": "{}.csv"}   # the file that says a split exists
 
 def _settings(config: RunConfig) -> dict:
-    "The task defaults, overridden by what the user set."
-    s = {**DEFAULTS, **config.extra}
-    if config.samples: s["samples"] = config.samples
-    if config.epochs: s["epochs"] = config.epochs
-    if in_test() and not config.samples: s.update(samples=128, test_samples=32)
-    if in_test() and not config.epochs: s["epochs"] = 1
-    return s
+    "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
+    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
 
 def _folder_records(config: RunConfig) -> dict:
     "The records of a Clotho or AudioCaps folder by role: train, val, test."
@@ -246,17 +243,12 @@ def train(config: RunConfig, # the run's settings
             "mean": float(db["train"].mean()), "std": float(db["train"].std()), "max_length": length}
     (run_dir / "task.json").write_text(json.dumps(task))
     model = build_audio_captioner(len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length)
-    steps = s["epochs"] * -(-len(db["train"]) // config.batch_size)
-    lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)
-    model.compile(keras.optimizers.Adam(lr), MaskedSparseCategoricalCrossentropy(), metrics=[MaskedTokenAccuracy()],
-                  jit_compile=False)  # XLA made these small CPU steps slower, not faster
-    train_ds = array_dataset(*training_pairs(_scale(db["train"], task), caps["train"], vocab, length), config.batch_size, True, config.seed)
+    train_ds = array_dataset(*training_pairs(_scale(db["train"], task), caps["train"], vocab, length), s["batch_size"], True, config.seed)
     val_ds = array_dataset(*training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0)
-    start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
-                        shuffle=False, verbose=fit_verbosity())   # shuffle=False: train_ds shuffles itself
-    seconds = time.perf_counter() - start
-    _close(plot_history(history.history, run_dir / "training_curves.png"))   # saved, not shown: the notebook displays the PNGs
+    history, seconds = fit_model(model, train_ds, val_ds, s["epochs"], s["learning_rate"], run_dir,
+                                 MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()], final_fraction=0.02,
+                                 jit_compile=False)  # XLA made these small CPU steps slower, not faster
+    _close(plot_history(history, run_dir / "training_curves.png"))   # saved, not shown: the notebook displays the PNGs
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
     nn = nearest_neighbour_captions(mfcc_means(db["train"]), caps["train"], mfcc_means(db["test"]))
     baselines = {"most_frequent_caption": caption_metrics(caps["test"], [most_frequent_caption(caps["train"])] * len(caps["test"])),
@@ -306,3 +298,9 @@ def predict(run_dir: Path, # a finished audio-caption run
     model, vocab, task = _load(run_dir)
     log_mel = clip_features([load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"])
     return generate_captions(model, _scale(log_mel, task), vocab, task["max_length"])
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #06572f0a
+TASK = Task(
+    "audio_caption", "sound clip -> sentence, on sound events or a Clotho/AudioCaps folder", DEFAULTS, train, evaluate, predict,
+    formats=("clotho", "audiocaps"), inputs=("audio",), targets={"exact_match": 0.90}, report="generation",
+    test_sizes=TEST_SIZES)

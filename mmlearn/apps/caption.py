@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import in_test, progress, set_seed
+from ..core import progress, set_seed
 from ..data.formats import FORMATS, read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -26,25 +26,22 @@ from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
-from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import bleu_scores, rouge_l
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'caption_data', 'training_pairs', 'build_captioner', 'caption_metrics', 'generate_captions', 'train',
-           'evaluate', 'predict', 'plot_samples', 'caption_attention', 'attention_overlay', 'explain_caption',
-           'plot_attention', 'caption_explorer']
+__all__ = ['DEFAULTS', 'TEST_SIZES', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'caption_metrics',
+           'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
+           'attention_overlay', 'explain_caption', 'plot_attention', 'caption_explorer']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
-DEFAULTS = dict(samples=5000, epochs=15, image_size=48, test_samples=500, batch_size=64, dim=64, layers=2)
+DEFAULTS = dict(samples=5000, epochs=15, batch_size=64, learning_rate=2e-3, image_size=48, test_samples=500, dim=64,
+                layers=2)
+TEST_SIZES = dict(samples=256, test_samples=64, epochs=1)
 
 def _settings(config: RunConfig) -> dict:
-    "The task defaults, overridden by what the user set."
-    s = {**DEFAULTS, **config.extra}
-    if config.samples: s["samples"] = config.samples
-    if config.epochs: s["epochs"] = config.epochs
-    if in_test() and not config.samples: s.update(samples=256, test_samples=64)
-    if in_test() and not config.epochs: s["epochs"] = 1
-    return s
+    "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
+    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
 
 def _folder_split(config: RunConfig, size: int) -> dict:
     "Images (uint8) and captions of a user's dataset folder, split into train/val/test."
@@ -138,18 +135,13 @@ def train(config: RunConfig, # the run's settings
     length = 2 + max(len(standardize(c).split()) for _, caps in data.values() for cs in caps for c in cs)
     (run_dir / "task.json").write_text(json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length}))
     model = build_captioner(len(vocab), s["image_size"], s["dim"], s["layers"], max_length=length)
-    steps = s["epochs"] * -(-len(data["train"][0]) // config.batch_size)
-    lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)  # anneal: the last epochs polish
-    model.compile(keras.optimizers.Adam(lr), MaskedSparseCategoricalCrossentropy(), metrics=[MaskedTokenAccuracy()],
-                  jit_compile=False)  # XLA made these small CPU steps slower, not faster
-    train_ds = array_dataset(*training_pairs(*data["train"], vocab, length), config.batch_size, True, config.seed)
+    train_ds = array_dataset(*training_pairs(*data["train"], vocab, length), s["batch_size"], True, config.seed)
     val_ds = array_dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
-    start = time.perf_counter()
-    history = model.fit(train_ds, validation_data=val_ds, epochs=s["epochs"], callbacks=training_callbacks(run_dir),
-                        shuffle=False,   # train_ds reshuffles itself every epoch; fit cannot shuffle a tf.data.Dataset
-                        verbose=fit_verbosity())
-    seconds = time.perf_counter() - start
-    _close(plot_history(history.history, run_dir / "training_curves.png"))
+    history, seconds = fit_model(model, train_ds, val_ds, s["epochs"], s["learning_rate"], run_dir,
+                                 MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()],
+                                 final_fraction=0.02,   # anneal: the last epochs polish
+                                 jit_compile=False)     # XLA made these small CPU steps slower, not faster
+    _close(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
 
@@ -191,6 +183,12 @@ def predict(run_dir: Path, # a finished caption run
     size = task["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image])
     return generate_captions(model, images, vocab, task["max_length"])
+
+# %% ../../nbs/07_apps.caption.ipynb #06820896
+TASK = Task(
+    "caption", "image -> sentence, on shapes scenes or a Flickr8k/COCO folder", DEFAULTS, train, evaluate, predict,
+    formats=("flickr8k", "coco"), inputs=("image",), targets={"exact_match": 0.95, "bleu4": 0.90}, report="generation",
+    routes={"clotho": "audio_caption", "audiocaps": "audio_caption"}, test_sizes=TEST_SIZES)
 
 # %% ../../nbs/07_apps.caption.ipynb #282de7f4
 def plot_samples(images: np.ndarray, # uint8 (N,H,W,3)

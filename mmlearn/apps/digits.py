@@ -22,15 +22,15 @@ from ..data.synthetic import DIGIT_WORDS, spoken_phrases
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, mfcc, pad_or_trim
 from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..represent.fusion import ConcatFusion
-from ..train import RunConfig, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, Task, resolve_settings, fit_model, fit_verbosity, plot_history
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'ESPEAK_VOICES', 'LOG_MEL', 'DEFAULT_EPOCHS',
-           'fsdd_folder', 'espeak_digits', 'write_espeak_fsdd', 'split_records', 'load_clips', 'digit_labels',
-           'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'audio_features', 'digit_model', 'digit_split',
-           'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train', 'read_task', 'load_digit_model',
-           'evaluate', 'predict', 'pair_by_label', 'fused_digit_model']
+__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'ESPEAK_VOICES', 'LOG_MEL', 'DEFAULTS',
+           'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'espeak_digits', 'write_espeak_fsdd', 'split_records', 'load_clips',
+           'digit_labels', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'audio_features', 'digit_model',
+           'digit_split', 'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train', 'read_task',
+           'load_digit_model', 'evaluate', 'predict', 'pair_by_label', 'fused_digit_model']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
 def fsdd_folder(config: RunConfig | None = None, # the run configuration; None: only MMLEARN_FSDD
@@ -222,7 +222,8 @@ def digit_model(num_classes: int = 10, # size of the softmax
     return keras.Model(audio, keras.layers.Dense(num_classes, activation="softmax", name="digit")(h), name="spoken_digits")
 
 # %% ../../nbs/07_apps.digits.ipynb #03791473
-DEFAULT_EPOCHS = 20
+DEFAULTS = dict(samples=None, epochs=20, batch_size=64, learning_rate=2e-3, held_out_speaker=None, espeak=0)
+DEFAULT_EPOCHS = DEFAULTS["epochs"]
 
 def digit_split(config: RunConfig, # the run configuration (data, extra["held_out_speaker"])
                ) -> tuple[list, list]:
@@ -278,32 +279,28 @@ def train(config: RunConfig, # task "digits"; epochs (default 20), samples (defa
           run_dir: Path, # the run folder: model.keras, task.json and the figures go here
          ) -> dict:
     "Fit the spoken-digit model on FSDD, evaluate it on the held-out recordings, save the figures; return the metrics."
-    start, run_dir = time.perf_counter(), Path(run_dir)
+    s, run_dir = resolve_settings(config, DEFAULTS), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     train_recs, test_recs = digit_split(config)
     if not train_recs or not test_recs:
         raise DatasetError(fsdd_folder(config), f"{len(train_recs)} training and {len(test_recs)} test recordings; expected some of each "
                                                 "(test: index 0-4 of each digit and speaker, or the held-out speaker)")
-    if config.samples is not None: train_recs = [train_recs[i] for i in sorted(rng(config.seed).permutation(len(train_recs))[:config.samples])]
+    if s["samples"] is not None: train_recs = [train_recs[i] for i in sorted(rng(config.seed).permutation(len(train_recs))[:s["samples"]])]
     x_train, y_train = load_clips(train_recs)[0], digit_labels(train_recs)
     x_test, y_test = load_clips(test_recs)[0], digit_labels(test_recs)
-    if n_synthetic := int(config.extra.get("espeak", 0)):
+    if n_synthetic := int(s["espeak"]):
         x_syn, y_syn, _ = espeak_digits(n_synthetic, seed=config.seed)
         x_train, y_train = np.concatenate([x_train, x_syn]), np.concatenate([y_train, y_syn])
-    epochs = config.epochs or DEFAULT_EPOCHS
     model = digit_model(seed=config.seed)
-    schedule = keras.optimizers.schedules.CosineDecay(config.learning_rate, epochs * math.ceil(len(x_train) / config.batch_size))
-    model.compile(keras.optimizers.Adam(schedule), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    history = model.fit(x_train, y_train, batch_size=config.batch_size, epochs=epochs, validation_data=(x_test, y_test),
-                        callbacks=training_callbacks(run_dir), verbose=fit_verbosity())
-    seconds = time.perf_counter() - start
+    history, seconds = fit_model(model, (x_train, y_train), (x_test, y_test), s["epochs"], s["learning_rate"], run_dir,
+                                 "sparse_categorical_crossentropy", ["accuracy"], batch_size=s["batch_size"])
     y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1)   # a bar in a terminal only
     (run_dir / "task.json").write_text(json.dumps({
         "classes": DIGIT_WORDS, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
         "split": "official (index 0-4 is test)" if "held_out_speaker" not in config.extra else "held-out speaker",
         "held_out_speaker": config.extra.get("held_out_speaker"), "espeak": n_synthetic}, indent=2) + "\n")
-    save_figures(run_dir, history.history, test_recs, x_test, y_pred)
+    save_figures(run_dir, history, test_recs, x_test, y_pred)
     return {**digit_metrics(y_test, y_pred), "train_seconds": seconds, "samples": len(x_train)}
 
 # %% ../../nbs/07_apps.digits.ipynb #a09a6e17
@@ -346,6 +343,11 @@ def predict(run_dir: Path, # a run folder written by `train`
     task = read_task(run_dir)
     clips = np.stack([pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]).astype(np.float32)
     return [task["classes"][i] for i in load_digit_model(run_dir).predict(clips, verbose=0).argmax(-1)]
+
+# %% ../../nbs/07_apps.digits.ipynb #8987514b
+TASK = Task(
+    "digits", "real FSDD recordings -> the digit's word", DEFAULTS, train, evaluate, predict,
+    formats=("fsdd",), inputs=("audio",), targets={"accuracy": 0.99}, report="classification")
 
 # %% ../../nbs/07_apps.digits.ipynb #94840926
 def pair_by_label(labels, # the class of each example to pair (e.g. each recording)

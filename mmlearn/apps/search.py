@@ -10,35 +10,32 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import DatasetError, in_test, set_seed
+from ..core import DatasetError, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
 from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.align import CaptionedItems, ContrastiveAligner, caption_concepts
-from ..train import RunConfig
+from ..train import RunConfig, Task, resolve_settings
 from ..evaluate import retrieval_metrics
-from .retrieval import (contrastive_batch_size, fit_and_index, load_index, ranking_lines, reload_run,
+from .retrieval import (fit_and_index, load_index, ranking_lines, reload_run,
                                     retrieval_scores, split_masks)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts', 'train',
-           'held_out', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'TEST_SIZES', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores',
+           'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
-DEFAULTS = dict(samples=8000, speech_share=0.1, epochs=15, batch_size=256, val_samples=300, val_speech=30, test_samples=1000, test_speech=200,
+DEFAULTS = dict(samples=8000, speech_share=0.1, epochs=15, batch_size=256, learning_rate=2e-3, val_samples=300, val_speech=30, test_samples=1000, test_speech=200,
                 clip_seconds=2.0, max_seconds=10.0, sample_rate=16000, dim=64, filters=(64, 64), temperature=0.07,
                 speech_kinds=("digit", "command", "description"))
+TEST_SIZES = dict(samples=256, val_samples=32, val_speech=8, test_samples=64, test_speech=16, epochs=1)
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms, 40 mel bands
 
 def _settings(config: RunConfig) -> dict:
-    "The task defaults, overridden by what the user set; small sizes under test."
-    small = dict(samples=256, val_samples=32, val_speech=8, test_samples=64, test_speech=16, epochs=1)
-    s = {**DEFAULTS, **(small if in_test() else {}), **config.extra}
-    if config.samples: s["samples"] = config.samples
-    if config.epochs: s["epochs"] = config.epochs
-    return s
+    "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
+    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
 
 # %% ../../nbs/07_apps.search.ipynb #b4557995
 def clip_features(waves, # float waveforms (N, T) in [-1, 1], or a list of 1-D arrays
@@ -146,7 +143,7 @@ def train(config: RunConfig, # the run's settings
     (run_dir / "task.json").write_text(json.dumps(task))
     model = build_searcher(len(vocab), FEATURES["n_mels"], s["dim"], s["filters"], s["temperature"])
     concepts = lambda items: clip_concepts(items, every)
-    index, seconds = fit_and_index(model, vocab, data, "audio", concepts, config, s["epochs"], contrastive_batch_size(config, s["batch_size"]), run_dir)
+    index, seconds = fit_and_index(model, vocab, data, "audio", concepts, config, s, run_dir)
     metrics = search_scores(model, vocab, data["test"], every)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"]))}
 
@@ -177,3 +174,9 @@ def predict(run_dir: Path, # a finished search run
     rate = task["settings"]["sample_rate"]
     feats = (clip_features([load_audio(p, rate)[0] for p in audio], rate, task["clip_seconds"]) - task["mean"]) / task["std"] if audio else None
     return ranking_lines(index, audio, feats, text)
+
+# %% ../../nbs/07_apps.search.ipynb #351122c0
+TASK = Task(
+    "search", "text queries over sound clips and spoken phrases, and back", DEFAULTS, train, evaluate, predict,
+    formats=("clotho", "audiocaps"), inputs=("audio", "text"), targets={"t2a_r1": 0.90}, report="retrieval",
+    test_sizes=TEST_SIZES)

@@ -23,16 +23,16 @@ from ..preprocess.text import TokenIds, Vocabulary, tokenize
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, pad_or_trim
 from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.fusion import ConcatFusion, GatedFusion
-from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'cached_sentiment_clips', 'sentiment_class', 'SentimentSplit',
-           'sentiment_data', 'sentiment_model', 'sentiment_metrics', 'plot_confusion_matrices',
-           'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'TEST_SIZES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'cached_sentiment_clips',
+           'sentiment_class', 'SentimentSplit', 'sentiment_data', 'sentiment_model', 'sentiment_metrics',
+           'plot_confusion_matrices', 'plot_sample_predictions', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
-DEFAULTS = dict(samples=1000, val_samples=200, test_samples=300, epochs=8, dim=32, fusion="concat",
+DEFAULTS = dict(samples=1000, val_samples=200, test_samples=300, epochs=8, batch_size=64, learning_rate=2e-3, dim=32, fusion="concat",
                 clip_seconds=3.0, max_seconds=10.0, sample_rate=16000)
 MODALITIES = {"text": ("text",), "audio": ("audio",), "fused": ("text", "audio")}  # model name -> inputs it reads
 
@@ -69,11 +69,12 @@ class SentimentSplit:
         return {m: columns[m] for m in modalities}
 
 # %% ../../nbs/07_apps.sentiment.ipynb #9dad0af8
+TEST_SIZES = dict(samples=48, val_samples=24, test_samples=24, epochs=1)
+
+
 def _settings(config: RunConfig) -> dict:
-    "The task defaults, overridden by config.samples/epochs/extra; tiny under test."
-    s = {**DEFAULTS, **(dict(samples=48, val_samples=24, test_samples=24, epochs=1) if in_test() else {}), **config.extra}
-    if config.samples: s["samples"] = config.samples
-    if config.epochs: s["epochs"] = config.epochs
+    "The run's settings (`Task.settings`), with the fusion checked."
+    s = resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
     if s["fusion"] not in ("concat", "gated"): raise ValueError(f"extra['fusion'] must be 'concat' or 'gated', got {s['fusion']!r}")
     return s
 
@@ -235,12 +236,11 @@ def train(config: RunConfig, # the run's settings (config.extra: fusion, dim, te
         out = _model_dir(run_dir, name); out.mkdir(parents=True, exist_ok=True)
         set_seed(config.seed)
         model = sentiment_model(mods, vocab, clip_samples, s["sample_rate"], s["dim"], s["fusion"], length)
-        model.compile(keras.optimizers.Adam(config.learning_rate), loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                      run_eagerly=in_test())  # under test: a step or two, cheaper run eagerly than traced into a graph
-        h = model.fit(_dataset(data["train"], mods, config.batch_size, True, config.seed),
-                      validation_data=_dataset(data["val"], mods, 128, False, 0), epochs=s["epochs"],
-                      callbacks=training_callbacks(out), shuffle=False, verbose=fit_verbosity())  # the dataset shuffles itself
-        history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.history.items()})
+        h, _ = fit_model(model, _dataset(data["train"], mods, s["batch_size"], True, config.seed),
+                         _dataset(data["val"], mods, 128, False, 0), s["epochs"], s["learning_rate"], out,
+                         "sparse_categorical_crossentropy", ["accuracy"], schedule="constant",
+                         run_eagerly=in_test())  # under test: a step or two, cheaper run eagerly than traced into a graph
+        history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()})
         predictions[name] = _predict_ids(model, data["test"].inputs(mods))
         metrics.update(sentiment_metrics(data["test"].labels, predictions[name], _suffix(name)))
     _figures(run_dir, history, data["test"], predictions, s["sample_rate"])
@@ -289,3 +289,9 @@ def predict(run_dir: Path, # a finished sentiment run
     waves = np.stack([pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]).astype(np.float32)
     ids = _predict_ids(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
     return [task["classes"][i] for i in ids]
+
+# %% ../../nbs/07_apps.sentiment.ipynb #fc90a7ae
+TASK = Task(
+    "sentiment", "spoken sentence (words + voice) -> negative/neutral/positive", DEFAULTS, train, evaluate, predict,
+    formats=("mosi",), inputs=("audio", "text"), targets={"accuracy": 0.90, "f1_macro": 0.90}, report="classification",
+    test_sizes=TEST_SIZES)

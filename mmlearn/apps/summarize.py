@@ -24,14 +24,14 @@ from ..preprocess.text import Vocabulary, pad_sequences, standardize, tokenize
 from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
                                    TransformerDecoder)
 from ..seq2seq.decode import greedy_decode
-from ..train import RunConfig, array_dataset, fit_verbosity, plot_history, training_callbacks
+from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from .caption import caption_metrics
 
 # %% auto #0
 __all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'MODELS', 'DEFAULTS',
-           'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences', 'description_vocabulary',
-           'encode_descriptions', 'build_summarizer', 'training_pairs', 'summary_data', 'generate_summaries', 'train',
-           'plot_ablation', 'evaluate', 'predict']
+           'TEST_SIZES', 'TASK', 'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences',
+           'description_vocabulary', 'encode_descriptions', 'build_summarizer', 'training_pairs', 'summary_data',
+           'generate_summaries', 'train', 'plot_ablation', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.summarize.ipynb #615b2b0c
 MATERIALS = ["wooden", "metal", "glass", "paper"]   # what an object is made of: said only in the description
@@ -185,17 +185,13 @@ def training_pairs(data: SyntheticSet, # from `summary_scenes`
     return x, ids[:, 1:]
 
 # %% ../../nbs/07_apps.summarize.ipynb #2e29eff6
-DEFAULTS = dict(samples=5000, epochs=3, batch_size=16, image_size=48, val_samples=300, test_samples=500, dim=64, layers=2,
-                ngrams=4, image_filters=(8, 16, 32))
+DEFAULTS = dict(samples=5000, epochs=3, batch_size=16, learning_rate=2e-3, image_size=48, val_samples=300, test_samples=500,
+                dim=64, layers=2, ngrams=4, image_filters=(8, 16, 32))
+TEST_SIZES = dict(samples=16, epochs=1)
 
 def _settings(config: RunConfig) -> dict:
     "The task defaults, overridden by what the user set; held-out sets no larger than the training set."
-    s = {**DEFAULTS, **config.extra}
-    if config.samples: s["samples"] = config.samples
-    if config.epochs: s["epochs"] = config.epochs
-    if config.batch_size != RunConfig.__dataclass_fields__["batch_size"].default: s["batch_size"] = config.batch_size
-    if in_test() and not config.samples: s["samples"] = 16
-    if in_test() and not config.epochs: s["epochs"] = 1
+    s = resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
     s["val_samples"], s["test_samples"] = min(s["val_samples"], s["samples"]), min(s["test_samples"], s["samples"])
     return s
 
@@ -259,29 +255,26 @@ def train(config: RunConfig, # the run's settings
             start = time.perf_counter()
             model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
             seconds += time.perf_counter() - start
-            history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.history.items()})
+            history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()})
             m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
             metrics.update({k + _suffix(name): v for k, v in m.items()})
     finally: logger.setLevel(level)
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
 
-def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple[Seq2Seq, keras.callbacks.History]:
+def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple[Seq2Seq, dict]:
     "Build, compile and fit one of the three models; it is saved after every epoch."
     out = run_dir / Path(task["models"][name]).parent
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     model = build_summarizer(len(vocab), len(text_vocab), mods, s["image_size"], task["text_length"], s["dim"], s["layers"],
                              task["max_length"], s["image_filters"])
-    steps = s["epochs"] * -(-s["samples"] // s["batch_size"])
-    lr = keras.optimizers.schedules.CosineDecay(config.learning_rate, steps, alpha=0.02)
-    model.compile(keras.optimizers.Adam(lr), MaskedSparseCategoricalCrossentropy(), metrics=[MaskedTokenAccuracy()],
-                  jit_compile=False, run_eagerly=in_test())   # under test: a few steps, cheaper eager than traced
-    model.optimizer.build(model.trainable_variables)          # now: inside the first step it would trace that step twice
     pairs = lambda split: training_pairs(data[split], vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    h = model.fit(array_dataset(*pairs("train"), s["batch_size"], True, config.seed), validation_data=array_dataset(*pairs("val"), 256, False, 0),
-                  epochs=s["epochs"], callbacks=training_callbacks(out), shuffle=False, verbose=fit_verbosity())   # the dataset shuffles itself
-    return model, h
+    history, _ = fit_model(model, array_dataset(*pairs("train"), s["batch_size"], True, config.seed),
+                           array_dataset(*pairs("val"), 256, False, 0), s["epochs"], s["learning_rate"], out,
+                           MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()], final_fraction=0.02,
+                           jit_compile=False, run_eagerly=in_test())   # under test: a few steps, cheaper eager than traced
+    return model, history
 
 # %% ../../nbs/07_apps.summarize.ipynb #8f3025a3
 def plot_ablation(metrics: dict, # the metrics `train` or `evaluate` returned
@@ -354,3 +347,8 @@ def predict(run_dir: Path, # a finished summarize run
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}
     return generate_summaries(_load(run_dir, "fused", task), x, vocab, task["max_length"])
+
+# %% ../../nbs/07_apps.summarize.ipynb #ea3317e2
+TASK = Task(
+    "summarize", "long description + image -> one-line summary (facts in the text, others only in the image)", DEFAULTS,
+    train, evaluate, predict, inputs=("image", "text"), targets={"rouge_l": 0.90}, report="generation", test_sizes=TEST_SIZES)
