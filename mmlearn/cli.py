@@ -19,7 +19,7 @@ from pathlib import Path
 from .core import TASKS, DatasetError, progress
 
 # %% auto #0
-__all__ = ['DATASETS', 'AUDIO_FORMATS', 'write_builtin', 'app_name', 'task_module', 'check_data', 'format_metrics',
+__all__ = ['DATASETS', 'AUDIO_FORMATS', 'write_builtin', 'app_name', 'task_module', 'check_data', 'format_metrics', 'run_folder',
            'build_parser', 'import_tensorflow_quietly', 'main']
 
 # %% ../nbs/09_cli.ipynb #80a609bd
@@ -102,7 +102,19 @@ def _unfinished_run_conflict(run_dir: Path, cfg) -> str | None:
     diff = sorted(k for k in set(old) | set(new) if k != "strategy" and old.get(k) != new.get(k))
     return f"it was started with other settings ({', '.join(f'{k}: {old.get(k)!r}' for k in diff)})" if diff else None
 
+def run_folder(out: str | None, # the --out argument (None: runs/TASK)
+               task: str, # the task being trained
+              ) -> Path:
+    "The run folder `mmlearn train` writes; ValueError if it, or a folder above it, is an existing file."
+    run_dir = Path(out or f"runs/{task}")
+    for p in (run_dir, *run_dir.parents):
+        if p.exists() and not p.is_dir():
+            what = "is an existing file" if p == run_dir else f"cannot be made: {p} is a file, where a folder should be"
+            raise ValueError(f"--out {run_dir} {what}; expected a run folder (a new one, or one an earlier run wrote)")
+    return run_dir
+
 def _train(args) -> None:
+    run_dir = run_folder(args.out, args.task)   # before anything loads: a wrong --out costs nothing
     check_data(args.data, args.format)   # before TensorFlow loads: a typo costs a second, not ten
     import_tensorflow_quietly()
     from mmlearn.train import RunConfig, distribution_strategy, enable_determinism, is_chief, split_cpu, write_metrics
@@ -112,7 +124,6 @@ def _train(args) -> None:
     app = task_module(cfg.task, cfg.format)
     strategy = distribution_strategy(cfg.strategy)   # first: a multi-worker strategy must exist before TensorFlow runs anything
     chief = cfg.strategy != "multiworker" or is_chief()
-    run_dir = Path(args.out or f"runs/{cfg.task}")
     if chief and (why := _unfinished_run_conflict(run_dir, cfg)):
         raise ValueError(f"{run_dir} holds an unfinished run that cannot be resumed: {why}; repeat that command to resume it, or choose another --out")
     if not args.nondeterministic: enable_determinism()
@@ -275,7 +286,7 @@ def main(argv: list[str] | None = None, # the arguments (default: sys.argv[1:])
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
         print(f"mmlearn {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)   # one line, whatever the message
         return 2
     except KeyboardInterrupt as e:
