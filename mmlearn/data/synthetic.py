@@ -672,7 +672,7 @@ def generation_benchmark(repeats: int = 3, # timed runs per generator; the media
         out[f"{name}_items_per_s"] = k / out[f"{name}_seconds"]
     return out
 
-# %% ../../nbs/01_data.synthetic.ipynb #3ea5a645
+# %% ../../nbs/01_data.synthetic.ipynb #97e51ce2
 IMAGE_TOKEN = "<image>"  # where an image's embeddings go in a prompt (a special token of the tokenizer)
 AUDIO_TOKEN = "<audio>"  # where a sound's embeddings go
 ANSWER_TYPES = ["yes/no", "number", "other"]  # VQA's answer types
@@ -814,7 +814,7 @@ ANSWER_TYPE = {
     "digits": "number",
 }
 
-# %% ../../nbs/01_data.synthetic.ipynb #cb76cf9a
+# %% ../../nbs/01_data.synthetic.ipynb #efc3e14f
 @dataclass(eq=False)  # records hold arrays: compare them by identity, their fields by hand
 class Instruction:
     "One instruction-following example: a prompt with a media placeholder, the answer, and how it was made."
@@ -836,7 +836,7 @@ class Instruction:
     sample_rate: int | None = None  # audio sample rate in Hz; None for images
     system: str | None = None  # an optional system prompt
 
-# %% ../../nbs/01_data.synthetic.ipynb #c5732d72
+# %% ../../nbs/01_data.synthetic.ipynb #be72029e
 @dataclass
 class HeldOut:
     "What a mixture keeps out of training: a phrasing per (task, question type), and pairs never asked about."
@@ -871,7 +871,7 @@ def heldout_rule(
     sound_pairs = _pairs(g, list(PITCHES), EVENT_TYPES, pairs)
     return HeldOut(phrasings, image_pairs, sound_pairs)
 
-# %% ../../nbs/01_data.synthetic.ipynb #38b97de4
+# %% ../../nbs/01_data.synthetic.ipynb #49329521
 def _check_fraction(value, name: str) -> float:
     if (
         isinstance(value, bool)
@@ -909,7 +909,7 @@ def _phrasing(g: np.random.Generator, n_templates: int, held: int, role: str) ->
     k = int(g.integers(n_templates - 1))
     return k + (k >= held)
 
-# %% ../../nbs/01_data.synthetic.ipynb #cc4985dd
+# %% ../../nbs/01_data.synthetic.ipynb #439ec120
 def _refer(objs: list, j: int, keys: list) -> str | None:
     "The shortest description of object j by the first key tuple whose words no other object shares, or None."
     for key in keys:
@@ -989,7 +989,7 @@ def _ask_exists(objs: list, voc: dict, g: np.random.Generator, held: set, want_h
     c, s = options[g.integers(len(options))]
     return {"a_ref": object_phrase(c, s)}, "yes" if yes else "no"
 
-# %% ../../nbs/01_data.synthetic.ipynb #e5fedb9f
+# %% ../../nbs/01_data.synthetic.ipynb #f6aca8f8
 def _media_roles(is_test: np.ndarray, per_item: int, g: np.random.Generator) -> np.ndarray:
     "Each question's role: 'train' on training media; test or a held-out split (a third each) on test media."
     roles = np.array(SPLITS[1:])[g.integers(0, 3, (len(is_test), per_item))]
@@ -1070,7 +1070,7 @@ def scene_questions(
         )
     return out
 
-# %% ../../nbs/01_data.synthetic.ipynb #89436c87
+# %% ../../nbs/01_data.synthetic.ipynb #37799876
 def _ask_sound(qtype: str, events: list, g: np.random.Generator, held: set, want_held: bool):
     "(slots, answer) of one question about a clip, or None when it cannot give one with the wanted targets."
 
@@ -1101,7 +1101,7 @@ def _ask_sound(qtype: str, events: list, g: np.random.Generator, held: set, want
     last = j == len(events) - 1 and j > 0 and g.random() < 0.3
     return {"ord": "last" if last else ORDINAL_WORDS[j]}, events[j][attribute]
 
-# %% ../../nbs/01_data.synthetic.ipynb #d5c59a9a
+# %% ../../nbs/01_data.synthetic.ipynb #1689acde
 def sound_questions(
     n: int,  # number of questions
     seed: int = 0,  # random seed: the same seed gives the same clips and questions
@@ -1163,7 +1163,7 @@ def sound_questions(
         )
     return out
 
-# %% ../../nbs/01_data.synthetic.ipynb #ece6ef41
+# %% ../../nbs/01_data.synthetic.ipynb #182c4331
 def labelled_instructions(
     task: str,  # a key of INSTRUCTION_PROMPTS: image_caption, audio_caption, summarize, sentiment, digits
     media: list,  # the images or waveforms, one per item
@@ -1217,7 +1217,7 @@ def labelled_instructions(
         )
     return out
 
-# %% ../../nbs/01_data.synthetic.ipynb #a2459e4e
+# %% ../../nbs/01_data.synthetic.ipynb #af68e00a
 SCENE_MATERIALS = ["wooden", "metal", "glass", "paper"]  # said only in the description
 SCENE_ROOMS = ["kitchen", "garden", "office", "attic"]  # said only in the description
 _DESCRIBE_OBJECT = ["the {o} object is a {m} {s}", "the {m} {s} comes {o}", "someone placed the {m} {s} {o}"]
@@ -1255,7 +1255,7 @@ def described_scenes(
         summaries.append([f" {LAYOUTS[layout][0]} ".join(phrases) + f" in the {room}"])
     return SyntheticSet(scenes.inputs, summaries, None, None, dict(scenes.meta, descriptions=texts))
 
-# %% ../../nbs/01_data.synthetic.ipynb #e8d27eb4
+# %% ../../nbs/01_data.synthetic.ipynb #62a4d87c
 MIXTURE_TASKS = ["image_qa", "audio_qa", "image_caption", "audio_caption", "summarize", "sentiment", "digits"]
 DEFAULT_MIXTURE = {
     "image_qa": 20_000,
@@ -1371,7 +1371,7 @@ def _digit_instructions(n: int, digits, seed: int, common: dict) -> list[Instruc
         r.media_index = int(i)  # the index in the caller's recordings, not in the sample
     return records
 
-# %% ../../nbs/01_data.synthetic.ipynb #74ece030
+# %% ../../nbs/01_data.synthetic.ipynb #2fabd0b5
 def instruction_splits(
     records: list,  # Instructions, e.g. from `instruction_mixture`
 ) -> dict[str, list]:
