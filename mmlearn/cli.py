@@ -109,8 +109,10 @@ def run_folder(out: str | None, # the --out argument (None: runs/TASK)
     run_dir = Path(out or f"runs/{task}")
     for p in (run_dir, *run_dir.parents):
         if p.exists() and not p.is_dir():
-            what = "is an existing file" if p == run_dir else f"cannot be made: {p} is a file, where a folder should be"
-            raise ValueError(f"--out {run_dir} {what}; expected a run folder (a new one, or one an earlier run wrote)")
+            where = f"cannot be made: {p} is a file, where a folder should be"
+            what = "is an existing file" if p == run_dir else where
+            expected = "a run folder (a new one, or one an earlier run wrote)"
+            raise ValueError(f"--out {run_dir} {what}; expected {expected}")
     return run_dir
 
 def _train(args) -> None:
@@ -286,7 +288,8 @@ def main(argv: list[str] | None = None, # the arguments (default: sys.argv[1:])
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, PermissionError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as e:
         print(f"mmlearn {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)   # one line, whatever the message
         return 2
     except KeyboardInterrupt as e:

@@ -167,7 +167,7 @@ def generate_captions(model: Seq2Seq, # a trained audio captioner
                       beam_width: int = 1, # 1: greedy; more: beam search
                       batch_size: int = 256, # clips decoded at once
                       return_attention: bool = False, # also return the cross-attention (N, max_length, memory) (greedy only)
-                      mark_unfinished: bool = False, # note a caption that reached max_length without <end> (`note_unfinished`)
+                      mark_unfinished: bool = False, # `note_unfinished` on captions cut at max_length
                      ) -> list[str] | tuple[list[str], np.ndarray]:
     "Captions for `features`, decoded greedily or with beam search [and the attention over memory positions at each step]."
     if return_attention and beam_width != 1: raise ValueError(f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}")

@@ -108,7 +108,7 @@ def note_unfinished(text: str, # a decoded caption (or summary)
                     ids, # the ids it was decoded from: one row of a decoder's output
                     end_id: int, # the id of the end token
                    ) -> str:
-    "`text`, with a visible note when `ids` hold no end token: the decoder stopped at the length limit, mid-sentence."
+    "`text`, with a note when `ids` hold no end token: the decoder stopped at the length limit, mid-sentence."
     ids = np.asarray(ids)
     if end_id in ids:
         return text
@@ -129,7 +129,7 @@ def generate_captions(model: Seq2Seq, # a trained captioner
                       batch_size: int = 256, # images decoded at once
                       temperature: float | None = None, # sample every word at this temperature instead (None: greedy or beam)
                       seed: int = 0, # the sampling seed
-                      mark_unfinished: bool = False, # note a caption that reached max_length without <end> (`note_unfinished`)
+                      mark_unfinished: bool = False, # `note_unfinished` on captions cut at max_length
                      ) -> list[str]:
     "Captions for `images`, decoded greedily, with beam search, or by sampling."
     out = []

@@ -216,7 +216,7 @@ def generate_summaries(model: Seq2Seq, # a trained summarizer
                        vocab: Vocabulary, # the summary vocabulary
                        max_length: int = 32, # longest summary
                        batch_size: int = 256, # scenes decoded at once
-                       mark_unfinished: bool = False, # note a summary that reached max_length without <end> (`note_unfinished`)
+                       mark_unfinished: bool = False, # `note_unfinished` on summaries cut at max_length
                       ) -> list[str]:
     "Greedy summaries, one per scene."
     n, out = len(next(iter(inputs.values()))), []
@@ -356,4 +356,5 @@ def predict(run_dir: Path, # a finished summarize run
     vocab, text_vocab = _vocabularies(task)
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}
-    return generate_summaries(_load(run_dir, "fused", task), x, vocab, task["max_length"], mark_unfinished=True)
+    model = _load(run_dir, "fused", task)
+    return generate_summaries(model, x, vocab, task["max_length"], mark_unfinished=True)

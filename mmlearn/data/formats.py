@@ -56,25 +56,26 @@ def _wav_fmt(path: Path, b: bytes) -> tuple:
         raise DatasetError(path, f"unsupported encoding: format tag {tag} ({_WAV_TAGS.get(tag, 'unknown')}), {bits}-bit, "
                                  f"{channels} channel(s) at {rate} Hz; expected PCM 8/16/24/32-bit or IEEE float 32/64-bit")
     if rate > MAX_SAMPLE_RATE:
-        raise DatasetError(path, f"sample rate {rate} Hz in the header; expected at most {MAX_SAMPLE_RATE} Hz (a damaged header?)")
+        raise DatasetError(path, f"sample rate {rate} Hz in the header; "
+                                 f"expected at most {MAX_SAMPLE_RATE} Hz (a damaged header?)")
     return enc, channels, rate, bits
 
 # %% ../../nbs/01_data.formats.ipynb #0b9cc19e
 def _wav_layout(path: Path, fmt: tuple, n: int, start: int) -> WavInfo:
-    "The WavInfo of a data chunk of `n` bytes at offset `start`; DatasetError if it holds no frame, or a partial one."
+    "WavInfo of an `n`-byte data chunk at `start`; DatasetError if it holds no frame, or a partial one."
     enc, channels, rate, bits = fmt
     frame_bytes = channels * bits // 8
     if n == 0:
         raise DatasetError(path, "no samples: the data chunk is empty; expected at least one frame")
     if n % frame_bytes:
-        raise DatasetError(path, f"the data chunk's {n} bytes are not a whole number of {frame_bytes}-byte frames "
-                                 f"({channels} channel(s) of {bits} bits); expected a file that was not cut short")
+        whole = f"a whole number of {frame_bytes}-byte frames ({channels} channel(s) of {bits} bits)"
+        raise DatasetError(path, f"the data chunk's {n} bytes are not {whole}; expected a file not cut short")
     frames = n // frame_bytes
     return WavInfo(rate, channels, bits, enc, frames, start, frames / rate)
 
 def wav_info(path, # a .wav file
             ) -> WavInfo:
-    "Read only the header of a WAV file; DatasetError if it is not a WAV, is truncated or empty, or uses an encoding we cannot decode."
+    "Read only a WAV file's header; DatasetError if it is not a WAV, is cut short or empty, or not decodable."
     path = Path(path)
     if not path.is_file(): raise DatasetError(path, "audio file not found")
     size, fmt = path.stat().st_size, None
@@ -111,12 +112,13 @@ def _check_finite(path: Path, samples: np.ndarray, channels: int) -> None:
     "DatasetError naming `path` if any of the interleaved float `samples` is NaN or infinite."
     bad = np.flatnonzero(~np.isfinite(samples))
     if len(bad):
-        raise DatasetError(path, f"{len(bad)} of {len(samples)} samples are NaN or infinite (the first in frame "
-                                 f"{bad[0] // channels}); expected finite float samples")
+        where = f"the first in frame {bad[0] // channels}"
+        raise DatasetError(path, f"{len(bad)} of {len(samples)} samples are NaN or infinite ({where}); "
+                                 "expected finite float samples")
 
 def read_wav(path, # a .wav file (PCM 8/16/24/32-bit or IEEE float 32/64-bit)
             ) -> tuple[np.ndarray, int]:
-    "Samples as float32 in [-1, 1], shape (T,) for mono or (T, C), and the sample rate; DatasetError naming the file if it is damaged."
+    "Samples as float32 in [-1, 1], (T,) mono or (T, C), and the rate; DatasetError naming a damaged file."
     info = wav_info(path)
     with open(path, "rb") as f:
         f.seek(info.data_offset)
@@ -167,7 +169,8 @@ def _png_damage(data: bytes) -> str | None:
         n, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8].decode("latin-1")
         end = at + 12 + n
         if end > len(data):
-            return f"truncated: chunk {kind!r} at byte {at} says {n} bytes but only {len(data) - at - 12} follow"
+            left = len(data) - at - 12
+            return f"truncated: chunk {kind!r} at byte {at} says {n} bytes but only {left} follow"
         if zlib.crc32(view[at + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
             return f"damaged: chunk {kind!r} at byte {at} fails its CRC check"
         if kind == "IEND":
@@ -179,31 +182,38 @@ def _jpeg_damage(data: bytes) -> str | None:
     "What is wrong with a JPEG's markers (no scan, or no end-of-image marker after the last scan), or None."
     scan = data.rfind(b"\xff\xda")
     if scan < 0:
-        return f"truncated: no start-of-scan marker (FF DA) in its {len(data)} bytes; expected compressed pixels"
+        return f"truncated: no start-of-scan marker (FF DA) in {len(data)} bytes; expected compressed pixels"
     if data.find(b"\xff\xd9", scan) < 0:
-        return f"truncated: the file ends after {len(data)} bytes without the end-of-image marker (FF D9) that ends a JPEG"
+        ends = f"the file ends after {len(data)} bytes"
+        return f"truncated: {ends} without the end-of-image marker (FF D9) that ends a JPEG"
     return None
 
 def _header_damage(data: bytes) -> str | None:
-    "What stops Pillow from opening the header (an unknown format, no pixels, more pixels than its limit), or None."
+    "Why Pillow cannot open the header (an unknown format, no pixels, more pixels than its limit), or None."
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)  # between the limit and twice it Pillow only warns
+        with warnings.catch_warnings():  # between the limit and twice it Pillow only warns: refuse there too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 w, h = im.size
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         claimed = re.search(r"\((\d+) pixels\)", str(e))
         pixels = f"{int(claimed[1]):,} pixels" if claimed else "more pixels"
-        return f"{pixels} in the header, more than Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} (Image.MAX_IMAGE_PIXELS); refused before decoding"
+        limit = f"Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} (Image.MAX_IMAGE_PIXELS)"
+        return f"{pixels} in the header, more than {limit}; refused before decoding"
     except UnidentifiedImageError:
-        return f"not a readable image: no format Pillow knows starts with {data[:8]!r}; expected PNG, JPEG, GIF, BMP, ..."
-    except Exception as e:  # noqa: BLE001 - a plugin may raise anything on a damaged header (struct.error, ...)
+        known = "PNG" if data.startswith(PNG_SIGNATURE) else "JPEG" if data.startswith(b"\xff\xd8") else None
+        if known:  # the signature is right, the header is not: its plugin refused it
+            why = "an impossible size, bit depth or colour type?"
+            return f"not a readable image: a {known} header Pillow cannot decode ({why})"
+        head = f"no format Pillow knows starts with {data[:8]!r}"
+        return f"not a readable image: {head}; expected PNG, JPEG, GIF, BMP, ..."
+    except Exception as e:  # noqa: BLE001 - a plugin may raise anything on a damaged header
         return f"not a readable image header ({type(e).__name__}: {e})"
     return None if w >= 1 and h >= 1 else f"no pixels: the header says {w}x{h}; expected at least 1x1"
 
 def image_damage(data: bytes, # an encoded image file's bytes
                 ) -> str | None:
-    "What makes an encoded image unusable (empty, cut short, a PNG CRC that fails, no pixels or too many), or None if nothing."
+    "What makes image bytes unusable (empty, cut short, a failed PNG CRC, no or too many pixels), or None."
     if not data:
         return "empty file (0 bytes); expected an encoded image"
     if data.startswith(PNG_SIGNATURE):
@@ -217,7 +227,7 @@ def image_damage(data: bytes, # an encoded image file's bytes
 # %% ../../nbs/01_data.formats.ipynb #bd49924e
 def read_image(path, # an image file Pillow can read (PNG, JPEG, ...)
               ) -> np.ndarray:
-    "An image as uint8 (H, W, 3); DatasetError naming the file if it is missing, damaged (`image_damage`) or does not decode."
+    "An image as uint8 (H, W, 3); DatasetError naming the file if it is missing, damaged or does not decode."
     path = Path(path)
     if not path.is_file():
         raise DatasetError(path, "image file not found")
@@ -319,8 +329,9 @@ def _inside(root: Path, folder: Path, name: str, manifest: Path, line: int | Non
     if Path(name).is_absolute(): raise DatasetError(manifest, f"absolute path {name!r}; expected a path relative to {folder}", line)
     p = Path(os.path.normpath(folder / name))  # lexical: collapses '..' written in the manifest
     if not p.is_relative_to(root): raise DatasetError(manifest, f"path {name!r} escapes the dataset root {root}", line)
-    if not (real := p.resolve()).is_relative_to(root):  # then the real path: a symbolic link may point anywhere
-        raise DatasetError(manifest, f"path {name!r} escapes the dataset root {root} through a symbolic link (to {real})", line)
+    if not (real := p.resolve()).is_relative_to(root):  # then the real path: a link may point anywhere
+        escape = f"path {name!r} escapes the dataset root {root}"
+        raise DatasetError(manifest, f"{escape} through a symbolic link (to {real})", line)
     return p
 
 def _verify_image(path: Path) -> None:
@@ -329,12 +340,12 @@ def _verify_image(path: Path) -> None:
         raise DatasetError(path, problem)
 
 def _verify_audio(path: Path) -> None:
-    "DatasetError unless the WAV header decodes and, for float WAVs (the only ones that can hold NaN), every sample is finite."
+    "DatasetError unless the WAV header decodes and, in a float WAV, every sample is finite."
     if wav_info(path).encoding == "float":
         read_wav(path)
 
 def _check_file(p: Path, kind: str, verify: bool, manifest: Path, line: int | None) -> Path:
-    "`p` if it exists and (verify) it is a whole `kind` file ('audio' or 'image'); else DatasetError at the manifest line."
+    "`p` if it exists and (verify) is a whole audio or image file; else DatasetError at the manifest line."
     if not p.is_file(): raise DatasetError(manifest, f"{kind} file {p} not found", line)
     if verify:
         try: _verify_audio(p) if kind == "audio" else _verify_image(p)
@@ -439,7 +450,7 @@ def _flickr_record(root: Path, images: Path, manifest: Path, name: str, caps: li
 def load_flickr8k(root, # the dataset folder (either layout)
                   split: str | None = None, # None for all images, or "train", "dev", "test" (needs the split lists)
                   on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                  verify: bool = True, # also check each image file is whole (`image_damage`), not just that it exists
+                  verify: bool = True, # also check each image file is whole (`image_damage`)
                  ) -> RecordList:
     "Flickr8k image-caption records, from the original token file or the Kaggle captions.txt."
     root, col = _root(root), _Collector(on_error, "load_flickr8k")
@@ -507,7 +518,7 @@ def load_coco_captions(root, # the dataset folder, holding annotations/ and {spl
                        split: str = "train", # "train" or "val" (or any name with matching files)
                        annotations=None, # the captions JSON (relative to root, or absolute); default annotations/captions_{split}2017.json
                        on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                       verify: bool = True, # also check each image file is whole (`image_damage`), not just that it exists
+                       verify: bool = True, # also check each image file is whole (`image_damage`)
                       ) -> RecordList:
     "COCO-style image-caption records from a captions JSON file."
     root, col = _root(root), _Collector(on_error, "load_coco_captions")
@@ -532,7 +543,7 @@ def _clotho_record(root: Path, split: str, manifest: Path, line: int, header: li
 def load_clotho(root, # the dataset folder, holding clotho_captions_{split}.csv and {split}/
                 split: str = "development", # "development", "validation" or "evaluation"
                 on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                verify: bool = True, # also read each WAV header, and the samples of float WAVs (not just check the file exists)
+                verify: bool = True, # also check each WAV is whole (header; float samples)
                ) -> RecordList:
     "Clotho audio-caption records (five captions per clip)."
     root, col = _root(root), _Collector(on_error, "load_clotho")
@@ -582,7 +593,7 @@ def _audiocaps_record(root: Path, folder: Path, manifest: Path, key: tuple, rows
 def load_audiocaps(root, # the dataset folder, holding {split}.csv and audio/{split}/
                    split: str = "train", # "train", "val" or "test"
                    on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                   verify: bool = True, # also read each WAV header, and the samples of float WAVs (not just check the file exists)
+                   verify: bool = True, # also check each WAV is whole (header; float samples)
                   ) -> RecordList:
     "AudioCaps audio-caption records, one per clip, with all of its captions."
     root, col = _root(root), _Collector(on_error, "load_audiocaps")
@@ -610,7 +621,7 @@ def _mosi_record(root: Path, manifest: Path, line: int, header: list, fields: li
 def load_mosi(root, # the dataset folder, holding label.csv and wav/
               split: str | None = None, # None for all rows, or a `mode` value: "train", "valid", "test"
               on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-              verify: bool = True, # also read each WAV header, and the samples of float WAVs (not just check the file exists)
+              verify: bool = True, # also check each WAV is whole (header; float samples)
              ) -> RecordList:
     "CMU-MOSI sentiment records (MMSA label.csv): .label is the sentiment score, meta['text'] the transcript."
     root, col = _root(root), _Collector(on_error, "load_mosi")
@@ -669,7 +680,7 @@ def _fsdd_record(root: Path, p: Path, seen: dict, split: str | None, verify: boo
 def load_fsdd(root, # the FSDD folder (holding recordings/, or the .wav files themselves)
               split: str | None = None, # None for all, "train" (index 5-49) or "test" (index 0-4)
               on_error: str = "raise", # "raise" at the first bad file, or "skip" bad files (listed in `.skipped`)
-              verify: bool = True, # also read each WAV header, and the samples of float WAVs (not just list the files)
+              verify: bool = True, # also check each WAV is whole (header; float samples)
              ) -> RecordList:
     "Free Spoken Digit Dataset records: .label is the digit, meta the speaker, index and official split."
     root, col = _root(root), _Collector(on_error, "load_fsdd")
