@@ -69,6 +69,7 @@ class RotaryEmbedding(keras.layers.Layer):
         self.max_length, self.head_dim, self.base = max_length, head_dim, base
         cos, sin = rope_tables(max_length, head_dim, base)
         self.cos, self.sin = ops.convert_to_tensor(cos), ops.convert_to_tensor(sin)
+        self.built = True  # no weights: the tables follow from the config
 
     def angles(self, positions):
         "cos and sin at integer positions (B, T), each (B, T, 1, d): computed once, shared by every layer."
@@ -333,7 +334,7 @@ class DecoderLM(keras.Model):
         self.norm = RMSNorm(epsilon, name="norm")
 
     def build(self, input_shape=None):
-        self.embedding.build(None)
+        self.embedding.build((None, None))
         for block in self.blocks:
             block.build((None, None, self.dim))
         self.norm.build((None, None, self.dim))
