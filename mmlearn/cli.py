@@ -22,8 +22,8 @@ if TYPE_CHECKING:   # the registry and TensorFlow load only when a command needs
 
 
 # %% auto #0
-__all__ = ['DATASETS', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'build_parser', 'import_tensorflow_quietly',
-           'main']
+__all__ = ['DATASETS', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'run_folder', 'build_parser',
+           'import_tensorflow_quietly', 'main']
 
 # %% ../nbs/09_cli.ipynb #80a609bd
 DATASETS = {  # name: (layout, default number of samples)
@@ -93,14 +93,27 @@ def run_config(args) -> "RunConfig":
                      extra=extra, **values)
 
 
+def run_folder(out: str | None, # the --out argument (None: runs/TASK)
+               task: str, # the task being trained
+              ) -> Path:
+    "The run folder `mmlearn train` writes; ValueError if it, or a folder above it, is an existing file."
+    run_dir = Path(out or f"runs/{task}")
+    for p in (run_dir, *run_dir.parents):
+        if p.exists() and not p.is_dir():
+            where = f"cannot be made: {p} is a file, where a folder should be"
+            what = "is an existing file" if p == run_dir else where
+            expected = "a run folder (a new one, or one an earlier run wrote)"
+            raise ValueError(f"--out {run_dir} {what}; expected {expected}")
+    return run_dir
+
 def _train(args) -> None:
+    run_dir = run_folder(args.out, args.task)   # before anything loads: a wrong --out costs nothing
     check_data(args.data, args.format)   # before TensorFlow loads: a typo costs a second, not ten
     import_tensorflow_quietly()
     from mmlearn.tasks import run
     from mmlearn.distributed import is_chief, split_cpu
     split_cpu()   # MMLEARN_CPU_DEVICES: logical CPUs for --strategy mirrored without GPUs
     config = run_config(args)
-    run_dir = Path(args.out or f"runs/{config.task}")
     metrics = run(config, run_dir, deterministic=not args.nondeterministic)
     print(format_metrics(metrics))
     if config.strategy != "multiworker" or is_chief():
@@ -253,7 +266,8 @@ def main(argv: list[str] | None = None, # the arguments (default: sys.argv[1:])
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, NotADirectoryError, PermissionError) as e:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
+            PermissionError) as e:
         print(f"mmlearn {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)   # one line, whatever the message
         return 2
     except KeyboardInterrupt as e:

@@ -53,7 +53,8 @@ def test_predict_captions_wav_files_at_any_sample_rate(run, tmp_path):
     captions = audio_caption.predict(run_dir, audio=[str(f) for f in files])
     assert len(captions) == 2 and all(isinstance(c, str) for c in captions)
     known = set(json.loads((run_dir / "task.json").read_text())["tokens"])
-    assert all(set(c.split()) <= known for c in captions), captions
+    words = [c.split(" ... [no end token")[0].split() for c in captions]   # a briefly trained model may be cut at the length limit
+    assert all(set(w) <= known for w in words), captions
     assert audio_caption.predict(run_dir, audio=files[0]) == captions[:1]   # one path alone works too
 
 

@@ -2,10 +2,13 @@
 import json
 import os
 import signal
+import struct
 import subprocess
 import sys
 import time
+import zlib
 
+import numpy as np
 import pytest
 
 from mmlearn.data.formats import load_clotho, load_flickr8k, load_mosi
@@ -136,6 +139,8 @@ def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
     assert wrong.returncode == 2 and "takes images only" in wrong.stderr and "Traceback" not in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
 
+    predict_refuses_damaged_images_and_marks_a_caption_cut_at_the_length_limit(run, images[0], tmp_path)
+
 
 @pytest.mark.parametrize("args,message", [
     (["train", "--task", "translate"], "unknown task 'translate': expected one of caption, audio_caption"),
@@ -170,3 +175,101 @@ def test_bad_run_input_is_one_line_and_nonzero(tmp_path, args, message):
     assert r.returncode == 2, r.stderr
     assert message.replace("{tmp}", str(tmp_path)) in r.stderr and "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+
+def png_claiming(w: int, h: int) -> bytes:
+    "A PNG whose header claims w x h pixels, with valid checksums and almost no pixel data."
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+    return b"\x89PNG\r\n\x1a\n" + header + chunk(b"IDAT", zlib.compress(b"\x00" * 4)) + chunk(b"IEND", b"")
+
+
+def mono_wav(data: bytes, tag: int, bits: int, rate: int = 16000) -> bytes:
+    "A mono WAV file written by hand, so that its samples can be damaged (no writer makes these)."
+    fmt = struct.pack("<HHIIHH", tag, 1, rate, rate * bits // 8, bits // 8, bits)
+    body = b"WAVEfmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", len(data)) + data
+    return b"RIFF" + struct.pack("<I", len(body)) + body
+
+
+def damaged_folder(tmp_path, case: str):
+    "A dataset from `mmlearn data`, one file damaged as issue 19 found it: (folder, format, that file)."
+    name, fmt = ("shapes", "flickr8k") if case in ("cut png", "link out") else ("sounds", "clotho")
+    folder = tmp_path / name
+    assert mmlearn("data", name, folder, "--samples", 12).returncode == 0
+    files = sorted((folder / ("Images" if fmt == "flickr8k" else "development")).iterdir())
+    target = max(files, key=lambda f: f.stat().st_size)  # a PNG over 200 bytes, when there is one
+    data = target.read_bytes()
+    if case == "cut png":  # Pillow alone decodes the first 200 bytes of such a PNG as if they were all of it
+        target.write_bytes(data[:200] if len(data) > 200 else data[:-12])
+    elif case == "link out":  # a whole image, but outside the dataset
+        (tmp_path / "outside.png").write_bytes(data)
+        target.unlink()
+        target.symlink_to(tmp_path / "outside.png")
+    elif case == "zero frames":
+        target.write_bytes(mono_wav(b"", tag=1, bits=16))
+    else:  # one second of 32-bit float NaN
+        target.write_bytes(mono_wav(np.full(16000, np.nan, "<f4").tobytes(), tag=3, bits=32))
+    return folder, fmt, target
+
+
+@pytest.mark.parametrize(
+    "case,message",
+    [
+        ("cut png", ": truncated: "),
+        ("zero frames", "no samples: the data chunk is empty; expected at least one frame"),
+        ("nan wav", "16000 of 16000 samples are NaN or infinite (the first in frame 0); expected finite"),
+        ("link out", "escapes the dataset root"),
+    ],
+)
+def test_train_on_a_damaged_dataset_is_one_line_naming_the_file_and_line(tmp_path, case, message):
+    "Issue 19's cases: once exit 0 (trained on) or 1 (a TensorFlow traceback); now 2, before TF loads."
+    folder, fmt, target = damaged_folder(tmp_path, case)
+    run = tmp_path / "run"
+    r = mmlearn("train", "--data", folder, "--format", fmt, "--epochs", 1, "--samples", 8, "--out", run)
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    manifest = next(folder.glob("*.csv"), folder / "captions.txt")
+    lines = enumerate(manifest.read_text().splitlines(), 1)
+    line = next(i for i, text in lines if text.startswith(target.name))
+    assert message in r.stderr and f"{manifest}, line {line}: " in r.stderr, r.stderr
+    assert target.name in r.stderr and not run.exists()
+
+
+@pytest.mark.parametrize(
+    "out,message",
+    [
+        ("afile", "--out {tmp}/afile is an existing file; expected a run folder"),
+        ("afile/run", "--out {tmp}/afile/run cannot be made: {tmp}/afile is a file, where a folder should"),
+    ],
+)
+def test_train_out_an_existing_file_is_one_line(tmp_path, out, message):
+    (tmp_path / "afile").write_text("x")
+    r = mmlearn("train", "--task", "caption", "--epochs", 1, "--samples", 8, "--out", tmp_path / out)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    assert message.replace("{tmp}", str(tmp_path)) in r.stderr
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def predict_refuses_damaged_images_and_marks_a_caption_cut_at_the_length_limit(run, good, tmp_path):
+    "Run by the caption test above on its trained run (a run of its own would cost a minute of training)."
+    damaged = {  # two of them: each call loads TensorFlow; tests/test_damaged_input.py tries the rest on read_image
+        "cut.png": good.read_bytes()[:-12],  # Pillow alone decodes it as if it were whole
+        "huge.png": png_claiming(100_000, 100_000),
+    }
+    for name, data in damaged.items():
+        (tmp_path / name).write_bytes(data)
+        r = mmlearn("predict", run, "--image", good, "--image", tmp_path / name)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+        assert f"{tmp_path / name}: " in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert r.stdout == ""  # nothing half-predicted
+
+    task = json.loads((run / "task.json").read_text())
+    (run / "task.json").write_text(json.dumps({**task, "max_length": 2}))  # too short for any caption to end
+    p = mmlearn("predict", run, "--image", good)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout.strip().endswith("... [no end token after 2 tokens: cut at the length limit]"), p.stdout

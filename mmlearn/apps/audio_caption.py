@@ -26,7 +26,7 @@ from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAcc
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from .caption import caption_metrics
+from .caption import caption_metrics, note_unfinished
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TEST_SIZES', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features',
@@ -164,6 +164,7 @@ def generate_captions(model: Seq2Seq, # a trained audio captioner
                       beam_width: int = 1, # 1: greedy; more: beam search
                       batch_size: int = 256, # clips decoded at once
                       return_attention: bool = False, # also return the cross-attention (N, max_length, memory) (greedy only)
+                      mark_unfinished: bool = False, # `note_unfinished` on captions cut at max_length
                      ) -> list[str] | tuple[list[str], np.ndarray]:
     "Captions for `features`, decoded greedily or with beam search [and the attention over memory positions at each step]."
     if return_attention and beam_width != 1: raise ValueError(f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}")
@@ -173,7 +174,9 @@ def generate_captions(model: Seq2Seq, # a trained audio captioner
         if return_attention: ids, a = greedy_decode(model, x, max_length=max_length, return_attention=True, **opts); att.append(a)
         elif beam_width == 1: ids = greedy_decode(model, x, max_length=max_length, **opts)
         else: ids = beam_search(model, x, beam_width=beam_width, max_length=max_length, **opts)[0]
-        out += [vocab.decode(row) for row in np.asarray(ids)]
+        for row in np.asarray(ids):
+            text = vocab.decode(row)
+            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
     return (out, np.concatenate(att)) if return_attention else out
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #70b29212
@@ -289,7 +292,7 @@ def predict(run_dir: Path, # a finished audio-caption run
             audio: list | None = None, # WAV files to caption (any sample rate; resampled)
             text: list | None = None, # not used by this task: giving one is an error
            ) -> list[str]:
-    "A caption for each WAV file."
+    "A caption for each WAV file; one cut at the length limit says so (`note_unfinished`)."
     for name, value in (("image", image), ("text", text)):
         if value is not None and (isinstance(value, (str, Path)) or len(value)):
             raise ValueError(f"audio captioning describes sound clips: give --audio PATH.wav, not --{name}")
@@ -297,7 +300,7 @@ def predict(run_dir: Path, # a finished audio-caption run
     if not paths: raise ValueError("audio captioning needs at least one clip to describe: --audio PATH.wav")
     model, vocab, task = _load(run_dir)
     log_mel = clip_features([load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"])
-    return generate_captions(model, _scale(log_mel, task), vocab, task["max_length"])
+    return generate_captions(model, _scale(log_mel, task), vocab, task["max_length"], mark_unfinished=True)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #06572f0a
 TASK = Task(

@@ -31,7 +31,7 @@ from ..evaluate import bleu_scores, rouge_l
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TEST_SIZES', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'caption_metrics',
-           'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
+           'note_unfinished', 'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
            'attention_overlay', 'explain_caption', 'plot_attention', 'caption_explorer']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
@@ -100,6 +100,17 @@ def caption_metrics(references: list, # one list of reference captions per item
     exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
+# %% ../../nbs/07_apps.caption.ipynb #c25f772b
+def note_unfinished(text: str, # a decoded caption (or summary)
+                    ids, # the ids it was decoded from: one row of a decoder's output
+                    end_id: int, # the id of the end token
+                   ) -> str:
+    "`text`, with a note when `ids` hold no end token: the decoder stopped at the length limit, mid-sentence."
+    ids = np.asarray(ids)
+    if end_id in ids:
+        return text
+    return f"{text} ... [no end token after {len(ids)} tokens: cut at the length limit]"
+
 # %% ../../nbs/07_apps.caption.ipynb #775a7ef0
 def _decode_ids(model, x: dict, vocab, max_length: int, beam_width: int = 1, temperature: float | None = None, seed: int = 0) -> np.ndarray:
     "(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam search."
@@ -115,12 +126,15 @@ def generate_captions(model: Seq2Seq, # a trained captioner
                       batch_size: int = 256, # images decoded at once
                       temperature: float | None = None, # sample every word at this temperature instead (None: greedy or beam)
                       seed: int = 0, # the sampling seed
+                      mark_unfinished: bool = False, # `note_unfinished` on captions cut at max_length
                      ) -> list[str]:
     "Captions for `images`, decoded greedily, with beam search, or by sampling."
     out = []
     for i in progress(range(0, len(images), batch_size), desc="captioning", terminal_only=True):
         x = {"image": scale_pixels(images[i:i + batch_size]).numpy()}
-        out += [vocab.decode(row) for row in _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i)]
+        for row in _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i):
+            text = vocab.decode(row)
+            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
     return out
 
 def train(config: RunConfig, # the run's settings
@@ -176,13 +190,13 @@ def evaluate(run_dir: Path, # a finished caption run
 def predict(run_dir: Path, # a finished caption run
             image: list | None = None, # image files to caption
             audio: list | None = None, text: list | None = None) -> list[str]:
-    "A caption for each image file."
+    "A caption for each image file; one cut at the length limit says so (`note_unfinished`)."
     if audio or text: raise ValueError("the caption task takes images only: use --image PATH")
     if not image: raise ValueError("give at least one --image PATH to caption")
     model, vocab, task = _load(run_dir)
     size = task["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image])
-    return generate_captions(model, images, vocab, task["max_length"])
+    return generate_captions(model, images, vocab, task["max_length"], mark_unfinished=True)
 
 # %% ../../nbs/07_apps.caption.ipynb #06820896
 TASK = Task(

@@ -25,7 +25,7 @@ from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAcc
                                    TransformerDecoder)
 from ..seq2seq.decode import greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from .caption import caption_metrics
+from .caption import caption_metrics, note_unfinished
 
 # %% auto #0
 __all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'MODELS', 'DEFAULTS',
@@ -212,13 +212,16 @@ def generate_summaries(model: Seq2Seq, # a trained summarizer
                        vocab: Vocabulary, # the summary vocabulary
                        max_length: int = 32, # longest summary
                        batch_size: int = 256, # scenes decoded at once
+                       mark_unfinished: bool = False, # `note_unfinished` on summaries cut at max_length
                       ) -> list[str]:
     "Greedy summaries, one per scene."
     n, out = len(next(iter(inputs.values()))), []
     for i in progress(range(0, n, batch_size), desc="summarizing", terminal_only=True):
         x = {k: (scale_pixels(v[i:i + batch_size]).numpy() if k == "image" else v[i:i + batch_size]) for k, v in inputs.items()}
         ids = greedy_decode(model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
-        out += [vocab.decode(row) for row in np.asarray(ids)]
+        for row in np.asarray(ids):
+            text = vocab.decode(row)
+            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
     return out
 
 def _suffix(name: str) -> str: return "" if name == "fused" else f"_{name}"
@@ -346,7 +349,8 @@ def predict(run_dir: Path, # a finished summarize run
     vocab, text_vocab = _vocabularies(task)
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}
-    return generate_summaries(_load(run_dir, "fused", task), x, vocab, task["max_length"])
+    model = _load(run_dir, "fused", task)
+    return generate_summaries(model, x, vocab, task["max_length"], mark_unfinished=True)
 
 # %% ../../nbs/07_apps.summarize.ipynb #ea3317e2
 TASK = Task(

@@ -14,19 +14,20 @@ import re
 import struct
 import wave
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from ..core import DatasetError, Record
 
 # %% auto #0
-__all__ = ['FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav',
-           'write_wav', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions',
-           'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi',
-           'load_fsdd']
+__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS',
+           'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image',
+           'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho',
+           'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
 _WAV_TAGS = {1: "PCM", 2: "MS ADPCM", 3: "IEEE float", 6: "A-law", 7: "mu-law", 0x11: "IMA ADPCM", 0x55: "MP3", 0xFFFE: "extensible"}
@@ -43,6 +44,8 @@ class WavInfo:
     duration: float   # seconds
 
 # %% ../../nbs/01_data.formats.ipynb #65d38e07
+MAX_SAMPLE_RATE = 768_000  # the fastest audio interfaces record at 768 kHz: a header claiming more is damaged
+
 def _wav_fmt(path: Path, b: bytes) -> tuple:
     "Decode a `fmt ` chunk into (encoding, channels, sample rate, bits); DatasetError if we cannot decode it."
     if len(b) < 16: raise DatasetError(path, f"truncated 'fmt ' chunk ({len(b)} bytes, expected at least 16)")
@@ -52,12 +55,27 @@ def _wav_fmt(path: Path, b: bytes) -> tuple:
     if enc is None or channels == 0 or rate == 0:
         raise DatasetError(path, f"unsupported encoding: format tag {tag} ({_WAV_TAGS.get(tag, 'unknown')}), {bits}-bit, "
                                  f"{channels} channel(s) at {rate} Hz; expected PCM 8/16/24/32-bit or IEEE float 32/64-bit")
+    if rate > MAX_SAMPLE_RATE:
+        raise DatasetError(path, f"sample rate {rate} Hz in the header; "
+                                 f"expected at most {MAX_SAMPLE_RATE} Hz (a damaged header?)")
     return enc, channels, rate, bits
 
 # %% ../../nbs/01_data.formats.ipynb #0b9cc19e
+def _wav_layout(path: Path, fmt: tuple, n: int, start: int) -> WavInfo:
+    "WavInfo of an `n`-byte data chunk at `start`; DatasetError if it holds no frame, or a partial one."
+    enc, channels, rate, bits = fmt
+    frame_bytes = channels * bits // 8
+    if n == 0:
+        raise DatasetError(path, "no samples: the data chunk is empty; expected at least one frame")
+    if n % frame_bytes:
+        whole = f"a whole number of {frame_bytes}-byte frames ({channels} channel(s) of {bits} bits)"
+        raise DatasetError(path, f"the data chunk's {n} bytes are not {whole}; expected a file not cut short")
+    frames = n // frame_bytes
+    return WavInfo(rate, channels, bits, enc, frames, start, frames / rate)
+
 def wav_info(path, # a .wav file
             ) -> WavInfo:
-    "Read only the header of a WAV file; DatasetError if it is not a WAV, is truncated, or uses an encoding we cannot decode."
+    "Read only a WAV file's header; DatasetError if it is not a WAV, is cut short or empty, or not decodable."
     path = Path(path)
     if not path.is_file(): raise DatasetError(path, "audio file not found")
     size, fmt = path.stat().st_size, None
@@ -73,8 +91,7 @@ def wav_info(path, # a .wav file
                 start = f.tell(); left = size - start
                 if n == 0xFFFFFFFF: n = left  # written by a streaming tool that never knew the size: samples run to the end
                 if n > left: raise DatasetError(path, f"truncated: the data chunk header says {n} bytes but only {left} follow")
-                enc, c, rate, bits = fmt; frames = n // (c * bits // 8)
-                return WavInfo(rate, c, bits, enc, frames, start, frames / rate)
+                return _wav_layout(path, fmt, n, start)
             else: f.seek(n + (n & 1), 1)
     raise DatasetError(path, "truncated: no 'data' chunk found; expected 'fmt ' and 'data' chunks")
 
@@ -91,12 +108,23 @@ def _wav_decode(raw: bytes, info: WavInfo) -> np.ndarray:
     return x.astype(np.float32).reshape(-1, info.channels)
 
 # %% ../../nbs/01_data.formats.ipynb #b55de92b
+def _check_finite(path: Path, samples: np.ndarray, channels: int) -> None:
+    "DatasetError naming `path` if any of the interleaved float `samples` is NaN or infinite."
+    bad = np.flatnonzero(~np.isfinite(samples))
+    if len(bad):
+        where = f"the first in frame {bad[0] // channels}"
+        raise DatasetError(path, f"{len(bad)} of {len(samples)} samples are NaN or infinite ({where}); "
+                                 "expected finite float samples")
+
 def read_wav(path, # a .wav file (PCM 8/16/24/32-bit or IEEE float 32/64-bit)
             ) -> tuple[np.ndarray, int]:
-    "Samples as float32 in [-1, 1], shape (T,) for mono or (T, C), and the sample rate."
+    "Samples as float32 in [-1, 1], (T,) mono or (T, C), and the rate; DatasetError naming a damaged file."
     info = wav_info(path)
     with open(path, "rb") as f:
-        f.seek(info.data_offset); raw = f.read(info.frames * info.channels * info.bits // 8)
+        f.seek(info.data_offset)
+        raw = f.read(info.frames * info.channels * info.bits // 8)
+    if info.encoding == "float":  # only float samples can be NaN or infinite (clipping would turn inf into 1)
+        _check_finite(Path(path), np.frombuffer(raw, f"<f{info.bits // 8}"), info.channels)
     x = _wav_decode(raw, info)
     return (x[:, 0] if info.channels == 1 else x), info.sample_rate
 
@@ -129,15 +157,88 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
         im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
     return np.asarray(im.convert("RGB"), dtype=np.uint8)
 
+# %% ../../nbs/01_data.formats.ipynb #550d8851
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+def _png_damage(data: bytes) -> str | None:
+    "What is wrong with a PNG's chunks (one cut short, a CRC that fails, no IEND chunk at the end), or None."
+    view, at = memoryview(data), len(PNG_SIGNATURE)
+    if data[at + 4:at + 8] != b"IHDR":
+        return "not a readable image: a PNG signature without the IHDR chunk that must follow it"
+    while at + 12 <= len(data):
+        n, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8].decode("latin-1")
+        end = at + 12 + n
+        if end > len(data):
+            left = len(data) - at - 12
+            return f"truncated: chunk {kind!r} at byte {at} says {n} bytes but only {left} follow"
+        if zlib.crc32(view[at + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+            return f"damaged: chunk {kind!r} at byte {at} fails its CRC check"
+        if kind == "IEND":
+            return None
+        at = end
+    return f"truncated: the file ends after {len(data)} bytes without the IEND chunk that ends a PNG"
+
+def _jpeg_damage(data: bytes) -> str | None:
+    "What is wrong with a JPEG's markers (no scan, or no end-of-image marker after the last scan), or None."
+    scan = data.rfind(b"\xff\xda")
+    if scan < 0:
+        return f"truncated: no start-of-scan marker (FF DA) in {len(data)} bytes; expected compressed pixels"
+    if data.find(b"\xff\xd9", scan) < 0:
+        ends = f"the file ends after {len(data)} bytes"
+        return f"truncated: {ends} without the end-of-image marker (FF D9) that ends a JPEG"
+    return None
+
+def _header_damage(data: bytes) -> str | None:
+    "Why Pillow cannot open the header (an unknown format, no pixels, more pixels than its limit), or None."
+    try:
+        with warnings.catch_warnings():  # between the limit and twice it Pillow only warns: refuse there too
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                w, h = im.size
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        claimed = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = f"{int(claimed[1]):,} pixels" if claimed else "more pixels"
+        limit = f"Pillow's limit of {Image.MAX_IMAGE_PIXELS:,} (Image.MAX_IMAGE_PIXELS)"
+        return f"{pixels} in the header, more than {limit}; refused before decoding"
+    except UnidentifiedImageError:
+        known = "PNG" if data.startswith(PNG_SIGNATURE) else "JPEG" if data.startswith(b"\xff\xd8") else None
+        if known:  # the signature is right, the header is not: its plugin refused it
+            why = "an impossible size, bit depth or colour type?"
+            return f"not a readable image: a {known} header Pillow cannot decode ({why})"
+        head = f"no format Pillow knows starts with {data[:8]!r}"
+        return f"not a readable image: {head}; expected PNG, JPEG, GIF, BMP, ..."
+    except Exception as e:  # noqa: BLE001 - a plugin may raise anything on a damaged header
+        return f"not a readable image header ({type(e).__name__}: {e})"
+    return None if w >= 1 and h >= 1 else f"no pixels: the header says {w}x{h}; expected at least 1x1"
+
+def image_damage(data: bytes, # an encoded image file's bytes
+                ) -> str | None:
+    "What makes image bytes unusable (empty, cut short, a failed PNG CRC, no or too many pixels), or None."
+    if not data:
+        return "empty file (0 bytes); expected an encoded image"
+    if data.startswith(PNG_SIGNATURE):
+        problem = _png_damage(data)
+    elif data.startswith(b"\xff\xd8"):
+        problem = _jpeg_damage(data)
+    else:
+        problem = None
+    return problem or _header_damage(data)
+
 # %% ../../nbs/01_data.formats.ipynb #bd49924e
 def read_image(path, # an image file Pillow can read (PNG, JPEG, ...)
               ) -> np.ndarray:
-    "An image as uint8 (H, W, 3); DatasetError naming the file if it is missing or cannot be decoded."
+    "An image as uint8 (H, W, 3); DatasetError naming the file if it is missing, damaged or does not decode."
     path = Path(path)
-    if not path.is_file(): raise DatasetError(path, "image file not found")
+    if not path.is_file():
+        raise DatasetError(path, "image file not found")
+    data = path.read_bytes()
+    if problem := image_damage(data):
+        raise DatasetError(path, problem)
     try:
-        with Image.open(path) as im: im.load(); return _to_rgb(im)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        with Image.open(io.BytesIO(data)) as im:
+            im.load()
+            return _to_rgb(im)
+    except Exception as e:  # whatever the decoder raised, a file that does not decode is damaged
         raise DatasetError(path, f"not a readable image ({type(e).__name__}: {e})") from e
 
 # %% ../../nbs/01_data.formats.ipynb #61014114
@@ -226,22 +327,28 @@ def _inside(root: Path, folder: Path, name: str, manifest: Path, line: int | Non
     "The absolute path of file `name` (relative to `folder`) from a manifest; DatasetError if empty, absolute or outside `root`."
     if not name: raise DatasetError(manifest, "empty file name; expected a path relative to " + str(folder), line)
     if Path(name).is_absolute(): raise DatasetError(manifest, f"absolute path {name!r}; expected a path relative to {folder}", line)
-    p = Path(os.path.normpath(folder / name))  # lexical: collapses '..' but keeps symbolic links inside root working
+    p = Path(os.path.normpath(folder / name))  # lexical: collapses '..' written in the manifest
     if not p.is_relative_to(root): raise DatasetError(manifest, f"path {name!r} escapes the dataset root {root}", line)
+    if not (real := p.resolve()).is_relative_to(root):  # then the real path: a link may point anywhere
+        escape = f"path {name!r} escapes the dataset root {root}"
+        raise DatasetError(manifest, f"{escape} through a symbolic link (to {real})", line)
     return p
 
-def _image_header(path: Path) -> tuple[int, int]:
-    "Width and height from an image's header (Pillow decodes pixels lazily); DatasetError if unreadable."
-    try:
-        with Image.open(path) as im: return im.size
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-        raise DatasetError(path, f"not a readable image ({type(e).__name__}: {e})") from e
+def _verify_image(path: Path) -> None:
+    "DatasetError unless the image file is whole (`image_damage` finds nothing); its pixels are not decoded."
+    if problem := image_damage(path.read_bytes()):
+        raise DatasetError(path, problem)
+
+def _verify_audio(path: Path) -> None:
+    "DatasetError unless the WAV header decodes and, in a float WAV, every sample is finite."
+    if wav_info(path).encoding == "float":
+        read_wav(path)
 
 def _check_file(p: Path, kind: str, verify: bool, manifest: Path, line: int | None) -> Path:
-    "`p` if it exists and (verify) its header decodes as `kind` ('audio' or 'image'); else DatasetError at the manifest line."
+    "`p` if it exists and (verify) is a whole audio or image file; else DatasetError at the manifest line."
     if not p.is_file(): raise DatasetError(manifest, f"{kind} file {p} not found", line)
     if verify:
-        try: wav_info(p) if kind == "audio" else _image_header(p)
+        try: _verify_audio(p) if kind == "audio" else _verify_image(p)
         except DatasetError as e: raise DatasetError(manifest, f"unreadable {kind} file {p}: {e.message}", line) from e
     return p
 
@@ -343,7 +450,7 @@ def _flickr_record(root: Path, images: Path, manifest: Path, name: str, caps: li
 def load_flickr8k(root, # the dataset folder (either layout)
                   split: str | None = None, # None for all images, or "train", "dev", "test" (needs the split lists)
                   on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                  verify: bool = True, # also read each image's header (not just check it exists)
+                  verify: bool = True, # also check each image file is whole (`image_damage`)
                  ) -> RecordList:
     "Flickr8k image-caption records, from the original token file or the Kaggle captions.txt."
     root, col = _root(root), _Collector(on_error, "load_flickr8k")
@@ -411,7 +518,7 @@ def load_coco_captions(root, # the dataset folder, holding annotations/ and {spl
                        split: str = "train", # "train" or "val" (or any name with matching files)
                        annotations=None, # the captions JSON (relative to root, or absolute); default annotations/captions_{split}2017.json
                        on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                       verify: bool = True, # also read each image's header (not just check it exists)
+                       verify: bool = True, # also check each image file is whole (`image_damage`)
                       ) -> RecordList:
     "COCO-style image-caption records from a captions JSON file."
     root, col = _root(root), _Collector(on_error, "load_coco_captions")
@@ -436,7 +543,7 @@ def _clotho_record(root: Path, split: str, manifest: Path, line: int, header: li
 def load_clotho(root, # the dataset folder, holding clotho_captions_{split}.csv and {split}/
                 split: str = "development", # "development", "validation" or "evaluation"
                 on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                verify: bool = True, # also read each WAV header (not just check the file exists)
+                verify: bool = True, # also check each WAV is whole (header; float samples)
                ) -> RecordList:
     "Clotho audio-caption records (five captions per clip)."
     root, col = _root(root), _Collector(on_error, "load_clotho")
@@ -486,7 +593,7 @@ def _audiocaps_record(root: Path, folder: Path, manifest: Path, key: tuple, rows
 def load_audiocaps(root, # the dataset folder, holding {split}.csv and audio/{split}/
                    split: str = "train", # "train", "val" or "test"
                    on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                   verify: bool = True, # also read each WAV header (not just check the file exists)
+                   verify: bool = True, # also check each WAV is whole (header; float samples)
                   ) -> RecordList:
     "AudioCaps audio-caption records, one per clip, with all of its captions."
     root, col = _root(root), _Collector(on_error, "load_audiocaps")
@@ -514,7 +621,7 @@ def _mosi_record(root: Path, manifest: Path, line: int, header: list, fields: li
 def load_mosi(root, # the dataset folder, holding label.csv and wav/
               split: str | None = None, # None for all rows, or a `mode` value: "train", "valid", "test"
               on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-              verify: bool = True, # also read each WAV header (not just check the file exists)
+              verify: bool = True, # also check each WAV is whole (header; float samples)
              ) -> RecordList:
     "CMU-MOSI sentiment records (MMSA label.csv): .label is the sentiment score, meta['text'] the transcript."
     root, col = _root(root), _Collector(on_error, "load_mosi")
@@ -559,19 +666,21 @@ def write_mosi(root, # the dataset folder to write (created if needed)
 # %% ../../nbs/01_data.formats.ipynb #fd2ad5b0
 _FSDD_NAME = re.compile(r"(\d)_([^_]+)_(\d+)\.wav")
 
-def _fsdd_record(p: Path, seen: dict, split: str | None, verify: bool) -> Record | None:
+def _fsdd_record(root: Path, p: Path, seen: dict, split: str | None, verify: bool) -> Record | None:
+    if not (real := p.resolve()).is_relative_to(root):  # refused like a manifest path that leaves the root
+        raise DatasetError(p, f"escapes the dataset root {root} through a symbolic link (to {real})")
     if (m := _FSDD_NAME.fullmatch(p.name)) is None: raise DatasetError(p, "expected a file name {digit}_{speaker}_{index}.wav, e.g. 7_jackson_32.wav")
     digit, speaker, index = int(m[1]), m[2], int(m[3])
     _unique(seen, (digit, speaker, index), p, None, "(digit, speaker, index)", p.name)
     s = "test" if index < 5 else "train"
     if split not in (None, s): return None
-    if verify: wav_info(p)
+    if verify: _verify_audio(p)
     return Record(p, label=digit, meta={"speaker": speaker, "index": index, "split": s, "id": p.stem})
 
 def load_fsdd(root, # the FSDD folder (holding recordings/, or the .wav files themselves)
               split: str | None = None, # None for all, "train" (index 5-49) or "test" (index 0-4)
               on_error: str = "raise", # "raise" at the first bad file, or "skip" bad files (listed in `.skipped`)
-              verify: bool = True, # also read each WAV header (not just list the files)
+              verify: bool = True, # also check each WAV is whole (header; float samples)
              ) -> RecordList:
     "Free Spoken Digit Dataset records: .label is the digit, meta the speaker, index and official split."
     root, col = _root(root), _Collector(on_error, "load_fsdd")
@@ -579,7 +688,7 @@ def load_fsdd(root, # the FSDD folder (holding recordings/, or the .wav files th
     folder = root / "recordings" if (root / "recordings").is_dir() else root
     if not (files := sorted(folder.glob("*.wav"))): raise DatasetError(folder, "no .wav files; expected recordings/{digit}_{speaker}_{index}.wav (or the files directly in the folder)")
     seen = {}
-    records = [r for p in files if (r := col.attempt(_fsdd_record, p, seen, split, verify)) is not None]
+    records = [r for p in files if (r := col.attempt(_fsdd_record, root, p, seen, split, verify)) is not None]
     return col.result(sorted(records, key=lambda r: (r.label, r.meta["speaker"], r.meta["index"])))
 
 # %% ../../nbs/01_data.formats.ipynb #21a61375

@@ -14,6 +14,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from ..data.formats import image_damage
+
 # %% auto #0
 __all__ = ['check_images', 'decode_image', 'scale_pixels', 'resize_images', 'ChannelStats', 'channel_stats',
            'standardize_channels', 'augmentation', 'flip_left_right', 'extract_patches', 'region_centers']
@@ -43,13 +45,24 @@ def check_images(images, # an image (H, W, C) or a batch (B, H, W, C), NumPy or 
     return len(shape)
 
 # %% ../../nbs/02_preprocess.image.ipynb #85b390ed
+def _encoded_bytes(data) -> bytes | None:
+    "The bytes of `data` when they are at hand (bytes, or an eager string tensor); None inside a graph."
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    if tf.is_tensor(data) and tf.executing_eagerly() and data.dtype == tf.string and data.shape.rank == 0:
+        return data.numpy()
+    return None
+
 def decode_image(data: bytes | tf.Tensor, # the encoded file's bytes (PNG, JPEG, GIF or BMP), e.g. from tf.io.read_file
                  channels: int = 3, # 1 grey, 3 RGB, 4 RGBA: what every image is converted to
                 ) -> tf.Tensor:
-    "Decode image bytes into a uint8 (H, W, channels) tensor; an animated GIF gives its first frame."
+    "Image bytes as a uint8 (H, W, channels) tensor (a GIF: its first frame); damaged bytes are refused."
     if channels not in (1, 3, 4): raise ValueError(f"channels must be 1, 3 or 4, got {channels!r}")
     if isinstance(data, (str, Path)):
         raise ValueError(f"data must be the file's bytes, got {type(data).__name__} {str(data)!r:.60}; read it first (Path.read_bytes or tf.io.read_file)")
+    raw = _encoded_bytes(data)
+    if raw is not None and (problem := image_damage(raw)):  # read_image's rule: a cut file is not an image
+        raise ValueError(f"data: {problem}")
     try:
         return tf.io.decode_image(data, channels=channels, expand_animations=False)
     except (tf.errors.InvalidArgumentError, ValueError, TypeError):
