@@ -29,7 +29,8 @@ __all__ = ['DEFAULTS', 'TEST_SIZES', 'FEATURES', 'TASK', 'clip_features', 'searc
 # %% ../../nbs/07_apps.search.ipynb #1559d163
 DEFAULTS = dict(samples=8000, speech_share=0.1, epochs=15, batch_size=256, learning_rate=2e-3, val_samples=300, val_speech=30, test_samples=1000, test_speech=200,
                 clip_seconds=2.0, max_seconds=10.0, sample_rate=16000, dim=64, filters=(64, 64), temperature=0.07,
-                speech_kinds=("digit", "command", "description"))
+                speech_kinds=("digit", "command", "description"),
+                folder_seconds=None)  # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
 TEST_SIZES = dict(samples=256, val_samples=32, val_speech=8, test_samples=64, test_speech=16, epochs=1)
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms, 40 mel bands
 
@@ -70,7 +71,7 @@ def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     if config.samples: masks["train"] &= np.cumsum(masks["train"]) <= config.samples
     index = {k: np.flatnonzero(masks[k]) for k in splits}
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in index[k]}
-    seconds = s.get("folder_seconds") or min(max(len(w) for w in waves.values()) / s["sample_rate"], s["max_seconds"])  # one length for all
+    seconds = s["folder_seconds"] or min(max(len(w) for w in waves.values()) / s["sample_rate"], s["max_seconds"])  # one length for all
     return {k: CaptionedItems(clip_features([waves[i] for i in idx], s["sample_rate"], seconds), [list(records[i].captions) for i in idx],
                               [records[i].path.name for i in idx]) for k, idx in index.items()}
 
