@@ -13,7 +13,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'chance_recall_at_k', 'retrieval_report']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'caption_metrics', 'chance_recall_at_k', 'retrieval_report']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -500,6 +500,17 @@ def vqa_accuracy(answers: Sequence[Sequence[str]],  # the human answers of each 
             raise ValueError(f"vqa_accuracy: question {i} must have a non-empty list of human answers, got {_short(humans)}")
         scores.append(vqa_score(humans, guess))
     return float(np.mean(scores))
+
+# %% ../nbs/07_apps.caption.ipynb #013aed90
+def caption_metrics(references: list, # one list of reference captions per item
+                    hypotheses: list, # the generated captions
+                   ) -> dict:
+    "BLEU-1..4, ROUGE-L and exact match of generated captions against their references, after `standardize`."
+    from mmlearn.preprocess.text import standardize   # here: the metrics above need no TensorFlow, this one does
+    refs = [[standardize(r) for r in rs] for rs in references]
+    hyps = [standardize(h) if h.strip() else "" for h in hypotheses]   # a model may end a caption before its first word
+    exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
+    return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
 # %% ../nbs/07_apps.retrieval.ipynb #f074a0f3
 def chance_recall_at_k(relevant: np.ndarray, # boolean (queries x items)

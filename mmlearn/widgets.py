@@ -30,6 +30,8 @@ from .preprocess.image import (ChannelStats, augmentation, channel_stats, decode
 from .preprocess.audio import frame, load_audio, log_mel_spectrogram, mfcc, pad_or_trim, stft
 from .represent.align import SearchIndex, plot_top_k
 from .apps import retrieval, search
+from .seq2seq.model import Seq2Seq
+from .apps.caption import attention_overlay, explain_caption
 from .apps.sentiment import MODALITIES, PROSODY_BAND, cached_sentiment_clips
 
 # %% auto #0
@@ -38,7 +40,7 @@ __all__ = ['DATASETS', 'DEFAULT_SIZES', 'HELD_OUT', 'available_datasets', 'Sampl
            'text_stages', 'text_stages_html', 'dataset_channel_stats', 'patch_mosaic', 'image_stages',
            'plot_image_stages', 'audio_stages', 'plot_audio_stages', 'preprocessing_stages', 'stage_shapes',
            'preprocessing_explorer', 'SentimentRun', 'sentiment_html', 'sentiment_explorer', 'run_index',
-           'search_widget']
+           'search_widget', 'caption_explorer']
 
 # %% ../nbs/08_widgets.ipynb #67158919
 DATASETS = {"shapes": "shapes scenes: coloured shapes in a row or a column, with captions in reading order",
@@ -588,3 +590,57 @@ def search_widget(run_dir_or_index, # a run folder of the retrieval or search ta
     box.observe(show, names="value")
     menu.observe(show, names="value")
     return widgets.VBox([widgets.HBox([box, menu] if len(sources) > 1 else [box]), out])
+
+# %% ../nbs/08_widgets.ipynb #63f7da5a
+def caption_explorer(model: Seq2Seq, # a trained captioner
+                     vocab: Vocabulary, # its vocabulary
+                     images: np.ndarray, # uint8 (N,H,W,3) scenes to choose from
+                     references: list | None = None, # reference captions per image, shown under the picture
+                     max_length: int = 32, # longest caption
+                     seed: int = 0, # seeds the random-sample button and sampled decoding
+                     size: int = 240, # side of the picture in pixels
+                    ) -> widgets.VBox:
+    "Choose a scene (or a random one), caption it greedily, with beam search or by sampling, and play each word's attention."
+    images = np.asarray(images)
+    if images.ndim != 4 or not len(images): raise ValueError(f"images must be (N, H, W, 3) with N >= 1, got shape {images.shape}")
+    if references is not None and len(references) != len(images):
+        raise ValueError(f"references: {len(references)} lists for {len(images)} images; expected one per image")
+    rng, n, shown = np.random.default_rng(seed), len(images), {}
+    def explain(i, mode):
+        return explain_caption(model, vocab, images[i], max_length, beam_width=5 if mode == "beam 5" else 1,
+                               temperature=1.0 if mode == "sampled" else None, seed=seed + i)
+    shown["words"], shown["attention"] = explain(0, "greedy")
+    layers, heads = shown["attention"].shape[:2]
+    W = widgets
+    sample, pick = W.IntSlider(0, min=0, max=n - 1, description="sample"), W.Button(description="random sample", icon="random")
+    decoding = W.ToggleButtons(options=["greedy", "beam 5", "sampled"], value="greedy", description="decoding")
+    layer = W.Dropdown(options=[(f"layer {l + 1}", l) for l in range(layers)], value=layers - 1, description="layer")
+    head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h + 1}", h) for h in range(heads)], value=-1, description="head")
+    play, word = W.Play(0, min=0, max=0, interval=900, description="play"), W.IntSlider(0, min=0, max=0, description="word")
+    W.link((play, "value"), (word, "value"))                        # the play button moves the word slider
+    caption, picture, reference = W.HTML(), W.Image(format="png", width=size, height=size), W.HTML()
+
+    def draw(*_):
+        words, att, j = shown["words"], shown["attention"], min(word.value, len(shown["words"]) - 1)
+        a = att[layer.value, :, j].mean(0) if head.value < 0 else att[layer.value, head.value, j]
+        picture.value = png_bytes(attention_overlay(images[sample.value], a, size=size))
+        caption.value = " ".join(f"<b style='color:#c2410c;font-size:1.15em'>{html.escape(w)}</b>" if k == j else html.escape(w)
+                                 for k, w in enumerate(words))
+        if references is not None: reference.value = "<i>reference:</i> " + html.escape(references[sample.value][0])
+
+    def update(*_):
+        shown["words"], shown["attention"] = explain(sample.value, decoding.value)
+        word.value = play.value = 0
+        word.max = play.max = len(shown["words"]) - 1
+        draw()
+
+    sample.observe(update, "value"); decoding.observe(update, "value")
+    for control in (layer, head, word): control.observe(draw, "value")
+    pick.on_click(lambda _: setattr(sample, "value", int((sample.value + rng.integers(1, n)) % n) if n > 1 else 0))
+    word.max = play.max = len(shown["words"]) - 1
+    draw()
+    box = W.VBox([W.HBox([sample, pick]), decoding, W.HBox([layer, head]), W.HBox([play, word]), caption, picture, reference])
+    box.controls = dict(sample=sample, random=pick, decoding=decoding, layer=layer, head=head, play=play, word=word)
+    box.views = dict(caption=caption, image=picture, reference=reference)   # as mmlearn.widgets names them
+    for name, w in {**box.controls, **box.views}.items(): setattr(box, name, w)   # and as attributes: explorer.sample, ...
+    return box

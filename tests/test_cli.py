@@ -273,3 +273,11 @@ def predict_refuses_damaged_images_and_marks_a_caption_cut_at_the_length_limit(r
     p = mmlearn("predict", run, "--image", good)
     assert p.returncode == 0, p.stderr
     assert p.stdout.strip().endswith("... [no end token after 2 tokens: cut at the length limit]"), p.stdout
+
+
+def test_the_command_and_the_registry_do_not_load_widgets():
+    "ipywidgets is for notebooks: running a task from the command line imports neither it nor mmlearn.widgets."
+    code = "import sys, mmlearn.cli, mmlearn.tasks; print(sorted(m for m in ('ipywidgets', 'mmlearn.widgets') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]", r.stdout

@@ -26,7 +26,8 @@ from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAcc
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from .caption import caption_metrics, note_unfinished
+from ..evaluate import caption_metrics
+from .caption import note_unfinished
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TEST_SIZES', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features',

@@ -5,15 +5,12 @@
 # %% ../../nbs/07_apps.caption.ipynb #f802109f
 from __future__ import annotations
 
-import html
-import io
 import json
 import os
 import textwrap
 import time
 from pathlib import Path
 
-import ipywidgets as widgets
 import keras
 import numpy as np
 import tensorflow as tf
@@ -27,12 +24,12 @@ from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAcc
                                    TransformerDecoder)
 from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from ..evaluate import bleu_scores, rouge_l
+from ..evaluate import bleu_scores, caption_metrics, rouge_l
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'caption_metrics',
-           'note_unfinished', 'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
-           'attention_overlay', 'explain_caption', 'plot_attention', 'caption_explorer']
+__all__ = ['DEFAULTS', 'TEST_SIZES', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished',
+           'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
+           'attention_overlay', 'explain_caption', 'plot_attention']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(samples=5000, epochs=15, batch_size=64, learning_rate=2e-3, image_size=48, test_samples=500, dim=64,
@@ -89,16 +86,6 @@ def build_captioner(vocab_size: int, # tokens in the vocabulary
     model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
     model.build({"image": (None, image_size, image_size, 3), "decoder_input": (None, max_length)})
     return model
-
-# %% ../../nbs/07_apps.caption.ipynb #013aed90
-def caption_metrics(references: list, # one list of reference captions per item
-                    hypotheses: list, # the generated captions
-                   ) -> dict:
-    "BLEU-1..4, ROUGE-L and exact match of generated captions against their references."
-    refs = [[standardize(r) for r in rs] for rs in references]
-    hyps = [standardize(h) if h.strip() else "" for h in hypotheses]   # a model may end a caption before its first word
-    exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
-    return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
 # %% ../../nbs/07_apps.caption.ipynb #c25f772b
 def note_unfinished(text: str, # a decoded caption (or summary)
@@ -296,61 +283,3 @@ def plot_attention(image: np.ndarray, # uint8 (H,W,3)
     fig.tight_layout()
     if path: fig.savefig(path, dpi=100)
     return fig
-
-# %% ../../nbs/07_apps.caption.ipynb #c1a70031
-def _png(rgb: np.ndarray) -> bytes:
-    from PIL import Image as PILImage
-    buffer = io.BytesIO(); PILImage.fromarray(rgb).save(buffer, format="PNG"); return buffer.getvalue()
-
-def caption_explorer(model: Seq2Seq, # a trained captioner
-                     vocab: Vocabulary, # its vocabulary
-                     images: np.ndarray, # uint8 (N,H,W,3) scenes to choose from
-                     references: list | None = None, # reference captions per image, shown under the picture
-                     max_length: int = 32, # longest caption
-                     seed: int = 0, # seeds the random-sample button and sampled decoding
-                     size: int = 240, # side of the picture in pixels
-                    ) -> widgets.VBox:
-    "Choose a scene (or a random one), caption it greedily, with beam search or by sampling, and play each word's attention."
-    images = np.asarray(images)
-    if images.ndim != 4 or not len(images): raise ValueError(f"images must be (N, H, W, 3) with N >= 1, got shape {images.shape}")
-    if references is not None and len(references) != len(images):
-        raise ValueError(f"references: {len(references)} lists for {len(images)} images; expected one per image")
-    rng, n, shown = np.random.default_rng(seed), len(images), {}
-    def explain(i, mode):
-        return explain_caption(model, vocab, images[i], max_length, beam_width=5 if mode == "beam 5" else 1,
-                               temperature=1.0 if mode == "sampled" else None, seed=seed + i)
-    shown["words"], shown["attention"] = explain(0, "greedy")
-    layers, heads = shown["attention"].shape[:2]
-    W = widgets
-    sample, pick = W.IntSlider(0, min=0, max=n - 1, description="sample"), W.Button(description="random sample", icon="random")
-    decoding = W.ToggleButtons(options=["greedy", "beam 5", "sampled"], value="greedy", description="decoding")
-    layer = W.Dropdown(options=[(f"layer {l + 1}", l) for l in range(layers)], value=layers - 1, description="layer")
-    head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h + 1}", h) for h in range(heads)], value=-1, description="head")
-    play, word = W.Play(0, min=0, max=0, interval=900, description="play"), W.IntSlider(0, min=0, max=0, description="word")
-    W.link((play, "value"), (word, "value"))                        # the play button moves the word slider
-    caption, picture, reference = W.HTML(), W.Image(format="png", width=size, height=size), W.HTML()
-
-    def draw(*_):
-        words, att, j = shown["words"], shown["attention"], min(word.value, len(shown["words"]) - 1)
-        a = att[layer.value, :, j].mean(0) if head.value < 0 else att[layer.value, head.value, j]
-        picture.value = _png(attention_overlay(images[sample.value], a, size=size))
-        caption.value = " ".join(f"<b style='color:#c2410c;font-size:1.15em'>{html.escape(w)}</b>" if k == j else html.escape(w)
-                                 for k, w in enumerate(words))
-        if references is not None: reference.value = "<i>reference:</i> " + html.escape(references[sample.value][0])
-
-    def update(*_):
-        shown["words"], shown["attention"] = explain(sample.value, decoding.value)
-        word.value = play.value = 0
-        word.max = play.max = len(shown["words"]) - 1
-        draw()
-
-    sample.observe(update, "value"); decoding.observe(update, "value")
-    for control in (layer, head, word): control.observe(draw, "value")
-    pick.on_click(lambda _: setattr(sample, "value", int((sample.value + rng.integers(1, n)) % n) if n > 1 else 0))
-    word.max = play.max = len(shown["words"]) - 1
-    draw()
-    box = W.VBox([W.HBox([sample, pick]), decoding, W.HBox([layer, head]), W.HBox([play, word]), caption, picture, reference])
-    box.controls = dict(sample=sample, random=pick, decoding=decoding, layer=layer, head=head, play=play, word=word)
-    box.views = dict(caption=caption, image=picture, reference=reference)   # as mmlearn.widgets names them
-    for name, w in {**box.controls, **box.views}.items(): setattr(box, name, w)   # and as attributes: explorer.sample, ...
-    return box

@@ -25,7 +25,8 @@ from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAcc
                                    TransformerDecoder)
 from ..seq2seq.decode import greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from .caption import caption_metrics, note_unfinished
+from ..evaluate import caption_metrics
+from .caption import note_unfinished
 
 # %% auto #0
 __all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'MODELS', 'DEFAULTS',
