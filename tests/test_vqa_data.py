@@ -44,6 +44,13 @@ ANNOTATION_KEYS = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def remove_scratch():
+    "Leave no folders behind in the temporary directory."
+    yield
+    shutil.rmtree(SCRATCH, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def questions():
     "Scene questions about 10 scenes, split as the generator splits them."
