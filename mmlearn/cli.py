@@ -22,13 +22,14 @@ if TYPE_CHECKING:   # the registry and TensorFlow load only when a command needs
 
 
 # %% auto #0
-__all__ = ['DATASETS', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'run_folder', 'build_parser',
-           'import_tensorflow_quietly', 'main']
+__all__ = ['DATASETS', 'VQA_PER_SCENE', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'run_folder',
+           'build_parser', 'import_tensorflow_quietly', 'main']
 
 # %% ../nbs/09_cli.ipynb #80a609bd
-DATASETS = {  # name: (layout, default number of samples)
+DATASETS = {  # name: (layout, default number of samples: items, or for vqa scenes)
     "shapes": ("flickr8k", 1000), "digits": ("flickr8k", 1797), "sounds": ("clotho", 500),
-    "speech": ("clotho", 200), "sentiment": ("mosi", 300)}
+    "speech": ("clotho", 200), "sentiment": ("mosi", 300), "vqa": ("vqa", 1000)}
+VQA_PER_SCENE = 4  # questions `mmlearn data vqa` asks about each scene
 
 class _Counted(Sequence):
     "A sequence that shows a progress bar while it is iterated (the writers take len() and iterate once)."
@@ -37,9 +38,19 @@ class _Counted(Sequence):
     def __getitem__(self, i): return self.items[i]
     def __iter__(self): return iter(progress(self.items, desc=self.desc, total=len(self.items)))
 
+def _write_vqa(out: Path, scenes: int, seed: int) -> Path:
+    "Scene questions in the VQA v2 layout: train2014 the training split, val2014 the held-out scenes."
+    from mmlearn.data import formats as fmt
+    from mmlearn.data import synthetic as syn
+    asked = syn.scene_questions(scenes * VQA_PER_SCENE, seed=seed, per_scene=VQA_PER_SCENE)
+    train = [q for q in asked if q.split == "train"]
+    held = [q for q in asked if q.split != "train"]  # test and held out: the split is kept in mmlearn_split
+    fmt.write_vqa(out, _Counted(train, "writing vqa train2014"), "train2014")
+    return fmt.write_vqa(out, _Counted(held, "writing vqa val2014"), "val2014")
+
 def write_builtin(name: str, # one of DATASETS
                   out_dir: str | Path, # the folder to write (created; must be empty if it exists)
-                  samples: int | None = None, # how many items (default: DATASETS[name][1])
+                  samples: int | None = None, # how many items, or scenes for vqa (default: DATASETS[name][1])
                   seed: int = 0, # the generator's seed
                  ) -> Path:
     "Generate the built-in dataset `name` and write it to `out_dir` in its standard layout."
@@ -50,6 +61,8 @@ def write_builtin(name: str, # one of DATASETS
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"output folder {out} exists and is not an empty folder: choose a new OUT_DIR")
+    if name == "vqa":
+        return _write_vqa(out, n, seed)
     make = {"shapes": syn.shapes_scenes, "digits": syn.handwritten_digits, "sounds": syn.sound_events,
             "speech": syn.spoken_phrases, "sentiment": syn.sentiment_clips}[name]
     data = make(n, seed=seed)
@@ -195,7 +208,11 @@ def _add_run_commands(sub) -> None:
 # %% ../nbs/09_cli.ipynb #465d64f6
 def _data(args) -> None:
     t = time.perf_counter()
-    print(f"generating {args.samples or DATASETS[args.name][1]} {args.name} items", flush=True)
+    n = args.samples or DATASETS[args.name][1]
+    what = f"{n} {args.name} items"
+    if args.name == "vqa":
+        what = f"{n} vqa scenes, {VQA_PER_SCENE} questions each"
+    print(f"generating {what}", flush=True)
     out = write_builtin(args.name, args.out_dir, args.samples, args.seed)
     print(f"wrote {args.name} ({DATASETS[args.name][0]} layout) to {out} in {time.perf_counter() - t:.1f} s")
 
@@ -225,10 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_commands(sub)
     d = sub.add_parser("data", help="write a built-in dataset in a standard layout",
-                       epilog="example: mmlearn data shapes data/shapes --samples 500 --seed 1")
-    d.add_argument("name", choices=list(DATASETS), help="which dataset")
+                       epilog="example: mmlearn data shapes data/shapes --samples 500 --seed 1; "
+                              "mmlearn data vqa data/vqa --samples 200 (800 questions)")
+    d.add_argument("name", choices=list(DATASETS),
+                   help="which dataset (vqa: questions about shapes scenes, in the VQA v2 layout)")
     d.add_argument("out_dir", help="the folder to write (must not exist or be empty)")
-    d.add_argument("--samples", type=int, default=None, help="number of items (default depends on the dataset)")
+    d.add_argument("--samples", type=int, default=None,
+                   help="number of items (default depends on the dataset); for vqa the number of scenes, "
+                        f"{VQA_PER_SCENE} questions each (default {DATASETS['vqa'][1]})")
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.set_defaults(run=_data)
     b = sub.add_parser("bench", help="measure speed ratios in one run", epilog="example: mmlearn bench --json bench.json")

@@ -479,11 +479,18 @@ def train_step_benchmark(batch_size: int = 32, # examples per step
     step_s, peak = statistics.median(rounds["compiled"]), statistics.median(rounds["matmul"])
     flops = train_step_flops(model, batch_size)
     c, p = rounds["compiled"], rounds["matmul"]   # ratios within a round: they share the machine's load
-    out = {"compiled_samples_per_s": batch_size / step_s, "train_step_flops": float(flops), "train_flop_per_s": flops / step_s,
-           "matmul_flop_per_s": peak, "train_flops_fraction": statistics.median(flops / a / q for a, q in zip(c, p)),
-           "batch_size": batch_size, "width": width, "repeats": repeats, "cpu_count": os.cpu_count(), "onednn": onednn_enabled()}
-    if eager: out.update(eager_samples_per_s=batch_size / statistics.median(rounds["eager"]),
-                         train_compiled_vs_eager=statistics.median(b / a for a, b in zip(c, rounds["eager"])))
+    pairs = {"train_flops_fraction": [flops / a / q for a, q in zip(c, p)]}
+    if eager:
+        pairs["train_compiled_vs_eager"] = [b / a for a, b in zip(c, rounds["eager"])]
+    out = {"compiled_samples_per_s": batch_size / step_s, "train_step_flops": float(flops),
+           "train_flop_per_s": flops / step_s, "matmul_flop_per_s": peak,
+           "train_flops_fraction": statistics.median(pairs["train_flops_fraction"]),
+           "batch_size": batch_size, "width": width, "repeats": repeats, "cpu_count": os.cpu_count(),
+           "onednn": onednn_enabled(), "pairs": pairs, "matmul_flop_per_s_per_round": p,
+           "step_seconds_per_round": {k: rounds[k] for k in steps_of}}
+    if eager:
+        out.update(eager_samples_per_s=batch_size / statistics.median(rounds["eager"]),
+                   train_compiled_vs_eager=statistics.median(pairs["train_compiled_vs_eager"]))
     return out
 
 # %% ../nbs/05_train.ipynb #9235f7e8
@@ -523,8 +530,11 @@ def input_pipeline_benchmark(n: int = 2000, # images written to a temporary fold
         for _ in range(repeats):
             for k, fn in runs.items(): times[k].append(_median_seconds(fn, 1))
         out = {f"{k}_samples_per_s": n / statistics.median(v) for k, v in times.items()}
-        ratio = lambda a, b: statistics.median(g / d for d, g in zip(times[a], times[b]))   # within a round: the same load
-        return {**out, "tfdata_vs_generator": ratio("tfdata", "generator"), "tfdata_vs_generator_training": ratio("tfdata_train", "generator_train"),
+        ratios = lambda a, b: [g / d for d, g in zip(times[a], times[b])]   # within a round: the same load
+        pairs = {"tfdata_vs_generator": ratios("tfdata", "generator"),
+                 "tfdata_vs_generator_training": ratios("tfdata_train", "generator_train")}
+        medians = {k: statistics.median(v) for k, v in pairs.items()}
+        return {**out, **medians, "pairs": pairs, "seconds_per_round": times,
                 "images": n, "batch_size": batch_size, "repeats": repeats, "cpu_count": os.cpu_count()}
     finally:
         shutil.rmtree(folder, ignore_errors=True)

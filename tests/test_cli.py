@@ -281,3 +281,23 @@ def test_the_command_and_the_registry_do_not_load_widgets():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=cli_env(), timeout=TIMEOUT)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]", r.stdout
+
+
+def test_data_vqa_writes_scene_questions_that_load_vqa_reads_back(tmp_path):
+    from mmlearn.data.formats import load_vqa
+    from mmlearn.evaluate import vqa_accuracy
+
+    out = tmp_path / "vqa"
+    r = mmlearn("data", "vqa", out, "--samples", 6, "--seed", 1)
+    assert r.returncode == 0, r.stderr
+    assert "generating 6 vqa scenes, 4 questions each" in r.stdout and "wrote vqa (vqa layout)" in r.stdout
+    train, val = load_vqa(out, "train2014"), load_vqa(out, "val2014")
+    assert len(train) + len(val) == 6 * 4 and train and val
+    assert {r.meta["mmlearn_split"] for r in train} == {"train"}
+    assert "train" not in {r.meta["mmlearn_split"] for r in val}  # test and held-out questions only
+    for rec in train + val:
+        assert rec.path.is_file() and out.resolve() in rec.path.parents
+        assert rec.question and len(rec.answers) == 10
+    assert vqa_accuracy([r.answers for r in val], [r.label for r in val]) == 1.0
+    again = mmlearn("data", "vqa", out)
+    assert again.returncode == 2 and "exists and is not an empty folder" in again.stderr

@@ -48,44 +48,50 @@ def _encoder_inputs(inputs: dict) -> dict:
     return {k: tf.convert_to_tensor(inputs[k]) for k in keys}
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #ef063a3f
-def _growing(state):
-    "Shape invariants for a decoder state in a graph loop: every axis but the last may change (a Transformer's cache grows)."
-    return tf.nest.map_structure(lambda s: tf.TensorShape([None] * (s.shape.rank - 1) + [s.shape[-1]]), state)
+def _xla_step(model):
+    "The decoder's `step` compiled with XLA, once per model (fixed shapes: it compiles once per batch size)."
+    return _compiled(model, ("xla_step",), lambda: tf.function(model.decoder.step, jit_compile=True))
 
-def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention):
+def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention, xla=True):
     "A compiled batched loop that feeds one token per step; it takes the arg-max (`greedy`), or samples from the top-k at a temperature."
     dec, stop = model.decoder, -1 if end_token is None else end_token
-    @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
-    def run(inputs, temperature, top_k, seed):
-        memory, mask = model.encode(inputs)
+    step = _xla_step(model) if xla and not greedy else dec.step   # greedy: the whole loop goes to XLA below
+    def decode(memory, mask, temperature, top_k, seed):
         prepared = dec.prepare(memory, mask)               # the memory's keys/values: once per batch
         state = dec.initial_state(prepared, max_length)
-        b = tf.shape(memory)[0]
+        b, m = tf.shape(memory)[0], tf.shape(memory)[1]
         token, done = tf.fill([b], start_token), tf.zeros([b], tf.bool)
-        tokens = tf.TensorArray(tf.int32, size=0, dynamic_size=True)
-        weights = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+        tokens = tf.zeros([b, max_length], tf.int32)
+        weights = tf.zeros([b, max_length, m if attention else 0])
         for t in tf.range(max_length):
-            tf.autograph.experimental.set_loop_options(shape_invariants=[(state, _growing(state))])
-            logits, state, a = dec.step(token, state, prepared)
-            if greedy: token = tf.argmax(logits, -1, output_type=tf.int32)      # a Python branch: traced once per setting
+            logits, state, a = step(token, state, prepared)
+            if greedy:   # a Python branch: traced once per setting
+                token = tf.argmax(logits, -1, output_type=tf.int32)
             else:
                 z = logits / temperature
                 z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)    # keep the k largest
                 token = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)[:, 0]
             token = tf.where(done, 0, token)
-            tokens = tokens.write(t, token)
-            if attention: weights = weights.write(t, a)
+            here = tf.equal(tf.range(max_length), t)        # column t of the output: the shapes stay fixed
+            tokens = tf.where(here, token[:, None], tokens)
+            if attention:
+                weights = tf.where(here[None, :, None], a[:, None, :], weights)
             done = done | tf.equal(token, stop)
-            if tf.reduce_all(done): break
-        pad = max_length - tokens.size()
-        seqs = tf.pad(tf.transpose(tokens.stack()), [[0, 0], [0, pad]])
-        if not attention: return seqs, tf.zeros([b, max_length, 0])
-        return seqs, tf.pad(tf.transpose(weights.stack(), [1, 0, 2]), [[0, 0], [0, pad], [0, 0]])
+            if tf.reduce_all(done):
+                break
+        return tokens, weights
+    # XLA draws stateless_categorical samples its own way: only greedy decoding compiles the whole loop
+    decode = tf.function(decode, jit_compile=True) if xla and greedy else decode
+    @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
+    def run(inputs, temperature, top_k, seed):
+        memory, mask = model.encode(inputs)
+        return decode(memory, mask, temperature, top_k, seed)
     return run
 
-def _run_stepwise(model, inputs, max_length, start_token, end_token, greedy, temperature=1.0, top_k=None, seed=0, attention=False):
-    fn = _compiled(model, ("stepwise", max_length, start_token, end_token, greedy, attention),
-                   lambda: _stepwise_loop(model, max_length, start_token, end_token, greedy, attention))
+def _run_stepwise(model, inputs, max_length, start_token, end_token, greedy, temperature=1.0, top_k=None,
+                  seed=0, attention=False, xla=True):
+    setting = (max_length, start_token, end_token, greedy, attention, bool(xla))
+    fn = _compiled(model, ("stepwise", *setting), lambda: _stepwise_loop(model, *setting))
     k = model.decoder.vocab_size if top_k is None else min(int(top_k), model.decoder.vocab_size)
     tokens, weights = fn(_encoder_inputs(inputs), tf.constant(float(temperature)), tf.constant(k), tf.constant(int(seed)))
     return tokens.numpy(), weights.numpy()
@@ -97,10 +103,12 @@ def greedy_decode(model: Seq2Seq, # a trained model (its memory and decoder are 
                   start_token: int = 2, # the id fed first (<start>)
                   end_token: int | None = 3, # the id that ends a sequence (<end>); None: always decode max_length
                   return_attention: bool = False, # also return the attention over the memory (B, max_length, M)
+                  xla: bool = True, # compile the loop with XLA (False: op by op, to compare)
                  ) -> np.ndarray:
     "The arg-max token at every step, (B, max_length) ids, zero after the end token; the decoder state is cached between steps."
     _check_length(model, max_length)
-    tokens, weights = _run_stepwise(model, inputs, max_length, start_token, end_token, True, attention=return_attention)
+    tokens, weights = _run_stepwise(model, inputs, max_length, start_token, end_token, True,
+                                    attention=return_attention, xla=xla)
     return (tokens, weights) if return_attention else tokens
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #73ef58b4
@@ -132,13 +140,22 @@ def length_penalty(length, # |Y|: tokens in the hypothesis, the end token includ
     return ((5.0 + tf.cast(length, tf.float32)) / 6.0) ** alpha
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #608f6a65
-def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token):
+def _top_k(x, k: int):
+    "tf.math.top_k(x, k) on the last axis of (B, n) `x`; -inf entries in index order under XLA too."
+    # XLA's top_k may order equal values differently from TensorFlow's (lower index first). Equal finite
+    # scores essentially never occur, but -inf ones (no hypothesis yet, or finished ones) do at every step:
+    # each -inf gets its own key below every finite score, falling with the index, so the same ones are kept.
+    n = x.shape[-1]
+    position = tf.range(n, dtype=tf.float32)
+    key = tf.where(tf.equal(x, -np.inf), -1e38 - position * (1e38 / n), x)
+    index = tf.math.top_k(key, k).indices
+    return tf.gather(x, index, batch_dims=1), index
+
+def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla=True):
     "A compiled batched beam search over B*k rows that keeps the k best finished hypotheses per input."
     dec, K, T, V = model.decoder, beam_width, max_length, model.decoder.vocab_size
     stop, lp_max = -1 if end_token is None else end_token, length_penalty(max_length, alpha)
-    @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
-    def run(inputs):
-        memory, mask = model.encode(inputs)
+    def search(memory, mask):
         b = tf.shape(memory)[0]
         prepared = dec.prepare(memory, mask, beams=K)      # row b*K + i: input b, beam i, all K sharing memory row b
         state = dec.initial_state(prepared, T)
@@ -146,26 +163,31 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token):
         done_seq, done_score = tf.zeros([b, K, T], tf.int32), tf.fill([b, K], -np.inf)
         token = tf.fill([b * K], start_token)
         for t in tf.range(T):
-            tf.autograph.experimental.set_loop_options(shape_invariants=[(state, _growing(state))])
             logits, state, _ = dec.step(token, state, prepared)
             logp = tf.reshape(alive_logp[..., None] + tf.reshape(tf.nn.log_softmax(logits), [b, K, V]), [b, K * V])
-            cand_logp, cand = tf.math.top_k(logp, 2 * K)                # 2K: at most K end, so K stay alive
+            cand_logp, cand = _top_k(logp, 2 * K)                # 2K: at most K end, so K stay alive
             beam, word = cand // V, cand % V
             seqs = tf.where(tf.range(T) == t, word[..., None], tf.gather(alive_seq, beam, batch_dims=1))
             ends = tf.equal(word, stop) | tf.equal(t, T - 1)
             # finished: scored with the length penalty; the best K so far are kept
             scores = tf.concat([done_score, tf.where(ends, cand_logp / length_penalty(t + 1, alpha), -np.inf)], 1)
-            done_score, best = tf.math.top_k(scores, K)
+            done_score, best = _top_k(scores, K)
             done_seq = tf.gather(tf.concat([done_seq, seqs], 1), best, batch_dims=1)
             # alive: the best K that did not end; each carries its parent's decoder state
-            alive_logp, keep = tf.math.top_k(tf.where(ends, -np.inf, cand_logp), K)
+            alive_logp, keep = _top_k(tf.where(ends, -np.inf, cand_logp), K)
             alive_seq, word = tf.gather(seqs, keep, batch_dims=1), tf.gather(word, keep, batch_dims=1)
             rows = tf.reshape(tf.gather(beam, keep, batch_dims=1) + tf.range(b)[:, None] * K, [-1])
-            state = tf.nest.map_structure(lambda s: tf.gather(s, rows), state)
+            state = dec.reorder(state, rows)
             token = tf.reshape(word, [-1])
             # a live prefix's score can at best reach logp / lp(max_length): stop when none beats the worst kept
-            if tf.reduce_all(done_score[:, -1] >= alive_logp[:, 0] / lp_max): break
+            if tf.reduce_all(done_score[:, -1] >= alive_logp[:, 0] / lp_max):
+                break
         return done_seq, done_score
+    if xla:   # the whole search in XLA, compiled once per batch size
+        search = tf.function(search, jit_compile=True)
+    @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
+    def run(inputs):
+        return search(*model.encode(inputs))
     return run
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #ca192a0e
@@ -177,14 +199,15 @@ def beam_search(model: Seq2Seq, # a trained model
                 start_token: int = 2, # the id fed first
                 end_token: int | None = 3, # the id that ends a hypothesis; None: all run to max_length
                 return_all: bool = False, # return all k finished hypotheses (B, k, T) and scores (B, k), best first
+                xla: bool = True, # compile the search with XLA (False: op by op, to compare)
                ) -> tuple:
     "The best hypothesis per input (B, max_length) and its score log p(Y|X) / ((5+|Y|)/6)^alpha (B,)."
     _check_positive("beam_width", beam_width)
     _check_length(model, max_length)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or alpha < 0:
         raise ValueError(f"alpha must be a number >= 0, got {alpha!r}")
-    fn = _compiled(model, ("beam", beam_width, max_length, float(alpha), start_token, end_token),
-                   lambda: _beam_loop(model, beam_width, max_length, float(alpha), start_token, end_token))
+    setting = (beam_width, max_length, float(alpha), start_token, end_token, bool(xla))
+    fn = _compiled(model, ("beam", *setting), lambda: _beam_loop(model, *setting))
     seqs, scores = (x.numpy() for x in fn(_encoder_inputs(inputs)))
     return (seqs, scores) if return_all else (seqs[:, 0], scores[:, 0])
 
@@ -214,12 +237,14 @@ def sample_decode(model: Seq2Seq, # a trained model
                   seed: int = 0, # the same seed gives the same samples
                   start_token: int = 2, # the id fed first
                   end_token: int | None = 3, # the id that ends a sequence; None: always decode max_length
+                  xla: bool = True, # compile the decoder step with XLA (the draws stay TensorFlow's)
                  ) -> np.ndarray:
     "Each token drawn from softmax(logits / temperature) over the top_k most likely: (B, max_length) ids."
     _check_length(model, max_length)
     _check_positive("temperature", temperature, "number")
     if top_k is not None: _check_positive("top_k", top_k)
-    return _run_stepwise(model, inputs, max_length, start_token, end_token, False, temperature, top_k, seed)[0]
+    args = (max_length, start_token, end_token, False, temperature, top_k, seed)
+    return _run_stepwise(model, inputs, *args, xla=xla)[0]
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #6bffaa38
 def benchmark_model(decoder: str = "transformer", # "transformer" or "gru"
@@ -248,14 +273,16 @@ def decode_benchmark(model: Seq2Seq | None = None, # the model to time (None: `b
                      max_length: int = 24, # tokens decoded per image
                      repeats: int = 5, # timed rounds; medians are reported
                      seed: int = 0, # for the model and the random images
+                     xla: bool = True, # cached decoding compiled with XLA (False: the same loops, op by op)
                     ) -> dict:
     "Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats` rounds; wall-clock, and CPU time beside it."
     for name, v in (("batch_size", batch_size), ("max_length", max_length), ("repeats", repeats)): _check_positive(name, v)
     if model is None: model = benchmark_model(decoder, max_length, seed=seed)
     x = {"image": np.random.default_rng(seed).random((batch_size, 32, 32, 3), dtype=np.float32)}
     kw = dict(max_length=max_length, end_token=None)
-    runs = {"greedy": lambda: greedy_decode(model, x, **kw), "prefix": lambda: prefix_decode(model, x, **kw),
-            "beam5": lambda: beam_search(model, x, beam_width=5, **kw)}
+    runs = {"greedy": lambda: greedy_decode(model, x, xla=xla, **kw),
+            "prefix": lambda: prefix_decode(model, x, **kw),
+            "beam5": lambda: beam_search(model, x, beam_width=5, xla=xla, **kw)}
     for run in runs.values(): run()                     # warm-up: tracing is not decoding
     # one round times all three back to back, so each ratio compares runs made under the same machine load
     rounds = [{name: _timed(run) for name, run in runs.items()} for _ in range(repeats)]
@@ -263,10 +290,16 @@ def decode_benchmark(model: Seq2Seq | None = None, # the model to time (None: `b
     wall = {n: med(lambda r, n=n: r[n][0]) for n in runs}
     cpu = {n: med(lambda r, n=n: r[n][1]) for n in runs}   # waiting for a busy CPU costs wall time but no CPU time
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None   # other work on the machine skews every timing
+    # one ratio per round: both sides ran under the same load
+    pairs = {"decode_cached_vs_prefix": [r["prefix"][0] / r["greedy"][0] for r in rounds],
+             "beam5_vs_greedy_time": [r["beam5"][0] / r["greedy"][0] for r in rounds]}
     return {"decoder": type(model.decoder).__name__, "batch_size": batch_size, "max_length": max_length, "repeats": repeats,
-            "cpu_count": os.cpu_count(), "load_average": load,
+            "cpu_count": os.cpu_count(), "load_average": load, "xla": bool(xla), "pairs": pairs,
+            "wall_seconds_per_round": {n: [r[n][0] for r in rounds] for n in runs},
+            "cpu_seconds_per_round": {n: [r[n][1] for r in rounds] for n in runs},
             "greedy_seconds": wall["greedy"], "prefix_seconds": wall["prefix"], "beam5_seconds": wall["beam5"],
             "greedy_tokens_per_s": batch_size * max_length / wall["greedy"], "prefix_tokens_per_s": batch_size * max_length / wall["prefix"],
-            "decode_cached_vs_prefix": med(lambda r: r["prefix"][0] / r["greedy"][0]), "beam5_vs_greedy_time": med(lambda r: r["beam5"][0] / r["greedy"][0]),
+            "decode_cached_vs_prefix": statistics.median(pairs["decode_cached_vs_prefix"]),
+            "beam5_vs_greedy_time": statistics.median(pairs["beam5_vs_greedy_time"]),
             "greedy_cpu_seconds": cpu["greedy"], "prefix_cpu_seconds": cpu["prefix"], "beam5_cpu_seconds": cpu["beam5"],
             "cpu_cached_vs_prefix": med(lambda r: r["prefix"][1] / r["greedy"][1]), "cpu_beam5_vs_greedy": med(lambda r: r["beam5"][1] / r["greedy"][1])}

@@ -167,6 +167,10 @@ class GRUDecoder(keras.layers.Layer):
         h, _ = self.cell(ops.concatenate([e, context], -1), [state["h"]], training=training)
         return self.out(ops.concatenate([h, context, e], -1)), {"h": h}, weights
 
+    def reorder(self, state: dict, rows) -> dict:
+        "The state of decoding rows `rows` (R,), in that order (beam search keeps the best hypotheses)."
+        return {"h": ops.take(state["h"], rows, axis=0)}
+
     def call(self, tokens, memory, memory_mask=None, training=False, return_attention=False):
         "Teacher forcing: tokens (B, L) are the previous tokens; logits (B, L, V) [and attention (B, L, M)]."
         check_rank(self, tokens, 2, "decoder tokens (batch, length)")
@@ -243,6 +247,11 @@ class MultiHeadAttention(keras.layers.Layer):
         return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim}
 
 # %% ../../nbs/04_seq2seq.model.ipynb #9221029b
+def _gather_slots(cache, origin):
+    "cache (R, slots, ...) read through origin (R, slots): out[r, s] = cache[origin[r, s], s]."
+    slots = tf.broadcast_to(tf.range(tf.shape(origin)[1])[None], tf.shape(origin))
+    return tf.gather_nd(cache, tf.stack([origin, slots], -1))
+
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TransformerDecoderBlock(keras.layers.Layer):
     "Pre-LN decoder block: x + SelfAttn(LN x), then x + CrossAttn(LN x, memory), then x + FFN(LN x)."
@@ -277,12 +286,23 @@ class TransformerDecoderBlock(keras.layers.Layer):
         x = x + self.drop(self.self_attn(h, h, self_mask), training=training)
         return self.cross_and_ffn(x, self.cross_attn.key_value(memory), memory_mask, training)
 
-    def step(self, x, cache, cross_kv, memory_mask=None, group=1, training=False):
-        "One position per row x (R, D): its key/value appended to `cache` (R, H, t, d_k), attention to the whole cache (it holds exactly the prefix), then to the memory."
+    def step(self, x, cache, position, cross_kv, memory_mask=None, group=1, training=False, origin=None):
+        """One position per row x (R, D): its key/value written into slot `position` of `cache`
+        (R, slots, H, d_k), attention to slots 0..position (slot s of row r read from row origin[r, s],
+        if given), then to the memory."""
+        att = self.self_attn
+        H, dk = att.num_heads, att.key_dim
         h = self.ln1(x)
-        k, v = self.self_attn.key_value(h)                                  # (R, H, 1, d_k)
-        cache = (ops.concatenate([cache[0], k], 2), ops.concatenate([cache[1], v], 2))
-        x = x + self.drop(self.self_attn.attend(h, *cache)[0], training=training)
+        k, v = (ops.reshape(proj(h), (-1, 1, H, dk)) for proj in (att.k_proj, att.v_proj))
+        at = (0, position, 0, 0)
+        cache = (ops.slice_update(cache[0], at, k), ops.slice_update(cache[1], at, v))   # in place under XLA
+        keys, values = cache if origin is None else (_gather_slots(c, origin) for c in cache)
+        q = ops.reshape(att.q_proj(h), (-1, 1, H, dk)) * (1.0 / np.sqrt(dk))
+        n = ops.shape(keys)[1]
+        bias = ops.where(ops.arange(n) <= position, 0.0, -1e9)[None, :, None]   # empty slots: exactly 0
+        a = tf.nn.softmax(ops.sum(q * keys, -1) + bias, axis=1)                 # (R, n, H): over the slots
+        o = ops.reshape(ops.sum(a[..., None] * values, 1), (-1, H * dk))
+        x = x + self.drop(att.o_proj(o), training=training)
         x, a = self.cross_and_ffn(x, cross_kv, memory_mask, training, group)
         return x, cache, a
 
@@ -351,21 +371,37 @@ class TransformerDecoder(keras.layers.Layer):
         return {"cross": [b.cross_attn.key_value(memory) for b in self.blocks], "mask": ops.cast(memory_mask, "bool"), "beams": int(beams)}
 
     def initial_state(self, prepared: dict, max_length: int | None = None) -> dict:
-        "An empty key/value cache per layer, (rows, H, 0, d_k) with rows = inputs * beams; each step appends one position."
+        """A key/value cache of n = max_length slots per layer, (rows, n, H, d_k) with rows = inputs * beams,
+        and the position 0; each step fills one slot. With beams, also `origin`: the row holding each slot
+        of each hypothesis."""
         n = self.max_length if max_length is None else int(max_length)
         if n > self.max_length: raise ValueError(f"max_length={n} exceeds the decoder's max_length={self.max_length}")
         rows = ops.shape(prepared["mask"])[0] * prepared["beams"]
-        empty = ops.zeros((rows, self.num_heads, 0, self.dim // self.num_heads))
-        return {"cache": [(empty, empty) for _ in self.blocks]}
+        empty = ops.zeros((rows, n, self.num_heads, self.dim // self.num_heads))
+        state = {"cache": [(empty, empty) for _ in self.blocks], "position": ops.zeros((), "int32")}
+        if prepared["beams"] > 1:   # beam search reorders its rows: recorded here, the cache does not move
+            state["origin"] = ops.tile(ops.arange(rows, dtype="int32")[:, None], (1, n))
+        return state
 
     def step(self, token, state: dict, prepared: dict, training=False):
-        "token (R,) -> logits (R, V), the state with this token's keys/values appended, attention (R, M)."
-        x = self._embed(token, ops.cast(ops.shape(state["cache"][0][0])[2], "int32"))   # (R, D): the cache's length is the position
+        "token (R,) -> logits (R, V), the state with this token's keys/values in its slot, attention (R, M)."
+        t, origin = state["position"], state.get("origin")
+        if origin is not None:   # slot t of every row is the one it writes now
+            rows = ops.arange(ops.shape(origin)[0], dtype="int32")[:, None]
+            origin = ops.where(ops.arange(ops.shape(origin)[1]) == t, rows, origin)
+        x = self._embed(token, t)                                          # (R, D)
         cache = []
         for b, c, cross_kv in zip(self.blocks, state["cache"], prepared["cross"]):
-            x, c, a = b.step(x, c, cross_kv, prepared["mask"], prepared["beams"], training)
+            x, c, a = b.step(x, c, t, cross_kv, prepared["mask"], prepared["beams"], training, origin)
             cache.append(c)
-        return self.out(self.ln(x)), {"cache": cache}, ops.mean(a, axis=1)
+        state = {"cache": cache, "position": t + 1, **({} if origin is None else {"origin": origin})}
+        return self.out(self.ln(x)), state, ops.mean(a, axis=1)
+
+    def reorder(self, state: dict, rows) -> dict:
+        "The state of decoding rows `rows` (R,), in order: their `origin` (the cache stays), or cache rows."
+        if "origin" in state:
+            return {**state, "origin": ops.take(state["origin"], rows, axis=0)}
+        return {**state, "cache": [tuple(ops.take(c, rows, axis=0) for c in kv) for kv in state["cache"]]}
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "num_heads": self.num_heads,
