@@ -134,10 +134,13 @@ def heading_slug(value: str, # a heading's text
 # %% ../nbs/09_docs.ipynb #9a69a37b
 _COLUMNS = {"anno": "Type", "default": "Default", "docment": "Details"}
 
-def _table_cell(o) -> str:
-    "A value as the text of a Markdown table cell: missing as empty, a class by its name, `|` escaped."
+def _table_cell(o, code: bool = False) -> str:
+    "A value as the text of a Markdown table cell: missing as empty, a class by its name, `|` escaped; a `code` value (a type or a default) with `<`, `>`, `&` escaped too, so `'<image>'` shows instead of becoming a tag."
     if o is inspect.Parameter.empty: return ""
-    return (o.__name__ if hasattr(o, "__name__") else str(o)).replace("|", "\\|")
+    text = o.__name__ if hasattr(o, "__name__") else str(o)
+    if code:
+        text = html.escape(text, quote=False)
+    return text.replace("|", "\\|")
 
 def param_table(sym, # the function or class (a class's parameters are its constructor's)
                ) -> str:
@@ -152,9 +155,9 @@ def param_table(sym, # the function or class (a class's parameters are its const
     if not any(p["docment"] is not empty for p in params.values()): return ""
     cols = [c for c in _COLUMNS if any(p.get(c, empty) is not empty for p in [ret, *params.values()])]
     rows = [["  "] + [f"**{_COLUMNS[c]}**" for c in cols], ["---"] * (len(cols) + 1)]
-    rows += [[nm] + [_table_cell(p.get(c, empty)) for c in cols] for nm, p in params.items()]
+    rows += [[nm] + [_table_cell(p.get(c, empty), c != "docment") for c in cols] for nm, p in params.items()]
     if any(ret.get(c, empty) is not empty for c in cols):
-        rows.append(["**Returns**"] + [f"**{s}**" if s else s for s in (_table_cell(ret.get(c, empty)) for c in cols)])
+        rows.append(["**Returns**"] + [f"**{s}**" if s else s for s in (_table_cell(ret.get(c, empty), c != "docment") for c in cols)])
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
 def api_markdown(sym, # the function or class to document

@@ -823,7 +823,7 @@ class Instruction:
     modality: str  # 'image', 'audio' or 'text+image': what the placeholder stands for
     media: np.ndarray  # uint8 image (H,W,3) or float32 waveform (T,): a view into the source set
     media_index: int  # index of the media in its source set (scene, clip or recording)
-    prompt: str  # the user's turn: '<image>\n' or '<audio>\n' then the question (no role tokens)
+    prompt: str  # the user's turn: `<image>` or `<audio>` and a newline, then the question (no role tokens)
     question: str  # the question or instruction alone
     answer: str  # the assistant's turn
     question_type: str  # e.g. 'color', 'order', or the task name for single-type tasks
