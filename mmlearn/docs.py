@@ -20,10 +20,13 @@ from pathlib import Path
 
 import nbformat
 
+from .core import as_list
+
+
 # %% auto #0
 __all__ = ['SECTIONS', 'SITE_CSS', 'cell_directives', 'strip_directives', 'is_hidden', 'shows_source', 'notebook_to_markdown',
            'project_root', 'build_readme', 'heading_slug', 'param_table', 'api_markdown', 'python_markdown_compat',
-           'cell_options', 'page_markdown', 'processed_notebook', 'notebook_module', 'fill_show_docs',
+           'cell_options', 'page_markdown', 'processed_notebook', 'export_modules', 'notebook_module', 'fill_show_docs',
            'heading_anchors', 'drop_dead_api_links', 'site_notebooks', 'site_nav', 'tex_to_mathml_html',
            'mkdocs_config', 'build_site']
 
@@ -267,6 +270,19 @@ def processed_notebook(nb_path: str | Path, # the notebook
     NBProcessor(nb=nb, procs=procs).process()
     return nb
 
+def export_modules(nb_path: str | Path, # the notebook
+                  ) -> list[str]:
+    "Every module a notebook exports to: its `#| default_exp` first, then those its cells name (`#| export represent.align`)."
+    found = []
+    for cell in nbformat.read(nb_path, as_version=4).cells:
+        for d in cell_directives(cell.source) if cell.cell_type == "code" else []:
+            words = d.split()
+            if words[0] == "default_exp":
+                found.insert(0, words[1])
+            elif words[0] == "export" and len(words) == 2 and words[1] not in found:
+                found.append(words[1])
+    return found
+
 def notebook_module(nb_path: str | Path, # the notebook
                    ) -> str | None:
     "The module a notebook exports to (its `#| default_exp`, such as `preprocess.audio`), or None."
@@ -284,10 +300,12 @@ def _cell_values(src: str, ns: dict) -> list:
     return vals
 
 def fill_show_docs(nb, # a processed notebook
-                   module: str | None, # the module whose names the cells document (`mmlearn.evaluate`), or None
+                   module: str | list | None, # the module whose names the cells document (`mmlearn.evaluate`), or a list of them (the first wins), or None
                   ) -> int:
     "Give every `show_doc` cell of a processed notebook its API entries (with parameter tables), computed from `module`; returns how many cells."
-    ns = dict(vars(importlib.import_module(module))) if module else {}
+    ns = {}
+    for name in reversed(as_list(module)):   # the first module's names win
+        ns.update(vars(importlib.import_module(name)))
     ns["show_doc"] = lambda sym, renderer=None, name=None, title_level=3: api_markdown(sym, name, title_level)
     filled = 0
     for cell in nb.cells:
@@ -411,8 +429,7 @@ def build_site(out: str | Path | None = None, # the site folder (default: docs/ 
             found.append((nb_path, nb, Path(nb.frontmatter_.get("output-file", nb_path.stem + ".html")).with_suffix(".md").name))
         links, mds, pages = {p.stem: page for p, _, page in found}, {}, []
         for nb_path, nb, page in found:
-            mod = notebook_module(nb_path)
-            fill_show_docs(nb, f"{cfg.lib_name}.{mod}" if mod else None)
+            fill_show_docs(nb, [f"{cfg.lib_name}.{mod}" for mod in export_modules(nb_path)])
             mds[page] = page_markdown(nb, nb_path.stem, src / "images", links, doc_url)
             pages.append((nb_path.stem, page, nb.frontmatter_.get("title", nb_path.stem)))
         for page, md in drop_dead_api_links(mds).items(): (src / page).write_text(md, encoding="utf-8")

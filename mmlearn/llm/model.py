@@ -715,6 +715,7 @@ def lm_generation_benchmark(
     return {
         "lm_cached_vs_prefix": statistics.median(ratios),
         "ratio_spread": _spread(ratios),
+        "pairs": {"lm_cached_vs_prefix": ratios},  # one ratio per interleaved round, for mmlearn bench
         "cached_seconds": statistics.median(times["cached"]),
         "prefix_seconds": statistics.median(times["prefix"]),
         "same_tokens": cached.tokens == prefix.tokens,
@@ -796,6 +797,7 @@ def lm_train_benchmark(
     return {
         "lm_train_flops_fraction": statistics.median(fractions),
         "fraction_spread": _spread(fractions),
+        "pairs": {"lm_train_flops_fraction": fractions},  # one fraction per round, for mmlearn bench
         "train_step_seconds": statistics.median(seconds),
         "train_step_flops": flops,
         "graph_matmul_flops": counted,
