@@ -11,14 +11,14 @@ from collections.abc import Sequence
 import keras
 import numpy as np
 import tensorflow as tf
-from keras import ops
 
+from ..seq2seq.model import MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy
 from .model import DecoderLM
 from .tokenizer import BPETokenizer
 
 # %% auto #0
-__all__ = ['token_stream', 'lm_windows', 'lm_rows', 'lm_dataset', 'MaskedLMLoss', 'MaskedTokenAccuracy', 'warmup_cosine',
-           'pretrain_optimizer', 'compile_for_pretraining', 'perplexity']
+__all__ = ['token_stream', 'lm_windows', 'lm_rows', 'lm_dataset', 'MaskedLMLoss', 'warmup_cosine', 'pretrain_optimizer',
+           'compile_for_pretraining', 'perplexity']
 
 # %% ../../nbs/04d_llm.pretrain.ipynb #29023293
 def _check_positive(name: str, value) -> int:
@@ -115,8 +115,8 @@ def lm_dataset(
 
 # %% ../../nbs/04d_llm.pretrain.ipynb #1ab56a84
 @keras.saving.register_keras_serializable(package="mmlearn")
-class MaskedLMLoss(keras.losses.Loss):
-    "Next-token cross-entropy on logits, averaged over the targets that are not padding."
+class MaskedLMLoss(MaskedSparseCategoricalCrossentropy):
+    "Next-token cross-entropy on logits, averaged over the targets that are not padding: the Seq2Seq chapters' masked loss, named for this stage."
 
     def __init__(
         self,
@@ -124,51 +124,8 @@ class MaskedLMLoss(keras.losses.Loss):
         name: str = "masked_lm_loss",
         **kwargs,
     ):
-        super().__init__(name=name, **kwargs)
-        self.pad_id = int(pad_id)
-
-    def call(self, y_true, y_pred):
-        y_true = ops.cast(y_true, "int32")
-        per_token = keras.losses.sparse_categorical_crossentropy(y_true, y_pred, from_logits=True)
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), per_token.dtype)
         # one number per batch: the mean over real tokens, not over rows (rows hold different counts)
-        return ops.sum(per_token * mask) / ops.maximum(ops.sum(mask), 1.0)
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id}
-
-# %% ../../nbs/04d_llm.pretrain.ipynb #7a12f68e
-@keras.saving.register_keras_serializable(package="mmlearn")
-class MaskedTokenAccuracy(keras.metrics.Metric):
-    "The share of non-padding targets whose arg-max logit is the target, over all batches so far."
-
-    def __init__(
-        self,
-        pad_id: int,  # targets with this id are not counted
-        name: str = "token_accuracy",
-        **kwargs,
-    ):
-        super().__init__(name=name, **kwargs)
-        self.pad_id = int(pad_id)
-        self.correct = self.add_variable(shape=(), initializer="zeros", name="correct")
-        self.count = self.add_variable(shape=(), initializer="zeros", name="count")
-
-    def update_state(self, y_true, y_pred, sample_weight=None):
-        y_true = ops.cast(y_true, "int32")
-        mask = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
-        hit = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, axis=-1), "int32"), y_true), "float32")
-        self.correct.assign_add(ops.sum(hit * mask))
-        self.count.assign_add(ops.sum(mask))
-
-    def result(self):
-        return self.correct / ops.maximum(self.count, 1.0)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.count.assign(0.0)
-
-    def get_config(self):
-        return {**super().get_config(), "pad_id": self.pad_id}
+        super().__init__(pad_id=pad_id, name=name, **kwargs)
 
 # %% ../../nbs/04d_llm.pretrain.ipynb #16c79c91
 def warmup_cosine(
