@@ -996,6 +996,20 @@ def _media_roles(is_test: np.ndarray, per_item: int, g: np.random.Generator) -> 
     return np.where(is_test[:, None], roles, "train").ravel()
 
 
+def _questioned_media(n, per_item, media, make, test_fraction, seed: int, stream: int, what: str) -> tuple:
+    "(n, per_item, media, roles, g): checked counts, the media (made by `make(count)` when None), each question's role, and a generator on its own stream."
+    n, per_item = _check_count(n), _check_count(per_item, f"per_{what}")
+    test_fraction = _check_fraction(test_fraction, "test_fraction")
+    n_media = -(-n // per_item)
+    if media is None:
+        media = make(n_media)
+    if len(media) < n_media:
+        raise ValueError(f"{what}s holds {len(media)} {what}s; {n} questions at per_{what}={per_item} need {n_media}")
+    g = np.random.default_rng([seed, stream])  # a stream apart from the media's own
+    roles = _media_roles(_test_media(n_media, test_fraction, g), per_item, g)[:n]
+    return n, per_item, media, roles, g
+
+
 def scene_questions(
     n: int,  # number of questions
     seed: int = 0,  # random seed: the same seed gives the same scenes and questions
@@ -1007,19 +1021,10 @@ def scene_questions(
     system: str | None = None,  # a system prompt for every record
 ) -> list[Instruction]:
     "Questions about shapes scenes (colour, shape, count, size, position, existence), several phrasings."
-    n, per_scene = _check_count(n), _check_count(per_scene, "per_scene")
-    test_fraction = _check_fraction(test_fraction, "test_fraction")
-    n_scenes = -(-n // per_scene)
-    if scenes is None:
-        scenes = shapes_scenes(n_scenes, seed=seed, image_size=image_size)
-    if len(scenes) < n_scenes:
-        raise ValueError(
-            f"scenes holds {len(scenes)} scenes; {n} questions at per_scene={per_scene} need {n_scenes}"
-        )
+    make = lambda count: shapes_scenes(count, seed=seed, image_size=image_size)
+    n, per_scene, scenes, roles, g = _questioned_media(n, per_scene, scenes, make, test_fraction, seed, 17, "scene")
     heldout = heldout or heldout_rule()
     voc, held = scenes.meta["vocabulary"], set(heldout.image_pairs)
-    g = np.random.default_rng([seed, 17])  # a stream apart from the scenes' own
-    roles = _media_roles(_test_media(n_scenes, test_fraction, g), per_scene, g)[:n]
     types = list(IMAGE_QUESTIONS)
     plan = g.permutation(
         np.resize(np.arange(len(types)), n)
@@ -1113,19 +1118,10 @@ def sound_questions(
     system: str | None = None,  # a system prompt for every record
 ) -> list[Instruction]:
     "Questions about sound-event clips (count, which first/last, pitch, loudness, kind), several phrasings."
-    n, per_clip = _check_count(n), _check_count(per_clip, "per_clip")
-    test_fraction = _check_fraction(test_fraction, "test_fraction")
-    n_clips = -(-n // per_clip)
-    if clips is None:
-        clips = sound_events(n_clips, seed=seed, sample_rate=sample_rate)
-    if len(clips) < n_clips:
-        raise ValueError(
-            f"clips holds {len(clips)} clips; {n} questions at per_clip={per_clip} need {n_clips}"
-        )
+    make = lambda count: sound_events(count, seed=seed, sample_rate=sample_rate)
+    n, per_clip, clips, roles, g = _questioned_media(n, per_clip, clips, make, test_fraction, seed, 18, "clip")
     heldout = heldout or heldout_rule()
     held = set(heldout.sound_pairs)
-    g = np.random.default_rng([seed, 18])
-    roles = _media_roles(_test_media(n_clips, test_fraction, g), per_clip, g)[:n]
     types = list(SOUND_QUESTIONS)
     plan = g.permutation(np.resize(np.arange(len(types)), n))
     asked_so_far = np.zeros(len(types), int)
