@@ -53,7 +53,25 @@ def _classification(m: dict) -> list[str]:
                  f"; fusing them gains {m['accuracy'] - single[best]:+.3f} over the better one ({best}).")
     return s
 
-READERS = {"generation": _generation, "retrieval": _retrieval, "classification": _classification}
+def _assistant(m: dict) -> list[str]:
+    "One model, every task: the questions first, then the other tasks it was asked to do."
+    s = []
+    if "image_qa_accuracy" in m:
+        s.append(f"It answers {_pct(m['image_qa_accuracy'])} of the held-out image questions exactly "
+                 f"(VQA accuracy {m['vqa_accuracy']:.3f}).")
+    if "audio_qa_accuracy" in m:
+        s.append(f"Questions about sounds: {_pct(m['audio_qa_accuracy'])}.")
+    done = [f"{name} {m[key]:.3f}" for key, name in (
+        ("caption_exact_match", "caption exact match"), ("summary_rouge_l", "summary ROUGE-L"),
+        ("sentiment_accuracy", "spoken sentiment"), ("digits_accuracy", "spoken digits"),
+        ("heldout_phrasing_accuracy", "questions in unseen phrasings")) if key in m]
+    if done:
+        s.append("By instruction, the same model scores " + ", ".join(done) + ".")
+    return s
+
+
+READERS = {"generation": _generation, "retrieval": _retrieval, "classification": _classification,
+           "assistant": _assistant}
 
 
 def interpret(kind: str, # how to read the metrics: a key of READERS (`Task.report`)

@@ -15,14 +15,14 @@ from .core import as_list
 from .train import RunConfig, Task, enable_determinism, read_config, write_metrics
 from .distributed import distribution_strategy, is_chief
 from .report import write_report
-from .apps import audio_caption, caption, digits, retrieval, search, sentiment, summarize
+from .apps import assistant, audio_caption, caption, digits, retrieval, search, sentiment, summarize
 
 # %% auto #0
 __all__ = ['TASKS', 'task_for', 'write_config', 'unfinished_run_conflict', 'run', 'evaluate_run', 'predict_run']
 
 # %% ../nbs/08_tasks.ipynb #5b238edb
 TASKS = {task.name: task for task in (caption.TASK, audio_caption.TASK, summarize.TASK, retrieval.TASK, search.TASK,
-                                      sentiment.TASK, digits.TASK)}
+                                      sentiment.TASK, digits.TASK, assistant.TASK)}
 
 # %% ../nbs/08_tasks.ipynb #1bcc598e
 def task_for(name: str, # a name in TASKS

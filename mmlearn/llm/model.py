@@ -587,12 +587,15 @@ def step_fns(
 def left_pad(
     prompts,  # a list of token-id lists (any lengths), or a (B, P) array
     pad_id: int = 0,  # the id written into the padding (masked out: it changes nothing)
+    multiple: int = 1,  # round the width P up to a multiple of this (fewer shapes: fewer traces)
 ) -> tuple[np.ndarray, np.ndarray]:
     "Prompts right-aligned in a (B, P) int32 array, and its valid mask: every next token goes to slot P."
     rows = [np.asarray(p).reshape(-1) for p in prompts]
     if not rows or min(len(r) for r in rows) == 0:
         raise ValueError("prompts: expected at least one prompt, each with at least one token")
-    width = max(len(r) for r in rows)
+    if isinstance(multiple, bool) or not isinstance(multiple, (int, np.integer)) or multiple < 1:
+        raise ValueError(f"multiple must be a positive integer, got {multiple!r}")
+    width = -(-max(len(r) for r in rows) // multiple) * multiple
     ids = np.full((len(rows), width), pad_id, np.int32)
     valid = np.zeros((len(rows), width), bool)
     for i, r in enumerate(rows):
@@ -629,6 +632,7 @@ def generate(
     use_cache: bool = True,  # False: re-run the whole sequence for every token (the slow reference)
     on_token=None,  # on_token(step, tokens (B,), -1 where finished) after each step: streams (cache only)
     pad_id: int = 0,  # the id in the left padding of shorter prompts (masked out)
+    multiple: int = 8,  # pad prompts to a width that is a multiple of this: one trace serves many lengths
 ) -> Generation:
     "Continue each prompt to end_id or max_new_tokens: one compiled loop, or compiled steps to stream."
     if (
@@ -638,7 +642,9 @@ def generate(
     ):
         raise ValueError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
     settings = _settings(temperature, top_k, top_p, seed)
-    ids, valid = left_pad(prompts, pad_id)
+    ids, valid = left_pad(prompts, pad_id, multiple)
+    if ids.shape[1] + max_new_tokens > model.max_length:
+        ids, valid = left_pad(prompts, pad_id)  # rounding up must not push a prompt that fits past the limit
     if ids.shape[1] + max_new_tokens > model.max_length:
         raise ValueError(
             f"a prompt of {ids.shape[1]} tokens + max_new_tokens={max_new_tokens} exceeds the "

@@ -136,7 +136,8 @@ def warmup_cosine(
 ) -> keras.optimizers.schedules.CosineDecay:
     "The learning rate per step: linear from 0 to the peak, then a cosine down to final_ratio x peak."
     total_steps = _check_positive("total_steps", total_steps)
-    warmup = max(1, round(0.05 * total_steps)) if warmup_steps is None else int(warmup_steps)
+    # by default 5% of the steps, at least one, but never all of them (a one-step run has no warm-up)
+    warmup = min(max(1, round(0.05 * total_steps)), total_steps - 1) if warmup_steps is None else int(warmup_steps)
     if not 0 <= warmup < total_steps:
         raise ValueError(f"warmup_steps={warmup_steps} must be in 0 .. total_steps - 1 = {total_steps - 1}")
     return keras.optimizers.schedules.CosineDecay(
