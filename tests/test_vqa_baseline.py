@@ -165,6 +165,11 @@ def test_errors_name_the_record_and_what_was_expected():
         ValueError, match=r"records\[1\]: an image of shape \(32, 32, 3\); expected \(64, 64, 3\)"
     ):
         vqa_inputs(odd, question_vocabulary(TRAIN))
+    small = [type("R", (), {"question": "how many?", "answer": "2", "media": np.zeros((32, 32, 3))})()]
+    with pytest.raises(
+        ValueError, match=r"test_records: images of shape \(32, 32, 3\); expected \(64, 64, 3\)"
+    ):
+        vqa_baseline(TRAIN[:10], small, epochs=1)
     with pytest.raises(ValueError, match=r"train_records\[0\]: has no .media"):
         vqa_baseline(["how many?"], TEST[:1], epochs=1)
     with pytest.raises(ValueError, match="the answer 'purple' is not one of the 2 classes"):

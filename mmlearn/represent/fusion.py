@@ -317,14 +317,15 @@ def bag_of_words(
 def vqa_inputs(
     records,  # Instruction records with images (H, W, 3) of one size
     vocabulary: list[str],  # the question words (from `question_vocabulary`)
+    what: str = "records",  # how to call `records` in the error message
 ) -> dict:
     "The model's inputs: {'image': (N, H, W, 3) as the records hold them, 'question': bag of words (N, V)}."
-    records = _check_records(records)
+    records = _check_records(records, what)
     shape = np.shape(records[0].media)
     for i, record in enumerate(records):
         if len(np.shape(record.media)) != 3 or np.shape(record.media) != shape:
             raise ValueError(
-                f"records[{i}]: an image of shape {np.shape(record.media)}; expected {shape} as records[0] "
+                f"{what}[{i}]: an image of shape {np.shape(record.media)}; expected {shape} as {what}[0] "
                 "(resize the images to one size first)"
             )
     counts, _ = bag_of_words([r.question for r in records], vocabulary)
@@ -438,7 +439,13 @@ def vqa_baseline(
     train_records = _check_records(train_records, "train_records")
     test_records = _check_records(test_records, "test_records")
     vocabulary, answers = question_vocabulary(train_records), answer_classes(train_records)
-    x, y = vqa_inputs(train_records, vocabulary), answer_targets(train_records, answers)
+    x, y = vqa_inputs(train_records, vocabulary, "train_records"), answer_targets(train_records, answers)
+    x_test = vqa_inputs(test_records, vocabulary, "test_records")
+    if x_test["image"].shape[1:] != x["image"].shape[1:]:  # say so before training, not after
+        raise ValueError(
+            f"test_records: images of shape {x_test['image'].shape[1:]}; expected {x['image'].shape[1:]} "
+            "as in train_records (resize them to one size)"
+        )
     set_seed(seed)
     model = BagOfWordsVQA(vocabulary, answers, dim=dim)
     model.compile(
@@ -448,4 +455,5 @@ def vqa_baseline(
         jit_compile=False,  # XLA compiling costs more than it saves for a model this small on a CPU
     )
     model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
-    return model, model.answer_questions(test_records)
+    probabilities = model.predict(x_test, batch_size=256, verbose=0)
+    return model, [answers[k] for k in np.argmax(probabilities, axis=-1)]
