@@ -8,6 +8,8 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
+import tempfile
 import wave
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -21,9 +23,9 @@ from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
 from .core import fsdd_root, rng
-from .data.formats import load_fsdd
-from .data.synthetic import (DIGIT_WORDS, SENTIMENT_CLASSES, handwritten_digits, sentiment_clips, shapes_scenes,
-                                    sound_events, spoken_phrases)
+from .data.formats import load_fsdd, write_wav
+from .data.synthetic import (DIGIT_WORDS, SENTIMENT_CLASSES, handwritten_digits, scene_questions,
+                                    sentiment_clips, shapes_scenes, sound_events, sound_questions, spoken_phrases)
 from .preprocess.text import Vocabulary, split_words, standardize, tokenize
 from .preprocess.image import (ChannelStats, augmentation, channel_stats, decode_image, extract_patches, resize_images,
                                       standardize_channels)
@@ -33,14 +35,16 @@ from .apps import retrieval, search
 from .seq2seq.model import Seq2Seq
 from .apps.caption import attention_overlay, explain_caption
 from .apps.sentiment import MODALITIES, PROSODY_BAND, cached_sentiment_clips
+from .apps.assistant import Assistant
+from .llm.multimodal import CLIP_SECONDS
 
 # %% auto #0
-__all__ = ['DATASETS', 'DEFAULT_SIZES', 'HELD_OUT', 'available_datasets', 'Sample', 'dataset_size', 'dataset_sample', 'png_bytes',
-           'wav_bytes', 'audio_figure', 'sample_html', 'sample_png', 'dataset_explorer', 'dataset_vocabulary',
-           'text_stages', 'text_stages_html', 'dataset_channel_stats', 'patch_mosaic', 'image_stages',
-           'plot_image_stages', 'audio_stages', 'plot_audio_stages', 'preprocessing_stages', 'stage_shapes',
-           'preprocessing_explorer', 'SentimentRun', 'sentiment_html', 'sentiment_explorer', 'run_index',
-           'search_widget', 'caption_explorer']
+__all__ = ['DATASETS', 'DEFAULT_SIZES', 'HELD_OUT', 'TEXT_ONLY', 'UPLOADED', 'available_datasets', 'Sample', 'dataset_size',
+           'dataset_sample', 'png_bytes', 'wav_bytes', 'audio_figure', 'sample_html', 'sample_png', 'dataset_explorer',
+           'dataset_vocabulary', 'text_stages', 'text_stages_html', 'dataset_channel_stats', 'patch_mosaic',
+           'image_stages', 'plot_image_stages', 'audio_stages', 'plot_audio_stages', 'preprocessing_stages',
+           'stage_shapes', 'preprocessing_explorer', 'SentimentRun', 'sentiment_html', 'sentiment_explorer',
+           'run_index', 'search_widget', 'caption_explorer', 'chat_examples', 'plot_chat_attention', 'chat_widget']
 
 # %% ../nbs/08_widgets.ipynb #67158919
 DATASETS = {"shapes": "shapes scenes: coloured shapes in a row or a column, with captions in reading order",
@@ -643,4 +647,221 @@ def caption_explorer(model: Seq2Seq, # a trained captioner
     box.controls = dict(sample=sample, random=pick, decoding=decoding, layer=layer, head=head, play=play, word=word)
     box.views = dict(caption=caption, image=picture, reference=reference)   # as mmlearn.widgets names them
     for name, w in {**box.controls, **box.views}.items(): setattr(box, name, w)   # and as attributes: explorer.sample, ...
+    return box
+
+# %% ../nbs/08_widgets.ipynb #2bfd4fc1
+def chat_examples(
+    n: int = 3,  # scenes, and as many sound clips
+    seed: int = 0,  # the generators' seed
+) -> dict:
+    "`n` generated scenes and `n` sound clips to ask about, each with a question its generator asks."
+    scenes = scene_questions(n, seed=seed, per_scene=1)
+    sounds = sound_questions(n, seed=seed, per_clip=1)
+    named = {f"scene {k + 1}": r for k, r in enumerate(scenes)}
+    named.update({f"sound {k + 1}": r for k, r in enumerate(sounds)})
+    return named
+
+# %% ../nbs/08_widgets.ipynb #27708f3a
+def plot_chat_attention(
+    weights: dict,  # as Assistant.attention returns: "image" (rows, cols) and/or "audio" (frames,)
+    image: np.ndarray | None = None,  # uint8 (H, W, 3): the image as the model saw it
+    mel: np.ndarray | None = None,  # (frames, n_mels): the log-mel frames the model read
+    title: str = "",  # drawn above the figure
+) -> Figure:
+    "Where the answer looked: a heat map over the image regions, a curve over the audio frames."
+    panels = [k for k in ("image", "audio") if k in weights]
+    if not panels:
+        raise ValueError("weights holds no 'image' or 'audio' attention: the question was about text alone")
+    if "image" in panels and image is None:
+        raise ValueError("weights has image attention: pass the image it is over")
+    if "audio" in panels and mel is None:
+        raise ValueError("weights has audio attention: pass the log-mel frames it is over")
+    fig = Figure(figsize=(4.4 * len(panels), 3.6))
+    fig.subplots_adjust(left=0.1, right=0.88, top=0.82, bottom=0.14, wspace=0.45)
+    for ax, kind in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels):
+        w = np.asarray(weights[kind], np.float32)
+        if kind == "image":
+            h, width = image.shape[:2]
+            ax.imshow(image)
+            # each region's weight over the block of pixels it summarises
+            ax.imshow(w, cmap="magma", alpha=0.6, extent=(0, width, h, 0), interpolation="nearest")
+            ax.set_title("attention over the image regions", fontsize=9)
+            ax.axis("off")
+        else:
+            ax.imshow(
+                np.asarray(mel).T,
+                origin="lower",
+                aspect="auto",
+                cmap="gray",
+                extent=(0, CLIP_SECONDS, 0, np.shape(mel)[1]),
+            )
+            ax.set(xlabel="time (s)", ylabel="mel band")
+            curve = ax.twinx()  # the audio tokens cover the clip evenly: token k is the k-th slice of time
+            times = (np.arange(len(w)) + 0.5) * CLIP_SECONDS / len(w)
+            curve.step(times, w, where="mid", color="#f59e0b", lw=2)
+            curve.set_ylim(0, max(float(w.max()), 1e-9) * 1.1)
+            curve.set_ylabel("attention", color="#b45309")
+            ax.set_title("attention over the audio frames", fontsize=9)
+    fig.suptitle(title, fontsize=10)
+    return fig
+
+# %% ../nbs/08_widgets.ipynb #950501e1
+TEXT_ONLY, UPLOADED = "no image or sound", "uploaded file"  # the menu's entries besides the examples
+
+
+def _answer_html(question: str, answer: str, done: bool) -> str:
+    "The exchange: the question, and the answer so far (a cursor while it grows; a note when it is empty)."
+    e = html.escape
+    text = e(answer)
+    if done and not answer.strip():
+        text = "<i>(no words: the model ended its answer at once)</i>"
+    cursor = "" if done else " &#9608;"
+    done_mark = ' data-done="1"' if done else ""
+    return (
+        f"<div><b>you:</b> {e(question)}</div>"
+        f'<div><b>assistant:</b> <span class="mmlearn-answer"{done_mark}>{text}</span>{cursor}</div>'
+    )
+
+
+def _error_html(err: Exception, folder: Path) -> str:
+    "One line in red: the error's kind and message, an uploaded file named as the user named it."
+    message = " ".join(str(err).split()).replace(f"{folder}{os.sep}", "")
+    text = f"{type(err).__name__}: {message}"
+    return f'<span style="color:#b00" class="mmlearn-error">{html.escape(text)}</span>'
+
+
+def chat_widget(
+    run_dir_or_assistant,  # a run folder of the assistant task, or an Assistant
+    examples: int = 3,  # built-in scenes and sound clips to offer (each)
+    seed: int = 0,  # the examples' seed, and the sampling seed
+    temperature: float = 0.0,  # the slider's first value: 0 answers greedily
+) -> widgets.VBox:
+    "Pick or upload an image or a sound, ask, read the answer as it streams, and see where it looked."
+    is_folder = isinstance(run_dir_or_assistant, (str, Path))
+    assistant = Assistant.load(run_dir_or_assistant) if is_folder else run_dir_or_assistant
+    offered = chat_examples(examples, seed)
+    folder = Path(tempfile.mkdtemp(prefix="mmlearn-chat-"))  # uploads and example sounds: ask() reads files
+    W = widgets
+    source = W.Dropdown(options=[*offered, UPLOADED, TEXT_ONLY], description="ask about")
+    upload = W.FileUpload(accept=".png,.jpg,.jpeg,.wav", multiple=False, description="upload")
+    question = W.Text(description="question", layout=W.Layout(width="60%"))
+    send = W.Button(description="Send", button_style="primary", icon="paper-plane")
+    heat = W.FloatSlider(value=temperature, min=0.0, max=1.5, step=0.1, description="temperature")
+    preview, player = W.Image(format="png"), W.Audio(format="wav", autoplay=False)
+    answer, attention, status = W.HTML(), W.Image(format="png"), W.HTML()
+    attention.add_class("mmlearn-attention")
+    uploaded = {}
+
+    def media() -> dict:
+        "The image or sound chosen now, as ask() takes it."
+        if source.value == TEXT_ONLY:
+            return {}
+        if source.value == UPLOADED:
+            if not uploaded:
+                raise ValueError("no file uploaded yet: upload a PNG, JPEG or WAV file first")
+            return {**uploaded}
+        r = offered[source.value]
+        if r.modality == "image":
+            return {"image": r.media}
+        path = folder / f"{source.value.replace(' ', '_')}.wav"
+        if not path.is_file():
+            write_wav(path, r.media, r.sample_rate)
+        return {"audio": path}
+
+    def show_source(change=None):
+        answer.value, status.value = "", ""
+        attention.layout.display = "none"
+        preview.layout.display = player.layout.display = "none"
+        if source.value in offered:
+            question.value = offered[source.value].question
+        try:
+            chosen = media()
+            images, _ = assistant.media(**chosen)  # a file the model cannot read is refused here
+        except Exception as err:  # noqa: BLE001 (shown in the widget, not lost in the log)
+            status.value = _error_html(err, folder)
+            return
+        if "image" in chosen:
+            preview.value = png_bytes(images[0], scale=4)  # what the model sees: squared and resized
+            preview.layout.display = None
+        if "audio" in chosen:
+            wave_, rate = load_audio(chosen["audio"], None)
+            preview.value = png_bytes(audio_figure(wave_, rate, Path(chosen["audio"]).name))
+            player.value = wav_bytes(wave_, rate)
+            preview.layout.display = player.layout.display = None
+
+    def on_upload(change):
+        files = upload.value
+        if not files:
+            return
+        name = Path(files[-1]["name"]).name
+        suffix = Path(name).suffix.lower()
+        if suffix not in (".png", ".jpg", ".jpeg", ".wav"):
+            status.value = _error_html(ValueError(f"{name}: expected a PNG, JPEG or WAV file"), folder)
+            return
+        path = folder / name
+        path.write_bytes(bytes(files[-1]["content"]))
+        uploaded.clear()
+        uploaded["audio" if suffix == ".wav" else "image"] = path
+        if source.value == UPLOADED:
+            show_source()
+        else:
+            source.value = UPLOADED  # which shows it
+
+    def ask(button=None):
+        asked, pieces = question.value, []
+        status.value = ""
+        attention.layout.display = "none"
+        answer.value = _answer_html(asked, "", False)
+
+        def grow(piece: str):  # each new piece of the answer, as the model generates it
+            pieces.append(piece)
+            answer.value = _answer_html(asked, "".join(pieces).lstrip(), False)
+
+        send.disabled = True
+        try:
+            chosen = media()
+            text = assistant.ask(asked, on_text=grow, temperature=heat.value, seed=seed, **chosen)
+            answer.value = _answer_html(asked, text, True)
+            if chosen:
+                weights = assistant.attention(asked, text, **chosen)
+                images, frames = assistant.media(**chosen)
+                fig = plot_chat_attention(weights, images[0], frames[0], title="where the answer looked")
+                attention.value = png_bytes(fig)
+                attention.layout.display = None
+        except Exception as err:  # noqa: BLE001 (one line in the widget, not a traceback in the log)
+            answer.value = ""
+            status.value = _error_html(err, folder)
+        finally:
+            send.disabled = False
+
+    source.observe(show_source, "value")
+    upload.observe(on_upload, "value")
+    send.on_click(ask)
+    show_source()
+    box = W.VBox(
+        [
+            W.HBox([source, upload]),
+            W.HBox([preview, player]),
+            W.HBox([question, send]),
+            heat,
+            status,
+            answer,
+            attention,
+        ]
+    )
+    box.controls = {
+        "source": source,
+        "upload": upload,
+        "question": question,
+        "send": send,
+        "temperature": heat,
+    }
+    box.views = {
+        "image": preview,
+        "audio": player,
+        "answer": answer,
+        "attention": attention,
+        "status": status,
+    }
+    box.assistant, box.examples, box.folder = assistant, offered, folder
     return box
