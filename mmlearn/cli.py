@@ -211,7 +211,7 @@ def _add_run_commands(sub) -> None:
                    help="tf.distribute strategy: mirrored = every local GPU (or MMLEARN_CPU_DEVICES logical CPUs), multiworker = the TF_CONFIG cluster")
     t.add_argument("--nondeterministic", action="store_true", help="allow nondeterministic (sometimes faster) kernels")
     t.add_argument("--from", dest="from_run", metavar="RUN_DIR",
-                   help="assistant: continue from the model of this finished assistant run")
+                   help="assistant: continue from the model of this finished run (not implemented yet)")
     t.add_argument("--lora", type=_positive(int), metavar="RANK",
                    help="assistant, with --from: adapt the saved model with low-rank adapters of this rank")
     t.set_defaults(run=_train)
@@ -323,18 +323,20 @@ def _add_chat_command(sub) -> None:
         help="ask a trained assistant about an image or a sound: one question, or a conversation",
         epilog='example: mmlearn chat runs/assistant --image scene.png "what colour is the circle?"',
     )
-    c.add_argument("run_dir", help="a run folder written by mmlearn train --task assistant")
+    c.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of mmlearn train --task assistant")
     c.add_argument(
         "question",
         nargs="?",
+        metavar="QUESTION",
         help="the question; without it, a conversation: one question per line on stdin, each about the same "
         "image or sound, until an empty line, the end of the input or Ctrl-C",
     )
-    c.add_argument("--image", help="an image file (PNG, JPEG, ...) to ask about")
-    c.add_argument("--audio", help="a WAV file to ask about")
+    c.add_argument("--image", metavar="PATH", help="an image file (PNG, JPEG, ...) to ask about")
+    c.add_argument("--audio", metavar="PATH", help="a WAV file to ask about")
     c.add_argument(
         "--temperature",
         type=_non_negative,
+        metavar="T",
         default=0.0,
         help="0 (default): the most likely token at each step; above 0: sampled, more varied",
     )
