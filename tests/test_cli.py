@@ -306,14 +306,23 @@ def test_data_vqa_writes_scene_questions_that_load_vqa_reads_back(tmp_path):
 
 # `mmlearn chat` on a tiny assistant run (trained once for this module by the real command, about a minute)
 
-TINY_ASSISTANT = {"samples": 120, "epochs": 1, "align_epochs": 1, "pretrain_passes": 1, "texts": 2000, "vocab": 512,
-                  "dim": 32, "layers": 1, "digits": 0}
+TINY_ASSISTANT = {
+    "samples": 120,
+    "epochs": 1,
+    "align_epochs": 1,
+    "pretrain_passes": 1,
+    "texts": 2000,
+    "vocab": 512,
+    "dim": 32,
+    "layers": 1,
+    "digits": 0,
+}
 QUESTION = "what colour is the circle?"
 
 
 @pytest.fixture(scope="module")
 def assistant_run(tmp_path_factory):
-    "A finished assistant run (a tiny model: it answers nonsense; the tests check behaviour) and a scene and a clip."
+    "A finished assistant run (tiny: it answers nonsense; the tests check behaviour), a scene and a clip."
     from mmlearn.data.formats import write_image, write_wav
     from mmlearn.data.synthetic import scene_questions, sound_questions
 
@@ -324,11 +333,12 @@ def assistant_run(tmp_path_factory):
     r = mmlearn("train", "--task", "assistant", "--out", root / "run", *sets)
     assert r.returncode == 0, r.stderr
     scene, clip = scene_questions(1, seed=3)[0], sound_questions(1, seed=3)[0]
-    return root / "run", write_image(root / "scene.png", scene.media), write_wav(root / "clip.wav", clip.media, clip.sample_rate)
+    clip_file = write_wav(root / "clip.wav", clip.media, clip.sample_rate)
+    return root / "run", write_image(root / "scene.png", scene.media), clip_file
 
 
 def expected_answer(run, question, **media):
-    "What the assistant answers in this process, sampled as the tests ask the command to (temperature 1, seed 0)."
+    "What the assistant answers in this process, sampled as the tests ask the command to (temperature 1)."
     from mmlearn.apps.assistant import Assistant
 
     return Assistant.load(run).ask(question, temperature=1.0, seed=0, **media)
@@ -344,7 +354,7 @@ def test_chat_answers_one_question_and_exits(assistant_run):
 
 
 def read_until(p, marker: bytes, timeout: float = 120) -> bytes:
-    "What the process writes to stdout until `marker` has come (the process still running), read as it arrives."
+    "What the running process writes to stdout until `marker` has come, read as it arrives."
     got, deadline = b"", time.monotonic() + timeout
     while not got.endswith(marker):
         left = deadline - time.monotonic()
@@ -360,8 +370,13 @@ def test_chat_conversation_streams_each_answer_before_the_next_question(assistan
     "Each answer reaches stdout while the command waits for the next line (flushed, not held until exit)."
     run, _, clip = assistant_run
     questions = ["how many events are in the clip?", "which sound comes first?"]
-    p = subprocess.Popen(["mmlearn", "chat", run, "--audio", clip, "--temperature", "1"], stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    p = subprocess.Popen(
+        ["mmlearn", "chat", run, "--audio", clip, "--temperature", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
     try:
         assert read_until(p, b"you> ") == b"you> "
         answers = []
@@ -382,18 +397,32 @@ def test_chat_conversation_streams_each_answer_before_the_next_question(assistan
 def test_chat_conversation_ends_at_end_of_input_and_survives_a_too_long_question(assistant_run):
     run, scene, _ = assistant_run
     lines = "why " * 400 + "\n" + QUESTION + "\n"
-    r = subprocess.run(["mmlearn", "chat", run, "--image", scene], input=lines, capture_output=True, text=True,
-                       env=cli_env(), timeout=TIMEOUT)
+    r = subprocess.run(
+        ["mmlearn", "chat", run, "--image", scene],
+        input=lines,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=TIMEOUT,
+        check=False,
+    )
     assert r.returncode == 0, r.stderr
-    assert r.stdout.startswith("you> you> ") and r.stdout.endswith("you> \n") and r.stdout.count("you> ") == 3, r.stdout
+    assert r.stdout.startswith("you> you> ") and r.stdout.endswith("you> \n"), r.stdout
+    assert r.stdout.count("you> ") == 3, r.stdout
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
-    assert r.stderr.startswith("mmlearn chat: error: the prompt is ") and "the model reads at most" in r.stderr
+    assert r.stderr.startswith("mmlearn chat: error: the prompt is ")
+    assert "the model reads at most" in r.stderr
 
 
 def test_chat_ctrl_c_at_the_prompt_ends_the_conversation_cleanly(assistant_run):
     run, scene, _ = assistant_run
-    p = subprocess.Popen(as_from_a_terminal(["mmlearn", "chat", str(run), "--image", str(scene)]), stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    p = subprocess.Popen(
+        as_from_a_terminal(["mmlearn", "chat", str(run), "--image", str(scene)]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
     try:
         read_until(p, b"you> ")
         p.send_signal(signal.SIGINT)
@@ -404,14 +433,17 @@ def test_chat_ctrl_c_at_the_prompt_ends_the_conversation_cleanly(assistant_run):
     assert out == b"\n" and err == b""
 
 
-@pytest.mark.parametrize("args,message", [
-    (["--image", "{tmp}/none.png", "hi"], "{tmp}/none.png: image file not found (--image)"),
-    (["--audio", "{tmp}/none.wav", "hi"], "{tmp}/none.wav: sound file not found (--audio)"),
-    (["--image", "{tmp}/text.png", "hi"], "{tmp}/text.png: "),
-    (["--audio", "{tmp}/text.wav", "hi"], "{tmp}/text.wav: "),
-    (["--image", "{scene}", "  "], "the question is empty"),
-    (["--image", "{scene}", "why " * 400], "the model reads at most"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--image", "{tmp}/none.png", "hi"], "{tmp}/none.png: image file not found (--image)"),
+        (["--audio", "{tmp}/none.wav", "hi"], "{tmp}/none.wav: sound file not found (--audio)"),
+        (["--image", "{tmp}/text.png", "hi"], "{tmp}/text.png: "),
+        (["--audio", "{tmp}/text.wav", "hi"], "{tmp}/text.wav: "),
+        (["--image", "{scene}", "  "], "the question is empty"),
+        (["--image", "{scene}", "why " * 400], "the model reads at most"),
+    ],
+)
 def test_chat_bad_input_is_one_line_and_exit_2(assistant_run, tmp_path, args, message):
     run, scene, _ = assistant_run
     (tmp_path / "text.png").write_text("not a picture")
@@ -423,15 +455,30 @@ def test_chat_bad_input_is_one_line_and_exit_2(assistant_run, tmp_path, args, me
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr and r.stdout == ""
 
 
-@pytest.mark.parametrize("args,message", [
-    (["chat", "{tmp}/digits_run", "hi"], "{tmp}/digits_run is a run of the 'digits' task; expected an assistant run"),
-    (["chat", "{tmp}/unfinished", "hi"], "{tmp}/unfinished has no model.keras"),
-    (["chat", "{tmp}/missing", "hi"], "run folder {tmp}/missing does not exist"),
-    (["train", "--task", "assistant", "--lora", "8"], "--lora 8 adapts a saved model with rank-8 adapters: name the run"),
-    (["train", "--task", "caption", "--from", "{tmp}/unfinished"], "--from continues a saved assistant run"),
-    (["train", "--task", "assistant", "--from", "{tmp}/unfinished"], "not implemented yet"),
-    (["train", "--lora", "0", "--from", "{tmp}/unfinished"], "argument --lora: must be a positive integer, got 0"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["chat", "{tmp}/digits_run", "hi"],
+            "digits_run is a run of the 'digits' task; expected an assistant run",
+        ),
+        (["chat", "{tmp}/unfinished", "hi"], "{tmp}/unfinished has no model.keras"),
+        (["chat", "{tmp}/missing", "hi"], "run folder {tmp}/missing does not exist"),
+        (
+            ["train", "--task", "assistant", "--lora", "8"],
+            "--lora 8 adapts a saved model with rank-8 adapters",
+        ),
+        (
+            ["train", "--task", "caption", "--from", "{tmp}/unfinished"],
+            "--from continues a saved assistant run",
+        ),
+        (["train", "--task", "assistant", "--from", "{tmp}/unfinished"], "not implemented yet"),
+        (
+            ["train", "--lora", "0", "--from", "{tmp}/unfinished"],
+            "argument --lora: must be a positive integer",
+        ),
+    ],
+)
 def test_chat_and_train_from_refuse_the_wrong_run_in_one_line(tmp_path, args, message):
     (tmp_path / "digits_run").mkdir()
     (tmp_path / "digits_run" / "config.json").write_text(json.dumps({"task": "digits"}))
