@@ -22,8 +22,8 @@ if TYPE_CHECKING:   # the registry and TensorFlow load only when a command needs
 
 
 # %% auto #0
-__all__ = ['DATASETS', 'VQA_PER_SCENE', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'run_folder',
-           'build_parser', 'import_tensorflow_quietly', 'main']
+__all__ = ['DATASETS', 'VQA_PER_SCENE', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'check_from', 'run_folder',
+           'AnswerPrinter', 'converse', 'build_parser', 'import_tensorflow_quietly', 'main']
 
 # %% ../nbs/09_cli.ipynb #80a609bd
 DATASETS = {  # name: (layout, default number of samples: items, or for vqa scenes)
@@ -106,6 +106,25 @@ def run_config(args) -> "RunConfig":
                      extra=extra, **values)
 
 
+def check_from(task: str, # the --task being trained
+               source: str | None, # --from: the run to continue from (None: train from scratch)
+               lora: int | None, # --lora: the adapters' rank (None: none)
+              ) -> None:
+    "Refuse `--lora` without `--from`, and `--from` for a task other than the assistant, before TF loads."
+    if lora is not None and source is None:
+        raise ValueError(f"--lora {lora} adapts a saved model with rank-{lora} adapters: "
+                         "name the run to adapt with --from RUN_DIR")
+    if source is None:
+        return
+    if task != "assistant":
+        raise ValueError(f"--from continues a saved assistant run; --task {task} trains from scratch "
+                         "(use --task assistant, or leave out --from)")
+    if not Path(source).is_dir():
+        raise FileNotFoundError(f"--from {source}: run folder does not exist")
+    raise ValueError(f"--from {source}: continuing or adapting a saved assistant is not implemented yet; "
+                     "train without --from")
+
+
 def run_folder(out: str | None, # the --out argument (None: runs/TASK)
                task: str, # the task being trained
               ) -> Path:
@@ -120,6 +139,7 @@ def run_folder(out: str | None, # the --out argument (None: runs/TASK)
     return run_dir
 
 def _train(args) -> None:
+    check_from(args.task, args.from_run, args.lora)
     run_dir = run_folder(args.out, args.task)   # before anything loads: a wrong --out costs nothing
     check_data(args.data, args.format)   # before TensorFlow loads: a typo costs a second, not ten
     import_tensorflow_quietly()
@@ -190,6 +210,10 @@ def _add_run_commands(sub) -> None:
     t.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
                    help="tf.distribute strategy: mirrored = every local GPU (or MMLEARN_CPU_DEVICES logical CPUs), multiworker = the TF_CONFIG cluster")
     t.add_argument("--nondeterministic", action="store_true", help="allow nondeterministic (sometimes faster) kernels")
+    t.add_argument("--from", dest="from_run", metavar="RUN_DIR",
+                   help="assistant: continue from the model of this finished run (not implemented yet)")
+    t.add_argument("--lora", type=_positive(int), metavar="RANK",
+                   help="assistant, with --from: adapt the saved model with low-rank adapters of this rank")
     t.set_defaults(run=_train)
     e = sub.add_parser("evaluate", help="recompute a run's metrics on held-out data", epilog="example: mmlearn evaluate runs/caption")
     e.add_argument("run_dir", help="a run folder written by mmlearn train")
@@ -204,6 +228,120 @@ def _add_run_commands(sub) -> None:
     p.set_defaults(run=_predict)
     k = sub.add_parser("tasks", help="list the tasks, their data layouts and their settings", epilog="example: mmlearn tasks")
     k.set_defaults(run=_tasks)
+
+# %% ../nbs/09_cli.ipynb #4000536f
+class AnswerPrinter:
+    "Writes an answer as it streams: each piece flushed at once, leading blanks dropped."
+
+    def __init__(self, out=None):  # a text stream (default: sys.stdout when the printer is made)
+        self.out = out or sys.stdout
+        self.written = ""
+
+    def __call__(self, piece: str) -> None:
+        if not self.written:
+            piece = piece.lstrip()
+        if piece:
+            self.out.write(piece)
+            self.out.flush()  # the reader sees each token as it is generated, not the whole answer at the end
+            self.written += piece
+
+    def finish(self, answer: str) -> None:
+        "Write what the stream held back (a last, incomplete UTF-8 character), then end the line."
+        if answer.startswith(self.written):
+            self.out.write(answer[len(self.written) :])
+        self.out.write("\n")
+        self.out.flush()
+
+
+def converse(
+    answer,  # answer(question, on_text) -> the answer, each new piece of it passed to on_text
+    read=input,  # read(prompt) -> the next line; EOFError at the end of the input
+    prompt: str = "you> ",  # shown before each question
+) -> int:
+    "Answer the questions `read` gives until an empty line, end of input or Ctrl-C; how many it answered."
+    answered = 0
+    while True:
+        try:
+            question = read(prompt)
+        except (EOFError, KeyboardInterrupt):
+            print(flush=True)  # the prompt's line ends; the conversation too
+            return answered
+        if not question.strip():
+            return answered
+        printer = AnswerPrinter()
+        try:
+            printer.finish(answer(question, printer))
+        except ValueError as e:  # a question the model cannot take (too long): say why, and go on
+            print(f"mmlearn chat: error: {' '.join(str(e).split())}", file=sys.stderr, flush=True)
+            continue
+        except KeyboardInterrupt:
+            print(flush=True)
+            return answered
+        answered += 1
+
+# %% ../nbs/09_cli.ipynb #d792c0f7
+def _chat(args) -> None:
+    if args.question is not None and not args.question.strip():
+        raise ValueError(
+            "the question is empty: type a question or an instruction (or leave it out for a conversation)"
+        )
+    media = {"image": args.image, "audio": args.audio}
+    for kind, path in media.items():
+        if path is not None and not Path(path).is_file():  # before TensorFlow loads: a typo costs a second
+            raise DatasetError(path, f"{'image' if kind == 'image' else 'sound'} file not found (--{kind})")
+    import_tensorflow_quietly()
+    from mmlearn.apps.assistant import Assistant
+
+    assistant = Assistant.load(args.run_dir)
+    assistant.media(**media)  # an unreadable file fails now, before any question is asked
+
+    def answer(question: str, on_text) -> str:
+        return assistant.ask(question, on_text=on_text, temperature=args.temperature, seed=args.seed, **media)
+
+    if args.question is not None:
+        printer = AnswerPrinter()
+        printer.finish(answer(args.question, printer))
+        return
+    converse(answer)
+
+
+def _non_negative(text: str) -> float:
+    "An argparse type: a number >= 0, with a one-line message otherwise."
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _add_chat_command(sub) -> None:
+    "Register `chat` on the subparsers `sub`."
+    c = sub.add_parser(
+        "chat",
+        help="ask a trained assistant about an image or a sound: one question, or a conversation",
+        epilog='example: mmlearn chat runs/assistant --image scene.png "what colour is the circle?"',
+    )
+    c.add_argument("run_dir", metavar="RUN_DIR", help="a run folder of mmlearn train --task assistant")
+    c.add_argument(
+        "question",
+        nargs="?",
+        metavar="QUESTION",
+        help="the question; without it, a conversation: one question per line on stdin, each about the same "
+        "image or sound, until an empty line, the end of the input or Ctrl-C",
+    )
+    c.add_argument("--image", metavar="PATH", help="an image file (PNG, JPEG, ...) to ask about")
+    c.add_argument("--audio", metavar="PATH", help="a WAV file to ask about")
+    c.add_argument(
+        "--temperature",
+        type=_non_negative,
+        metavar="T",
+        default=0.0,
+        help="0 (default): the most likely token at each step; above 0: sampled, more varied",
+    )
+    c.add_argument("--seed", type=int, default=0, help="the sampling seed (default 0)")
+    c.set_defaults(run=_chat)
 
 # %% ../nbs/09_cli.ipynb #465d64f6
 def _data(args) -> None:
@@ -236,11 +374,20 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_known_args(self, args=None, namespace=None):
+        namespace, extras = super().parse_known_args(args, namespace)
+        # before Python 3.12 an optional positional after options (mmlearn chat RUN --image x QUESTION) is
+        # left over: argparse gave it nothing when it matched RUN, so the one string left over is the question
+        if getattr(namespace, "question", "") is None and len(extras) == 1 and not extras[0].startswith("-"):
+            namespace.question = extras.pop()
+        return namespace, extras
+
 def build_parser() -> argparse.ArgumentParser:
     "The `mmlearn` command line: one subparser per subcommand, each with an example in its help."
     p = _Parser(prog="mmlearn", description="Learn and build multimodal language models.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_commands(sub)
+    _add_chat_command(sub)
     d = sub.add_parser("data", help="write a built-in dataset in a standard layout",
                        epilog="example: mmlearn data shapes data/shapes --samples 500 --seed 1; "
                               "mmlearn data vqa data/vqa --samples 200 (800 questions)")

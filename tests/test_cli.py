@@ -1,6 +1,7 @@
 """The `mmlearn` command as a user calls it: a real subprocess, real files."""
 import json
 import os
+import select
 import signal
 import struct
 import subprocess
@@ -29,7 +30,7 @@ def mmlearn(*args, cwd=None, env=None):
 def test_help_lists_subcommands_with_examples():
     r = mmlearn("--help")
     assert r.returncode == 0
-    for cmd in ("train", "evaluate", "predict", "tasks", "data", "bench", "docs"):
+    for cmd in ("train", "evaluate", "predict", "tasks", "chat", "data", "bench", "docs"):
         assert cmd in r.stdout
         sub = mmlearn(cmd, "--help")
         assert sub.returncode == 0 and "example: mmlearn " + cmd in sub.stdout
@@ -301,3 +302,189 @@ def test_data_vqa_writes_scene_questions_that_load_vqa_reads_back(tmp_path):
     assert vqa_accuracy([r.answers for r in val], [r.label for r in val]) == 1.0
     again = mmlearn("data", "vqa", out)
     assert again.returncode == 2 and "exists and is not an empty folder" in again.stderr
+
+
+# `mmlearn chat` on a tiny assistant run (trained once for this module by the real command, about a minute)
+
+TINY_ASSISTANT = {
+    "samples": 120,
+    "epochs": 1,
+    "align_epochs": 1,
+    "pretrain_passes": 1,
+    "texts": 2000,
+    "vocab": 512,
+    "dim": 32,
+    "layers": 1,
+    "digits": 0,
+}
+QUESTION = "what colour is the circle?"
+
+
+@pytest.fixture(scope="module")
+def assistant_run(tmp_path_factory):
+    "A finished assistant run (tiny: it answers nonsense; the tests check behaviour), a scene and a clip."
+    from mmlearn.data.formats import write_image, write_wav
+    from mmlearn.data.synthetic import scene_questions, sound_questions
+
+    root = tmp_path_factory.mktemp("assistant")
+    sets = []
+    for key, value in TINY_ASSISTANT.items():
+        sets += ["--set", f"{key}={value}"]
+    r = mmlearn("train", "--task", "assistant", "--out", root / "run", *sets)
+    assert r.returncode == 0, r.stderr
+    scene, clip = scene_questions(1, seed=3)[0], sound_questions(1, seed=3)[0]
+    clip_file = write_wav(root / "clip.wav", clip.media, clip.sample_rate)
+    return root / "run", write_image(root / "scene.png", scene.media), clip_file
+
+
+def expected_answer(run, question, **media):
+    "What the assistant answers in this process, sampled as the tests ask the command to (temperature 1)."
+    from mmlearn.apps.assistant import Assistant
+
+    return Assistant.load(run).ask(question, temperature=1.0, seed=0, **media)
+
+
+def test_chat_answers_one_question_and_exits(assistant_run):
+    run, scene, _ = assistant_run
+    r = mmlearn("chat", run, "--image", scene, "--temperature", 1, QUESTION)
+    assert r.returncode == 0, r.stderr
+    expected = expected_answer(run, QUESTION, image=scene)
+    assert expected and r.stdout == expected + "\n", (r.stdout, expected)
+    assert r.stderr == ""
+
+
+def read_until(p, marker: bytes, timeout: float = 120) -> bytes:
+    "What the running process writes to stdout until `marker` has come, read as it arrives."
+    got, deadline = b"", time.monotonic() + timeout
+    while not got.endswith(marker):
+        left = deadline - time.monotonic()
+        assert left > 0 and p.poll() is None, f"no {marker!r} after {got!r} (exit status {p.poll()})"
+        if select.select([p.stdout], [], [], min(left, 1.0))[0]:
+            piece = os.read(p.stdout.fileno(), 4096)
+            assert piece, f"stdout closed after {got!r}"
+            got += piece
+    return got
+
+
+def test_chat_conversation_streams_each_answer_before_the_next_question(assistant_run):
+    "Each answer reaches stdout while the command waits for the next line (flushed, not held until exit)."
+    run, _, clip = assistant_run
+    questions = ["how many events are in the clip?", "which sound comes first?"]
+    p = subprocess.Popen(
+        ["mmlearn", "chat", run, "--audio", clip, "--temperature", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    try:
+        assert read_until(p, b"you> ") == b"you> "
+        answers = []
+        for q in questions:
+            p.stdin.write(q.encode() + b"\n")
+            p.stdin.flush()
+            answers.append(read_until(p, b"you> ")[: -len(b"you> ")].decode())
+        p.stdin.write(b"\n")  # an empty line ends the conversation
+        p.stdin.flush()
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out == b"" and err == b""
+    assert answers == [expected_answer(run, q, audio=clip) + "\n" for q in questions]
+
+
+def test_chat_conversation_ends_at_end_of_input_and_survives_a_too_long_question(assistant_run):
+    run, scene, _ = assistant_run
+    lines = "why " * 400 + "\n" + QUESTION + "\n"
+    r = subprocess.run(
+        ["mmlearn", "chat", run, "--image", scene],
+        input=lines,
+        capture_output=True,
+        text=True,
+        env=cli_env(),
+        timeout=TIMEOUT,
+        check=False,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("you> you> ") and r.stdout.endswith("you> \n"), r.stdout
+    assert r.stdout.count("you> ") == 3, r.stdout
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+    assert r.stderr.startswith("mmlearn chat: error: the prompt is ")
+    assert "the model reads at most" in r.stderr
+
+
+def test_chat_ctrl_c_at_the_prompt_ends_the_conversation_cleanly(assistant_run):
+    run, scene, _ = assistant_run
+    p = subprocess.Popen(
+        as_from_a_terminal(["mmlearn", "chat", str(run), "--image", str(scene)]),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(),
+    )
+    try:
+        read_until(p, b"you> ")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+    assert p.returncode == 0, err
+    assert out == b"\n" and err == b""
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["--image", "{tmp}/none.png", "hi"], "{tmp}/none.png: image file not found (--image)"),
+        (["--audio", "{tmp}/none.wav", "hi"], "{tmp}/none.wav: sound file not found (--audio)"),
+        (["--image", "{tmp}/text.png", "hi"], "{tmp}/text.png: "),
+        (["--audio", "{tmp}/text.wav", "hi"], "{tmp}/text.wav: "),
+        (["--image", "{scene}", "  "], "the question is empty"),
+        (["--image", "{scene}", "why " * 400], "the model reads at most"),
+    ],
+)
+def test_chat_bad_input_is_one_line_and_exit_2(assistant_run, tmp_path, args, message):
+    run, scene, _ = assistant_run
+    (tmp_path / "text.png").write_text("not a picture")
+    (tmp_path / "text.wav").write_text("not a sound")
+    fill = lambda a: a.replace("{tmp}", str(tmp_path)).replace("{scene}", str(scene))
+    r = mmlearn("chat", run, *map(fill, args))
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.startswith("mmlearn chat: error: ") and fill(message) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr and r.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (
+            ["chat", "{tmp}/digits_run", "hi"],
+            "digits_run is a run of the 'digits' task; expected an assistant run",
+        ),
+        (["chat", "{tmp}/unfinished", "hi"], "{tmp}/unfinished has no model.keras"),
+        (["chat", "{tmp}/missing", "hi"], "run folder {tmp}/missing does not exist"),
+        (
+            ["train", "--task", "assistant", "--lora", "8"],
+            "--lora 8 adapts a saved model with rank-8 adapters",
+        ),
+        (
+            ["train", "--task", "caption", "--from", "{tmp}/unfinished"],
+            "--from continues a saved assistant run",
+        ),
+        (["train", "--task", "assistant", "--from", "{tmp}/unfinished"], "not implemented yet"),
+        (
+            ["train", "--lora", "0", "--from", "{tmp}/unfinished"],
+            "argument --lora: must be a positive integer",
+        ),
+    ],
+)
+def test_chat_and_train_from_refuse_the_wrong_run_in_one_line(tmp_path, args, message):
+    (tmp_path / "digits_run").mkdir()
+    (tmp_path / "digits_run" / "config.json").write_text(json.dumps({"task": "digits"}))
+    (tmp_path / "unfinished").mkdir()
+    (tmp_path / "unfinished" / "config.json").write_text(json.dumps({"task": "assistant"}))
+    r = mmlearn(*[a.replace("{tmp}", str(tmp_path)) for a in args])
+    assert r.returncode == 2, r.stderr
+    assert message.replace("{tmp}", str(tmp_path)) in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr

@@ -202,3 +202,94 @@ def test_search_box_in_jupyterlab(local_context, lab, tmp_path):
     print(f"JupyterLab search box: {[s.splitlines()[0] for s in shown]}")
     assert not errors, f"script errors in JupyterLab: {errors[:5]}"
     assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
+
+
+TINY_ASSISTANT = {
+    "samples": 120,
+    "epochs": 1,
+    "align_epochs": 1,
+    "pretrain_passes": 1,
+    "texts": 2000,
+    "vocab": 512,
+    "dim": 32,
+    "layers": 1,
+    "digits": 0,
+}
+CHAT_QUESTION = "what colour is the circle?"
+# every text the answer shows, and whether it is marked done, recorded as the page changes
+WATCH_ANSWER = """() => { window.answers = [];
+    new MutationObserver(() => { const a = document.querySelector('.mmlearn-answer');
+                                 if (a) window.answers.push([a.textContent, a.hasAttribute('data-done')]); })
+        .observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
+
+
+def test_chat_widget_in_jupyterlab(local_context, lab, tmp_path):
+    """A tiny assistant's chat widget: type a question about a built-in scene, click Send; the answer grows,
+    then the attention figure appears."""
+    import nbformat
+    from mmlearn.apps.assistant import Assistant
+    from mmlearn.widgets import chat_examples
+
+    run = tmp_path / "assistant-run"
+    sets = [x for key, value in TINY_ASSISTANT.items() for x in ("--set", f"{key}={value}")]
+    r = subprocess.run(
+        ["mmlearn", "train", "--task", "assistant", "--out", str(run), *sets],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "MMLEARN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    scene = chat_examples(2)["scene 1"].media  # the widget's first example
+    expected = Assistant.load(run).ask(CHAT_QUESTION, image=scene, temperature=1.0, seed=0)
+    assert expected.strip(), "sampled at temperature 1, the tiny model should say something"
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("from mmlearn.widgets import chat_widget"),
+            nbformat.v4.new_code_cell(f"chat_widget({str(run)!r}, examples=2, temperature=1.0)"),
+        ]
+    )
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "notebooks" / "chat.ipynb")
+    base, token = lab
+    errors = []
+    ctx, page, outside = _browser_page(local_context, base, errors)
+    try:
+        t0 = time.perf_counter()
+        _run_notebook(page, base, token, "chat.ipynb")
+        box = page.locator(".widget-text input")
+        box.wait_for(timeout=SLOW)
+        filled = (
+            "() => document.querySelector('.widget-text input').value.length > 0"  # the example's question
+        )
+        page.wait_for_function(filled, timeout=SLOW)
+        page.evaluate(WATCH_ANSWER)
+        box.fill(CHAT_QUESTION)
+        page.click("button:has-text('Send')")
+        page.wait_for_selector(".mmlearn-answer[data-done]", timeout=SLOW)
+        drawn = (
+            "() => { const i = document.querySelector('img.mmlearn-attention');"
+            " return i && i.getAttribute('src') && i.naturalWidth > 100 && i.offsetParent !== null; }"
+        )
+        page.wait_for_function(drawn, timeout=SLOW)
+        shown = page.evaluate("() => document.querySelector('.mmlearn-answer').textContent")
+        seen = page.evaluate("() => window.answers")
+        errors_shown = page.evaluate(
+            "() => [...document.querySelectorAll('.mmlearn-error')].map(e => e.innerText)"
+        )
+    except Exception:
+        page.screenshot(path=str(tmp_path / "jupyterlab-chat.png"))
+        raise
+    finally:
+        ctx.close()
+    assert errors_shown == [], errors_shown
+    assert " ".join(shown.split()) == " ".join(expected.split()), (shown, expected)
+    growing = [text for text, done in seen if not done and text.strip()]
+    final = " ".join(expected.split())
+    assert growing and all(final.startswith(" ".join(t.split())) for t in growing), seen[:20]
+    print(
+        f"JupyterLab chat widget: {time.perf_counter() - t0:.1f} s in the browser; the answer showed "
+        f"{len(set(growing))} partial texts before {expected[:30]!r}..."
+    )
+    assert not errors, f"script errors in JupyterLab: {errors[:5]}"
+    assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
