@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['set_seed', 'rng', 'in_test', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
+__all__ = ['set_seed', 'rng', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
 
 # %% ../nbs/00_core.ipynb #db1275cc
 def set_seed(seed: int = 0, # the seed for Python, NumPy and the Keras backend
@@ -30,11 +30,6 @@ def rng(seed: int | np.random.Generator | None = 0, # a seed, or an existing gen
        ) -> np.random.Generator:
     "A NumPy generator from `seed` (an int), or `seed` itself when it already is one."
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-# %% ../nbs/00_core.ipynb #b26f5304
-def in_test() -> bool:
-    "True when running under nbdev's test runner (or pytest), where notebooks train small."
-    return bool(os.environ.get("IN_TEST")) or "PYTEST_CURRENT_TEST" in os.environ
 
 # %% ../nbs/00_core.ipynb #eadee2f6
 def fsdd_root() -> Path | None:

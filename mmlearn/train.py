@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .core import in_test, set_seed
+from .core import set_seed
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config',
@@ -81,16 +81,13 @@ class RunConfig:
 def resolve_settings(config: RunConfig, # what the user chose
                      defaults: dict, # every setting the task declares, with its default
                      data_defaults: Callable | None = None, # config -> the settings that depend on the data
-                     test_sizes: dict | None = None, # small settings while nbdev or pytest runs (until the tests pass their own)
                      task: str | None = None, # the task's name, for the error message
                     ) -> dict:
-    "The settings a run uses: the defaults (with `test_sizes` under test), then `data_defaults(config)`, then what the user set (None: unset)."
+    "The settings a run uses: the defaults, then `data_defaults(config)`, then what the user set (None: unset)."
     unknown = sorted(set(config.extra) - set(defaults))
     if unknown:
         raise ValueError(f"task {task or config.task!r} has no setting {unknown[0]!r}; it declares {', '.join(sorted(defaults))}")
     merged = dict(defaults)
-    if in_test() and test_sizes:
-        merged.update(test_sizes)
     if data_defaults is not None:
         merged.update(data_defaults(config))
     merged.update({k: getattr(config, k) for k in RUN_SETTINGS if getattr(config, k) is not None})
@@ -113,7 +110,6 @@ class Task:
     report: str = "classification"  # how report.md reads the metrics: "generation", "retrieval" or "classification"
     data_defaults: Callable | None = None  # config -> the settings that depend on the data, applied over `defaults`
     routes: dict = field(default_factory=dict)  # format -> name of the task that trains on that layout instead
-    test_sizes: dict = field(default_factory=dict)  # small settings while nbdev or pytest runs (until the tests pass their own)
 
     def __post_init__(self):
         missing = [k for k in RUN_SETTINGS if k not in self.defaults]
@@ -123,7 +119,7 @@ class Task:
     def settings(self, config: RunConfig, # what the user chose
                 ) -> dict:
         "The settings a run of this task uses (`resolve_settings` with the task's declarations)."
-        return resolve_settings(config, self.defaults, self.data_defaults, self.test_sizes, self.name)
+        return resolve_settings(config, self.defaults, self.data_defaults, self.name)
 
 # %% ../nbs/05_train.ipynb #0a75a5d4
 def _parse_value(key: str, raw: str, default):

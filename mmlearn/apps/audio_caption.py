@@ -30,21 +30,20 @@ from ..evaluate import caption_metrics
 from .caption import note_unfinished
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features',
-           'AudioMemory', 'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
+__all__ = ['DEFAULTS', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'AudioMemory',
+           'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
            'training_pairs', 'generate_captions', 'plot_attention', 'plot_samples', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(samples=4000, epochs=12, batch_size=64, learning_rate=2e-3, test_samples=500, sample_rate=16000,
                 max_seconds=30.0, dim=64, layers=2)
-TEST_SIZES = dict(samples=128, test_samples=32, epochs=1)
 SPLITS = {"clotho": {"development": "train", "validation": "val", "evaluation": "test"},   # split name -> role
           "audiocaps": {"train": "train", "val": "val", "test": "test"}}
 MANIFESTS = {"clotho": "clotho_captions_{}.csv", "audiocaps": "{}.csv"}   # the file that says a split exists
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    return resolve_settings(config, DEFAULTS)
 
 def _folder_records(config: RunConfig) -> dict:
     "The records of a Clotho or AudioCaps folder by role: train, val, test."
@@ -306,5 +305,4 @@ def predict(run_dir: Path, # a finished audio-caption run
 # %% ../../nbs/07_apps.audio_caption.ipynb #06572f0a
 TASK = Task(
     "audio_caption", "sound clip -> sentence, on sound events or a Clotho/AudioCaps folder", DEFAULTS, train, evaluate, predict,
-    formats=("clotho", "audiocaps"), inputs=("audio",), targets={"exact_match": 0.90}, report="generation",
-    test_sizes=TEST_SIZES)
+    formats=("clotho", "audiocaps"), inputs=("audio",), targets={"exact_match": 0.90}, report="generation")

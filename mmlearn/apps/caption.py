@@ -27,18 +27,17 @@ from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model,
 from ..evaluate import bleu_scores, caption_metrics, rouge_l
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished',
-           'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
-           'attention_overlay', 'explain_caption', 'plot_attention']
+__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished', 'generate_captions',
+           'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention', 'attention_overlay', 'explain_caption',
+           'plot_attention']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(samples=5000, epochs=15, batch_size=64, learning_rate=2e-3, image_size=48, test_samples=500, dim=64,
                 layers=2)
-TEST_SIZES = dict(samples=256, test_samples=64, epochs=1)
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    return resolve_settings(config, DEFAULTS)
 
 def _folder_split(config: RunConfig, size: int) -> dict:
     "Images (uint8) and captions of a user's dataset folder, split into train/val/test."
@@ -189,7 +188,7 @@ def predict(run_dir: Path, # a finished caption run
 TASK = Task(
     "caption", "image -> sentence, on shapes scenes or a Flickr8k/COCO folder", DEFAULTS, train, evaluate, predict,
     formats=("flickr8k", "coco"), inputs=("image",), targets={"exact_match": 0.95, "bleu4": 0.90}, report="generation",
-    routes={"clotho": "audio_caption", "audiocaps": "audio_caption"}, test_sizes=TEST_SIZES)
+    routes={"clotho": "audio_caption", "audiocaps": "audio_caption"})
 
 # %% ../../nbs/07_apps.caption.ipynb #282de7f4
 def plot_samples(images: np.ndarray, # uint8 (N,H,W,3)

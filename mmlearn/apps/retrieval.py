@@ -27,21 +27,19 @@ from ..train import RunConfig, Task, resolve_settings, fit_model, plot_history
 from ..evaluate import retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'SMALL_FOLDER', 'TASK', 'split_masks', 'retrieval_data', 'build_retriever',
-           'retrieval_scores', 'fit_aligner', 'save_gallery', 'load_index', 'held_out', 'save_figures',
-           'shared_space_sample', 'fit_and_index', 'train', 'reload_run', 'evaluate', 'format_ranking', 'ranking_lines',
-           'predict']
+__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'split_masks', 'retrieval_data', 'build_retriever', 'retrieval_scores',
+           'fit_aligner', 'save_gallery', 'load_index', 'held_out', 'save_figures', 'shared_space_sample',
+           'fit_and_index', 'train', 'reload_run', 'evaluate', 'format_ranking', 'ranking_lines', 'predict']
 
 # %% ../../nbs/07_apps.retrieval.ipynb #312d2ebc
 DEFAULTS = dict(samples=20000, epochs=5, batch_size=128, learning_rate=2e-3, image_size=32, val_samples=500, test_samples=1000,
                 dim=64, filters=(32, 64, 64), temperature=0.07)
-TEST_SIZES = dict(samples=256, val_samples=64, test_samples=64, epochs=1)
 SMALL_FOLDER = 5000  # a folder with fewer training images than this trains with contrastive batches of 64
 
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what depends on the data, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, _data_defaults, TEST_SIZES)
+    return resolve_settings(config, DEFAULTS, _data_defaults)
 
 
 def _data_defaults(config: RunConfig) -> dict:
@@ -282,4 +280,4 @@ def predict(run_dir: Path, # a finished retrieval run
 TASK = Task(
     "retrieval", "images and captions in one space, ranked both ways", DEFAULTS, train, evaluate, predict,
     formats=("flickr8k", "coco"), inputs=("image", "text"), targets={"t2i_r1": 0.90, "t2i_r5": 0.99}, report="retrieval",
-    data_defaults=_data_defaults, test_sizes=TEST_SIZES)
+    data_defaults=_data_defaults)

@@ -23,20 +23,19 @@ from .retrieval import (fit_and_index, load_index, ranking_lines, reload_run,
                                     retrieval_scores, split_masks)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores',
-           'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
+           'train', 'held_out', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
 DEFAULTS = dict(samples=8000, speech_share=0.1, epochs=15, batch_size=256, learning_rate=2e-3, val_samples=300, val_speech=30, test_samples=1000, test_speech=200,
                 clip_seconds=2.0, max_seconds=10.0, sample_rate=16000, dim=64, filters=(64, 64), temperature=0.07,
                 speech_kinds=("digit", "command", "description"),
                 folder_seconds=None)  # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
-TEST_SIZES = dict(samples=256, val_samples=32, val_speech=8, test_samples=64, test_speech=16, epochs=1)
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms, 40 mel bands
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    return resolve_settings(config, DEFAULTS)
 
 # %% ../../nbs/07_apps.search.ipynb #b4557995
 def clip_features(waves, # float waveforms (N, T) in [-1, 1], or a list of 1-D arrays
@@ -179,5 +178,4 @@ def predict(run_dir: Path, # a finished search run
 # %% ../../nbs/07_apps.search.ipynb #351122c0
 TASK = Task(
     "search", "text queries over sound clips and spoken phrases, and back", DEFAULTS, train, evaluate, predict,
-    formats=("clotho", "audiocaps"), inputs=("audio", "text"), targets={"t2a_r1": 0.90}, report="retrieval",
-    test_sizes=TEST_SIZES)
+    formats=("clotho", "audiocaps"), inputs=("audio", "text"), targets={"t2a_r1": 0.90}, report="retrieval")

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, as_list, in_test, progress, rng, set_seed
+from ..core import DatasetError, as_list, progress, rng, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import SENTIMENT_CLASSES, SyntheticSet, sentiment_clips
 from ..preprocess.text import TokenIds, Vocabulary, tokenize
@@ -27,9 +27,9 @@ from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model,
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'TEST_SIZES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'cached_sentiment_clips',
-           'sentiment_class', 'SentimentSplit', 'sentiment_data', 'sentiment_model', 'sentiment_metrics',
-           'plot_confusion_matrices', 'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'cached_sentiment_clips', 'sentiment_class',
+           'SentimentSplit', 'sentiment_data', 'sentiment_model', 'sentiment_metrics', 'plot_confusion_matrices',
+           'plot_sample_predictions', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(samples=1000, val_samples=200, test_samples=300, epochs=8, batch_size=64, learning_rate=2e-3, dim=32, fusion="concat",
@@ -69,12 +69,9 @@ class SentimentSplit:
         return {m: columns[m] for m in modalities}
 
 # %% ../../nbs/07_apps.sentiment.ipynb #9dad0af8
-TEST_SIZES = dict(samples=48, val_samples=24, test_samples=24, epochs=1)
-
-
 def _settings(config: RunConfig) -> dict:
     "The run's settings (`Task.settings`), with the fusion checked."
-    s = resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    s = resolve_settings(config, DEFAULTS)
     if s["fusion"] not in ("concat", "gated"): raise ValueError(f"extra['fusion'] must be 'concat' or 'gated', got {s['fusion']!r}")
     return s
 
@@ -238,8 +235,7 @@ def train(config: RunConfig, # the run's settings (config.extra: fusion, dim, te
         model = sentiment_model(mods, vocab, clip_samples, s["sample_rate"], s["dim"], s["fusion"], length)
         h, _ = fit_model(model, _dataset(data["train"], mods, s["batch_size"], True, config.seed),
                          _dataset(data["val"], mods, 128, False, 0), s["epochs"], s["learning_rate"], out,
-                         "sparse_categorical_crossentropy", ["accuracy"], schedule="constant",
-                         run_eagerly=in_test())  # under test: a step or two, cheaper run eagerly than traced into a graph
+                         "sparse_categorical_crossentropy", ["accuracy"], schedule="constant")
         history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()})
         predictions[name] = _predict_ids(model, data["test"].inputs(mods))
         metrics.update(sentiment_metrics(data["test"].labels, predictions[name], _suffix(name)))
@@ -293,5 +289,4 @@ def predict(run_dir: Path, # a finished sentiment run
 # %% ../../nbs/07_apps.sentiment.ipynb #fc90a7ae
 TASK = Task(
     "sentiment", "spoken sentence (words + voice) -> negative/neutral/positive", DEFAULTS, train, evaluate, predict,
-    formats=("mosi",), inputs=("audio", "text"), targets={"accuracy": 0.90, "f1_macro": 0.90}, report="classification",
-    test_sizes=TEST_SIZES)
+    formats=("mosi",), inputs=("audio", "text"), targets={"accuracy": 0.90, "f1_macro": 0.90}, report="classification")

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import as_list, in_test, progress, set_seed
+from ..core import as_list, progress, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import COLORS, LAYOUTS, SIZES, SyntheticSet, object_phrase, shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -30,7 +30,7 @@ from .caption import note_unfinished
 
 # %% auto #0
 __all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'MODELS', 'DEFAULTS',
-           'TEST_SIZES', 'TASK', 'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences',
+           'TASK', 'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences',
            'description_vocabulary', 'encode_descriptions', 'build_summarizer', 'training_pairs', 'summary_data',
            'generate_summaries', 'train', 'plot_ablation', 'evaluate', 'predict']
 
@@ -188,11 +188,10 @@ def training_pairs(data: SyntheticSet, # from `summary_scenes`
 # %% ../../nbs/07_apps.summarize.ipynb #2e29eff6
 DEFAULTS = dict(samples=5000, epochs=3, batch_size=16, learning_rate=2e-3, image_size=48, val_samples=300, test_samples=500,
                 dim=64, layers=2, ngrams=4, image_filters=(8, 16, 32))
-TEST_SIZES = dict(samples=16, epochs=1)
 
 def _settings(config: RunConfig) -> dict:
     "The task defaults, overridden by what the user set; held-out sets no larger than the training set."
-    s = resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    s = resolve_settings(config, DEFAULTS)
     s["val_samples"], s["test_samples"] = min(s["val_samples"], s["samples"]), min(s["test_samples"], s["samples"])
     return s
 
@@ -277,7 +276,7 @@ def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple
     history, _ = fit_model(model, array_dataset(*pairs("train"), s["batch_size"], True, config.seed),
                            array_dataset(*pairs("val"), 256, False, 0), s["epochs"], s["learning_rate"], out,
                            MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()], final_fraction=0.02,
-                           jit_compile=False, run_eagerly=in_test())   # under test: a few steps, cheaper eager than traced
+                           jit_compile=False)
     return model, history
 
 # %% ../../nbs/07_apps.summarize.ipynb #8f3025a3
@@ -356,4 +355,4 @@ def predict(run_dir: Path, # a finished summarize run
 # %% ../../nbs/07_apps.summarize.ipynb #ea3317e2
 TASK = Task(
     "summarize", "long description + image -> one-line summary (facts in the text, others only in the image)", DEFAULTS,
-    train, evaluate, predict, inputs=("image", "text"), targets={"rouge_l": 0.90}, report="generation", test_sizes=TEST_SIZES)
+    train, evaluate, predict, inputs=("image", "text"), targets={"rouge_l": 0.90}, report="generation")
