@@ -23,7 +23,8 @@ __all__ = ['BENCHMARKS', 'CALLS', 'TARGETS', 'HEADLINES', 'lm_decode_benchmark',
 
 # %% ../nbs/09_bench.ipynb #d2a2dab4
 def lm_decode_benchmark(**kwargs) -> dict:
-    "`lm_generation_benchmark` on the language model at its default size: cached generation against re-running the prefix."
+    """`lm_generation_benchmark` on the language model at its default size: cached generation against
+    re-running the prefix."""
     return lm_generation_benchmark(DecoderLM(), **kwargs)
 
 
@@ -155,9 +156,8 @@ def run_benchmarks(
         bench, full, small = BENCHMARKS[name]
         t, tf_log = time.perf_counter(), logging.getLogger("tensorflow")
         level = tf_log.level
-        tf_log.setLevel(
-            logging.ERROR
-        )  # calling a benchmark again retraces its graphs, on purpose: no warnings
+        # calling a benchmark again retraces its graphs, on purpose: no warnings
+        tf_log.setLevel(logging.ERROR)
         try:
             runs = [bench(**(small if quick else full)) for _ in range(1 if quick else CALLS.get(name, 1))]
         finally:

@@ -80,7 +80,8 @@ def progress(
     desc: str = "",  # the label in front of the bar
     total: int | None = None,  # number of items, when `iterable` has no len()
     disable: bool | None = None,  # True: no bar; None: no bar when MMLEARN_QUIET is set
-    terminal_only: bool = False,  # show the bar only when stderr is a terminal (short steps inside a notebook cell or a log)
+    # show the bar only when stderr is a terminal (short steps inside a notebook cell or a log)
+    terminal_only: bool = False,
 ):
     "Iterate over `iterable` with a tqdm progress bar."
     from tqdm.auto import tqdm

@@ -30,7 +30,8 @@ __all__ = ['SHAPE_WORDS', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_dist
 def split_cpu(
     devices: int | None = None,  # logical CPU devices wanted (default: env MMLEARN_CPU_DEVICES, else 1)
 ) -> int:
-    "Split the CPU into `devices` logical devices, before TensorFlow runs anything; returns how many there are."
+    """Split the CPU into `devices` logical devices, before TensorFlow runs anything; returns how many there
+    are."""
     if devices is None:
         text = os.environ.get("MMLEARN_CPU_DEVICES", "1")
         if not text.isdigit() or int(text) < 1:
@@ -49,9 +50,11 @@ def split_cpu(
         if (have := len(tf.config.list_logical_devices("CPU"))) != devices:
             raise ValueError(
                 f"cannot split the CPU into {devices} devices: TensorFlow has already started with {have}; "
-                "split it before the first TensorFlow operation (the mmlearn command reads MMLEARN_CPU_DEVICES at start)"
+                "split it before the first TensorFlow operation (the mmlearn command reads "
+                "MMLEARN_CPU_DEVICES at start)"
             ) from None
-    return devices  # (not listed here: listing would start TensorFlow, and a multi-worker strategy must come first)
+    # (not listed here: listing would start TensorFlow, and a multi-worker strategy must come first)
+    return devices
 
 # %% ../nbs/08_distributed.ipynb #41434670
 def read_tf_config(
@@ -71,7 +74,8 @@ def read_tf_config(
     )
     if not isinstance(cluster, dict) or not isinstance(task, dict):
         raise ValueError(
-            f"TF_CONFIG needs a 'cluster' (task type -> addresses) and a 'task' ({{'type': ..., 'index': ...}}), got {text[:80]!r}"
+            "TF_CONFIG needs a 'cluster' (task type -> addresses) and a 'task' ({'type': ..., "
+            f"'index': ...}}), got {text[:80]!r}"
         )
     kind, index = task.get("type"), task.get("index", 0)
     if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
@@ -82,7 +86,8 @@ def read_tf_config(
 def is_chief(
     text: str | None = None,  # TF_CONFIG's JSON (default: the environment variable)
 ) -> bool:
-    "Whether this process writes the run folder: always without a cluster; else the chief, or worker 0 when there is no chief."
+    """Whether this process writes the run folder: always without a cluster; else the chief, or worker 0 when
+    there is no chief."""
     cfg = read_tf_config(text)
     if not cfg:
         return True
@@ -91,7 +96,8 @@ def is_chief(
 
 # %% ../nbs/08_distributed.ipynb #fec8651a
 def keras_distribution_fixes() -> None:
-    "Make Keras 3's fit work with string inputs under MirroredStrategy and at all under MultiWorkerMirroredStrategy (keras-team/keras#20585); idempotent."
+    """Make Keras 3's fit work with string inputs under MirroredStrategy and at all under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585); idempotent."""
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as kt
 
@@ -107,9 +113,8 @@ def keras_distribution_fixes() -> None:
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         s = self._distribute_strategy
-        if (
-            iterator is not None and s is not None and s.num_replicas_in_sync > 1
-        ):  # shapes from one replica's part, not a mean
+        # shapes from one replica's part, not a mean
+        if iterator is not None and s is not None and s.num_replicas_in_sync > 1:
             for _, _, it in iterator:
                 data_batch = tree.map_structure(lambda v: local(s, v), next(it))
                 break
@@ -134,7 +139,8 @@ def keras_distribution_fixes() -> None:
 def distribution_strategy(
     name: str,  # "default", "mirrored" or "multiworker"
 ) -> tf.distribute.Strategy:
-    "The tf.distribute strategy behind --strategy: one device, every local GPU (else every logical CPU), or the TF_CONFIG cluster."
+    """The tf.distribute strategy behind --strategy: one device, every local GPU (else every logical CPU), or
+    the TF_CONFIG cluster."""
     if name not in STRATEGIES:
         raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
     if name == "default":
@@ -144,13 +150,14 @@ def distribution_strategy(
         if gpus := tf.config.list_logical_devices("GPU"):
             return tf.distribute.MirroredStrategy([d.name for d in gpus])
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(
-            cpus, cross_device_ops=tf.distribute.ReductionToOneDevice()
-        )  # NCCL is GPU-only
+        # NCCL is GPU-only
+        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
     if not read_tf_config():
         raise ValueError(
-            "--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is not set; on each machine set e.g. "
-            'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (index 1 on host2)'
+            "--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is "
+            "not set; on each machine set e.g. "
+            'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": '
+            '"worker", "index": 0}}\' (index 1 on host2)'
         )
     return tf.distribute.MultiWorkerMirroredStrategy()
 
@@ -215,12 +222,12 @@ def fit_scenes(
     image_size: int = 32,  # images are resized to image_size x image_size
     seed: int = 0,  # seed of the weights and the shuffle
 ) -> dict:
-    "Train `benchmark_model` to count the objects in each scene; the number of images, seconds and final loss."
+    """Train `benchmark_model` to count the objects in each scene; the number of images, seconds and final
+    loss."""
     records = load_flickr8k(root)
     labels = np.array([object_count(r.captions[0]) - 1 for r in records])
-    model = benchmark_model(
-        image_size, width=16, classes=len(SHAPE_WORDS), seed=seed
-    )  # small: the memory the data takes is what is measured
+    # small: the memory the data takes is what is measured
+    model = benchmark_model(image_size, width=16, classes=len(SHAPE_WORDS), seed=seed)
     model.compile(
         keras.optimizers.Adam(1e-3),
         keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -256,9 +263,11 @@ def peak_memory_mb(
     argv: list[str],  # the command to run
     env: dict | None = None,  # its environment (default: this process's)
 ) -> tuple[float, subprocess.CompletedProcess]:
-    "Run a command and return its peak resident memory in MB (ru_maxrss of that process alone) with its result."
-    # Linux counts in a child's ru_maxrss the memory of the process it was forked from (until exec), so a notebook
-    # holding TensorFlow would add ~1 GB to every measurement: a small Python process starts the command and reports.
+    """Run a command and return its peak resident memory in MB (ru_maxrss of that process alone) with its
+    result."""
+    # Linux counts in a child's ru_maxrss the memory of the process it was forked from (until exec), so a
+    # notebook holding TensorFlow would add ~1 GB to every measurement: a small Python process starts the
+    # command and reports.
     with tempfile.TemporaryDirectory() as d:
         report = Path(d) / "rusage"
         r = subprocess.run(

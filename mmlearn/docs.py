@@ -58,7 +58,8 @@ def strip_directives(
 
 # %% ../nbs/09_docs.ipynb #45f686d8
 def is_hidden(cell) -> bool:
-    "True for cells a reader should not see: `#| hide`, `#| include: false`, `default_exp`, and show_doc calls' sources."
+    """True for cells a reader should not see: `#| hide`, `#| include: false`, `default_exp`, and show_doc
+    calls' sources."""
     if cell.cell_type != "code":
         return False
     d = cell_directives(cell.source)
@@ -160,7 +161,8 @@ def heading_slug(
     value: str,  # a heading's text
     separator: str = "-",  # what replaces runs of white space
 ) -> str:
-    "A heading's anchor as nbdev links to it: lower case, word characters, dots and dashes kept (`Seq2Seq.call` -> `seq2seq.call`)."
+    """A heading's anchor as nbdev links to it: lower case, word characters, dots and dashes kept
+    (`Seq2Seq.call` -> `seq2seq.call`)."""
     value = unicodedata.normalize("NFKC", html.unescape(value))
     value = re.sub(r"[^\w\s.-]", "", value).strip().lower()
     return re.sub(r"\s+", separator, value)
@@ -170,7 +172,9 @@ _COLUMNS = {"anno": "Type", "default": "Default", "docment": "Details"}
 
 
 def _table_cell(o, code: bool = False) -> str:
-    "A value as the text of a Markdown table cell: missing as empty, a class by its name, `|` escaped; a `code` value (a type or a default) with `<`, `>`, `&` escaped too, so `'<image>'` shows instead of becoming a tag."
+    """A value as the text of a Markdown table cell: missing as empty, a class by its name, `|` escaped; a
+    `code` value (a type or a default) with `<`, `>`, `&` escaped too, so `'<image>'` shows instead of
+    becoming a tag."""
     if o is inspect.Parameter.empty:
         return ""
     text = o.__name__ if hasattr(o, "__name__") else str(o)
@@ -182,7 +186,8 @@ def _table_cell(o, code: bool = False) -> str:
 def param_table(
     sym,  # the function or class (a class's parameters are its constructor's)
 ) -> str:
-    "The parameter table of `sym` from its docments (Type, Default, Details; then Returns), as Markdown; empty when no parameter is documented."
+    """The parameter table of `sym` from its docments (Type, Default, Details; then Returns), as Markdown;
+    empty when no parameter is documented."""
     from fastcore.docments import docments
 
     try:
@@ -232,12 +237,11 @@ _DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.S)
 
 
 def _blocks_apart(text: str) -> str:
-    "One stretch of Markdown without code fences, with blank lines around display math and before a list or table after a paragraph."
+    """One stretch of Markdown without code fences, with blank lines around display math and before a list or
+    table after a paragraph."""
     text = _DISPLAY_MATH.sub(lambda m: f"\n\n{m.group(0)}\n\n", text)
-    out, kind = (
-        [],
-        None,
-    )  # kind: what the current block started as ("text", "list", "table"), None after a blank line
+    # kind: what the current block started as ("text", "list", "table"), None after a blank line
+    out, kind = ([], None)
     for line in text.split("\n"):
         if not line.strip():
             kind = None
@@ -255,7 +259,8 @@ def _blocks_apart(text: str) -> str:
 def python_markdown_compat(
     text: str,  # Markdown as Jupyter (CommonMark) reads it
 ) -> str:
-    "The same Markdown with the blank lines Python-Markdown needs: around `$$` display math, before a list or table that follows a paragraph."
+    """The same Markdown with the blank lines Python-Markdown needs: around `$$` display math, before a list
+    or table that follows a paragraph."""
     pieces, last = [], 0
     for m in _FENCED.finditer(text):
         pieces += [_blocks_apart(text[last : m.start()]), m.group(0)]
@@ -288,7 +293,8 @@ def _plain_output(o):
 
 
 def _local_links(text: str, pages: dict[str, str], doc_url: str) -> str:
-    "Point links at the site's pages: nbdev's absolute links to the doc host, links to notebooks, the README's links into `docs/`."
+    """Point links at the site's pages: nbdev's absolute links to the doc host, links to notebooks, the
+    README's links into `docs/`."""
     if doc_url:
         text = re.sub(re.escape(doc_url.rstrip("/") + "/") + r"([\w.\-]+)\.html", r"\1.md", text)
     text = re.sub(
@@ -332,7 +338,9 @@ def page_markdown(
         if code.strip() and opts.get("echo") != "false" and not code.startswith("show_doc("):
             block = _fence(code, "python")
             if "exports" in opts:
-                block = '??? note "Exported source"\n\n' + "\n".join("    " + l for l in block.split("\n"))
+                block = '??? note "Exported source"\n\n' + "\n".join(
+                    "    " + line for line in block.split("\n")
+                )
             parts.append(block)
         if opts.get("output") == "false":
             continue
@@ -347,7 +355,8 @@ def page_markdown(
 def processed_notebook(
     nb_path: str | Path,  # the notebook
 ):
-    "The notebook after nbdev's docs processors (what `nbdev_proc_nbs` writes to `_proc/`), without executing any cell."
+    """The notebook after nbdev's docs processors (what `nbdev_proc_nbs` writes to `_proc/`), without
+    executing any cell."""
     from execnb.nbio import read_nb
     from nbdev.process import NBProcessor
     from nbdev.processors import FilterDefaults
@@ -361,7 +370,8 @@ def processed_notebook(
 def export_modules(
     nb_path: str | Path,  # the notebook
 ) -> list[str]:
-    "Every module a notebook exports to: its `#| default_exp` first, then those its cells name (`#| export represent.align`)."
+    """Every module a notebook exports to: its `#| default_exp` first, then those its cells name (`#| export
+    represent.align`)."""
     found = []
     for cell in nbformat.read(nb_path, as_version=4).cells:
         for d in cell_directives(cell.source) if cell.cell_type == "code" else []:
@@ -397,11 +407,12 @@ def _cell_values(src: str, ns: dict) -> list:
 
 def fill_show_docs(
     nb,  # a processed notebook
-    module: str
-    | list
-    | None,  # the module whose names the cells document (`mmlearn.evaluate`), or a list of them (the first wins), or None
+    # the module whose names the cells document (`mmlearn.evaluate`), or a list of them (the first wins), or
+    # None
+    module: str | list | None,
 ) -> int:
-    "Give every `show_doc` cell of a processed notebook its API entries (with parameter tables), computed from `module`; returns how many cells."
+    """Give every `show_doc` cell of a processed notebook its API entries (with parameter tables), computed
+    from `module`; returns how many cells."""
     ns = {}
     for name in reversed(as_list(module)):  # the first module's names win
         ns.update(vars(importlib.import_module(name)))
@@ -415,7 +426,8 @@ def fill_show_docs(
             md = "\n\n".join(v for v in _cell_values(src, ns) if isinstance(v, str))
         except Exception as e:
             print(
-                f"warning: {Path(nb.get('path_', '?')).name}: kept the stored output of {src!r} ({type(e).__name__}: {e})"
+                f"warning: {Path(nb.get('path_', '?')).name}: kept the stored output of {src!r} "
+                f"({type(e).__name__}: {e})"
             )
             continue
         cell.outputs = [{"output_type": "display_data", "data": {"text/markdown": md}, "metadata": {}}]
@@ -449,6 +461,7 @@ def drop_dead_api_links(
     return {page: _API_LINK.sub(keep, md) for page, md in mds.items()}
 
 # %% ../nbs/09_docs.ipynb #02bb6652
+# section titles of the packages; others get their name capitalised
 SECTIONS = {
     "data": "Data",
     "preprocess": "Preprocess",
@@ -456,13 +469,14 @@ SECTIONS = {
     "seq2seq": "Seq2Seq",
     "llm": "Language model",
     "apps": "Applications",
-}  # section titles of the packages; others get their name capitalised
+}
 
 
 def site_notebooks(
     nbs: str | Path,  # the notebooks folder
 ) -> list[Path]:
-    "The notebooks that become pages, in pipeline order: index first, names starting with `_` or `.` left out."
+    """The notebooks that become pages, in pipeline order: index first, names starting with `_` or `.` left
+    out."""
     found = [p for p in Path(nbs).glob("*.ipynb") if not p.name.startswith(("_", "."))]
     return sorted(found, key=lambda p: (p.stem != "index", p.name))
 
@@ -498,7 +512,10 @@ def tex_to_mathml_html(
     def sub(m):
         tag, tex = m.group(1), html.unescape(m.group(2))
         try:
-            return f'<{tag} class="arithmatex">{convert(tex, display="block" if tag == "div" else "inline")}</{tag}>'
+            return (
+                f"<{tag} "
+                f'class="arithmatex">{convert(tex, display="block" if tag == "div" else "inline")}</{tag}>'
+            )
         except Exception as e:
             print(f"warning: TeX left as it is, latex2mathml cannot read {tex!r} ({type(e).__name__}: {e})")
             return m.group(0)
@@ -583,13 +600,13 @@ def _site_folder(out: Path) -> Path:
 
 # %% ../nbs/09_docs.ipynb #6538eefe
 def build_site(
-    out: str
-    | Path
-    | None = None,  # the site folder (default: docs/ in the checkout); an earlier build there is replaced
+    # the site folder (default: docs/ in the checkout); an earlier build there is replaced
+    out: str | Path | None = None,
     root: str | Path | None = None,  # the checkout (default: found from the working directory)
     quiet: bool = False,  # print only warnings
 ) -> Path:
-    "Build the docs site from the notebooks, offline and without executing them; returns the site's `index.html`."
+    """Build the docs site from the notebooks, offline and without executing them; returns the site's
+    `index.html`."""
     import mkdocs.commands.build
     import mkdocs.config
     from fastcore.xtras import working_directory

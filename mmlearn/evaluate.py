@@ -41,7 +41,8 @@ def _check_labels(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
         )
     if (t.dtype.kind in "USO") != (p.dtype.kind in "USO"):
         raise ValueError(
-            f"y_true holds {t.dtype} labels but y_pred holds {p.dtype}: use the same kind (numbers or strings) for both"
+            f"y_true holds {t.dtype} labels but y_pred holds {p.dtype}: use the same kind (numbers or "
+            "strings) for both"
         )
     return t, p
 
@@ -69,7 +70,8 @@ def _class_list(labels, like: np.ndarray, name: str = "labels") -> np.ndarray:
         raise ValueError(f"{name} has repeated entries: {_short(a.tolist())}")
     if (a.dtype.kind in "USO") != (like.dtype.kind in "USO"):
         raise ValueError(
-            f"{name} holds {a.dtype} labels but y_true holds {like.dtype}: use the same kind (numbers or strings)"
+            f"{name} holds {a.dtype} labels but y_true holds {like.dtype}: use the same kind (numbers "
+            "or strings)"
         )
     return a
 
@@ -119,7 +121,8 @@ def precision_recall_f1(
     labels=None,  # the classes to score, in order; None: sorted union of both
     zero_division: float = 0.0,  # the value of 0/0 (0.0, 1.0 or np.nan)
 ) -> tuple:
-    "Precision, recall and F1 (floats, or per-class arrays when `average` is None), with scikit-learn's conventions."
+    """Precision, recall and F1 (floats, or per-class arrays when `average` is None), with scikit-learn's
+    conventions."""
     if average not in AVERAGES:
         raise ValueError(f"average must be one of 'macro', 'micro', 'weighted' or None, got {average!r}")
     if not (
@@ -129,9 +132,8 @@ def precision_recall_f1(
     t, p = _check_labels(y_true, y_pred)
     present = np.unique(np.concatenate([t, p]))
     wanted = present if labels is None else _class_list(labels, t)
-    everything = np.unique(
-        np.concatenate([present, wanted])
-    )  # counts use every example, also of classes not scored
+    # counts use every example, also of classes not scored
+    everything = np.unique(np.concatenate([present, wanted]))
     cm, i = confusion_matrix(t, p, labels=everything), _label_index(wanted, everything)
     tp, true_sum, pred_sum = np.diag(cm)[i], cm.sum(1)[i], cm.sum(0)[i]
     if average == "micro":
@@ -171,7 +173,8 @@ def normalize_confusion_matrix(
     cm,  # confusion matrix, rows true and columns predicted
     normalize: str | None = "true",  # "true" (rows sum to 1), "pred" (columns), "all", or None
 ) -> np.ndarray:
-    "The confusion matrix as fractions of each true class, predicted class, or of everything (0 where a sum is 0)."
+    """The confusion matrix as fractions of each true class, predicted class, or of everything (0 where a sum
+    is 0)."""
     cm = np.asarray(cm, dtype=float)
     if normalize is None:
         return cm
@@ -260,21 +263,24 @@ def brevity_penalty(
 
 # %% ../nbs/06_evaluate.ipynb #9168df91
 def _check_texts(references, hypotheses) -> tuple[list[list[str]], list[str]]:
-    "One non-empty list of reference strings per hypothesis string, or a ValueError saying which entry is wrong."
+    """One non-empty list of reference strings per hypothesis string, or a ValueError saying which entry is
+    wrong."""
     if isinstance(hypotheses, str):
         raise ValueError(
             f"hypotheses must be a list of strings, one per example, got a single str {_short(hypotheses)}"
         )
     if isinstance(references, str):
         raise ValueError(
-            f"references must be a list holding one list of reference strings per hypothesis, got a single str {_short(references)}"
+            "references must be a list holding one list of reference strings per hypothesis, got a "
+            f"single str {_short(references)}"
         )
     references, hypotheses = list(references), list(hypotheses)
     if not hypotheses:
         raise ValueError("hypotheses is empty: need at least one hypothesis")
     if len(references) != len(hypotheses):
         raise ValueError(
-            f"references has {len(references)} entries but hypotheses has {len(hypotheses)}: give one list of reference strings per hypothesis"
+            f"references has {len(references)} entries but hypotheses has {len(hypotheses)}: give one "
+            "list of reference strings per hypothesis"
         )
     for i, hyp in enumerate(hypotheses):
         if not isinstance(hyp, str):
@@ -282,7 +288,8 @@ def _check_texts(references, hypotheses) -> tuple[list[list[str]], list[str]]:
     for i, refs in enumerate(references):
         if not isinstance(refs, (list, tuple)):
             raise ValueError(
-                f"references[{i}] must be a list of reference strings, got {type(refs).__name__} {_short(refs)}"
+                f"references[{i}] must be a list of reference strings, got {type(refs).__name__} "
+                f"{_short(refs)}"
             )
         if not refs:
             raise ValueError(f"references[{i}] is empty: every hypothesis needs at least one reference")
@@ -329,13 +336,8 @@ def bleu_statistics(
     return BleuStatistics(matches, totals, c, r)
 
 # %% ../nbs/06_evaluate.ipynb #cfffb813
-SMOOTHING = {
-    None: None,
-    "none": None,
-    "floor": 0.1,
-    "add-k": 1,
-    "exp": None,
-}  # method -> default smooth_value
+# method -> default smooth_value
+SMOOTHING = {None: None, "none": None, "floor": 0.1, "add-k": 1, "exp": None}
 
 
 def _bleu_weights(weights, max_n: int) -> np.ndarray:
@@ -345,7 +347,8 @@ def _bleu_weights(weights, max_n: int) -> np.ndarray:
     w = np.asarray(weights, dtype=float)
     if w.shape != (max_n,) or not np.isfinite(w).all() or (w < 0).any():
         raise ValueError(
-            f"weights must be {max_n} non-negative numbers (one per n-gram order up to max_n={max_n}), got {_short(weights)}"
+            f"weights must be {max_n} non-negative numbers (one per n-gram order up to max_n={max_n}), "
+            f"got {_short(weights)}"
         )
     return w
 
@@ -396,7 +399,8 @@ def corpus_bleu(
     weights: Sequence[float] | None = None,  # max_n weights; None: uniform 1/max_n
     smooth_value: float | None = None,  # epsilon for "floor" (0.1), k for "add-k" (1)
 ) -> float:
-    "Corpus BLEU in [0, 1] (Papineni et al. 2002): clipped n-gram precisions summed over the corpus, brevity penalty."
+    """Corpus BLEU in [0, 1] (Papineni et al. 2002): clipped n-gram precisions summed over the corpus, brevity
+    penalty."""
     return bleu_from_statistics(bleu_statistics(references, hypotheses, max_n), weights, smooth, smooth_value)
 
 
@@ -413,7 +417,8 @@ def sentence_bleu(
         raise ValueError(f"hypothesis must be a str, got {type(hypothesis).__name__} {_short(hypothesis)}")
     if isinstance(references, str) or not isinstance(references, (list, tuple)):
         raise ValueError(
-            f"references must be a list of reference strings, got {type(references).__name__} {_short(references)}"
+            f"references must be a list of reference strings, got {type(references).__name__} "
+            f"{_short(references)}"
         )
     return corpus_bleu([list(references)], [hypothesis], max_n, smooth, weights, smooth_value)
 
@@ -423,7 +428,8 @@ def bleu_scores(
     hypotheses: Sequence[str],  # the generated sentences
     max_n: int = 4,  # report BLEU-1 .. BLEU-max_n
 ) -> dict:
-    "{'bleu1': ..., 'bleu4': ...}: BLEU-n with uniform weights 1/n up to order n, from one pass over the corpus."
+    """{'bleu1': ..., 'bleu4': ...}: BLEU-n with uniform weights 1/n up to order n, from one pass over the
+    corpus."""
     stats = bleu_statistics(references, hypotheses, max_n)
     return {
         f"bleu{n}": bleu_from_statistics(
@@ -436,7 +442,8 @@ def bleu_scores(
 def rouge_tokenize(
     text: str,  # any text
 ) -> list[str]:
-    "Lower-case, replace every run of characters outside a-z0-9 by a space, split (rouge-score's default tokenizer)."
+    """Lower-case, replace every run of characters outside a-z0-9 by a space, split (rouge-score's default
+    tokenizer)."""
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
 
 
@@ -516,8 +523,8 @@ def _check_similarity(
     if relevant is None:
         if s.shape[0] > s.shape[1]:
             raise ValueError(
-                f"{name} has shape {s.shape}: with {relevant_name}=None item i answers query i, so there must be "
-                f"at least as many items (columns) as queries (rows); pass {relevant_name}"
+                f"{name} has shape {s.shape}: with {relevant_name}=None item i answers query i, so there "
+                f"must be at least as many items (columns) as queries (rows); pass {relevant_name}"
             )
         return s, np.eye(*s.shape, dtype=bool)
     rel = np.asarray(relevant)
@@ -528,13 +535,15 @@ def _check_similarity(
     if rel.dtype != bool:
         if not np.isin(rel, (0, 1)).all():
             raise ValueError(
-                f"{relevant_name} must be a boolean (or 0/1) matrix, got values such as {_short(np.unique(rel)[:5].tolist())}"
+                f"{relevant_name} must be a boolean (or 0/1) matrix, got values such as "
+                f"{_short(np.unique(rel)[:5].tolist())}"
             )
         rel = rel.astype(bool)
     missing = np.flatnonzero(~rel.any(axis=1))
     if missing.size:
         raise ValueError(
-            f"{relevant_name}[{missing[0]}] marks no item as relevant: every query needs at least one ({missing.size} queries have none)"
+            f"{relevant_name}[{missing[0]}] marks no item as relevant: every query needs at least one "
+            f"({missing.size} queries have none)"
         )
     return s, rel
 
@@ -564,7 +573,8 @@ def recall_at_k(
     k: int,  # how many top-scored items count
     relevant=None,  # boolean queries x items: which items answer each query; None: item i for query i
 ) -> float:
-    "Fraction of queries with a relevant item among the k highest-scored items (ties counted against the model)."
+    """Fraction of queries with a relevant item among the k highest-scored items (ties counted against the
+    model)."""
     k = _check_k(k)
     return float(np.mean(retrieval_ranks(similarity, relevant) <= k))
 
@@ -586,11 +596,13 @@ def retrieval_metrics(
     reverse_prefix: str | None = "i2t_",  # key prefix for columns -> rows (the transpose); None: skip
     ks: Sequence[int] = (1, 5, 10),  # the K of each recall@K
 ) -> dict:
-    "Recall@K and median rank in both directions, keyed as in metrics.json: t2i_r1 ... t2i_median_rank, i2t_r1 ..."
+    """Recall@K and median rank in both directions, keyed as in metrics.json: t2i_r1 ... t2i_median_rank,
+    i2t_r1 ..."""
     s = np.asarray(similarity)
     if relevant is None and (s.ndim != 2 or s.shape[0] != s.shape[1]):
         raise ValueError(
-            f"similarity must be square when relevant is None (item i answers query i, both ways), got shape {s.shape}"
+            "similarity must be square when relevant is None (item i answers query i, both ways), got "
+            f"shape {s.shape}"
         )
     ks = [_check_k(k) for k in ks]
     directions = [(prefix, s, relevant, "similarity", "relevant")]
@@ -684,7 +696,8 @@ _VQA_THOUSANDS = re.compile(r"(\d)(,)(\d)")
 def vqa_normalize(
     answer: str,  # an answer, the model's or a human's
 ) -> str:
-    "The answer as the official VQA evaluation compares it: punctuation, case, number words, articles, contractions."
+    """The answer as the official VQA evaluation compares it: punctuation, case, number words, articles,
+    contractions."""
     text = " ".join(str(answer).split())
     spaced = any(p + " " in text or " " + p in text for p in VQA_PUNCTUATION)
     drop = spaced or _VQA_THOUSANDS.search(text) is not None
@@ -715,14 +728,17 @@ def vqa_accuracy(
     answers: Sequence[Sequence[str]],  # the human answers of each question
     predictions: Sequence[str],  # the model's answer to each question
 ) -> float:
-    "The official VQA accuracy of `predictions`: the mean of `vqa_score` over the questions, a float in [0, 1]."
+    """The official VQA accuracy of `predictions`: the mean of `vqa_score` over the questions, a float in [0,
+    1]."""
     if isinstance(predictions, str) or isinstance(answers, str):
         raise ValueError(
-            "vqa_accuracy: answers must be one list of human answers per question and predictions a list of str"
+            "vqa_accuracy: answers must be one list of human answers per question and predictions a "
+            "list of str"
         )
     if len(answers) != len(predictions):
         raise ValueError(
-            f"vqa_accuracy: {len(answers)} questions but {len(predictions)} predictions; expected one per question"
+            f"vqa_accuracy: {len(answers)} questions but {len(predictions)} predictions; expected one "
+            "per question"
         )
     if len(answers) == 0:
         raise ValueError("vqa_accuracy: no questions to score")
@@ -730,7 +746,8 @@ def vqa_accuracy(
     for i, (humans, guess) in enumerate(zip(answers, predictions)):
         if isinstance(humans, str) or len(humans) == 0:
             raise ValueError(
-                f"vqa_accuracy: question {i} must have a non-empty list of human answers, got {_short(humans)}"
+                f"vqa_accuracy: question {i} must have a non-empty list of human answers, got "
+                f"{_short(humans)}"
             )
         scores.append(vqa_score(humans, guess))
     return float(np.mean(scores))
@@ -741,14 +758,12 @@ def caption_metrics(
     hypotheses: list,  # the generated captions
 ) -> dict:
     "BLEU-1..4, ROUGE-L and exact match of generated captions against their references, after `standardize`."
-    from mmlearn.preprocess.text import (
-        standardize,
-    )  # here: the metrics above need no TensorFlow, this one does
+    # here: the metrics above need no TensorFlow, this one does
+    from mmlearn.preprocess.text import standardize
 
     refs = [[standardize(r) for r in rs] for rs in references]
-    hyps = [
-        standardize(h) if h.strip() else "" for h in hypotheses
-    ]  # a model may end a caption before its first word
+    # a model may end a caption before its first word
+    hyps = [standardize(h) if h.strip() else "" for h in hypotheses]
     exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
@@ -773,7 +788,8 @@ def retrieval_report(
     prefixes: tuple = ("t2i_", "i2t_"),  # key prefixes: text -> item, item -> text
     ks: tuple = (1, 5, 10),  # the K of each recall@K
 ) -> dict:
-    "Recall@K and median rank in both directions, and the recall@K of a random ranking (keys ending in _chance)."
+    """Recall@K and median rank in both directions, and the recall@K of a random ranking (keys ending in
+    _chance)."""
     metrics = retrieval_metrics(similarity, relevant, prefix=prefixes[0], reverse_prefix=prefixes[1], ks=ks)
     for p, rel in zip(prefixes, (relevant, np.asarray(relevant).T)):
         metrics.update({f"{p}r{k}_chance": chance_recall_at_k(rel, k) for k in ks})

@@ -110,7 +110,8 @@ def interpret(
         )
     elif config.get("data") is None and checks:
         s.append(
-            f"The default run of this task aims for {goal}; this run set its own {', '.join(chosen)}, so it is not held to that."
+            f"The default run of this task aims for {goal}; this run set its own {', '.join(chosen)}, "
+            "so it is not held to that."
         )
     return " ".join(s)
 

@@ -33,17 +33,14 @@ __all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task'
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
-RUN_SETTINGS = (
-    "epochs",
-    "samples",
-    "batch_size",
-    "learning_rate",
-)  # the settings every task has, with flags of their own
+# the settings every task has, with flags of their own
+RUN_SETTINGS = ("epochs", "samples", "batch_size", "learning_rate")
 
 
 @dataclass
 class RunConfig:
-    "What a user chose for a training run (None: the task's default); with the task's defaults it is everything needed to repeat it."
+    """What a user chose for a training run (None: the task's default); with the task's defaults it is
+    everything needed to repeat it."""
 
     task: str = "caption"  # a name in mmlearn.tasks.TASKS
     epochs: int | None = None  # passes over the training set (None: the task's default)
@@ -90,11 +87,13 @@ def resolve_settings(
     data_defaults: Callable | None = None,  # config -> the settings that depend on the data
     task: str | None = None,  # the task's name, for the error message
 ) -> dict:
-    "The settings a run uses: the defaults, then `data_defaults(config)`, then what the user set (None: unset)."
+    """The settings a run uses: the defaults, then `data_defaults(config)`, then what the user set (None:
+    unset)."""
     unknown = sorted(set(config.extra) - set(defaults))
     if unknown:
         raise ValueError(
-            f"task {task or config.task!r} has no setting {unknown[0]!r}; it declares {', '.join(sorted(defaults))}"
+            f"task {task or config.task!r} has no setting {unknown[0]!r}; it declares "
+            f"{', '.join(sorted(defaults))}"
         )
     merged = dict(defaults)
     if data_defaults is not None:
@@ -106,7 +105,8 @@ def resolve_settings(
 
 @dataclass(frozen=True)
 class Task:
-    "What an application declares: its name and settings, the data and inputs it takes, its targets, and how it trains, evaluates and predicts."
+    """What an application declares: its name and settings, the data and inputs it takes, its targets, and how
+    it trains, evaluates and predicts."""
 
     name: str  # the name `mmlearn train --task` takes
     summary: str  # what it learns, in one line
@@ -116,18 +116,14 @@ class Task:
     predict: Callable  # predict(run_dir, image=None, audio=None, text=None) -> one line per input
     formats: tuple = ()  # the --format layouts it reads besides its built-in data
     inputs: tuple = ()  # what predict takes: "image", "audio", "text"
-    targets: dict = field(
-        default_factory=dict
-    )  # metric -> least value its default run on built-in data reaches
-    report: str = (
-        "classification"  # how report.md reads the metrics: "generation", "retrieval" or "classification"
-    )
-    data_defaults: Callable | None = (
-        None  # config -> the settings that depend on the data, applied over `defaults`
-    )
-    routes: dict = field(
-        default_factory=dict
-    )  # format -> name of the task that trains on that layout instead
+    # metric -> least value its default run on built-in data reaches
+    targets: dict = field(default_factory=dict)
+    # how report.md reads the metrics: "generation", "retrieval" or "classification"
+    report: str = "classification"
+    # config -> the settings that depend on the data, applied over `defaults`
+    data_defaults: Callable | None = None
+    # format -> name of the task that trains on that layout instead
+    routes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         missing = [k for k in RUN_SETTINGS if k not in self.defaults]
@@ -251,7 +247,8 @@ def plot_history(
 
 # %% ../nbs/05_train.ipynb #a4026d35
 def fit_verbosity() -> int:
-    "Keras's `verbose` for `fit`: 1 (a progress bar) in a terminal, 2 (a line per epoch) in a notebook or a file, 0 under MMLEARN_QUIET."
+    """Keras's `verbose` for `fit`: 1 (a progress bar) in a terminal, 2 (a line per epoch) in a notebook or a
+    file, 0 under MMLEARN_QUIET."""
     if os.environ.get("MMLEARN_QUIET"):
         return 0
     return 1 if sys.stdout.isatty() else 2
@@ -271,11 +268,12 @@ def seed_generators(
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     "Keras's BackupAndRestore, plus the layers' random state; prints one line when a run resumes."
 
+    # passed on to keras.callbacks.BackupAndRestore
     def __init__(
         self,
         backup_dir: str | Path,  # the folder for the backup (a run's `backup/`)
         **kwargs,
-    ):  # passed on to keras.callbacks.BackupAndRestore
+    ):
         super().__init__(str(backup_dir), **kwargs)
         self.random_state_path = Path(backup_dir) / "random_state.json"
 
@@ -318,7 +316,8 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
 
 class InterruptOnSignal(keras.callbacks.Callback):
-    "Ctrl-C stops `fit` even when compiled code swallows the KeyboardInterrupt it raises: the signal is remembered and raised again after the batch."
+    """Ctrl-C stops `fit` even when compiled code swallows the KeyboardInterrupt it raises: the signal is
+    remembered and raised again after the batch."""
 
     def __init__(self):
         super().__init__()
@@ -330,9 +329,8 @@ class InterruptOnSignal(keras.callbacks.Callback):
         ours = current is signal.default_int_handler or isinstance(
             getattr(current, "__self__", None), InterruptOnSignal
         )
-        if (
-            ours and threading.current_thread() is threading.main_thread()
-        ):  # leave a program's own handler (or SIG_IGN) alone
+        # leave a program's own handler (or SIG_IGN) alone
+        if ours and threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._handler)
 
     def _handler(self, signum, frame):
@@ -353,7 +351,8 @@ class InterruptOnSignal(keras.callbacks.Callback):
 def training_callbacks(
     run_dir: str | Path,  # the run folder
 ) -> list:
-    "Backup-and-restore (with the random state) for crashes, a per-epoch model checkpoint and a Ctrl-C that is never lost, for interruptions."
+    """Backup-and-restore (with the random state) for crashes, a per-epoch model checkpoint and a Ctrl-C that
+    is never lost, for interruptions."""
     run_dir = Path(run_dir)
     return [
         ResumableBackup(run_dir / "backup", delete_checkpoint=True),
@@ -377,7 +376,8 @@ def epoch_batches(
     epochs: int = 1,  # the last epoch is epochs - 1
     start_epoch: int = 0,  # the first epoch to produce (`resume_epoch(run_dir)` after a restart)
 ) -> tf.data.Dataset:
-    "The batches of epochs start_epoch..epochs-1 in one dataset; fit it with steps_per_epoch=ceil(n / batch_size)."
+    """The batches of epochs start_epoch..epochs-1 in one dataset; fit it with steps_per_epoch=ceil(n /
+    batch_size)."""
     if not 0 <= start_epoch <= epochs:
         raise ValueError(f"start_epoch must be between 0 and epochs={epochs}, got {start_epoch}")
     data = tf.nest.map_structure(tf.convert_to_tensor, data)
@@ -460,7 +460,8 @@ def decode_image_file(
     path,  # a string tensor: the image file's path
     size: int | None = None,  # resize to size x size (bilinear, antialiased); None: keep
 ) -> tf.Tensor:
-    "Read and decode a PNG/JPEG file into float32 pixels in [0, 1], (H, W, 3): a loading function for tf.data."
+    """Read and decode a PNG/JPEG file into float32 pixels in [0, 1], (H, W, 3): a loading function for
+    tf.data."""
     x = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     x = tf.cast(x, tf.float32) / 255.0
     return tf.image.resize(x, (size, size), method="bilinear", antialias=True) if size else x
@@ -476,7 +477,8 @@ def record_dataset(
     cache: str | Path | None = None,  # a file name: decoded examples are kept there after the first epoch
     shuffle_buffer: int = 1024,  # decoded examples held for shuffling when `cache` is set
 ) -> tf.data.Dataset:
-    "Stream the files of `records` from disk: shuffled names, parallel loading, optional file cache, batches, prefetch."
+    """Stream the files of `records` from disk: shuffled names, parallel loading, optional file cache,
+    batches, prefetch."""
     if not records:
         raise ValueError("records is empty: nothing to stream (did the loader find the dataset's files?)")
     if batch_size < 1:
@@ -506,7 +508,8 @@ def benchmark_model(
     classes: int = 10,  # size of the output layer
     seed: int = 0,  # seed of the weights
 ) -> keras.Model:
-    "The CNN the training benchmarks time: conv -> pool -> conv -> average -> dense, by default with the (32, 64) channels of `ImageEncoder`."
+    """The CNN the training benchmarks time: conv -> pool -> conv -> average -> dense, by default with the
+    (32, 64) channels of `ImageEncoder`."""
     set_seed(seed)
     return keras.Sequential(
         [
@@ -524,13 +527,13 @@ def benchmark_model(
 def layer_flops(
     model: keras.Model,  # a built Sequential or functional model
 ) -> list[int]:
-    "Forward FLOPs per example of each Conv2D and Dense layer, in order: 2 (a multiply and an add) per weight use."
+    """Forward FLOPs per example of each Conv2D and Dense layer, in order: 2 (a multiply and an add) per
+    weight use."""
     flops = []
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            positions = int(
-                np.prod(layer.output.shape[1:-1] or [1])
-            )  # H x W for a convolution, 1 for a dense layer on vectors
+            # H x W for a convolution, 1 for a dense layer on vectors
+            positions = int(np.prod(layer.output.shape[1:-1] or [1]))
             flops.append(2 * positions * int(np.prod(layer.kernel.shape)))
     return flops
 
@@ -539,7 +542,8 @@ def train_step_flops(
     model: keras.Model,  # a built Sequential or functional model
     batch_size: int,  # examples per step
 ) -> int:
-    "FLOPs of one training step: 3 products per layer (forward, input gradient, weight gradient), 2 for the first (its input is the data)."
+    """FLOPs of one training step: 3 products per layer (forward, input gradient, weight gradient), 2 for the
+    first (its input is the data)."""
     flops = layer_flops(model)
     return batch_size * (3 * sum(flops) - flops[0])
 
@@ -549,7 +553,8 @@ def train_step_fn(
     optimizer: keras.optimizers.Optimizer,  # updates its weights
     loss_fn,  # (y_true, y_pred) -> scalar loss
 ):
-    "One step of training (forward, gradient, update) as plain Python: run it eagerly, or compile it with tf.function."
+    """One step of training (forward, gradient, update) as plain Python: run it eagerly, or compile it with
+    tf.function."""
 
     def step(x, y):
         with tf.GradientTape() as tape:
@@ -586,7 +591,8 @@ def matmul_flops_per_s(
 
 
 def onednn_enabled() -> bool | None:
-    "Whether TensorFlow runs its CPU kernels through oneDNN (decided when TensorFlow is imported; None if it cannot say)."
+    """Whether TensorFlow runs its CPU kernels through oneDNN (decided when TensorFlow is imported; None if it
+    cannot say)."""
     try:
         from tensorflow.python.util import _pywrap_util_port
     except ImportError:
@@ -603,7 +609,8 @@ def train_step_benchmark(
     eager: bool = True,  # also time the eager loop (False: only the compiled step's FLOP/s)
     seed: int = 0,  # seed of the weights and the random batch
 ) -> dict:
-    "Samples/s of the compiled vs the eager train step of `benchmark_model`, and its FLOP/s as a fraction of a large matmul's."
+    """Samples/s of the compiled vs the eager train step of `benchmark_model`, and its FLOP/s as a fraction of
+    a large matmul's."""
     model = benchmark_model(width=width, seed=seed)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     steps_of = {"compiled": tf.function(train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn))}
@@ -661,7 +668,8 @@ def input_pipeline_benchmark(
     repeats: int = 5,  # timed rounds, each pipeline alone and feeding the step; medians are reported
     seed: int = 0,  # seed of the scenes and the weights
 ) -> dict:
-    "Samples/s of record_dataset vs a plain Python generator over the same PNG files: alone, and feeding the compiled train step."
+    """Samples/s of record_dataset vs a plain Python generator over the same PNG files: alone, and feeding the
+    compiled train step."""
     import shutil
     import tempfile
     from PIL import Image

@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import tensorflow as tf
 from ..core import DatasetError, progress, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import sound_events
-from ..preprocess.audio import clip_log_mels, load_audio, log_mel_spectrogram
+from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary, standardize
 from ..represent.encoders import AudioEncoder
 from mmlearn.seq2seq.model import (
@@ -67,12 +65,12 @@ def _folder_records(config: RunConfig) -> dict:
     "The records of a Clotho or AudioCaps folder by role: train, val, test."
     if config.format not in SPLITS:
         raise ValueError(
-            f"--format {config.format!r}: audio captioning reads folders of captioned clips, {' or '.join(SPLITS)}"
+            f"--format {config.format!r}: audio captioning reads folders of captioned clips, "
+            f"{' or '.join(SPLITS)}"
         )
     root, names = Path(config.data), list(SPLITS[config.format])
-    found = {
-        "train": list(FORMATS[config.format](root, split=names[0]))
-    }  # the training split must exist (the loader says why not)
+    # the training split must exist (the loader says why not)
+    found = {"train": list(FORMATS[config.format](root, split=names[0]))}
     for name in names[1:]:
         if (root / MANIFESTS[config.format].format(name)).is_file():
             found[SPLITS[config.format][name]] = list(FORMATS[config.format](root, split=name))
@@ -81,7 +79,8 @@ def _folder_records(config: RunConfig) -> dict:
         if n < 2:
             raise DatasetError(
                 root,
-                f"the {names[0]} split has {n} clip(s); audio captioning needs at least 2 (one to train on, one to test)",
+                f"the {names[0]} split has {n} clip(s); audio captioning needs at least 2 (one to train "
+                "on, one to test)",
             )
         cut = max(1, n // 10)
         found["train"], found["test"] = found["train"][:-cut], found["train"][-cut:]
@@ -93,7 +92,8 @@ def audio_caption_data(
     config: RunConfig,  # task settings: samples, seed, data/format
     splits: tuple = ("train", "val", "test"),  # the parts wanted
 ) -> dict:
-    "{'train'|'val'|'test': (waveforms: an (N, T) array or a list of 1-D arrays at 16 kHz, captions: reference lists)}."
+    """{'train'|'val'|'test': (waveforms: an (N, T) array or a list of 1-D arrays at 16 kHz, captions:
+    reference lists)}."""
     s = _settings(config)
     if config.data:
         found = _folder_records(config)
@@ -125,13 +125,15 @@ def clip_features(
     clip_samples: int,  # cut or zero-pad every clip to this many samples
     batch_size: int = 512,  # clips per log-mel batch (bounds the memory used)
 ) -> np.ndarray:
-    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in one compiled graph (`clip_log_mels`)."
+    """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in
+    one compiled graph (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #b64e4aae
 @keras.saving.register_keras_serializable(package="mmlearn")
 class AudioMemory(keras.layers.Layer):
-    "Log-mel frames {'audio': (B, T, M)} -> AudioEncoder frames (B, T/2, dim) -> MultimodalMemory: frames + position embeddings, and their mask."
+    """Log-mel frames {'audio': (B, T, M)} -> AudioEncoder frames (B, T/2, dim) -> MultimodalMemory: frames +
+    position embeddings, and their mask."""
 
     def __init__(
         self,
@@ -151,7 +153,8 @@ class AudioMemory(keras.layers.Layer):
     def call(self, inputs: dict, training=False):
         if not isinstance(inputs, dict) or inputs.get("audio") is None:
             raise ValueError(
-                f"AudioMemory reads {{'audio': log-mel frames (batch, frames, mels)}}, got {sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__}"
+                "AudioMemory reads {'audio': log-mel frames (batch, frames, mels)}, got "
+                f"{sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__}"
             )
         frames = self.encoder(inputs["audio"], training=training)["frames"]
         return self.memory({"audio": frames}, training=training)
@@ -193,7 +196,8 @@ def mfcc_means(
     log_mel: np.ndarray,  # log-mel spectrograms in dB (N, frames, n_mels)
     n_mfcc: int = 20,  # coefficients kept
 ) -> np.ndarray:
-    "Each clip's mean MFCC vector (N, n_mfcc): the orthonormal DCT-II of its log-mel frames, averaged over time."
+    """Each clip's mean MFCC vector (N, n_mfcc): the orthonormal DCT-II of its log-mel frames, averaged over
+    time."""
     return (
         tf.signal.dct(tf.convert_to_tensor(log_mel, tf.float32), type=2, norm="ortho")[..., :n_mfcc]
         .numpy()
@@ -206,7 +210,8 @@ def nearest_neighbour_captions(
     train_captions: list,  # their reference lists
     keys: np.ndarray,  # (Q, d) one vector per query clip
 ) -> list[str]:
-    "For each query, the canonical caption of the nearest training clip (Euclidean distance, features standardised on the training set)."
+    """For each query, the canonical caption of the nearest training clip (Euclidean distance, features
+    standardised on the training set)."""
     mu, sd = train_keys.mean(0), train_keys.std(0) + 1e-8
     a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
     dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
@@ -234,7 +239,8 @@ def generate_captions(
     return_attention: bool = False,  # also return the cross-attention (N, max_length, memory) (greedy only)
     mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
 ) -> list[str] | tuple[list[str], np.ndarray]:
-    "Captions for `features`, decoded greedily or with beam search [and the attention over memory positions at each step]."
+    """Captions for `features`, decoded greedily or with beam search [and the attention over memory positions
+    at each step]."""
     if return_attention and beam_width != 1:
         raise ValueError(
             f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}"
@@ -270,9 +276,8 @@ def plot_attention(
     import matplotlib.pyplot as plt
 
     frames, positions = log_mel.shape[0], weights.shape[-1]
-    end = (
-        positions * (frames // positions) * seconds_per_frame
-    )  # memory position j covers frames [j*s, (j+1)*s)
+    # memory position j covers frames [j*s, (j+1)*s)
+    end = positions * (frames // positions) * seconds_per_frame
     fig, (top, bottom) = plt.subplots(
         2,
         1,
@@ -356,7 +361,8 @@ def train(
     config: RunConfig,  # the run's settings
     run_dir: Path,  # where the model, task.json, baselines.json and figures go
 ) -> dict:
-    "Train an audio captioner, save it, and return its held-out metrics (with the nearest-neighbour baseline's)."
+    """Train an audio captioner, save it, and return its held-out metrics (with the nearest-neighbour
+    baseline's)."""
     s, run_dir = _settings(config), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
@@ -390,6 +396,7 @@ def train(
     val_ds = array_dataset(
         *training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0
     )
+    # XLA made these small CPU steps slower, not faster
     history, seconds = fit_model(
         model,
         train_ds,
@@ -401,10 +408,9 @@ def train(
         [MaskedTokenAccuracy()],
         final_fraction=0.02,
         jit_compile=False,
-    )  # XLA made these small CPU steps slower, not faster
-    _close(
-        plot_history(history, run_dir / "training_curves.png")
-    )  # saved, not shown: the notebook displays the PNGs
+    )
+    # saved, not shown: the notebook displays the PNGs
+    _close(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
     nn = nearest_neighbour_captions(mfcc_means(db["train"]), caps["train"], mfcc_means(db["test"]))
     baselines = {
@@ -426,7 +432,8 @@ def train(
 def _score(
     model: Seq2Seq, vocab: Vocabulary, log_mel: np.ndarray, refs: list, task: dict, run_dir=None
 ) -> dict:
-    "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references (and the figures)."
+    """Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references
+    (and the figures)."""
     x, length = _scale(log_mel, task), task["max_length"]
     token_acc = model.evaluate(
         array_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True
@@ -434,9 +441,8 @@ def _score(
     hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]
-        i = max(
-            range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split())
-        )  # a clip with a long caption (most events)
+        # a clip with a long caption (most events)
+        i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))
         _close(
             plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
             plot_attention(

@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
-import time
 from pathlib import Path
 
 import keras
@@ -29,7 +27,7 @@ from mmlearn.seq2seq.model import (
 )
 from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from ..evaluate import bleu_scores, caption_metrics, rouge_l
+from ..evaluate import caption_metrics
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished', 'generate_captions',
@@ -145,7 +143,8 @@ def _decode_ids(
     temperature: float | None = None,
     seed: int = 0,
 ) -> np.ndarray:
-    "(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam search."
+    """(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam
+    search."""
     kw = dict(max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
     if temperature is not None:
         return sample_decode(model, x, temperature=temperature, seed=seed, **kw)
@@ -196,6 +195,7 @@ def train(
         *training_pairs(*data["train"], vocab, length), s["batch_size"], True, config.seed
     )
     val_ds = array_dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
+    # XLA made these small CPU steps slower, not faster
     history, seconds = fit_model(
         model,
         train_ds,
@@ -207,7 +207,7 @@ def train(
         [MaskedTokenAccuracy()],
         final_fraction=0.02,  # anneal: the last epochs polish
         jit_compile=False,
-    )  # XLA made these small CPU steps slower, not faster
+    )
     _close(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
@@ -222,9 +222,8 @@ def _score(model, vocab, test, length, run_dir=None) -> dict:
         return_dict=True,
     )["token_accuracy"]
     hyps = generate_captions(model, images, vocab, length)
-    if (
-        run_dir is not None
-    ):  # figures for the run folder: sample captions, and where the decoder looked for each word of one
+    # figures for the run folder: sample captions, and where the decoder looked for each word of one
+    if run_dir is not None:
         _close(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))
         words, attention = explain_caption(model, vocab, images[0], length)
         _close(plot_attention(images[0], words, attention[-1].mean(0), Path(run_dir) / "attention.png"))
@@ -232,7 +231,8 @@ def _score(model, vocab, test, length, run_dir=None) -> dict:
 
 
 def _close(fig):
-    "Close a figure saved into the run folder (a notebook would show it again; a long run would pile them up)."
+    """Close a figure saved into the run folder (a notebook would show it again; a long run would pile them
+    up)."""
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -316,16 +316,16 @@ def caption_attention(
     tokens: np.ndarray,  # (N, T) the ids each caption was written with, as the decoders return them
     start_token: int = 2,  # the id the decoder was fed first
 ) -> np.ndarray:
-    "The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows, cols)."
+    """The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows,
+    cols)."""
     tokens = np.asarray(tokens)
     if tokens.ndim != 2 or len(tokens) != len(images):
         raise ValueError(
             f"tokens must be (N, T) ids for the N={len(images)} images, got shape {tokens.shape}"
         )
     memory, mask = model.encode({"image": scale_pixels(images)})
-    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype(
-        "int32"
-    )  # what step t was fed
+    # what step t was fed
+    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype("int32")
     a = np.asarray(model.decoder.cross_attention(read, memory, mask))
     rows, cols = model.memory.image_encoder.grid(*np.shape(images)[1:3])
     return a.reshape(a.shape[:-1] + (rows, cols))
@@ -337,7 +337,8 @@ def attention_overlay(
     alpha: float = 0.6,  # opacity of the heat map
     size: int | None = None,  # side of the square result in pixels (None: the image's size)
 ) -> np.ndarray:
-    "The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block coloured by its weight."
+    """The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block
+    coloured by its weight."""
     from PIL import Image as PILImage
     from matplotlib import colormaps
 
@@ -370,7 +371,8 @@ def explain_caption(
     temperature: float | None = None,  # sample at this temperature instead
     seed: int = 0,  # the sampling seed
 ) -> tuple[list[str], np.ndarray]:
-    "One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words, rows, cols)."
+    """One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words,
+    rows, cols)."""
     x = {"image": scale_pixels(np.asarray(image)[None]).numpy()}
     ids = _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed)
     words = _words(ids[0], vocab)

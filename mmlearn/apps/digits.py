@@ -8,8 +8,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import keras
@@ -40,7 +38,8 @@ def fsdd_folder(
     if config is not None and config.data is not None:
         if config.format != "fsdd":
             raise ValueError(
-                f"the digits task reads spoken-digit recordings in the FSDD layout: use --format fsdd, got --format {config.format!r}"
+                "the digits task reads spoken-digit recordings in the FSDD layout: use --format fsdd, "
+                f"got --format {config.format!r}"
             )
         return Path(config.data).expanduser()
     root = fsdd_root()
@@ -53,9 +52,8 @@ def fsdd_folder(
 
 # %% ../../nbs/07_apps.digits.ipynb #6ec65793
 SAMPLE_RATE = 8000  # FSDD's rate (Hz); other recordings are resampled to it
-CLIP_SAMPLES = (
-    8000  # every clip is cut or zero-padded at the end to 1 s (99% of FSDD's recordings are shorter)
-)
+# every clip is cut or zero-padded at the end to 1 s (99% of FSDD's recordings are shorter)
+CLIP_SAMPLES = 8000
 ESPEAK_ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029"]
 ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m6", "m7", "klatt", "klatt2", "adam", "benjamin", "f1", "f2"]
 ESPEAK_VOICES = [f"{a}+{v}" for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
@@ -77,9 +75,8 @@ def _espeak_cached(n: int, seed: int, snr_db: tuple, voices: tuple) -> tuple:
     speech = np.abs(s.inputs) > 0
     power = (s.inputs**2).sum(1, keepdims=True) / np.maximum(speech.sum(1, keepdims=True), 1)
     snr = g.uniform(*snr_db, (n, 1))
-    end = np.round((s.meta["speech_seconds"] + 0.05) * SAMPLE_RATE)[
-        :, None
-    ]  # a "recording": the word and 50 ms, then padding
+    # a "recording": the word and 50 ms, then padding
+    end = np.round((s.meta["speech_seconds"] + 0.05) * SAMPLE_RATE)[:, None]
     noise = (
         g.normal(size=s.inputs.shape)
         * np.sqrt(power * 10 ** (-snr / 10))
@@ -97,7 +94,8 @@ def espeak_digits(
     snr_db: tuple = (20.0, 40.0),  # range of the signal-to-noise ratio of the added noise, in dB
     voices: list = ESPEAK_VOICES,  # eSpeak NG voices to draw from
 ) -> tuple[np.ndarray, np.ndarray, list]:
-    "Digit words spoken by eSpeak NG at 8 kHz in 1-s clips, with noise: (clips (n, 8000), labels (n,), voice of each)."
+    """Digit words spoken by eSpeak NG at 8 kHz in 1-s clips, with noise: (clips (n, 8000), labels (n,), voice
+    of each)."""
     if not (isinstance(snr_db, (tuple, list)) and len(snr_db) == 2 and snr_db[0] <= snr_db[1]):
         raise ValueError(f"snr_db must be (low, high) in dB with low <= high, got {snr_db!r}")
     clips, labels, names = _espeak_cached(n, seed, tuple(map(float, snr_db)), tuple(voices))
@@ -110,7 +108,8 @@ def write_espeak_fsdd(
     per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
     seed: int = 0,  # seed of the rates, pitches and noise
 ) -> Path:
-    "A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real speech)."
+    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
+    speech)."""
     if not 1 <= speakers <= len(ESPEAK_VOICES):
         raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
     if per_digit < 1:
@@ -147,7 +146,8 @@ def split_records(
 def load_clips(
     records: list,  # records whose .path is a WAV file
     sample_rate: int = SAMPLE_RATE,  # resample to this rate (Hz)
-    length: int = CLIP_SAMPLES,  # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
+    # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
+    length: int = CLIP_SAMPLES,
 ) -> tuple[np.ndarray, np.ndarray]:
     "(clips (n, length) float32, original lengths (n,)) of the recordings, mono at `sample_rate`."
     waves = [load_audio(r.path, sample_rate)[0] for r in records]
@@ -165,9 +165,8 @@ def digit_labels(
     return np.array([int(r.label) for r in records], dtype=np.int64)
 
 # %% ../../nbs/07_apps.digits.ipynb #4eed6bee
-LOG_MEL = dict(
-    sample_rate=SAMPLE_RATE, n_fft=256, hop_length=80, n_mels=40, ref="max", top_db=80.0
-)  # 32 ms window, 10 ms hop
+# 32 ms window, 10 ms hop
+LOG_MEL = dict(sample_rate=SAMPLE_RATE, n_fft=256, hop_length=80, n_mels=40, ref="max", top_db=80.0)
 
 
 def plot_log_mels(
@@ -222,9 +221,8 @@ def mfcc_statistics(
         raise ValueError(
             f"lengths has {lengths.size} entries but clips has {len(clips)} rows: give one length per clip"
         )
-    frames = (
-        1 + np.minimum(lengths, clips.shape[1]) // hop_length
-    )  # frames librosa gives the unpadded recording
+    # frames librosa gives the unpadded recording
+    frames = 1 + np.minimum(lengths, clips.shape[1]) // hop_length
     out = []
     for s in range(0, len(clips), batch):
         M = np.asarray(
@@ -248,7 +246,8 @@ def mfcc_statistics(
 # %% ../../nbs/07_apps.digits.ipynb #9a97a6f0
 @keras.saving.register_keras_serializable(package="mmlearn")
 class RandomTimeShift(keras.layers.Layer):
-    "Training-time augmentation: shift each waveform (B, T) by a random whole number of samples in [-max_shift, max_shift], filling with zeros."
+    """Training-time augmentation: shift each waveform (B, T) by a random whole number of samples in
+    [-max_shift, max_shift], filling with zeros."""
 
     def __init__(
         self,
@@ -373,7 +372,8 @@ def save_figures(
     clips: np.ndarray,  # their clips
     y_pred: np.ndarray,  # the predicted digits
 ) -> list[Path]:
-    "training_curves.png, confusion_matrix.png, per_speaker_accuracy.png and sample_predictions.png in `run_dir`."
+    """training_curves.png, confusion_matrix.png, per_speaker_accuracy.png and sample_predictions.png in
+    `run_dir`."""
     import matplotlib.pyplot as plt
 
     y_true = digit_labels(test)
@@ -411,10 +411,13 @@ def save_figures(
 
 # %% ../../nbs/07_apps.digits.ipynb #972ca85e
 def train(
-    config: RunConfig,  # task "digits"; epochs (default 20), samples (default: all), seed, batch_size, learning_rate, data/format, extra
+    # task "digits"; epochs (default 20), samples (default: all), seed, batch_size, learning_rate,
+    # data/format, extra
+    config: RunConfig,
     run_dir: Path,  # the run folder: model.keras, task.json and the figures go here
 ) -> dict:
-    "Fit the spoken-digit model on FSDD, evaluate it on the held-out recordings, save the figures; return the metrics."
+    """Fit the spoken-digit model on FSDD, evaluate it on the held-out recordings, save the figures; return
+    the metrics."""
     s, run_dir = resolve_settings(config, DEFAULTS), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
@@ -446,9 +449,8 @@ def train(
         ["accuracy"],
         batch_size=s["batch_size"],
     )
-    y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(
-        -1
-    )  # a bar in a terminal only
+    # a bar in a terminal only
+    y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1)
     (run_dir / "task.json").write_text(
         json.dumps(
             {
@@ -520,7 +522,8 @@ def predict(
     for name, value in (("image", image), ("text", text)):
         if value is not None and (isinstance(value, (str, Path)) or len(value)):
             raise ValueError(
-                f"the digits task recognises spoken digits from audio only: give --audio PATH.wav, not --{name}"
+                "the digits task recognises spoken digits from audio only: give --audio PATH.wav, not "
+                f"--{name}"
             )
     paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
     if not paths:

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import keras
@@ -58,12 +57,14 @@ SMALL_FOLDER = 5000  # a folder with fewer training images than this trains with
 
 
 def _settings(config: RunConfig) -> dict:
-    "The run's settings: the task's defaults, then what depends on the data, then what the user set (`Task.settings`)."
+    """The run's settings: the task's defaults, then what depends on the data, then what the user set
+    (`Task.settings`)."""
     return resolve_settings(config, DEFAULTS, _data_defaults)
 
 
 def _data_defaults(config: RunConfig) -> dict:
-    "Batches of 64 on a small folder: each batch holds fewer near-duplicate captions (R@1 0.82 against 0.56 at 128 on 1,800 images)."
+    """Batches of 64 on a small folder: each batch holds fewer near-duplicate captions (R@1 0.82 against 0.56
+    at 128 on 1,800 images)."""
     if config.data is None or config.format not in ("flickr8k", "coco"):
         return {}  # built-in scenes, or a layout retrieval_data refuses with its own message
     records = FORMATS[config.format](config.data)
@@ -74,7 +75,8 @@ def split_masks(
     n: int,  # number of records
     splits: list,  # each record's split name from the dataset (or None)
 ) -> dict:
-    "Train/val/test boolean masks: the dataset's own test and dev/val splits, or the last tenth as test (and validation) when it has none."
+    """Train/val/test boolean masks: the dataset's own test and dev/val splits, or the last tenth as test (and
+    validation) when it has none."""
     splits = np.array([s or "" for s in splits])
     test = np.isin(splits, ["test"])
     if not test.any():
@@ -89,7 +91,8 @@ def _folder_items(config: RunConfig, size: int) -> dict:
     "The images and captions of a user's dataset folder, resized to `size`, split into train/val/test."
     if config.format not in ("flickr8k", "coco"):
         raise ValueError(
-            f"the retrieval task reads images with captions: --format flickr8k or coco, got --format {config.format!r}"
+            "the retrieval task reads images with captions: --format flickr8k or coco, got --format "
+            f"{config.format!r}"
         )
     records = FORMATS[config.format](config.data)
     if not records:
@@ -107,7 +110,8 @@ def _folder_items(config: RunConfig, size: int) -> dict:
     if not len(parts["train"]):
         raise DatasetError(
             config.data,
-            f"only {len(records)} captioned images: nothing is left to train on after holding out the test split",
+            f"only {len(records)} captioned images: nothing is left to train on after holding out the "
+            "test split",
         )
     if config.samples:
         parts["train"] = parts["train"].subset(np.arange(min(config.samples, len(parts["train"]))))
@@ -149,9 +153,8 @@ def build_retriever(
         temperature=temperature,
         name="retriever",
     )
-    model(
-        {"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")}
-    )  # build the weights
+    # build the weights
+    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})
     return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
@@ -196,12 +199,16 @@ def fit_aligner(
     model: ContrastiveAligner,  # a built aligner
     train: tuple,  # (inputs dict, labels) from training_pairs
     val: tuple,  # the same for validation
-    settings: dict,  # the run's settings: epochs, batch_size (each pair's negatives are the other batch_size - 1), learning_rate
+    # the run's settings: epochs, batch_size (each pair's negatives are the other batch_size - 1),
+    # learning_rate
+    settings: dict,
     seed: int,  # the shuffle's seed
     run_dir: Path,  # where the per-epoch model and the backup go
 ) -> tuple[dict, float]:
-    "`fit_model` on the pairs (the aligner computes its own InfoNCE loss); returns the history and the seconds it took."
-    # validation batches have the training batch size: InfoNCE grows with the number of negatives (log N for a random guess)
+    """`fit_model` on the pairs (the aligner computes its own InfoNCE loss); returns the history and the
+    seconds it took."""
+    # validation batches have the training batch size: InfoNCE grows with the number of negatives
+    # (log N for a random guess)
     batch = settings["batch_size"]
     return fit_model(
         model,
@@ -228,8 +235,9 @@ def save_gallery(run_dir: Path, index: SearchIndex) -> Path:
 
 def load_index(
     run_dir: str | Path,  # a run folder of the retrieval or search task
-    gallery: CaptionedItems
-    | None = None,  # the held-out items with their inputs (for figures), from the task's `held_out`; None: names and captions only
+    # the held-out items with their inputs (for figures), from the task's `held_out`; None: names and captions
+    # only
+    gallery: CaptionedItems | None = None,
 ) -> SearchIndex:
     "The SearchIndex of a finished run: its model, vocabulary and stored gallery."
     run_dir = Path(run_dir)
@@ -269,7 +277,8 @@ def save_figures(
     n: int = 12,  # items in the similarity heat map
     queries: int = 4,  # queries in the top-k figure
 ):
-    "The similarity heat map of n held-out items and the top-k results of a few queries (items of every source), as PNGs."
+    """The similarity heat map of n held-out items and the top-k results of a few queries (items of every
+    source), as PNGs."""
     import matplotlib.pyplot as plt
 
     plt.close("all")  # train's earlier figures
@@ -321,7 +330,8 @@ def fit_and_index(
     settings: dict,  # its settings: epochs, batch_size, learning_rate
     run_dir: Path,  # where the model, gallery.npz and the figures go
 ) -> tuple[SearchIndex, float]:
-    "Fit the aligner, draw its curves and its shared space before and after, index the held-out gallery with its figures: (index, fit seconds)."
+    """Fit the aligner, draw its curves and its shared space before and after, index the held-out gallery with
+    its figures: (index, fit seconds)."""
     every, shown = config.data is not None, shared_space_sample(data["test"], seed=config.seed)
     before = embed_pairs(model, vocab, shown, modality)
     history, seconds = fit_aligner(
@@ -369,9 +379,8 @@ def train(
     model = build_retriever(len(vocab), s["image_size"], s["dim"], s["filters"], s["temperature"])
 
     def concepts(items):
-        return caption_concepts(
-            items.canonical, None if every else VOCABULARIES["full"]["colors"]
-        )  # scenes: the first object's colour
+        # scenes: the first object's colour
+        return caption_concepts(items.canonical, None if every else VOCABULARIES["full"]["colors"])
 
     index, seconds = fit_and_index(model, vocab, data, "image", concepts, config, s, run_dir)
     metrics = retrieval_scores(model, vocab, data["test"], all_captions=every)[0]
@@ -382,7 +391,8 @@ def reload_run(
     run_dir: Path,  # a finished retrieval or search run
     config: RunConfig,  # the settings given now (data/format may point elsewhere)
 ) -> tuple[dict, ContrastiveAligner, Vocabulary, RunConfig]:
-    "The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the run's own data settings."
+    """The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the
+    run's own data settings."""
     task = json.loads((Path(run_dir) / "task.json").read_text())
     model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
     return (
@@ -417,7 +427,8 @@ def ranking_lines(
     items,  # their model inputs as a batch (None without files)
     texts: list | None,  # text queries, or None
 ) -> list[str]:
-    "One line per query, files first: a file's top-5 distinct captions, a text's top-5 gallery items, with their cosine similarities."
+    """One line per query, files first: a file's top-5 distinct captions, a text's top-5 gallery items, with
+    their cosine similarities."""
     g, out = index.gallery, []
     if files:
         out += [f"{Path(p).name} -> {format_ranking(caps)}" for p, caps in zip(files, index.describe(items))]
@@ -435,7 +446,8 @@ def predict(
     audio: list | None = None,  # not used by this task
     text: list | None = None,  # text queries: each gets the top-5 gallery images
 ) -> list[str]:
-    "One line per input (images first, then texts): the query, then its top-5 results with their cosine similarities."
+    """One line per input (images first, then texts): the query, then its top-5 results with their cosine
+    similarities."""
     if audio:
         raise ValueError("the retrieval task takes --text TEXT or --image PATH, not --audio")
     if not (image or text):

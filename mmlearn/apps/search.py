@@ -33,6 +33,7 @@ __all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'buil
            'train', 'held_out', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
+# clip length of a folder's clips (None: the longest training clip, at most max_seconds)
 DEFAULTS = dict(
     samples=8000,
     speech_share=0.1,
@@ -51,7 +52,7 @@ DEFAULTS = dict(
     temperature=0.07,
     speech_kinds=("digit", "command", "description"),
     folder_seconds=None,
-)  # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
+)
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms, 40 mel bands
 
 
@@ -66,7 +67,8 @@ def clip_features(
     clip_seconds: float = 2.0,  # pad or cut every clip to this length first
     batch: int = 256,  # clips per log-mel call (bounds the memory)
 ) -> np.ndarray:
-    "Log-mel spectrograms in dB (N, frames, 40) of clips padded or cut to one length, in one compiled graph (`clip_log_mels`)."
+    """Log-mel spectrograms in dB (N, frames, 40) of clips padded or cut to one length, in one compiled graph
+    (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, int(round(clip_seconds * sample_rate)), batch, **FEATURES)
 
 # %% ../../nbs/07_apps.search.ipynb #6f73d17f
@@ -95,7 +97,8 @@ def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     "The clips and captions of a user's dataset folder as log-mel features, split into train/val/test."
     if config.format not in ("clotho", "audiocaps"):
         raise ValueError(
-            f"the search task reads audio clips with captions: --format clotho or audiocaps, got --format {config.format!r}"
+            "the search task reads audio clips with captions: --format clotho or audiocaps, got "
+            f"--format {config.format!r}"
         )
     records = FORMATS[config.format](config.data)
     if not records:
@@ -106,15 +109,17 @@ def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     if not masks["train"].any():
         raise DatasetError(
             config.data,
-            f"only {len(records)} captioned clips: nothing is left to train on after holding out the test split",
+            f"only {len(records)} captioned clips: nothing is left to train on after holding out the "
+            "test split",
         )
     if config.samples:
         masks["train"] &= np.cumsum(masks["train"]) <= config.samples
     index = {k: np.flatnonzero(masks[k]) for k in splits}
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in index[k]}
+    # one length for all
     seconds = s["folder_seconds"] or min(
         max(len(w) for w in waves.values()) / s["sample_rate"], s["max_seconds"]
-    )  # one length for all
+    )
     return {
         k: CaptionedItems(
             clip_features([waves[i] for i in idx], s["sample_rate"], seconds),
@@ -129,7 +134,8 @@ def search_data(
     config: RunConfig,  # task settings: samples, seed, data/format, extra
     splits: tuple = ("train", "val", "test"),  # the splits wanted
 ) -> dict:
-    "{'train'|'val'|'test': CaptionedItems} of log-mel features (dB) and captions, generated or read from a folder."
+    """{'train'|'val'|'test': CaptionedItems} of log-mel features (dB) and captions, generated or read from a
+    folder."""
     s = _settings(config)
     if config.data:
         return _folder_items(config, s, splits)
@@ -156,9 +162,8 @@ def build_searcher(
         temperature=temperature,
         name="searcher",
     )
-    model(
-        {"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")}
-    )  # build the weights
+    # build the weights
+    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})
     return model
 
 # %% ../../nbs/07_apps.search.ipynb #91497d77
@@ -168,7 +173,8 @@ def search_scores(
     items: CaptionedItems,  # the held-out gallery (standardised features)
     all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
 ) -> dict:
-    "Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the queries."
+    """Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the
+    queries."""
     metrics, sim, rel = retrieval_scores(model, vocab, items, "audio", ("t2a_", "a2t_"), all_captions)
     if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
         for src in dict.fromkeys(items.sources):
@@ -193,7 +199,8 @@ def clip_concepts(
     items: CaptionedItems,  # clips with captions (and sources)
     from_folder: bool = False,  # True: a user's captions, whose concepts are found from the words
 ) -> list:
-    "A concept per clip for the shared-space figure: 'speech' for a spoken phrase, else the kind of its first sound event."
+    """A concept per clip for the shared-space figure: 'speech' for a spoken phrase, else the kind of its
+    first sound event."""
     concepts = caption_concepts(items.canonical, None if from_folder else EVENT_TYPES)
     return (
         concepts
@@ -215,9 +222,8 @@ def train(
     data = {k: _standardised(v, mean, std) for k, v in data.items()}
     every = config.data is not None
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
-    clip = (
-        (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]
-    )  # the clip length the features cover, in seconds
+    # the clip length the features cover, in seconds
+    clip = (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]
     task = dict(
         task="search",
         modality="audio",
@@ -259,7 +265,8 @@ def train(
 def held_out(
     task: dict,  # the contents of a run's task.json
 ) -> CaptionedItems:
-    "The run's held-out gallery as standardised features, regenerated (built-in data, from the seed) or re-read (a folder)."
+    """The run's held-out gallery as standardised features, regenerated (built-in data, from the seed) or
+    re-read (a folder)."""
     config = RunConfig(
         task="search", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"]
     )
@@ -282,7 +289,8 @@ def predict(
     audio: list | None = None,  # WAV files: each gets the top-5 captions of the gallery
     text: list | None = None,  # text queries: each gets the top-5 gallery clips
 ) -> list[str]:
-    "One line per input (audio files first, then texts): the query, then its top-5 results with their cosine similarities."
+    """One line per input (audio files first, then texts): the query, then its top-5 results with their cosine
+    similarities."""
     if image:
         raise ValueError("the search task takes --text TEXT or --audio PATH, not --image")
     if not (audio or text):

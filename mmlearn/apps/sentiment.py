@@ -45,11 +45,8 @@ DEFAULTS = dict(
     max_seconds=10.0,
     sample_rate=16000,
 )
-MODALITIES = {
-    "text": ("text",),
-    "audio": ("audio",),
-    "fused": ("text", "audio"),
-}  # model name -> inputs it reads
+# model name -> inputs it reads
+MODALITIES = {"text": ("text",), "audio": ("audio",), "fused": ("text", "audio")}
 
 
 @lru_cache(maxsize=8)
@@ -58,7 +55,8 @@ def cached_sentiment_clips(
     seed: int = 0,  # generator seed
     duration: float = 3.0,  # seconds per clip
 ) -> SyntheticSet:
-    "`sentiment_clips(n, seed, duration=duration)`, generated once per process (treat the result as read-only)."
+    """`sentiment_clips(n, seed, duration=duration)`, generated once per process (treat the result as
+    read-only)."""
     return sentiment_clips(n, seed=seed, duration=duration)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #892422b4
@@ -110,7 +108,8 @@ def _folder_splits(config: RunConfig, s: dict, clip_samples: int | None, splits:
     "The splits of a CMU-MOSI-layout folder (label.csv + wav/)."
     if config.format != "mosi":
         raise ValueError(
-            f"the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format {config.format!r}"
+            "the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format "
+            f"{config.format!r}"
         )
     records = FORMATS["mosi"](config.data)
     if not records:
@@ -134,7 +133,8 @@ def _folder_splits(config: RunConfig, s: dict, clip_samples: int | None, splits:
     if "train" in splits and not len(part["train"]):
         raise DatasetError(
             Path(config.data) / "label.csv",
-            f"no clips left to train on (modes: {sorted(set(modes.tolist()))}); expected rows with mode 'train'",
+            f"no clips left to train on (modes: {sorted(set(modes.tolist()))}); expected rows with mode "
+            "'train'",
         )
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in part[k]}
     if clip_samples is None:
@@ -169,12 +169,10 @@ def sentiment_data(
     return {k: _builtin_split(*sizes[k], s, clip_samples) for k in splits}
 
 # %% ../../nbs/07_apps.sentiment.ipynb #e7369aea
-PROSODY_BAND = dict(
-    n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0
-)  # log-mel below 400 Hz: pitch, energy, rhythm
-FULL_BAND = dict(
-    n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None
-)  # the usual speech log-mel, 0-8 kHz
+# log-mel below 400 Hz: pitch, energy, rhythm
+PROSODY_BAND = dict(n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0)
+# the usual speech log-mel, 0-8 kHz
+FULL_BAND = dict(n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #2c287890
 def sentiment_model(
@@ -272,7 +270,8 @@ def plot_sample_predictions(
     n: int = 6,  # clips to show
     path: str | Path | None = None,  # save as PNG here
 ):
-    "Held-out clips as prosody-band spectrograms, titled by their transcript, with each model's answer (green right, red wrong)."
+    """Held-out clips as prosody-band spectrograms, titled by their transcript, with each model's answer
+    (green right, red wrong)."""
     import matplotlib.pyplot as plt
 
     n = min(n, len(split))
@@ -284,9 +283,8 @@ def plot_sample_predictions(
     mels = log_mel_spectrogram(split.audio[:n], sample_rate, **PROSODY_BAND).numpy()
     for i, ax in enumerate(axes.flat[:n]):
         sound = np.flatnonzero(split.audio[i])
-        frames = (
-            2 + (sound[-1] if len(sound) else len(split.audio[i])) // PROSODY_BAND["hop_length"]
-        )  # crop the padding
+        # crop the padding
+        frames = 2 + (sound[-1] if len(sound) else len(split.audio[i])) // PROSODY_BAND["hop_length"]
         ax.imshow(mels[i, :frames].T, origin="lower", aspect="auto", cmap="magma")
         ax.set_title(f'"{split.texts[i][:40]}"\ntrue: {SENTIMENT_CLASSES[split.labels[i]]}', fontsize=9)
         for k, (name, pred) in enumerate(predictions.items()):
@@ -326,7 +324,8 @@ def train(
     config: RunConfig,  # the run's settings (config.extra: fusion, dim, test_samples, ...)
     run_dir: Path,  # where the models, task.json and figures go
 ) -> dict:
-    "Train the text, audio and fused models with one budget, save them and the figures, and return the held-out metrics."
+    """Train the text, audio and fused models with one budget, save them and the figures, and return the
+    held-out metrics."""
     start, s, run_dir = time.perf_counter(), _settings(config), Path(run_dir)
     quiet = bool(os.environ.get("MMLEARN_QUIET"))
     data = sentiment_data(config)
@@ -346,14 +345,17 @@ def train(
         fusion=s["fusion"],
         models={name: str(_model_dir(Path("."), name) / "model.keras") for name in MODALITIES},
         prosody_band=PROSODY_BAND,
-        label_rule="built-in: SENTIMENT_RULE (words x voice); mosi: score < 0 negative, 0 neutral, > 0 positive",
+        label_rule=(
+            "built-in: SENTIMENT_RULE (words x voice); mosi: score < 0 negative, 0 neutral, > 0 positive"
+        ),
     )
     (run_dir / "task.json").write_text(json.dumps(task, indent=2))
     metrics, history, predictions = {}, {}, {}
     for i, (name, mods) in enumerate(MODALITIES.items(), 1):
         if not quiet:
             print(
-                f"[sentiment] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on {len(data['train'])} clips",
+                f"[sentiment] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
+                f"{len(data['train'])} clips",
                 flush=True,
             )
         out = _model_dir(run_dir, name)
@@ -399,7 +401,8 @@ def _task(run_dir: Path) -> dict:
     p = Path(run_dir) / "task.json"
     if not p.is_file():
         raise FileNotFoundError(
-            f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train --task sentiment`)"
+            f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train "
+            "--task sentiment`)"
         )
     return json.loads(p.read_text())
 
@@ -437,12 +440,13 @@ def predict(
         raise ValueError("the sentiment task takes --audio and --text, not --image")
     if not audio or not text:
         raise ValueError(
-            f"the fused sentiment model needs both modalities: one --audio WAV and one --text transcript per clip; "
-            f"got {len(audio)} audio file(s) and {len(text)} text(s)"
+            "the fused sentiment model needs both modalities: one --audio WAV and one --text transcript "
+            f"per clip; got {len(audio)} audio file(s) and {len(text)} text(s)"
         )
     if len(audio) != len(text):
         raise ValueError(
-            f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript per clip, in order"
+            f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript "
+            "per clip, in order"
         )
     task = _task(run_dir)
     waves = np.stack(

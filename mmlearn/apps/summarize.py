@@ -18,9 +18,9 @@ import tensorflow as tf
 
 from ..core import as_list, progress, set_seed
 from ..data.formats import read_image
-from ..data.synthetic import COLORS, LAYOUTS, SIZES, SyntheticSet, object_phrase, shapes_scenes
+from ..data.synthetic import LAYOUTS, SyntheticSet, object_phrase, shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
-from ..preprocess.text import Vocabulary, pad_sequences, standardize, tokenize
+from ..preprocess.text import Vocabulary, pad_sequences, standardize
 from mmlearn.seq2seq.model import (
     MaskedSparseCategoricalCrossentropy,
     MaskedTokenAccuracy,
@@ -42,11 +42,8 @@ __all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES
 # %% ../../nbs/07_apps.summarize.ipynb #615b2b0c
 MATERIALS = ["wooden", "metal", "glass", "paper"]  # what an object is made of: said only in the description
 ROOMS = ["kitchen", "garden", "office", "attic"]  # where the picture was taken: said only in the description
-ORDINALS = [
-    "first",
-    "second",
-    "third",
-]  # an object's place in reading order (left to right, or top to bottom)
+# an object's place in reading order (left to right, or top to bottom)
+ORDINALS = ["first", "second", "third"]
 OBJECT_SENTENCES = [
     "{o}, a {m} {s} made by hand",
     "the {m} {s} comes {o}",
@@ -74,7 +71,8 @@ def summary_references(
     layout: str,  # 'row' or 'column'
     room: str,  # where the picture was taken
 ) -> list[str]:
-    "The summaries of a scene: the objects in reading order (the canonical one), then backwards; both end with the room."
+    """The summaries of a scene: the objects in reading order (the canonical one), then backwards; both end
+    with the room."""
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
     phrases = [object_phrase(*o) for o in objects]
@@ -104,30 +102,25 @@ def summary_scenes(
     max_repeats: int = 2,  # each object and the room are described 1..max_repeats times
     max_fillers: int = 3,  # 1..max_fillers sentences that carry no fact
 ) -> SyntheticSet:
-    "Shapes scenes, each with a long, redundant description and one-line summaries that need both the image and the text."
+    """Shapes scenes, each with a long, redundant description and one-line summaries that need both the image
+    and the text."""
     max_repeats = _check_int(max_repeats, "max_repeats", 1, len(OBJECT_SENTENCES))
     max_fillers = _check_int(max_fillers, "max_fillers", 1, len(FILLER_SENTENCES))
     scenes = shapes_scenes(
         n, seed=seed, image_size=image_size, min_objects=min_objects, max_objects=max_objects
     )
-    g, K, R = (
-        np.random.default_rng([seed, 1]),
-        max_objects,
-        max_repeats,
-    )  # a stream apart from the scenes' own
+    # a stream apart from the scenes' own
+    g, K, R = (np.random.default_rng([seed, 1]), max_objects, max_repeats)
     material = g.integers(0, len(MATERIALS), (n, K))
     room = g.integers(0, len(ROOMS), n)
-    told = g.integers(
-        1, R + 1, (n, K + 1)
-    )  # how often each object (columns 0..K-1) and the room (column K) is told
+    # how often each object (columns 0..K-1) and the room (column K) is told
+    told = g.integers(1, R + 1, (n, K + 1))
     template = g.integers(0, 60, (n, K + 1, R))  # 60: a multiple of every template count; reduced below
     fillers = g.integers(1, max_fillers + 1, n)
-    filler_pick = np.argsort(
-        g.random((n, len(FILLER_SENTENCES))), 1
-    )  # distinct fillers: the first `fillers` of a shuffle
-    order = np.argsort(
-        g.random((n, (K + 1) * R + max_fillers)), 1
-    )  # the order the sentence slots are told in
+    # distinct fillers: the first `fillers` of a shuffle
+    filler_pick = np.argsort(g.random((n, len(FILLER_SENTENCES))), 1)
+    # the order the sentence slots are told in
+    order = np.argsort(g.random((n, (K + 1) * R + max_fillers)), 1)
     texts, summaries, objects = [], [], []
     for i, objs in enumerate(scenes.meta["objects"]):
         objs = [{**o, "material": MATERIALS[material[i, j]]} for j, o in enumerate(objs)]
@@ -169,7 +162,8 @@ def plot_summaries(
     path: str | Path | None = None,  # save as PNG here
     excerpt: int = 160,  # characters of each description to show
 ):
-    "One row per scene: the picture, then the start of its description, the reference summary and each model's summary."
+    """One row per scene: the picture, then the start of its description, the reference summary and each
+    model's summary."""
     import matplotlib.pyplot as plt
 
     outputs = outputs or {}
@@ -229,11 +223,8 @@ def encode_descriptions(
     )
 
 # %% ../../nbs/07_apps.summarize.ipynb #f6f55563
-MODELS = {
-    "fused": ("image", "text"),
-    "text": ("text",),
-    "image": ("image",),
-}  # model name -> the inputs it reads
+# model name -> the inputs it reads
+MODELS = {"fused": ("image", "text"), "text": ("text",), "image": ("image",)}
 
 
 def build_summarizer(
@@ -275,7 +266,8 @@ def training_pairs(
     text_length: int,  # description tokens per scene
     modalities: tuple = ("image", "text"),  # the inputs to include
 ) -> tuple[dict, np.ndarray]:
-    "({'image': [0,1] floats, 'text': phrase ids, 'decoder_input': ids[:, :-1]} (the modalities asked for), ids[:, 1:])."
+    """({'image': [0,1] floats, 'text': phrase ids, 'decoder_input': ids[:, :-1]} (the modalities asked for),
+    ids[:, 1:])."""
     ids = vocab.encode_batch([c[0] for c in data.captions], sequence_length=length, add_markers=True)
     x = {"decoder_input": ids[:, :-1]}
     if "image" in modalities:
@@ -316,8 +308,8 @@ def summary_data(
     "{'train'|'val'|'test': SyntheticSet from `summary_scenes`}, each from its own seed."
     if config.data or config.format:
         raise ValueError(
-            f"the summarize task trains on built-in data only (no standard layout pairs a description with an image); "
-            f"drop --data {config.data} --format {config.format}"
+            "the summarize task trains on built-in data only (no standard layout pairs a description with "
+            f"an image); drop --data {config.data} --format {config.format}"
         )
     s = _settings(config)
 
@@ -374,7 +366,8 @@ def train(
     config: RunConfig,  # the run's settings
     run_dir: Path,  # where the models, task.json and figures go
 ) -> dict:
-    "Train the fused, text-only and image-only summarizers with one budget; save them and the figures; return the held-out metrics."
+    """Train the fused, text-only and image-only summarizers with one budget; save them and the figures;
+    return the held-out metrics."""
     s, run_dir, quiet = _settings(config), Path(run_dir), bool(os.environ.get("MMLEARN_QUIET"))
     data = summary_data(config)
     vocab = Vocabulary.build([c for cs in data["train"].captions for c in cs])
@@ -395,14 +388,14 @@ def train(
     (run_dir / "task.json").write_text(json.dumps(task, indent=1))
     metrics, history, outputs, seconds = {}, {}, {}, 0.0
     logger, level = tf.get_logger(), tf.get_logger().level
-    logger.setLevel(
-        "ERROR"
-    )  # three models trace three sets of functions; TensorFlow would warn of "retracing" one function
+    # three models trace three sets of functions; TensorFlow would warn of "retracing" one function
+    logger.setLevel("ERROR")
     try:
         for i, (name, mods) in enumerate(MODELS.items(), 1):
             if not quiet:
                 print(
-                    f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on {s['samples']} scenes",
+                    f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
+                    f"{s['samples']} scenes",
                     flush=True,
                 )
             start = time.perf_counter()
@@ -506,7 +499,8 @@ def _task(run_dir: Path) -> dict:
     p = Path(run_dir) / "task.json"
     if not p.is_file():
         raise FileNotFoundError(
-            f"{run_dir} is not a summarize run: task.json is missing (train one with `mmlearn train --task summarize`)"
+            f"{run_dir} is not a summarize run: task.json is missing (train one with `mmlearn train "
+            "--task summarize`)"
         )
     return json.loads(p.read_text())
 
@@ -548,12 +542,13 @@ def predict(
         raise ValueError("the summarize task takes --image and --text, not --audio")
     if not image or not text:
         raise ValueError(
-            f"the summarize task needs both modalities: one --image PATH and one --text DESCRIPTION per scene; "
-            f"got {len(image)} image(s) and {len(text)} text(s)"
+            "the summarize task needs both modalities: one --image PATH and one --text DESCRIPTION per "
+            f"scene; got {len(image)} image(s) and {len(text)} text(s)"
         )
     if len(image) != len(text):
         raise ValueError(
-            f"got {len(image)} --image files but {len(text)} --text descriptions; give one description per image, in order"
+            f"got {len(image)} --image files but {len(text)} --text descriptions; give one description "
+            "per image, in order"
         )
     for i, t in enumerate(text, 1):
         if not isinstance(t, str) or not description_sentences(t):

@@ -328,7 +328,8 @@ def write_image(
 
 # %% ../../nbs/01_data.formats.ipynb #f55a3d1e
 class RecordList(list):
-    "The records a loader returns: a list, plus `.skipped`, the DatasetError of every record left out by `on_error='skip'`."
+    """The records a loader returns: a list, plus `.skipped`, the DatasetError of every record left out by
+    `on_error='skip'`."""
 
     def __init__(
         self,
@@ -363,7 +364,8 @@ class _Collector:
         if self.skipped:
             first = "; ".join(str(e) for e in self.skipped[:3])
             warnings.warn(
-                f"{self.source}: skipped {len(self.skipped)} bad record(s) (all of them are in .skipped of the result); first: {first}",
+                f"{self.source}: skipped {len(self.skipped)} bad record(s) (all of them are in .skipped "
+                f"of the result); first: {first}",
                 stacklevel=3,
             )
         return RecordList(records, self.skipped)
@@ -417,7 +419,8 @@ def _number(text: str, file: Path, line: int | None, what: str) -> float:
 
 # %% ../../nbs/01_data.formats.ipynb #c5d275a0
 def _inside(root: Path, folder: Path, name: str, manifest: Path, line: int | None) -> Path:
-    "The absolute path of file `name` (relative to `folder`) from a manifest; DatasetError if empty, absolute or outside `root`."
+    """The absolute path of file `name` (relative to `folder`) from a manifest; DatasetError if empty,
+    absolute or outside `root`."""
     if not name:
         raise DatasetError(manifest, "empty file name; expected a path relative to " + str(folder), line)
     if Path(name).is_absolute():
@@ -463,14 +466,16 @@ def _media(
 
 # %% ../../nbs/01_data.formats.ipynb #85ec00bf
 def _csv_rows(path: Path, columns: list[str], expected: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    "The header and (line, fields) of each non-blank row of a CSV manifest whose header must contain `columns`."
+    """The header and (line, fields) of each non-blank row of a CSV manifest whose header must contain
+    `columns`."""
     reader = csv.reader(io.StringIO(_manifest_text(path, expected), newline=""))
     try:
         header = [h.strip() for h in next(reader, [])]
         if missing := [c for c in columns if c not in header]:
             raise DatasetError(
                 path,
-                f"expected a header with columns {','.join(columns)}; {','.join(missing)} missing from {','.join(header) or 'an empty file'!r}",
+                f"expected a header with columns {','.join(columns)}; {','.join(missing)} missing from "
+                f"{','.join(header) or 'an empty file'!r}",
                 1,
             )
         return header, [(reader.line_num, r) for r in reader if any(f.strip() for f in r)]
@@ -498,7 +503,8 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
 
 # %% ../../nbs/01_data.formats.ipynb #16029859
 def _caption_lists(captions, n: int, what: str = "captions") -> list[list[str]]:
-    "One list of stripped captions per item (a string is a one-caption list); ValueError if the count or a caption is wrong."
+    """One list of stripped captions per item (a string is a one-caption list); ValueError if the count or a
+    caption is wrong."""
     if len(captions) != n:
         raise ValueError(f"{what}: expected {n} items (one per file), got {len(captions)}")
     out = [[c] if isinstance(c, str) else list(c) for c in captions]
@@ -511,7 +517,8 @@ def _caption_lists(captions, n: int, what: str = "captions") -> list[list[str]]:
 
 
 def _file_names(names, n: int, suffix: str) -> list[str]:
-    "`names`, or 00000{suffix}, 00001{suffix}, ...; ValueError if the count is wrong, a name repeats or holds a folder."
+    """`names`, or 00000{suffix}, 00001{suffix}, ...; ValueError if the count is wrong, a name repeats or
+    holds a folder."""
     names = [f"{i:05d}{suffix}" for i in range(n)] if names is None else [str(s) for s in names]
     if len(names) != n:
         raise ValueError(f"names: expected {n} names, got {len(names)}")
@@ -568,7 +575,8 @@ def _flickr_captions(root: Path, col: _Collector) -> tuple[Path, dict]:
     else:
         raise DatasetError(
             root,
-            "no Flickr8k manifest: expected Flickr8k.token.txt (original layout) or captions.txt (Kaggle layout)",
+            "no Flickr8k manifest: expected Flickr8k.token.txt (original layout) or captions.txt "
+            "(Kaggle layout)",
         )
     return path, by_image
 
@@ -655,7 +663,8 @@ def _is_id(v) -> bool:
 
 
 def _coco_json(path: Path) -> dict:
-    "The parsed captions JSON; DatasetError if it is missing, not JSON, or lacks the 'images' and 'annotations' lists."
+    """The parsed captions JSON; DatasetError if it is missing, not JSON, or lacks the 'images' and
+    'annotations' lists."""
     text = _manifest_text(path, "a COCO captions JSON such as annotations/captions_train2017.json")
     try:
         data = json.loads(text)
@@ -668,7 +677,8 @@ def _coco_json(path: Path) -> dict:
     ):
         raise DatasetError(
             path,
-            "expected a JSON object with lists 'images' [{id, file_name}] and 'annotations' [{image_id, caption}]",
+            "expected a JSON object with lists 'images' [{id, file_name}] and 'annotations' [{image_id, "
+            "caption}]",
         )
     return data
 
@@ -728,15 +738,15 @@ def _coco_record(
 def load_coco_captions(
     root,  # the dataset folder, holding annotations/ and {split}2017/
     split: str = "train",  # "train" or "val" (or any name with matching files)
-    annotations=None,  # the captions JSON (relative to root, or absolute); default annotations/captions_{split}2017.json
+    # the captions JSON (relative to root, or absolute); default annotations/captions_{split}2017.json
+    annotations=None,
     on_error: str = "raise",  # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
     verify: bool = True,  # also check each image file is whole (`image_damage`)
 ) -> RecordList:
     "COCO-style image-caption records from a captions JSON file."
     root, col = _root(root), _Collector(on_error, "load_coco_captions")
-    path = root / (
-        annotations or f"annotations/captions_{split}2017.json"
-    )  # an absolute `annotations` stays as it is
+    # an absolute `annotations` stays as it is
+    path = root / (annotations or f"annotations/captions_{split}2017.json")
     data, images, captions, seen = _coco_json(path), {}, {}, {}
     for i, im in enumerate(data["images"]):
         col.attempt(_coco_image, path, i, im, images)
@@ -793,7 +803,8 @@ def write_clotho(
     split: str = "development",  # the split name in the file and folder names
     names=None,  # n file names in {split}/; default 00000.wav, 00001.wav, ...
 ) -> Path:
-    "Write waveforms and captions in the Clotho layout ({split}/*.wav + clotho_captions_{split}.csv) and return `root`."
+    """Write waveforms and captions in the Clotho layout ({split}/*.wav + clotho_captions_{split}.csv) and
+    return `root`."""
     root = Path(root)
     caps = _caption_lists(captions, len(waveforms))
     names = _file_names(names, len(waveforms), ".wav")
@@ -937,7 +948,8 @@ def _mosi_scores(labels, n: int) -> np.ndarray:
     if np.issubdtype(y.dtype, np.integer):
         if not np.isin(y, [0, 1, 2]).all():
             raise ValueError(
-                f"labels: expected class ids 0/1/2 (negative/neutral/positive), got {sorted(set(y.tolist()) - {0, 1, 2})[:3]}"
+                "labels: expected class ids 0/1/2 (negative/neutral/positive), got "
+                f"{sorted(set(y.tolist()) - {0, 1, 2})[:3]}"
             )
         return y.astype(np.float64) - 1
     if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)):
@@ -954,7 +966,8 @@ def write_mosi(
     split="train",  # the `mode` of every clip, or a list of n modes ("train", "valid", "test")
     video_id: str = "synthetic",  # the video id of every clip (its folder under wav/)
 ) -> Path:
-    "Write waveforms, transcripts and sentiment labels in CMU-MOSI's MMSA layout (label.csv + wav/) and return `root`."
+    """Write waveforms, transcripts and sentiment labels in CMU-MOSI's MMSA layout (label.csv + wav/) and
+    return `root`."""
     root, n = Path(root), len(waveforms)
     texts, scores = _caption_lists(texts, n, "texts"), _mosi_scores(labels, n)
     if bad := [i for i, t in enumerate(texts) if len(t) != 1]:
@@ -1011,7 +1024,8 @@ def load_fsdd(
     if not (files := sorted(folder.glob("*.wav"))):
         raise DatasetError(
             folder,
-            "no .wav files; expected recordings/{digit}_{speaker}_{index}.wav (or the files directly in the folder)",
+            "no .wav files; expected recordings/{digit}_{speaker}_{index}.wav (or the files directly in "
+            "the folder)",
         )
     seen = {}
     records = [r for p in files if (r := col.attempt(_fsdd_record, root, p, seen, split, verify)) is not None]

@@ -116,7 +116,8 @@ def lm_dataset(
 # %% ../../nbs/04d_llm.pretrain.ipynb #1ab56a84
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MaskedLMLoss(MaskedSparseCategoricalCrossentropy):
-    "Next-token cross-entropy on logits, averaged over the targets that are not padding: the Seq2Seq chapters' masked loss, named for this stage."
+    """Next-token cross-entropy on logits, averaged over the targets that are not padding: the Seq2Seq
+    chapters' masked loss, named for this stage."""
 
     def __init__(
         self,

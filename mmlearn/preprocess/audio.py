@@ -79,9 +79,8 @@ def resample(
     half = 10 * max(up, down)
     h = windowed_sinc(2 * half + 1, 1 / max(up, down)) * up
     n_phase_taps = -(-len(h) // up)
-    phases = (
-        np.pad(h, (0, n_phase_taps * up - len(h))).reshape(n_phase_taps, up).T
-    )  # phases[p, j] = h[p + j*up]
+    # phases[p, j] = h[p + j*up]
+    phases = np.pad(h, (0, n_phase_taps * up - len(h))).reshape(n_phase_taps, up).T
     xt = np.moveaxis(x, axis, -1).astype(np.float64)
     n_in = xt.shape[-1]
     n_out = -(-n_in * up // down)
@@ -148,7 +147,8 @@ def _audio(x, name: str = "x") -> tf.Tensor:
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
         raise ValueError(
-            f"{name} must be floating-point audio in [-1, 1], got dtype {x.dtype.name} (divide integer PCM by its full scale, or use read_wav)"
+            f"{name} must be floating-point audio in [-1, 1], got dtype {x.dtype.name} (divide integer "
+            "PCM by its full scale, or use read_wav)"
         )
     if x.dtype not in (tf.float32, tf.float64):
         x = tf.cast(x, tf.float32)  # tf.signal wants float32/64
@@ -173,7 +173,8 @@ def stft(
     center: bool = True,  # pad n_fft//2 on both sides so frame m is centred on sample m*hop
     pad_mode: str = "constant",  # centring pad: "constant" (zeros, librosa's default) or "reflect"
 ) -> tf.Tensor:
-    "Complex STFT with a periodic Hann window, shape (..., frames, n_fft//2 + 1), as librosa.stft (transposed)."
+    """Complex STFT with a periodic Hann window, shape (..., frames, n_fft//2 + 1), as librosa.stft
+    (transposed)."""
     _check_positive_int("n_fft", n_fft)
     _check_positive_int("hop_length", hop_length)
     win_length = n_fft if win_length is None else win_length
@@ -242,7 +243,8 @@ def mel_filterbank(
     _check_positive_int("n_mels", n_mels)
     if n_mels > n_fft // 2 + 1:
         raise ValueError(
-            f"n_mels={n_mels} is more than the n_fft//2+1={n_fft // 2 + 1} FFT bins of n_fft={n_fft}; use fewer mels or a larger n_fft"
+            f"n_mels={n_mels} is more than the n_fft//2+1={n_fft // 2 + 1} FFT bins of n_fft={n_fft}; "
+            "use fewer mels or a larger n_fft"
         )
     fmax = sample_rate / 2 if fmax is None else fmax
     if not 0 <= fmin < fmax <= sample_rate / 2:
@@ -261,19 +263,20 @@ def mel_filterbank(
     return w
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a254e02f
-BLOCK_SAMPLES = (
-    2**19
-)  # samples per block of a batch: 32 one-second clips at 16 kHz, whose frames and spectra fit a CPU's cache
+# samples per block of a batch: 32 one-second clips at 16 kHz, whose frames and spectra fit a CPU's cache
+BLOCK_SAMPLES = 2**19
 
 
 def in_blocks(
     fn,  # maps clips (b, T) to a tensor with b rows
     x,  # a batch of clips (B, T); any other shape goes to fn whole
-    block_samples: int
-    | None = BLOCK_SAMPLES,  # samples per block (whole clips, at least one); None: one block
-    max_blocks: int = 64,  # blocks are made larger rather than more numerous (a graph grows with their number)
+    # samples per block (whole clips, at least one); None: one block
+    block_samples: int | None = BLOCK_SAMPLES,
+    # blocks are made larger rather than more numerous (a graph grows with their number)
+    max_blocks: int = 64,
 ) -> tf.Tensor:
-    "fn(x), computed on consecutive blocks of whole clips and concatenated: each block's intermediates stay in the CPU cache."
+    """fn(x), computed on consecutive blocks of whole clips and concatenated: each block's intermediates stay
+    in the CPU cache."""
     if block_samples is not None:
         _check_positive_int("block_samples", block_samples)
     x = tf.convert_to_tensor(x)
@@ -300,16 +303,16 @@ def mel_spectrogram(
     pad_mode: str = "constant",  # centring pad: "constant" (zeros) or "reflect"
     htk: bool = False,  # mel scale: False = Slaney (librosa's default), True = HTK
     norm: str | None = "slaney",  # "slaney" equal-area triangles, or None for peak 1
-    block_samples: int
-    | None = BLOCK_SAMPLES,  # a batch goes through in blocks of about this many samples; None: all at once
+    # a batch goes through in blocks of about this many samples; None: all at once
+    block_samples: int | None = BLOCK_SAMPLES,
 ) -> tf.Tensor:
-    "Mel spectrogram (..., frames, n_mels): |STFT|**power pooled by mel_filterbank, as librosa.feature.melspectrogram."
+    """Mel spectrogram (..., frames, n_mels): |STFT|**power pooled by mel_filterbank, as
+    librosa.feature.melspectrogram."""
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
         raise ValueError(f"power must be > 0 (2 = power, 1 = magnitude), got {power!r}")
     weights = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm).T
-    x = (
-        _audio(x) if tf.executing_eagerly() else x
-    )  # eager: checked whole, so an error counts the batch's samples (a graph checks each block)
+    # eager: checked whole, so an error counts the batch's samples (a graph checks each block)
+    x = _audio(x) if tf.executing_eagerly() else x
 
     def pooled(clips):
         X = stft(clips, n_fft, hop_length, win_length, center, pad_mode)
@@ -325,7 +328,8 @@ def power_to_db(
     amin: float = 1e-10,  # floor on S and ref before the log (1e-10 = -100 dB)
     top_db: float | None = 80.0,  # clip values more than top_db below each clip's peak; None: no clipping
 ) -> tf.Tensor:
-    "Power to decibels, 10 log10(max(S, amin) / max(ref, amin)), floored top_db below each clip's peak (as librosa.power_to_db)."
+    """Power to decibels, 10 log10(max(S, amin) / max(ref, amin)), floored top_db below each clip's peak (as
+    librosa.power_to_db)."""
     if not (isinstance(amin, (int, float)) and amin > 0):
         raise ValueError(f"amin must be > 0, got {amin!r}")
     if top_db is not None and not (isinstance(top_db, (int, float)) and top_db >= 0):
@@ -362,10 +366,11 @@ def log_mel_spectrogram(
     ref: float | str = 1.0,  # power at 0 dB, or "max" (each clip's peak)
     amin: float = 1e-10,  # power floor (-100 dB)
     top_db: float | None = 80.0,  # floor each clip at its peak minus top_db; None: off
-    block_samples: int
-    | None = BLOCK_SAMPLES,  # a batch goes through in blocks of about this many samples; None: all at once
+    # a batch goes through in blocks of about this many samples; None: all at once
+    block_samples: int | None = BLOCK_SAMPLES,
 ) -> tf.Tensor:
-    "Log-mel spectrogram in dB, (T,) -> (frames, n_mels) or (B, T) -> (B, frames, n_mels): power_to_db(mel_spectrogram(x))."
+    """Log-mel spectrogram in dB, (T,) -> (frames, n_mels) or (B, T) -> (B, frames, n_mels):
+    power_to_db(mel_spectrogram(x))."""
     S = mel_spectrogram(
         x,
         sample_rate,
@@ -447,9 +452,8 @@ class LogMelSpectrogram(keras.layers.Layer):
         log_mel_spectrogram(np.zeros(n_fft, np.float32), **self.options)  # dry run: every option checked now
 
     def call(self, inputs):
-        dtype = (
-            self.compute_dtype if self.compute_dtype in ("float32", "float64") else "float32"
-        )  # tf.signal needs float32/64
+        # tf.signal needs float32/64
+        dtype = self.compute_dtype if self.compute_dtype in ("float32", "float64") else "float32"
         return tf.cast(log_mel_spectrogram(tf.cast(inputs, dtype), **self.options), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -492,10 +496,8 @@ def logmel_benchmark(
         return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate, **opts)).T
 
     batch = tf.constant(clips)
-    ours, theirs = (
-        in_graph(batch).numpy(),
-        np.stack([one_clip(y) for y in clips]),
-    )  # also the warm-up (tracing)
+    # also the warm-up (tracing)
+    ours, theirs = (in_graph(batch).numpy(), np.stack([one_clip(y) for y in clips]))
     in_graph(batch, None).numpy()
     diff, span = float(np.abs(ours - theirs).max()), float(np.ptp(theirs))
     if diff > 1e-3 * span:
@@ -545,7 +547,8 @@ def clip_log_mels(
     batch_size: int = 256,  # clips per graph call (bounds the memory)
     **options,  # log_mel_spectrogram's options: n_fft, hop_length, n_mels, ...
 ) -> np.ndarray:
-    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, batch by batch in one compiled graph."
+    """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`,
+    batch by batch in one compiled graph."""
     _check_rate("sample_rate", sample_rate)
     _check_positive_int("clip_samples", clip_samples)
     _check_positive_int("batch_size", batch_size)

@@ -73,7 +73,8 @@ def decode_image(
         raise ValueError(f"channels must be 1, 3 or 4, got {channels!r}")
     if isinstance(data, (str, Path)):
         raise ValueError(
-            f"data must be the file's bytes, got {type(data).__name__} {str(data)!r:.60}; read it first (Path.read_bytes or tf.io.read_file)"
+            f"data must be the file's bytes, got {type(data).__name__} {str(data)!r:.60}; read it first "
+            "(Path.read_bytes or tf.io.read_file)"
         )
     raw = _encoded_bytes(data)
     if raw is not None and (problem := image_damage(raw)):  # read_image's rule: a cut file is not an image
@@ -157,7 +158,8 @@ class ChannelStats:
 
 
 def channel_stats(
-    images,  # a batch (B, H, W, C) / one image, or an iterable of batches (a tf.data.Dataset; dicts use their "image")
+    # a batch (B, H, W, C) / one image, or an iterable of batches (a tf.data.Dataset; dicts use their "image")
+    images,
 ) -> ChannelStats:
     "Mean and standard deviation of each channel over every pixel, accumulated batch by batch in float64."
     batches = [images] if tf.is_tensor(images) or isinstance(images, np.ndarray) else images
@@ -231,7 +233,8 @@ def extract_patches(
     images,  # image(s) (H, W, C) or (B, H, W, C); any value range
     patch_size: int,  # side p of the square patches, in pixels
 ) -> tuple[tf.Tensor, tuple[int, int]]:
-    "Non-overlapping p x p patches, row-major: ((B, R, p*p*C) or (R, p*p*C), grid (g_h, g_w)); edge remainders dropped."
+    """Non-overlapping p x p patches, row-major: ((B, R, p*p*C) or (R, p*p*C), grid (g_h, g_w)); edge
+    remainders dropped."""
     rank = check_images(images, pixel_range=False)
     x = tf.convert_to_tensor(images)
     x = x[None] if rank == 3 else x
@@ -253,8 +256,8 @@ def extract_patches(
 
 def region_centers(
     grid: tuple[int, int],  # (g_h, g_w) as returned by `extract_patches`
-    patch_size: int
-    | None = None,  # pixels per patch side: centres in pixels; None: fractions of the grid in (0, 1)
+    # pixels per patch side: centres in pixels; None: fractions of the grid in (0, 1)
+    patch_size: int | None = None,
 ) -> np.ndarray:
     "(R, 2) float32 (y, x) centre of each region, row-major like `extract_patches`."
     gh, gw = _size_pair(grid, "grid")

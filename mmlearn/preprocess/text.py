@@ -58,9 +58,8 @@ def _ngram_widths(ngrams) -> tuple[int, ...]:
 
 def word_ngrams(
     words: Sequence[str],  # the words of one text
-    ngrams: int
-    | tuple[int, ...]
-    | None = None,  # n -> widths 1..n; a tuple -> those widths; None -> words only
+    # n -> widths 1..n; a tuple -> those widths; None -> words only
+    ngrams: int | tuple[int, ...] | None = None,
 ) -> list[str]:
     "All n-grams of `words`, width by width, each joined by a space (the order of `tf.strings.ngrams`)."
     return [" ".join(words[i : i + n]) for n in _ngram_widths(ngrams) for i in range(len(words) - n + 1)]
@@ -107,9 +106,8 @@ class Vocabulary:
             raise ValueError(
                 f"tokens must start with padding, unknown and specials {self.specials}, got {self.tokens[:4]}"
             )
-        self.index = {
-            t: i for i, t in enumerate(self.tokens) if i >= 2
-        }  # padding/unknown strings never look up
+        # padding/unknown strings never look up
+        self.index = {t: i for i, t in enumerate(self.tokens) if i >= 2}
         self.counts = dict(counts or {})
 
     @classmethod
@@ -129,7 +127,8 @@ class Vocabulary:
             raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
         if max_size is not None and (not isinstance(max_size, int) or max_size < len(reserved)):
             raise ValueError(
-                f"max_size={max_size!r} is too small: the {len(reserved)} reserved tokens {reserved} need at least {len(reserved)} ids"
+                f"max_size={max_size!r} is too small: the {len(reserved)} reserved tokens {reserved} "
+                f"need at least {len(reserved)} ids"
             )
         counts = token_counts(corpus, ngrams)
         kept = [t for t, c in counts.items() if c >= min_freq and t not in reserved]
@@ -243,7 +242,8 @@ def _fit_length(ids: tf.RaggedTensor, length: int | None, padding: str, truncati
 
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TokenIds(keras.layers.Layer):
-    "Raw strings (B,) in, int64 token ids (B, L) out, computed in the graph: the layer a saved model starts with."
+    """Raw strings (B,) in, int64 token ids (B, L) out, computed in the graph: the layer a saved model starts
+    with."""
 
     def __init__(
         self,
@@ -262,9 +262,8 @@ class TokenIds(keras.layers.Layer):
             sequence_length,
         )
         self.add_markers, self.padding, self.truncating = add_markers, padding, truncating
-        pad_sequences(
-            [[1]], sequence_length, padding, truncating
-        )  # the same checks on length, padding, truncating
+        # the same checks on length, padding, truncating
+        pad_sequences([[1]], sequence_length, padding, truncating)
         if self.ngrams is not None:
             _ngram_widths(self.ngrams)
         if add_markers and not {START, END} <= set(self.vocabulary):

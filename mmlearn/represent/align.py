@@ -31,13 +31,15 @@ def info_nce_loss(
     temperature=0.07,  # tau > 0: a float or a scalar tensor (a learnable one, in training)
     labels=None,  # (N,) class ids: items with equal labels all count as positives; None: only the diagonal
 ):
-    "Symmetric InfoNCE (CLIP) loss: cross-entropy of a->b and b->a over the batch, with the pairs as the right answers."
+    """Symmetric InfoNCE (CLIP) loss: cross-entropy of a->b and b->a over the batch, with the pairs as the
+    right answers."""
     sa, sb = tuple(a.shape), tuple(b.shape)
     if len(sa) != 2 or len(sb) != 2:
         raise ValueError(f"info_nce_loss: expected embeddings (N, D) for a and b, got shapes {sa} and {sb}")
     if sa[0] is not None and sb[0] is not None and sa[0] != sb[0]:
         raise ValueError(
-            f"info_nce_loss: a and b have different batch sizes ({sa[0]} and {sb[0]}); row i of a must pair with row i of b"
+            f"info_nce_loss: a and b have different batch sizes ({sa[0]} and {sb[0]}); row i of a must "
+            "pair with row i of b"
         )
     if sa[0] == 0:
         raise ValueError("info_nce_loss: empty batch (N = 0)")
@@ -56,7 +58,8 @@ def info_nce_loss(
 # %% ../../nbs/03_represent.align.ipynb #88d8a267
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ContrastiveAligner(keras.Model):
-    "Encoders + projection heads into one shared space, trained with the symmetric InfoNCE loss at a learnable temperature."
+    """Encoders + projection heads into one shared space, trained with the symmetric InfoNCE loss at a
+    learnable temperature."""
 
     def __init__(
         self,
@@ -75,7 +78,8 @@ class ContrastiveAligner(keras.Model):
             )
         if not 0 < min_temperature <= temperature <= max_temperature:
             raise ValueError(
-                f"ContrastiveAligner: expected 0 < min_temperature <= temperature <= max_temperature, got {min_temperature}, {temperature}, {max_temperature}"
+                "ContrastiveAligner: expected 0 < min_temperature <= temperature <= max_temperature, "
+                f"got {min_temperature}, {temperature}, {max_temperature}"
             )
         self.modalities = list(encoders)
         self.encoders = dict(encoders)
@@ -89,7 +93,8 @@ class ContrastiveAligner(keras.Model):
             name="log_temperature",
         )
         self.temperature_tracker = keras.metrics.Mean(name="temperature")
-        self.input_shapes = {}  # modality -> input shape, for every modality seen: what a loaded model must build
+        # modality -> input shape, for every modality seen: what a loaded model must build
+        self.input_shapes = {}
 
     def build(self, input_shape):
         for m, shape in dict(input_shape).items():
@@ -129,7 +134,8 @@ class ContrastiveAligner(keras.Model):
             y_pred = self(x, training=training)
         if len(y_pred) < 2:
             raise ValueError(
-                f"ContrastiveAligner '{self.name}': the loss needs at least two modalities, got {list(y_pred)}"
+                f"ContrastiveAligner '{self.name}': the loss needs at least two modalities, got "
+                f"{list(y_pred)}"
             )
         tau = self.temperature()
         pairs = list(combinations(list(y_pred), 2))
@@ -201,15 +207,15 @@ class CaptionedItems:
     inputs: np.ndarray  # images uint8 (N,H,W,3), or model-ready features such as log-mel spectrograms (N,T,M)
     captions: list  # one list of reference captions per item
     names: list  # one display name per item: a file name, or e.g. 'scene 0017'
-    sources: list | None = (
-        None  # where each item comes from (e.g. 'sounds' or 'speech'), for per-source scores; None: one source
-    )
+    # where each item comes from (e.g. 'sounds' or 'speech'), for per-source scores; None: one source
+    sources: list | None = None
 
     def __post_init__(self):
         n = len(self.inputs)
         if len(self.captions) != n or len(self.names) != n:
             raise ValueError(
-                f"CaptionedItems: {n} inputs, {len(self.captions)} caption lists and {len(self.names)} names; expected one of each per item"
+                f"CaptionedItems: {n} inputs, {len(self.captions)} caption lists and {len(self.names)} "
+                "names; expected one of each per item"
             )
         if self.sources is not None and len(self.sources) != n:
             raise ValueError(f"CaptionedItems: {len(self.sources)} sources for {n} items")
@@ -254,7 +260,8 @@ def text_ids(
     texts: list,  # the texts to encode
     strict: bool = False,  # True: refuse a text none of whose words the vocabulary knows
 ) -> np.ndarray:
-    "Token ids (N, L) of `texts`, padded with 0; with `strict`, a ValueError names a text made only of unknown words."
+    """Token ids (N, L) of `texts`, padded with 0; with `strict`, a ValueError names a text made only of
+    unknown words."""
     ids = vocab.encode_batch(list(texts))
     if strict:
         for text, row in zip(texts, ids):
@@ -272,7 +279,8 @@ def training_pairs(
     modality: str = "image",  # the key of the non-text input
     all_captions: bool = False,  # one pair per reference caption (True) or per item (False)
 ) -> tuple[dict, np.ndarray]:
-    "({'text': ids, modality: inputs}, labels): labels number the canonical captions, so equal captions are positives."
+    """({'text': ids, modality: inputs}, labels): labels number the canonical captions, so equal captions are
+    positives."""
     rows = [(i, c) for i, refs in enumerate(items.captions) for c in (refs if all_captions else refs[:1])]
     index = np.array([i for i, _ in rows])
     _, labels = np.unique([standardize(c) for c in items.canonical], return_inverse=True)
@@ -311,7 +319,8 @@ class SearchIndex:
     ):
         if modality == "text" or modality not in model.modalities:
             raise ValueError(
-                f"SearchIndex: unknown gallery modality {modality!r}; expected one of {[m for m in model.modalities if m != 'text']}"
+                f"SearchIndex: unknown gallery modality {modality!r}; expected one of "
+                f"{[m for m in model.modalities if m != 'text']}"
             )
         n = len(gallery.captions)
         if n == 0:
@@ -337,7 +346,8 @@ class SearchIndex:
         strict: bool = True,  # refuse a query made only of unknown words (False: rank it anyway)
         source: str | None = None,  # only items of this source (e.g. 'speech'); None: every item
     ) -> list:
-        "For each text, the top k gallery items (of one source, or of all) as (index, score) pairs, best first."
+        """For each text, the top k gallery items (of one source, or of all) as (index, score) pairs, best
+        first."""
         if isinstance(texts, str):
             texts = [texts]
         sim = self.model.encode("text", text_ids(self.vocab, texts, strict=strict)) @ self.embeddings.T
@@ -345,7 +355,8 @@ class SearchIndex:
             keep = np.array(self.gallery.sources or [""] * len(self)) == source
             if not keep.any():
                 raise ValueError(
-                    f"no gallery item comes from source {source!r}; the gallery's sources are {sorted(set(self.gallery.sources or []))}"
+                    f"no gallery item comes from source {source!r}; the gallery's sources are "
+                    f"{sorted(set(self.gallery.sources or []))}"
                 )
             sim, k = np.where(keep, sim, -np.inf), min(k, int(keep.sum()))
         idx, score = top_k(sim, k)
@@ -478,7 +489,8 @@ def plot_shared_space(
     concepts: list,  # a concept name per item (the same for every modality), for the colours
     path: str | Path | None = None,  # save as PNG here
 ):
-    "The shared space in 2-D (PCA over all modalities): one row per entry of `spaces`, coloured by modality, then by concept."
+    """The shared space in 2-D (PCA over all modalities): one row per entry of `spaces`, coloured by modality,
+    then by concept."""
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
 
@@ -518,17 +530,19 @@ def plot_shared_space(
 # %% ../../nbs/07_apps.retrieval.ipynb #4382e9b1
 def caption_concepts(
     captions: list,  # one caption per item
-    words: list
-    | None = None,  # the concept names (a name may be several words); None: found from the captions
+    # the concept names (a name may be several words); None: found from the captions
+    words: list | None = None,
     most: int = 8,  # with words=None, how many of the commonest words become concepts
 ) -> list:
-    "For each caption, the concept of `words` that comes first in it, or 'other': a colour per point of a shared-space plot."
+    """For each caption, the concept of `words` that comes first in it, or 'other': a colour per point of a
+    shared-space plot."""
     texts = [f" {standardize(c)} " for c in captions]
     if words is None:  # the commonest words that still tell captions apart (in fewer than half of them)
         counts = Counter(w for t in texts for w in set(t.split()))
+        # ties: a-z
         words = sorted((w for w, c in counts.items() if c < len(texts) / 2), key=lambda w: (-counts[w], w))[
             :most
-        ]  # ties: a-z
+        ]
 
     def first(t):
         at = {w: t.find(f" {standardize(w)} ") for w in words}
@@ -544,7 +558,8 @@ def embed_pairs(
     items: CaptionedItems,  # the items, with their inputs
     modality: str = "image",  # the items' modality
 ) -> dict:
-    "{'text': embeddings of the canonical captions, modality: embeddings of the inputs}; row i of each comes from item i."
+    """{'text': embeddings of the canonical captions, modality: embeddings of the inputs}; row i of each comes
+    from item i."""
     return {
         "text": model.encode("text", text_ids(vocab, items.canonical)),
         modality: model.encode(modality, model_inputs(items.inputs)),

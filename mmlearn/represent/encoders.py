@@ -5,7 +5,6 @@
 # %% ../../nbs/03_represent.encoders.ipynb #02a277a4
 from __future__ import annotations
 
-import numpy as np
 import keras
 from keras import ops
 
@@ -91,7 +90,8 @@ class TransformerBlock(keras.layers.Layer):
 # %% ../../nbs/03_represent.encoders.ipynb #032d8d25
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TextEncoder(keras.layers.Layer):
-    "Token ids (B, L), 0 = padding -> {'pooled': (B, D), 'tokens': (B, L, D)}: embeddings, then a bidirectional GRU or a Transformer."
+    """Token ids (B, L), 0 = padding -> {'pooled': (B, D), 'tokens': (B, L, D)}: embeddings, then a
+    bidirectional GRU or a Transformer."""
 
     def __init__(
         self,
@@ -141,7 +141,8 @@ class TextEncoder(keras.layers.Layer):
             lo, hi = int(ops.min(token_ids)), int(ops.max(token_ids))
             if lo < 0 or hi >= self.vocab_size:
                 raise ValueError(
-                    f"TextEncoder '{self.name}': token ids must lie in [0, {self.vocab_size}); got values from {lo} to {hi}"
+                    f"TextEncoder '{self.name}': token ids must lie in [0, {self.vocab_size}); got "
+                    f"values from {lo} to {hi}"
                 )
         if self.kind == "transformer" and shape[1] is not None and shape[1] > self.max_len:
             raise ValueError(
@@ -177,7 +178,8 @@ class TextEncoder(keras.layers.Layer):
 # %% ../../nbs/03_represent.encoders.ipynb #4e0aea53
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ImageEncoder(keras.layers.Layer):
-    "Images (B, H, W, C) -> {'pooled': (B, D), 'regions': (B, R, D)}, R = (H / 2^n)(W / 2^n) grid cells, row-major."
+    """Images (B, H, W, C) -> {'pooled': (B, D), 'regions': (B, R, D)}, R = (H / 2^n)(W / 2^n) grid cells,
+    row-major."""
 
     def __init__(
         self,
@@ -212,7 +214,8 @@ class ImageEncoder(keras.layers.Layer):
         if self.summary_layer is not None:
             if None in shape[1:3]:
                 raise ValueError(
-                    f"ImageEncoder '{self.name}': pooling='flatten' needs a fixed image size; got input shape {tuple(input_shape)} (or use pooling='mean')"
+                    f"ImageEncoder '{self.name}': pooling='flatten' needs a fixed image size; got input "
+                    f"shape {tuple(input_shape)} (or use pooling='mean')"
                 )
             self.built_grid = tuple(shape[1:3])
             self.summary_layer.build((None, shape[1] * shape[2] * self.dim))
@@ -237,17 +240,19 @@ class ImageEncoder(keras.layers.Layer):
             and self.grid(h, w) != self.built_grid
         ):
             raise ValueError(
-                f"ImageEncoder '{self.name}': built for a {self.built_grid[0]}x{self.built_grid[1]} region grid, but {h}x{w} "
-                f"images give {self.grid(h, w)[0]}x{self.grid(h, w)[1]}; resize the images or use pooling='mean'"
+                f"ImageEncoder '{self.name}': built for a {self.built_grid[0]}x{self.built_grid[1]} region "
+                f"grid, but {h}x{w} images give {self.grid(h, w)[0]}x{self.grid(h, w)[1]}; resize the "
+                "images or use pooling='mean'"
             )
         x = ops.cast(images, self.compute_dtype)
         for conv in self.convs:
             x = self.pool(conv(x))
         x = self.to_regions(x)  # (B, h, w, D)
         rows, cols = x.shape[1], x.shape[2]
+        # row-major: (B, h*w, D)
         regions = ops.reshape(
             x, (-1, rows * cols, self.dim) if rows and cols else (ops.shape(x)[0], -1, self.dim)
-        )  # row-major: (B, h*w, D)
+        )
         if self.summary_layer is None:
             pooled = ops.mean(regions, axis=1)
         else:
@@ -273,7 +278,8 @@ class ImageEncoder(keras.layers.Layer):
 # %% ../../nbs/03_represent.encoders.ipynb #a9744b26
 @keras.saving.register_keras_serializable(package="mmlearn")
 class AudioEncoder(keras.layers.Layer):
-    "Log-mel frames (B, T, M) -> {'pooled': (B, D), 'frames': (B, T', D)}, T' = T / 2^n: conv blocks, then a GRU."
+    """Log-mel frames (B, T, M) -> {'pooled': (B, D), 'frames': (B, T', D)}, T' = T / 2^n: conv blocks, then a
+    GRU."""
 
     def __init__(
         self,
@@ -302,7 +308,8 @@ class AudioEncoder(keras.layers.Layer):
         n = 2 ** len(self.filters)
         if t is not None and t < n:
             raise ValueError(
-                f"AudioEncoder '{self.name}': {t} frames are too few for {len(self.filters)} pooling steps; expected at least {n}"
+                f"AudioEncoder '{self.name}': {t} frames are too few for {len(self.filters)} pooling "
+                f"steps; expected at least {n}"
             )
         x = ops.cast(log_mel, self.compute_dtype)
         for conv in self.convs:
@@ -325,7 +332,8 @@ class AudioEncoder(keras.layers.Layer):
 # %% ../../nbs/03_represent.encoders.ipynb #ee81d954
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ProjectionHead(keras.layers.Layer):
-    "Features (..., D_in) -> (..., dim) in the shared space: dense (after an optional hidden layer), then L2-normalised."
+    """Features (..., D_in) -> (..., dim) in the shared space: dense (after an optional hidden layer), then
+    L2-normalised."""
 
     def __init__(
         self,
@@ -351,7 +359,8 @@ class ProjectionHead(keras.layers.Layer):
     def call(self, x):
         if len(x.shape) < 2:
             raise ValueError(
-                f"ProjectionHead '{self.name}': expected features (batch, ..., dim), got shape {tuple(x.shape)}"
+                f"ProjectionHead '{self.name}': expected features (batch, ..., dim), got shape "
+                f"{tuple(x.shape)}"
             )
         if self.hidden_layer is not None:
             x = self.hidden_layer(x)

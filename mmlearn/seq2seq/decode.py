@@ -23,9 +23,8 @@ __all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 's
 def _compiled(model, key, make):
     "The tf.function for `key` stored on `model` (made on first use), so each model traces each setting once."
     fns = model.__dict__.get("_mmlearn_decoders")
-    if (
-        fns is None
-    ):  # object.__setattr__: Keras would otherwise track the dict; the model owns it and frees it with itself
+    # object.__setattr__: Keras would otherwise track the dict; the model owns it and frees it with itself
+    if fns is None:
         fns = {}
         object.__setattr__(model, "_mmlearn_decoders", fns)
     if key not in fns:
@@ -61,7 +60,8 @@ def _xla_step(model):
 
 
 def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention, xla=True):
-    "A compiled batched loop that feeds one token per step; it takes the arg-max (`greedy`), or samples from the top-k at a temperature."
+    """A compiled batched loop that feeds one token per step; it takes the arg-max (`greedy`), or samples from
+    the top-k at a temperature."""
     dec, stop = model.decoder, -1 if end_token is None else end_token
     step = _xla_step(model) if xla and not greedy else dec.step  # greedy: the whole loop goes to XLA below
 
@@ -132,7 +132,8 @@ def greedy_decode(
     return_attention: bool = False,  # also return the attention over the memory (B, max_length, M)
     xla: bool = True,  # compile the loop with XLA (False: op by op, to compare)
 ) -> np.ndarray:
-    "The arg-max token at every step, (B, max_length) ids, zero after the end token; the decoder state is cached between steps."
+    """The arg-max token at every step, (B, max_length) ids, zero after the end token; the decoder state is
+    cached between steps."""
     _check_length(model, max_length)
     tokens, weights = _run_stepwise(
         model, inputs, max_length, start_token, end_token, True, attention=return_attention, xla=xla
@@ -147,7 +148,8 @@ def prefix_decode(
     start_token: int = 2,  # the id fed first
     end_token: int | None = 3,  # the id that ends a sequence; None: always decode max_length
 ) -> np.ndarray:
-    "Greedy decoding without a cache: the whole prefix goes through the decoder again at every step (the slow reference)."
+    """Greedy decoding without a cache: the whole prefix goes through the decoder again at every step (the
+    slow reference)."""
     _check_length(model, max_length)
     encode = _compiled(model, ("encode",), lambda: tf.function(model.encode))
     memory, mask = encode(_encoder_inputs(inputs))
@@ -201,9 +203,8 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla
 
     def search(memory, mask):
         b = tf.shape(memory)[0]
-        prepared = dec.prepare(
-            memory, mask, beams=K
-        )  # row b*K + i: input b, beam i, all K sharing memory row b
+        # row b*K + i: input b, beam i, all K sharing memory row b
+        prepared = dec.prepare(memory, mask, beams=K)
         state = dec.initial_state(prepared, T)
         alive_seq, alive_logp = (
             tf.zeros([b, K, T], tf.int32),
@@ -232,7 +233,8 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla
             rows = tf.reshape(tf.gather(beam, keep, batch_dims=1) + tf.range(b)[:, None] * K, [-1])
             state = dec.reorder(state, rows)
             token = tf.reshape(word, [-1])
-            # a live prefix's score can at best reach logp / lp(max_length): stop when none beats the worst kept
+            # a live prefix's score can at best reach logp / lp(max_length):
+            # stop when none beats the worst kept
             if tf.reduce_all(done_score[:, -1] >= alive_logp[:, 0] / lp_max):
                 break
         return done_seq, done_score
@@ -276,7 +278,8 @@ def sequence_log_prob(
     start_token: int = 2,  # the id fed first
     end_token: int | None = 3,  # tokens after the first end token are not scored
 ) -> tuple:
-    "log p(Y|X) of each row of `tokens` by teacher forcing, and |Y| (tokens up to and including the first end)."
+    """log p(Y|X) of each row of `tokens` by teacher forcing, and |Y| (tokens up to and including the first
+    end)."""
     tokens = np.asarray(tokens)
     if tokens.ndim != 2:
         raise ValueError(f"tokens must be (batch, length) ids, got shape {tokens.shape}")
@@ -314,7 +317,8 @@ def benchmark_model(
     vocab_size: int = 32,  # output vocabulary
     seed: int = 0,  # weight initialisation
 ) -> Seq2Seq:
-    "A randomly initialised image-to-text Seq2Seq of a small realistic size (64-wide, 8x8 regions), for timing."
+    """A randomly initialised image-to-text Seq2Seq of a small realistic size (64-wide, 8x8 regions), for
+    timing."""
     if decoder not in ("transformer", "gru"):
         raise ValueError(f"decoder must be 'transformer' or 'gru', got {decoder!r}")
     keras.utils.set_random_seed(seed)
@@ -344,7 +348,8 @@ def decode_benchmark(
     seed: int = 0,  # for the model and the random images
     xla: bool = True,  # cached decoding compiled with XLA (False: the same loops, op by op)
 ) -> dict:
-    "Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats` rounds; wall-clock, and CPU time beside it."
+    """Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats`
+    rounds; wall-clock, and CPU time beside it."""
     for name, v in (("batch_size", batch_size), ("max_length", max_length), ("repeats", repeats)):
         _check_positive(name, v)
     if model is None:
@@ -352,17 +357,13 @@ def decode_benchmark(
     x = {"image": np.random.default_rng(seed).random((batch_size, 32, 32, 3), dtype=np.float32)}
     kw = dict(max_length=max_length, end_token=None)
     runs = {
-        "prefix": lambda: prefix_decode(
-            model, x, **kw
-        ),  # greedy in the middle: next to both it is compared with
+        # greedy in the middle: next to both it is compared with
+        "prefix": lambda: prefix_decode(model, x, **kw),
         "greedy": lambda: greedy_decode(model, x, xla=xla, **kw),
         "beam5": lambda: beam_search(model, x, beam_width=5, xla=xla, **kw),
     }
-    for name in (
-        "greedy",
-        "prefix",
-        "beam5",
-    ):  # warm-up (tracing is not decoding); greedy first: its new graph may
+    # warm-up (tracing is not decoding); greedy first: its new graph may
+    for name in ("greedy", "prefix", "beam5"):
         runs[name]()  # build layers for a new input kind, which prefix's traced one cannot
     # one round times all three back to back, so each ratio compares runs made under the same machine load
     rounds = [{name: _timed(run) for name, run in runs.items()} for _ in range(repeats)]
@@ -371,12 +372,10 @@ def decode_benchmark(
         return statistics.median(f(r) for r in rounds)
 
     wall = {n: med(lambda r, n=n: r[n][0]) for n in runs}
-    cpu = {
-        n: med(lambda r, n=n: r[n][1]) for n in runs
-    }  # waiting for a busy CPU costs wall time but no CPU time
-    load = (
-        os.getloadavg()[0] if hasattr(os, "getloadavg") else None
-    )  # other work on the machine skews every timing
+    # waiting for a busy CPU costs wall time but no CPU time
+    cpu = {n: med(lambda r, n=n: r[n][1]) for n in runs}
+    # other work on the machine skews every timing
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     # one ratio per round: both sides ran under the same load
     pairs = {
         "decode_cached_vs_prefix": [r["prefix"][0] / r["greedy"][0] for r in rounds],

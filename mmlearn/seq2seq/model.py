@@ -22,7 +22,8 @@ MODALITIES = ("image", "audio", "text")  # the input keys a memory can read, in 
 # %% ../../nbs/04_seq2seq.model.ipynb #66aaf38d
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MultimodalMemory(keras.layers.Layer):
-    "Any subset of {image, audio, text} -> one memory (B, R+F+L, dim) with modality and position embeddings, and its mask."
+    """Any subset of {image, audio, text} -> one memory (B, R+F+L, dim) with modality and position embeddings,
+    and its mask."""
 
     def __init__(
         self,
@@ -74,9 +75,8 @@ class MultimodalMemory(keras.layers.Layer):
         self.norm = keras.layers.LayerNormalization(name="norm")
 
     def build(self, input_shape):
-        self.built = (
-            True  # sub-layers build on first use: a memory that never sees audio has no audio weights
-        )
+        # sub-layers build on first use: a memory that never sees audio has no audio weights
+        self.built = True
 
     def _image(self, images):
         _, h, w, _ = check_rank(self, images, 4, "images (batch, height, width, 3)")
@@ -85,7 +85,8 @@ class MultimodalMemory(keras.layers.Layer):
         rows, cols = self.image_encoder.grid(h, w)
         if rows > self.max_rows or cols > self.max_cols:
             raise ValueError(
-                f"image: a {h}x{w} image gives a {rows}x{cols} region grid; max_rows x max_cols is {self.max_rows}x{self.max_cols}"
+                f"image: a {h}x{w} image gives a {rows}x{cols} region grid; max_rows x max_cols is "
+                f"{self.max_rows}x{self.max_cols}"
             )
         x = self.image_encoder(ops.cast(images, "float32"))["regions"]  # (B, rows*cols, dim), row-major
         if self.region_positions:
@@ -152,7 +153,8 @@ class MultimodalMemory(keras.layers.Layer):
 # %% ../../nbs/04_seq2seq.model.ipynb #b84dc6e3
 @keras.saving.register_keras_serializable(package="mmlearn")
 class AdditiveAttention(keras.layers.Layer):
-    "Bahdanau attention: e_j = v^T tanh(W_s s + W_h h_j), softmax over unmasked positions, context = sum_j a_j h_j."
+    """Bahdanau attention: e_j = v^T tanh(W_s s + W_h h_j), softmax over unmasked positions, context = sum_j
+    a_j h_j."""
 
     def __init__(
         self,
@@ -227,14 +229,13 @@ class GRUDecoder(keras.layers.Layer):
         self.built = True
 
     def prepare(self, memory, memory_mask=None, beams: int = 1) -> dict:
-        "Computed once per sequence: the memory, its mask and its attention keys, repeated for `beams` decoding rows per input."
+        """Computed once per sequence: the memory, its mask and its attention keys, repeated for `beams`
+        decoding rows per input."""
         if memory_mask is None:
             memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
         if beams > 1:
-            memory, memory_mask = (
-                ops.repeat(memory, beams, 0),
-                ops.repeat(memory_mask, beams, 0),
-            )  # row b*beams + i: input b
+            # row b*beams + i: input b
+            memory, memory_mask = (ops.repeat(memory, beams, 0), ops.repeat(memory_mask, beams, 0))
         return {"values": memory, "keys": self.attention.keys(memory), "mask": ops.cast(memory_mask, "bool")}
 
     def initial_state(self, prepared: dict, max_length: int | None = None) -> dict:
@@ -286,7 +287,8 @@ class GRUDecoder(keras.layers.Layer):
 # %% ../../nbs/04_seq2seq.model.ipynb #f25ffbd3
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MultiHeadAttention(keras.layers.Layer):
-    "Multi-head scaled dot-product attention whose key/value projection is exposed, so keys and values can be cached."
+    """Multi-head scaled dot-product attention whose key/value projection is exposed, so keys and values can
+    be cached."""
 
     def __init__(
         self,
@@ -303,9 +305,8 @@ class MultiHeadAttention(keras.layers.Layer):
         self.o_proj = None
 
     def build(self, query_shape, value_shape):
-        self.o_proj = keras.layers.Dense(
-            query_shape[-1], name="attention_output"
-        )  # back to the query's width
+        # back to the query's width
+        self.o_proj = keras.layers.Dense(query_shape[-1], name="attention_output")
         self.q_proj.build(query_shape)
         self.k_proj.build(value_shape)
         self.v_proj.build(value_shape)
@@ -313,7 +314,8 @@ class MultiHeadAttention(keras.layers.Layer):
         self.built = True
 
     def heads(self, x):
-        "(B, T, H*d_k) -> (B, H, T, d_k); one position per row (B, H*d_k) -> (B, H, 1, d_k) needs no transpose."
+        """(B, T, H*d_k) -> (B, H, T, d_k); one position per row (B, H*d_k) -> (B, H, 1, d_k) needs no
+        transpose."""
         if len(x.shape) == 2:
             return ops.reshape(x, (-1, self.num_heads, 1, self.key_dim))
         return ops.transpose(
@@ -321,16 +323,18 @@ class MultiHeadAttention(keras.layers.Layer):
         )
 
     def key_value(self, value):
-        "Keys and values of `value` (B, T, D) [or one position (B, D)], each (B, H, T, d_k): what a cache stores."
+        """Keys and values of `value` (B, T, D) [or one position (B, D)], each (B, H, T, d_k): what a cache
+        stores."""
         return self.heads(self.k_proj(value)), self.heads(self.v_proj(value))
 
     def attend(self, query, key, value, mask=None, group: int = 1):
-        "Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed. A decoding step passes one query per row (R, D) and mask (B, Tk), and gets (R, D) and (R, H, Tk); rows b*group .. b*group+group-1 share key/value row b."
+        """Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed. A decoding
+        step passes one query per row (R, D) and mask (B, Tk), and gets (R, D) and (R, H, Tk); rows b*group ..
+        b*group+group-1 share key/value row b."""
         H, dk = self.num_heads, self.key_dim
         q = self.q_proj(query) * (1.0 / np.sqrt(dk))
-        if (
-            len(query.shape) == 2
-        ):  # one query per row: (R, H*d_k) -> (B, H, group, d_k); group 1 needs no transpose
+        # one query per row: (R, H*d_k) -> (B, H, group, d_k); group 1 needs no transpose
+        if len(query.shape) == 2:
             q = (
                 ops.reshape(q, (-1, H, 1, dk))
                 if group == 1
@@ -339,9 +343,8 @@ class MultiHeadAttention(keras.layers.Layer):
         else:
             q = self.heads(q)
         s = ops.einsum("bhqd,bhkd->bhqk", q, key)
-        if (
-            mask is not None
-        ):  # an additive -1e9 on the small mask, broadcast by the add (a broadcast `where` is slow on CPU)
+        # an additive -1e9 on the small mask, broadcast by the add (a broadcast `where` is slow on CPU)
+        if mask is not None:
             bias = ops.where(ops.cast(mask, "bool"), 0.0, -1e9)
             s = s + (bias[:, None, None] if len(query.shape) == 2 else bias[:, None])
         a = tf.nn.softmax(s, axis=-1)  # tf: keras.ops.softmax warns when a prefix has a single key
@@ -448,7 +451,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
 # %% ../../nbs/04_seq2seq.model.ipynb #8072a564
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TransformerDecoder(keras.layers.Layer):
-    "A pre-LN Transformer decoder (masked self-attention, cross-attention, FFN) with a key/value cache for `step`."
+    """A pre-LN Transformer decoder (masked self-attention, cross-attention, FFN) with a key/value cache for
+    `step`."""
 
     def __init__(
         self,
@@ -504,12 +508,10 @@ class TransformerDecoder(keras.layers.Layer):
             raise ValueError(f"tokens: length {n} exceeds max_length={self.max_length}")
         t = ops.shape(tokens)[1]
         x = self._embed(tokens, ops.arange(t)[None])
-        causal = ops.greater_equal(ops.arange(t)[:, None], ops.arange(t)[None, :])[
-            None
-        ]  # query i sees keys j <= i
-        mmask = (
-            None if memory_mask is None else ops.cast(memory_mask, "bool")[:, None, :]
-        )  # the same for every query
+        # query i sees keys j <= i
+        causal = ops.greater_equal(ops.arange(t)[:, None], ops.arange(t)[None, :])[None]
+        # the same for every query
+        mmask = None if memory_mask is None else ops.cast(memory_mask, "bool")[:, None, :]
         weights = []
         for b in self.blocks:
             x, a = b(x, memory, causal, mmask, training=training)
@@ -517,16 +519,19 @@ class TransformerDecoder(keras.layers.Layer):
         return self.out(self.ln(x)), weights
 
     def call(self, tokens, memory, memory_mask=None, training=False, return_attention=False):
-        "Teacher forcing: tokens (B, L) -> logits (B, L, V) [and the last layer's cross-attention (B, L, M), mean over heads]."
+        """Teacher forcing: tokens (B, L) -> logits (B, L, V) [and the last layer's cross-attention (B, L, M),
+        mean over heads]."""
         logits, weights = self._forward(tokens, memory, memory_mask, training)
         return (logits, ops.mean(weights[-1], axis=1)) if return_attention else logits
 
     def cross_attention(self, tokens, memory, memory_mask=None):
-        "Every layer's and head's attention over the memory for teacher-forced `tokens`: (B, num_layers, num_heads, L, M)."
+        """Every layer's and head's attention over the memory for teacher-forced `tokens`: (B, num_layers,
+        num_heads, L, M)."""
         return ops.stack(self._forward(tokens, memory, memory_mask)[1], axis=1)
 
     def prepare(self, memory, memory_mask=None, beams: int = 1) -> dict:
-        "Computed once per input: every layer's cross-attention keys and values, the memory mask, and how many decoding rows (`beams`) share each input."
+        """Computed once per input: every layer's cross-attention keys and values, the memory mask, and how
+        many decoding rows (`beams`) share each input."""
         if memory_mask is None:
             memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
         return {
@@ -584,7 +589,8 @@ class TransformerDecoder(keras.layers.Layer):
 # %% ../../nbs/04_seq2seq.model.ipynb #7d587412
 @keras.saving.register_keras_serializable(package="mmlearn")
 class Seq2Seq(keras.Model):
-    "A multimodal memory and an attention decoder: inputs dict (+ 'decoder_input' (B, L)) -> next-token logits (B, L, V)."
+    """A multimodal memory and an attention decoder: inputs dict (+ 'decoder_input' (B, L)) -> next-token
+    logits (B, L, V)."""
 
     def __init__(
         self,
@@ -610,7 +616,8 @@ class Seq2Seq(keras.Model):
         return self.decoder(inputs["decoder_input"], memory, mask, training=training)
 
     def build(self, input_shape):
-        "Build every used sub-layer by one forward pass on zeros of `input_shape` (how a loaded model gets its weights)."
+        """Build every used sub-layer by one forward pass on zeros of `input_shape` (how a loaded model gets
+        its weights)."""
         ints = ("text", "decoder_input")
         self.call(
             {
