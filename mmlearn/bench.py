@@ -17,14 +17,14 @@ from .seq2seq.decode import decode_benchmark
 from .llm.model import DecoderLM, lm_generation_benchmark, lm_train_benchmark
 from .train import input_pipeline_benchmark, matmul_flops_per_s, onednn_enabled, train_step_benchmark
 
-
 # %% auto #0
 __all__ = ['BENCHMARKS', 'CALLS', 'TARGETS', 'HEADLINES', 'lm_decode_benchmark', 'lm_step_benchmark', 'ratio_spread',
            'cpu_description', 'run_benchmarks', 'format_table']
 
 # %% ../nbs/09_bench.ipynb #d2a2dab4
 def lm_decode_benchmark(**kwargs) -> dict:
-    "`lm_generation_benchmark` on the language model at its default size: cached generation against re-running the prefix."
+    """`lm_generation_benchmark` on the language model at its default size: cached generation against
+    re-running the prefix."""
     return lm_generation_benchmark(DecoderLM(), **kwargs)
 
 
@@ -34,47 +34,78 @@ def lm_step_benchmark(**kwargs) -> dict:
 
 
 BENCHMARKS = {  # name: (function, keyword arguments for a full run, for a quick run)
-    "generation": (generation_benchmark, {},
-                   {"repeats": 1, "shapes": 500, "sounds": 100, "speech": 5, "sentiment": 5, "digits": 100}),
+    "generation": (
+        generation_benchmark,
+        {},
+        {"repeats": 1, "shapes": 500, "sounds": 100, "speech": 5, "sentiment": 5, "digits": 100},
+    ),
     "logmel": (logmel_benchmark, {"repeats": 1}, {"n_clips": 50, "repeats": 1}),
     "decode": (decode_benchmark, {"repeats": 15}, {"repeats": 1}),
     "train": (train_step_benchmark, {}, {"steps": 4, "repeats": 1, "matmul_size": 512}),
     "pipeline": (input_pipeline_benchmark, {}, {"n": 128, "repeats": 1}),
     "lm_decode": (lm_decode_benchmark, {"repeats": 9}, {"prompt_len": 16, "new_tokens": 4, "repeats": 1}),
-    "lm_train": (lm_step_benchmark, {"repeats": 9}, {"batch_size": 4, "seq_len": 32, "repeats": 1, "matmul_size": 256}),
+    "lm_train": (
+        lm_step_benchmark,
+        {"repeats": 9},
+        {"batch_size": 4, "seq_len": 32, "repeats": 1, "matmul_size": 256},
+    ),
 }
 # benchmarks that time each side once per call: a full run calls them this many times, one pair per call
 CALLS = {"logmel": 3}
 TARGETS = {  # headline key: (comparison, value) from the table above
-    "train_compiled_vs_eager": (">=", 3.0), "train_flops_fraction": (">=", 0.5),
-    "logmel_vs_librosa": (">=", 3.0), "decode_cached_vs_prefix": (">=", 5.0), "beam5_vs_greedy_time": ("<=", 3.0),
-    "lm_cached_vs_prefix": (">=", 5.0), "lm_train_flops_fraction": (">=", 0.5)}
+    "train_compiled_vs_eager": (">=", 3.0),
+    "train_flops_fraction": (">=", 0.5),
+    "logmel_vs_librosa": (">=", 3.0),
+    "decode_cached_vs_prefix": (">=", 5.0),
+    "beam5_vs_greedy_time": ("<=", 3.0),
+    "lm_cached_vs_prefix": (">=", 5.0),
+    "lm_train_flops_fraction": (">=", 0.5),
+}
 HEADLINES = {  # benchmark: the contract's ratio keys it gives
-    "logmel": ("logmel_vs_librosa",), "decode": ("decode_cached_vs_prefix", "beam5_vs_greedy_time"),
-    "train": ("train_compiled_vs_eager", "train_flops_fraction"), "pipeline": ("tfdata_vs_generator",),
-    "lm_decode": ("lm_cached_vs_prefix",), "lm_train": ("lm_train_flops_fraction",)}
+    "logmel": ("logmel_vs_librosa",),
+    "decode": ("decode_cached_vs_prefix", "beam5_vs_greedy_time"),
+    "train": ("train_compiled_vs_eager", "train_flops_fraction"),
+    "pipeline": ("tfdata_vs_generator",),
+    "lm_decode": ("lm_cached_vs_prefix",),
+    "lm_train": ("lm_train_flops_fraction",),
+}
 
-def ratio_spread(ratios: list[float], # one ratio per interleaved pair (A, B), (A, B), ...
-                ) -> dict:
+
+def ratio_spread(
+    ratios: list[float],  # one ratio per interleaved pair (A, B), (A, B), ...
+) -> dict:
     "The median of per-pair ratios and their spread: quartiles, extremes, and how many pairs."
     if not ratios:
         raise ValueError("ratio_spread: no ratios (every benchmark round gives one)")
     q1, _, q3 = statistics.quantiles(ratios, n=4, method="inclusive") if len(ratios) > 1 else [ratios[0]] * 3
-    return {"median": statistics.median(ratios), "q1": q1, "q3": q3, "min": min(ratios), "max": max(ratios),
-            "n": len(ratios)}
+    return {
+        "median": statistics.median(ratios),
+        "q1": q1,
+        "q3": q3,
+        "min": min(ratios),
+        "max": max(ratios),
+        "n": len(ratios),
+    }
+
 
 def _logmel_pairs(runs: list[dict]) -> dict:
     "Calls of logmel_benchmark (each times both sides once) as one result: the median of the calls' ratios."
     pairs = [r["librosa_seconds"] / r["tf_seconds"] for r in runs]
     sides = ("tf_seconds", "librosa_seconds", "one_block_seconds")
-    return {**runs[0], **{k: statistics.median(r[k] for r in runs) for k in sides},
-            "ratio": statistics.median(pairs), "calls": len(runs), "pairs": {"logmel_vs_librosa": pairs},
-            "seconds_per_call": {k: [r[k] for r in runs] for k in sides}}
+    return {
+        **runs[0],
+        **{k: statistics.median(r[k] for r in runs) for k in sides},
+        "ratio": statistics.median(pairs),
+        "calls": len(runs),
+        "pairs": {"logmel_vs_librosa": pairs},
+        "seconds_per_call": {k: [r[k] for r in runs] for k in sides},
+    }
+
 
 def _headline(name: str, r: dict) -> dict:
     "The contract's ratio keys from one benchmark's raw figures (medians of pairs), `<key>_spread` beside."
     if name not in HEADLINES:
-        return {f"{k[:-len('_items_per_s')]}_per_s": v for k, v in r.items() if k.endswith("_items_per_s")}
+        return {f"{k[: -len('_items_per_s')]}_per_s": v for k, v in r.items() if k.endswith("_items_per_s")}
     out = {}
     for key in HEADLINES[name]:
         if key not in r.get("pairs", {}):
@@ -83,6 +114,7 @@ def _headline(name: str, r: dict) -> dict:
         out[key] = float(spread.pop("median"))
         out[f"{key}_spread"] = spread
     return out
+
 
 def cpu_description() -> dict:
     "The CPU's model name and the vector extensions that decide TensorFlow's kernels (Linux; elsewhere less)."
@@ -98,20 +130,34 @@ def cpu_description() -> dict:
     wanted = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile")
     return {"cpu_model": info.get("model name"), "cpu_features": [f for f in wanted if f in flags]}
 
-def run_benchmarks(quick: bool = False, # small sizes and one repeat: a smoke run, not a measurement
-                   only: list[str] | None = None, # names in BENCHMARKS to run (default: all)
-                  ) -> dict:
+
+def run_benchmarks(
+    quick: bool = False,  # small sizes and one repeat: a smoke run, not a measurement
+    only: list[str] | None = None,  # names in BENCHMARKS to run (default: all)
+) -> dict:
     "Run the benchmarks in one process: ratios (medians of interleaved pairs), spreads, raw figures."
-    load = lambda: os.getloadavg()[0] if hasattr(os, "getloadavg") else None   # other work skews every timing
-    out = {"cpu_count": os.cpu_count(), "machine": platform.machine(), **cpu_description(), "quick": quick,
-           "onednn": onednn_enabled(), "load_average_start": load(), "raw": {}, "seconds": {}}
+
+    def load():
+        return os.getloadavg()[0] if hasattr(os, "getloadavg") else None  # other work skews every timing
+
+    out = {
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        **cpu_description(),
+        "quick": quick,
+        "onednn": onednn_enabled(),
+        "load_average_start": load(),
+        "raw": {},
+        "seconds": {},
+    }
     for name in only or list(BENCHMARKS):
         if name not in BENCHMARKS:
             raise ValueError(f"unknown benchmark {name!r}: expected one of {', '.join(BENCHMARKS)}")
         bench, full, small = BENCHMARKS[name]
         t, tf_log = time.perf_counter(), logging.getLogger("tensorflow")
         level = tf_log.level
-        tf_log.setLevel(logging.ERROR)   # calling a benchmark again retraces its graphs, on purpose: no warnings
+        # calling a benchmark again retraces its graphs, on purpose: no warnings
+        tf_log.setLevel(logging.ERROR)
         try:
             runs = [bench(**(small if quick else full)) for _ in range(1 if quick else CALLS.get(name, 1))]
         finally:
@@ -131,13 +177,17 @@ def _verdict(key: str, value: float) -> str:
     met = {">=": value >= target, "<=": value <= target}[op]
     return f"{op} {target:g}: {'met' if met else 'missed'}"
 
-def format_table(results: dict, # what run_benchmarks returned
-                ) -> str:
+
+def format_table(
+    results: dict,  # what run_benchmarks returned
+) -> str:
     "The headline figures as a plain-text table with spreads and targets; the CPU, its kernels and its load."
     rows = [(k, v) for k, v in results.items() if isinstance(v, float) and not k.startswith("load_average")]
     w = max([len(k) for k, _ in rows] + [10])
-    lines = [f"{'measure':<{w}}  {'value':>10}  {'quartiles':>11}  {'min-max':>11}  {'pairs':>5}  target",
-             f"{'-' * w}  {'-' * 10}  {'-' * 11}  {'-' * 11}  {'-' * 5}  ------"]
+    lines = [
+        f"{'measure':<{w}}  {'value':>10}  {'quartiles':>11}  {'min-max':>11}  {'pairs':>5}  target",
+        f"{'-' * w}  {'-' * 10}  {'-' * 11}  {'-' * 11}  {'-' * 5}  ------",
+    ]
     for k, v in rows:
         s = results.get(f"{k}_spread")
         spread = " " * 32
@@ -147,7 +197,10 @@ def format_table(results: dict, # what run_benchmarks returned
     loads = [results.get(k) for k in ("load_average_start", "load_average_end")]
     kernels = {True: ", oneDNN on", False: ", oneDNN off"}.get(results.get("onednn"), "")
     cpu = f"{results['cpu_model']}, " if results.get("cpu_model") else ""
-    lines.append(f"({cpu}{results['cpu_count']} CPU cores{kernels}"
-                 + (f", load average {loads[0]:.1f} -> {loads[1]:.1f}" if None not in loads else "")
-                 + (", quick run: not a measurement" if results["quick"] else "") + ")")
+    lines.append(
+        f"({cpu}{results['cpu_count']} CPU cores{kernels}"
+        + (f", load average {loads[0]:.1f} -> {loads[1]:.1f}" if None not in loads else "")
+        + (", quick run: not a measurement" if results["quick"] else "")
+        + ")"
+    )
     return "\n".join(lines)

@@ -14,39 +14,39 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['set_seed', 'rng', 'in_test', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
+__all__ = ['set_seed', 'rng', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
 
 # %% ../nbs/00_core.ipynb #db1275cc
-def set_seed(seed: int = 0, # the seed for Python, NumPy and the Keras backend
-            ) -> None:
+def set_seed(
+    seed: int = 0,  # the seed for Python, NumPy and the Keras backend
+) -> None:
     "Seed Python, NumPy and Keras so that a run can be repeated."
     import keras  # imported here: data generation alone should not pay for TensorFlow
+
     random.seed(seed)
     np.random.seed(seed)
     keras.utils.set_random_seed(seed)
 
 # %% ../nbs/00_core.ipynb #b89d93e9
-def rng(seed: int | np.random.Generator | None = 0, # a seed, or an existing generator to pass through
-       ) -> np.random.Generator:
+def rng(
+    seed: int | np.random.Generator | None = 0,  # a seed, or an existing generator to pass through
+) -> np.random.Generator:
     "A NumPy generator from `seed` (an int), or `seed` itself when it already is one."
     return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-
-# %% ../nbs/00_core.ipynb #b26f5304
-def in_test() -> bool:
-    "True when running under nbdev's test runner (or pytest), where notebooks train small."
-    return bool(os.environ.get("IN_TEST")) or "PYTEST_CURRENT_TEST" in os.environ
 
 # %% ../nbs/00_core.ipynb #eadee2f6
 def fsdd_root() -> Path | None:
     "The FSDD folder named by the `MMLEARN_FSDD` environment variable, or None when it is unset or missing."
     root = os.environ.get("MMLEARN_FSDD")
-    if not root: return None
+    if not root:
+        return None
     p = Path(root).expanduser().resolve()
     return p if p.is_dir() else None
 
 # %% ../nbs/00_core.ipynb #aa55b45e
-def as_list(x, # None, one path or string, or an iterable of them
-           ) -> list:
+def as_list(
+    x,  # None, one path or string, or an iterable of them
+) -> list:
     "A command-line input as a list: None -> [], one path or string -> [it], an iterable -> its items."
     return [] if x is None else [x] if isinstance(x, (str, Path)) else list(x)
 
@@ -54,30 +54,38 @@ def as_list(x, # None, one path or string, or an iterable of them
 @dataclass
 class Record:
     "One example on disk: an absolute `path` inside the dataset root, with `captions` and/or a `label`."
-    path: Path                                        # absolute path of the image or audio file
-    captions: list[str] = field(default_factory=list) # reference captions, in file order
-    label: object = None                              # class label (int, str or float) for classification
-    meta: dict = field(default_factory=dict)          # anything else the layout gives (split, speaker, ...)
+
+    path: Path  # absolute path of the image or audio file
+    captions: list[str] = field(default_factory=list)  # reference captions, in file order
+    label: object = None  # class label (int, str or float) for classification
+    meta: dict = field(default_factory=dict)  # anything else the layout gives (split, speaker, ...)
 
 # %% ../nbs/00_core.ipynb #f1163085
 class DatasetError(ValueError):
     "A problem in a dataset on disk, reported with the file and (when known) the line."
-    def __init__(self, file, # the file (or folder) at fault
-                 message: str, # what is wrong and what was expected
-                 line: int | None = None, # 1-based line number in `file`, if the problem is on one line
-                ):
+
+    def __init__(
+        self,
+        file,  # the file (or folder) at fault
+        message: str,  # what is wrong and what was expected
+        line: int | None = None,  # 1-based line number in `file`, if the problem is on one line
+    ):
         self.file, self.line, self.message = Path(file), line, message
         where = f"{self.file}" + (f", line {line}" if line is not None else "")
         super().__init__(f"{where}: {message}")
 
 # %% ../nbs/00_core.ipynb #f50bf58a
-def progress(iterable, # what to iterate over
-             desc: str = "", # the label in front of the bar
-             total: int | None = None, # number of items, when `iterable` has no len()
-             disable: bool | None = None, # True: no bar; None: no bar when MMLEARN_QUIET is set
-             terminal_only: bool = False, # show the bar only when stderr is a terminal (short steps inside a notebook cell or a log)
-            ):
+def progress(
+    iterable,  # what to iterate over
+    desc: str = "",  # the label in front of the bar
+    total: int | None = None,  # number of items, when `iterable` has no len()
+    disable: bool | None = None,  # True: no bar; None: no bar when MMLEARN_QUIET is set
+    # show the bar only when stderr is a terminal (short steps inside a notebook cell or a log)
+    terminal_only: bool = False,
+):
     "Iterate over `iterable` with a tqdm progress bar."
     from tqdm.auto import tqdm
-    if disable is None: disable = bool(os.environ.get("MMLEARN_QUIET")) or (terminal_only and not sys.stderr.isatty())
+
+    if disable is None:
+        disable = bool(os.environ.get("MMLEARN_QUIET")) or (terminal_only and not sys.stderr.isatty())
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False)

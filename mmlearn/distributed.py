@@ -27,157 +27,252 @@ __all__ = ['SHAPE_WORDS', 'split_cpu', 'read_tf_config', 'is_chief', 'keras_dist
            'local_tf_configs', 'run_workers', 'object_count', 'fit_scenes', 'peak_memory_mb']
 
 # %% ../nbs/08_distributed.ipynb #3b2d0f63
-def split_cpu(devices: int | None = None, # logical CPU devices wanted (default: env MMLEARN_CPU_DEVICES, else 1)
-             ) -> int:
-    "Split the CPU into `devices` logical devices, before TensorFlow runs anything; returns how many there are."
+def split_cpu(
+    devices: int | None = None,  # logical CPU devices wanted (default: env MMLEARN_CPU_DEVICES, else 1)
+) -> int:
+    """Split the CPU into `devices` logical devices, before TensorFlow runs anything; returns how many there
+    are."""
     if devices is None:
         text = os.environ.get("MMLEARN_CPU_DEVICES", "1")
-        if not text.isdigit() or int(text) < 1: raise ValueError(f"MMLEARN_CPU_DEVICES must be a positive integer, got {text!r}")
+        if not text.isdigit() or int(text) < 1:
+            raise ValueError(f"MMLEARN_CPU_DEVICES must be a positive integer, got {text!r}")
         devices = int(text)
-    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1: raise ValueError(f"devices must be a positive integer, got {devices!r}")
+    if isinstance(devices, bool) or not isinstance(devices, int) or devices < 1:
+        raise ValueError(f"devices must be a positive integer, got {devices!r}")
     cpu = tf.config.list_physical_devices("CPU")[0]
-    if devices == 1 and not tf.config.get_logical_device_configuration(cpu): return 1   # nothing to do: TensorFlow's default
-    try: tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)])
-    except RuntimeError:   # TensorFlow has started: its devices are fixed
+    if devices == 1 and not tf.config.get_logical_device_configuration(cpu):
+        return 1  # nothing to do: TensorFlow's default
+    try:
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration() for _ in range(devices)]
+        )
+    except RuntimeError:  # TensorFlow has started: its devices are fixed
         if (have := len(tf.config.list_logical_devices("CPU"))) != devices:
-            raise ValueError(f"cannot split the CPU into {devices} devices: TensorFlow has already started with {have}; "
-                             "split it before the first TensorFlow operation (the mmlearn command reads MMLEARN_CPU_DEVICES at start)") from None
-    return devices   # (not listed here: listing would start TensorFlow, and a multi-worker strategy must come first)
+            raise ValueError(
+                f"cannot split the CPU into {devices} devices: TensorFlow has already started with {have}; "
+                "split it before the first TensorFlow operation (the mmlearn command reads "
+                "MMLEARN_CPU_DEVICES at start)"
+            ) from None
+    # (not listed here: listing would start TensorFlow, and a multi-worker strategy must come first)
+    return devices
 
 # %% ../nbs/08_distributed.ipynb #41434670
-def read_tf_config(text: str | None = None, # the JSON (default: the TF_CONFIG environment variable)
-                  ) -> dict:
+def read_tf_config(
+    text: str | None = None,  # the JSON (default: the TF_CONFIG environment variable)
+) -> dict:
     "The cluster description in TF_CONFIG, checked; {} when there is none."
     text = os.environ.get("TF_CONFIG", "") if text is None else text
-    if not text.strip(): return {}
-    try: cfg = json.loads(text)
-    except json.JSONDecodeError as e: raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {text[:80]!r}") from None
-    cluster, task = cfg.get("cluster") if isinstance(cfg, dict) else None, cfg.get("task") if isinstance(cfg, dict) else None
+    if not text.strip():
+        return {}
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise ValueError(f"TF_CONFIG is not valid JSON ({e}): {text[:80]!r}") from None
+    cluster, task = (
+        cfg.get("cluster") if isinstance(cfg, dict) else None,
+        cfg.get("task") if isinstance(cfg, dict) else None,
+    )
     if not isinstance(cluster, dict) or not isinstance(task, dict):
-        raise ValueError(f"TF_CONFIG needs a 'cluster' (task type -> addresses) and a 'task' ({{'type': ..., 'index': ...}}), got {text[:80]!r}")
+        raise ValueError(
+            "TF_CONFIG needs a 'cluster' (task type -> addresses) and a 'task' ({'type': ..., "
+            f"'index': ...}}), got {text[:80]!r}"
+        )
     kind, index = task.get("type"), task.get("index", 0)
     if kind not in cluster or not isinstance(index, int) or not 0 <= index < len(cluster[kind]):
         raise ValueError(f"TF_CONFIG's task {task} is not in its cluster {cluster}")
     return cfg
 
-def is_chief(text: str | None = None, # TF_CONFIG's JSON (default: the environment variable)
-            ) -> bool:
-    "Whether this process writes the run folder: always without a cluster; else the chief, or worker 0 when there is no chief."
+
+def is_chief(
+    text: str | None = None,  # TF_CONFIG's JSON (default: the environment variable)
+) -> bool:
+    """Whether this process writes the run folder: always without a cluster; else the chief, or worker 0 when
+    there is no chief."""
     cfg = read_tf_config(text)
-    if not cfg: return True
+    if not cfg:
+        return True
     kind, index = cfg["task"]["type"], cfg["task"].get("index", 0)
     return kind == "chief" or (kind == "worker" and index == 0 and "chief" not in cfg["cluster"])
 
 # %% ../nbs/08_distributed.ipynb #fec8651a
 def keras_distribution_fixes() -> None:
-    "Make Keras 3's fit work with string inputs under MirroredStrategy and at all under MultiWorkerMirroredStrategy (keras-team/keras#20585); idempotent."
+    """Make Keras 3's fit work with string inputs under MirroredStrategy and at all under
+    MultiWorkerMirroredStrategy (keras-team/keras#20585); idempotent."""
     from keras.src import tree
     from keras.src.backend.tensorflow import trainer as kt
-    if getattr(kt.reduce_per_replica, "mmlearn_fix", False): return
+
+    if getattr(kt.reduce_per_replica, "mmlearn_fix", False):
+        return
     symbolic_build, reduce_per_replica = kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica
-    multiworker = lambda s: isinstance(s, tf.distribute.MultiWorkerMirroredStrategy)
-    local = lambda s, v: s.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
+
+    def multiworker(s):
+        return isinstance(s, tf.distribute.MultiWorkerMirroredStrategy)
+
+    def local(s, v):
+        return s.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
         s = self._distribute_strategy
-        if iterator is not None and s is not None and s.num_replicas_in_sync > 1:   # shapes from one replica's part, not a mean
-            for _, _, it in iterator: data_batch = tree.map_structure(lambda v: local(s, v), next(it)); break
+        # shapes from one replica's part, not a mean
+        if iterator is not None and s is not None and s.num_replicas_in_sync > 1:
+            for _, _, it in iterator:
+                data_batch = tree.map_structure(lambda v: local(s, v), next(it))
+                break
             iterator = None
         return symbolic_build(self, iterator=iterator, data_batch=data_batch)
 
     def _reduce_per_replica(values, strategy, reduction):
-        if reduction in ("auto", "mean") and multiworker(strategy):   # scalars have no axis 0
-            return tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=0 if len(local(strategy, v).shape) else None), values)
+        if reduction in ("auto", "mean") and multiworker(strategy):  # scalars have no axis 0
+            return tree.map_structure(
+                lambda v: strategy.reduce("MEAN", v, axis=0 if len(local(strategy, v).shape) else None),
+                values,
+            )
         return reduce_per_replica(values, strategy, reduction)
 
     _reduce_per_replica.mmlearn_fix = True
-    kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica = _maybe_symbolic_build, _reduce_per_replica
+    kt.TensorFlowTrainer._maybe_symbolic_build, kt.reduce_per_replica = (
+        _maybe_symbolic_build,
+        _reduce_per_replica,
+    )
 
 # %% ../nbs/08_distributed.ipynb #d33b391b
-def distribution_strategy(name: str, # "default", "mirrored" or "multiworker"
-                         ) -> tf.distribute.Strategy:
-    "The tf.distribute strategy behind --strategy: one device, every local GPU (else every logical CPU), or the TF_CONFIG cluster."
-    if name not in STRATEGIES: raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
-    if name == "default": return tf.distribute.get_strategy()
+def distribution_strategy(
+    name: str,  # "default", "mirrored" or "multiworker"
+) -> tf.distribute.Strategy:
+    """The tf.distribute strategy behind --strategy: one device, every local GPU (else every logical CPU), or
+    the TF_CONFIG cluster."""
+    if name not in STRATEGIES:
+        raise ValueError(f"unknown strategy {name!r}: expected one of {', '.join(STRATEGIES)}")
+    if name == "default":
+        return tf.distribute.get_strategy()
     keras_distribution_fixes()
     if name == "mirrored":
-        if gpus := tf.config.list_logical_devices("GPU"): return tf.distribute.MirroredStrategy([d.name for d in gpus])
+        if gpus := tf.config.list_logical_devices("GPU"):
+            return tf.distribute.MirroredStrategy([d.name for d in gpus])
         cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())   # NCCL is GPU-only
+        # NCCL is GPU-only
+        return tf.distribute.MirroredStrategy(cpus, cross_device_ops=tf.distribute.ReductionToOneDevice())
     if not read_tf_config():
-        raise ValueError("--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is not set; on each machine set e.g. "
-                         'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}}\' (index 1 on host2)')
+        raise ValueError(
+            "--strategy multiworker reads the cluster from the TF_CONFIG environment variable, which is "
+            "not set; on each machine set e.g. "
+            'TF_CONFIG=\'{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": '
+            '"worker", "index": 0}}\' (index 1 on host2)'
+        )
     return tf.distribute.MultiWorkerMirroredStrategy()
 
 # %% ../nbs/08_distributed.ipynb #12ae85d8
-def local_tf_configs(n: int = 2, # number of workers
-                     host: str = "127.0.0.1", # the address all of them listen on
-                    ) -> list[str]:
+def local_tf_configs(
+    n: int = 2,  # number of workers
+    host: str = "127.0.0.1",  # the address all of them listen on
+) -> list[str]:
     "One TF_CONFIG per worker of an n-worker cluster on this machine, on free ports; worker 0 is the chief."
-    if n < 1: raise ValueError(f"n must be a positive number of workers, got {n}")
+    if n < 1:
+        raise ValueError(f"n must be a positive number of workers, got {n}")
     socks = [socket.socket() for _ in range(n)]
     try:
-        for s in socks: s.bind((host, 0))   # all bound at once, so no two get the same port
+        for s in socks:
+            s.bind((host, 0))  # all bound at once, so no two get the same port
         ports = [s.getsockname()[1] for s in socks]
     finally:
-        for s in socks: s.close()
+        for s in socks:
+            s.close()
     cluster = {"worker": [f"{host}:{p}" for p in ports]}
     return [json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}) for i in range(n)]
 
-def run_workers(argv: list[str], # the command every worker runs
-                n: int = 2, # number of workers
-                env: dict | None = None, # the environment (default: this process's), TF_CONFIG added per worker
-                timeout: float = 900, # seconds before every worker is killed
-               ) -> list[subprocess.CompletedProcess]:
+
+def run_workers(
+    argv: list[str],  # the command every worker runs
+    n: int = 2,  # number of workers
+    env: dict | None = None,  # the environment (default: this process's), TF_CONFIG added per worker
+    timeout: float = 900,  # seconds before every worker is killed
+) -> list[subprocess.CompletedProcess]:
     "Run `argv` as the n workers of a local cluster, all at once; their results, worker 0 first."
     base = {**(os.environ if env is None else env)}
-    procs = [subprocess.Popen(argv, env={**base, "TF_CONFIG": cfg}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-             for cfg in local_tf_configs(n)]
-    try: outs = [p.communicate(timeout=timeout) for p in procs]
+    procs = [
+        subprocess.Popen(
+            argv, env={**base, "TF_CONFIG": cfg}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for cfg in local_tf_configs(n)
+    ]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
     except subprocess.TimeoutExpired:
-        for p in procs: p.kill()
+        for p in procs:
+            p.kill()
         raise
     return [subprocess.CompletedProcess(argv, p.returncode, o, e) for p, (o, e) in zip(procs, outs)]
 
 # %% ../nbs/08_distributed.ipynb #2025db00
-SHAPE_WORDS = ("circle", "square", "triangle")   # the shapes a shapes-scene caption names
+SHAPE_WORDS = ("circle", "square", "triangle")  # the shapes a shapes-scene caption names
 
-def object_count(caption: str, # a shapes-scene caption
-                ) -> int:
+
+def object_count(
+    caption: str,  # a shapes-scene caption
+) -> int:
     "How many objects a shapes-scene caption names."
     return sum(w in SHAPE_WORDS for w in caption.split())
 
-def fit_scenes(root: str | Path, # a shapes dataset in the Flickr8k layout (`mmlearn data shapes ROOT`)
-               stream: bool = True, # stream from disk with record_dataset; False: load every image into memory first
-               epochs: int = 1, # passes over the data
-               batch_size: int = 64, # examples per step
-               image_size: int = 32, # images are resized to image_size x image_size
-               seed: int = 0, # seed of the weights and the shuffle
-              ) -> dict:
-    "Train `benchmark_model` to count the objects in each scene; the number of images, seconds and final loss."
+
+def fit_scenes(
+    root: str | Path,  # a shapes dataset in the Flickr8k layout (`mmlearn data shapes ROOT`)
+    stream: bool = True,  # stream from disk with record_dataset; False: load every image into memory first
+    epochs: int = 1,  # passes over the data
+    batch_size: int = 64,  # examples per step
+    image_size: int = 32,  # images are resized to image_size x image_size
+    seed: int = 0,  # seed of the weights and the shuffle
+) -> dict:
+    """Train `benchmark_model` to count the objects in each scene; the number of images, seconds and final
+    loss."""
     records = load_flickr8k(root)
     labels = np.array([object_count(r.captions[0]) - 1 for r in records])
-    model = benchmark_model(image_size, width=16, classes=len(SHAPE_WORDS), seed=seed)   # small: the memory the data takes is what is measured
-    model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=False)
+    # small: the memory the data takes is what is measured
+    model = benchmark_model(image_size, width=16, classes=len(SHAPE_WORDS), seed=seed)
+    model.compile(
+        keras.optimizers.Adam(1e-3),
+        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=False,
+    )
     start = time.perf_counter()
-    if stream: history = model.fit(record_dataset(records, lambda p: decode_image_file(p, image_size), labels, batch_size, seed=seed), epochs=epochs, verbose=0)
+    if stream:
+        history = model.fit(
+            record_dataset(
+                records, lambda p: decode_image_file(p, image_size), labels, batch_size, seed=seed
+            ),
+            epochs=epochs,
+            verbose=0,
+        )
     else:
         images = np.stack([resize_images(read_image(r.path), image_size).numpy() for r in records])
         history = model.fit(images, labels, batch_size=batch_size, epochs=epochs, verbose=0)
-    return {"images": len(records), "stream": stream, "seconds": time.perf_counter() - start, "loss": float(history.history["loss"][-1])}
+    return {
+        "images": len(records),
+        "stream": stream,
+        "seconds": time.perf_counter() - start,
+        "loss": float(history.history["loss"][-1]),
+    }
 
-_LAUNCHER = ("import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
-             "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}')")
 
-def peak_memory_mb(argv: list[str], # the command to run
-                   env: dict | None = None, # its environment (default: this process's)
-                  ) -> tuple[float, subprocess.CompletedProcess]:
-    "Run a command and return its peak resident memory in MB (ru_maxrss of that process alone) with its result."
-    # Linux counts in a child's ru_maxrss the memory of the process it was forked from (until exec), so a notebook
-    # holding TensorFlow would add ~1 GB to every measurement: a small Python process starts the command and reports.
+_LAUNCHER = (
+    "import os, subprocess, sys; p = subprocess.Popen(sys.argv[2:]); _, status, usage = os.wait4(p.pid, 0); "
+    "open(sys.argv[1], 'w').write(f'{usage.ru_maxrss} {os.waitstatus_to_exitcode(status)}')"
+)
+
+
+def peak_memory_mb(
+    argv: list[str],  # the command to run
+    env: dict | None = None,  # its environment (default: this process's)
+) -> tuple[float, subprocess.CompletedProcess]:
+    """Run a command and return its peak resident memory in MB (ru_maxrss of that process alone) with its
+    result."""
+    # Linux counts in a child's ru_maxrss the memory of the process it was forked from (until exec), so a
+    # notebook holding TensorFlow would add ~1 GB to every measurement: a small Python process starts the
+    # command and reports.
     with tempfile.TemporaryDirectory() as d:
         report = Path(d) / "rusage"
-        r = subprocess.run([sys.executable, "-c", _LAUNCHER, str(report), *argv], capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(report), *argv], capture_output=True, text=True, env=env
+        )
         maxrss, code = map(int, report.read_text().split())
-    scale = 2 ** 20 if sys.platform == "darwin" else 2 ** 10   # bytes on macOS, kilobytes on Linux
+    scale = 2**20 if sys.platform == "darwin" else 2**10  # bytes on macOS, kilobytes on Linux
     return maxrss / scale, subprocess.CompletedProcess(argv, code, r.stdout, r.stderr)

@@ -22,7 +22,6 @@ import nbformat
 
 from .core import as_list
 
-
 # %% auto #0
 __all__ = ['SECTIONS', 'SITE_CSS', 'cell_directives', 'strip_directives', 'is_hidden', 'shows_source', 'notebook_to_markdown',
            'project_root', 'build_readme', 'heading_slug', 'param_table', 'api_markdown', 'python_markdown_compat',
@@ -33,34 +32,46 @@ __all__ = ['SECTIONS', 'SITE_CSS', 'cell_directives', 'strip_directives', 'is_hi
 # %% ../nbs/09_docs.ipynb #5bea24bf
 _DIRECTIVE = re.compile(r"^\s*#\s*\|\s*(.*)$")
 
-def cell_directives(source: str, # a code cell's source
-                   ) -> list[str]:
+
+def cell_directives(
+    source: str,  # a code cell's source
+) -> list[str]:
     "The nbdev/Quarto directives (`#| hide`, `#| export`, `#| echo: false` ...) at the top of a code cell."
     out = []
     for line in source.splitlines():
         m = _DIRECTIVE.match(line)
-        if m: out.append(m.group(1).strip())
-        elif line.strip(): break
+        if m:
+            out.append(m.group(1).strip())
+        elif line.strip():
+            break
     return out
 
-def strip_directives(source: str, # a code cell's source
-                    ) -> str:
+
+def strip_directives(
+    source: str,  # a code cell's source
+) -> str:
     "The cell's source without its leading directive lines."
     lines = source.splitlines()
-    while lines and (_DIRECTIVE.match(lines[0]) or not lines[0].strip()): lines.pop(0)
+    while lines and (_DIRECTIVE.match(lines[0]) or not lines[0].strip()):
+        lines.pop(0)
     return "\n".join(lines)
 
 # %% ../nbs/09_docs.ipynb #45f686d8
 def is_hidden(cell) -> bool:
-    "True for cells a reader should not see: `#| hide`, `#| include: false`, `default_exp`, and show_doc calls' sources."
-    if cell.cell_type != "code": return False
+    """True for cells a reader should not see: `#| hide`, `#| include: false`, `default_exp`, and show_doc
+    calls' sources."""
+    if cell.cell_type != "code":
+        return False
     d = cell_directives(cell.source)
     return any(x == "hide" or x.startswith("default_exp") or x.replace(" ", "") == "include:false" for x in d)
+
 
 def shows_source(cell) -> bool:
     "False when only the output should be shown (`#| echo: false`, or a bare show_doc call)."
     d = cell_directives(cell.source)
-    return not any(x.replace(" ", "") == "echo:false" for x in d) and not strip_directives(cell.source).startswith("show_doc(")
+    return not any(x.replace(" ", "") == "echo:false" for x in d) and not strip_directives(
+        cell.source
+    ).startswith("show_doc(")
 
 # %% ../nbs/09_docs.ipynb #5095d255
 def _fence(text: str, lang: str = "") -> str:
@@ -68,44 +79,59 @@ def _fence(text: str, lang: str = "") -> str:
     ticks = "`" * max(3, 1 + max((len(m) for m in re.findall(r"`+", text)), default=0))
     return f"{ticks}{lang}\n{text}\n{ticks}"
 
+
 _IMAGES = {"image/png": "png", "image/jpeg": "jpg", "image/svg+xml": "svg"}
 _WIDGET = "application/vnd.jupyter.widget-view+json"
+
 
 def _output_md(out, stem: str, n: int, img_dir: Path, img_rel: str) -> str:
     "One cell output as Markdown (saving a figure as an image file when there is one)."
     if out.output_type == "stream":
         return _fence(out.text.rstrip()) if out.text.strip() else ""
-    if out.output_type == "error": return _fence(f"{out.ename}: {out.evalue}")
+    if out.output_type == "error":
+        return _fence(f"{out.ename}: {out.evalue}")
     data = out.get("data", {})
     for mime, ext in _IMAGES.items():
-        if mime not in data: continue
+        if mime not in data:
+            continue
         img_dir.mkdir(parents=True, exist_ok=True)
         name = f"{stem}_{n}.{ext}"
         (img_dir / name).write_bytes(data[mime].encode() if ext == "svg" else base64.b64decode(data[mime]))
         return f"![]({img_rel}/{name})"
-    if _WIDGET in data: return "*(An interactive widget: run the notebook in JupyterLab to use it.)*"
-    if "text/markdown" in data: return data["text/markdown"].strip()
-    if "text/html" in data: return f'<div class="nb-output">\n{data["text/html"].strip()}\n</div>'
-    if "text/plain" in data: return _fence(data["text/plain"].rstrip())
+    if _WIDGET in data:
+        return "*(An interactive widget: run the notebook in JupyterLab to use it.)*"
+    if "text/markdown" in data:
+        return data["text/markdown"].strip()
+    if "text/html" in data:
+        return f'<div class="nb-output">\n{data["text/html"].strip()}\n</div>'
+    if "text/plain" in data:
+        return _fence(data["text/plain"].rstrip())
     return ""
 
-def notebook_to_markdown(nb_path: str | Path, # the notebook to render
-                         out_path: str | Path, # where to write the Markdown file
-                         img_dir: str = "images", # folder for figures, relative to `out_path`
-                        ) -> Path:
+
+def notebook_to_markdown(
+    nb_path: str | Path,  # the notebook to render
+    out_path: str | Path,  # where to write the Markdown file
+    img_dir: str = "images",  # folder for figures, relative to `out_path`
+) -> Path:
     "Render a notebook to Markdown as a reader sees it: hidden cells and directives removed, outputs kept."
     nb_path, out_path = Path(nb_path), Path(out_path)
     nbk = nbformat.read(nb_path, as_version=4)
     parts, n = [], 0
     for cell in nbk.cells:
-        if cell.cell_type == "markdown": parts.append(cell.source.strip()); continue
-        if cell.cell_type != "code" or is_hidden(cell): continue
+        if cell.cell_type == "markdown":
+            parts.append(cell.source.strip())
+            continue
+        if cell.cell_type != "code" or is_hidden(cell):
+            continue
         src = strip_directives(cell.source)
-        if src.strip() and shows_source(cell): parts.append(_fence(src, "python"))
+        if src.strip() and shows_source(cell):
+            parts.append(_fence(src, "python"))
         for out in cell.get("outputs", []):
             n += 1
             md = _output_md(out, nb_path.stem, n, out_path.parent / img_dir, img_dir)
-            if md: parts.append(md)
+            if md:
+                parts.append(md)
     text = "\n\n".join(p for p in parts if p) + "\n"
     out_path.write_text(text, encoding="utf-8")
     return out_path
@@ -115,21 +141,28 @@ def project_root(start: str | Path = ".") -> Path:
     "The nearest folder at or above `start` holding `settings.ini` (the mmlearn source checkout)."
     p = Path(start).resolve()
     for d in [p, *p.parents]:
-        if (d / "settings.ini").exists() and (d / "nbs").is_dir(): return d
-    raise FileNotFoundError(f"no settings.ini with an nbs/ folder at or above {p}: run this inside an mmlearn checkout")
+        if (d / "settings.ini").exists() and (d / "nbs").is_dir():
+            return d
+    raise FileNotFoundError(
+        f"no settings.ini with an nbs/ folder at or above {p}: run this inside an mmlearn checkout"
+    )
 
-def build_readme(root: str | Path | None = None, # the checkout (default: found from the working directory)
-                ) -> Path:
+
+def build_readme(
+    root: str | Path | None = None,  # the checkout (default: found from the working directory)
+) -> Path:
     "Write README.md (and its figures under nbs/images/) from nbs/index.ipynb."
     root = project_root(root or ".")
     out = notebook_to_markdown(root / "nbs" / "index.ipynb", root / "README.md", img_dir="nbs/images")
     return out
 
 # %% ../nbs/09_docs.ipynb #6d85b09a
-def heading_slug(value: str, # a heading's text
-                 separator: str = "-", # what replaces runs of white space
-                ) -> str:
-    "A heading's anchor as nbdev links to it: lower case, word characters, dots and dashes kept (`Seq2Seq.call` -> `seq2seq.call`)."
+def heading_slug(
+    value: str,  # a heading's text
+    separator: str = "-",  # what replaces runs of white space
+) -> str:
+    """A heading's anchor as nbdev links to it: lower case, word characters, dots and dashes kept
+    (`Seq2Seq.call` -> `seq2seq.call`)."""
     value = unicodedata.normalize("NFKC", html.unescape(value))
     value = re.sub(r"[^\w\s.-]", "", value).strip().lower()
     return re.sub(r"\s+", separator, value)
@@ -137,42 +170,62 @@ def heading_slug(value: str, # a heading's text
 # %% ../nbs/09_docs.ipynb #9a69a37b
 _COLUMNS = {"anno": "Type", "default": "Default", "docment": "Details"}
 
+
 def _table_cell(o, code: bool = False) -> str:
-    "A value as the text of a Markdown table cell: missing as empty, a class by its name, `|` escaped; a `code` value (a type or a default) with `<`, `>`, `&` escaped too, so `'<image>'` shows instead of becoming a tag."
-    if o is inspect.Parameter.empty: return ""
+    """A value as the text of a Markdown table cell: missing as empty, a class by its name, `|` escaped; a
+    `code` value (a type or a default) with `<`, `>`, `&` escaped too, so `'<image>'` shows instead of
+    becoming a tag."""
+    if o is inspect.Parameter.empty:
+        return ""
     text = o.__name__ if hasattr(o, "__name__") else str(o)
     if code:
         text = html.escape(text, quote=False)
     return text.replace("|", "\\|")
 
-def param_table(sym, # the function or class (a class's parameters are its constructor's)
-               ) -> str:
-    "The parameter table of `sym` from its docments (Type, Default, Details; then Returns), as Markdown; empty when no parameter is documented."
+
+def param_table(
+    sym,  # the function or class (a class's parameters are its constructor's)
+) -> str:
+    """The parameter table of `sym` from its docments (Type, Default, Details; then Returns), as Markdown;
+    empty when no parameter is documented."""
     from fastcore.docments import docments
-    try: dm = docments(sym, full=True)
-    except (TypeError, ValueError, OSError): return ""
+
+    try:
+        dm = docments(sym, full=True)
+    except (TypeError, ValueError, OSError):
+        return ""
     empty = inspect.Parameter.empty
     ret, params = dm.pop("return", {}), {k: v for k, v in dm.items() if k != "self"}
     for p in [ret, *params.values()]:
-        if p.get("docment") is None: p["docment"] = empty
-    if not any(p["docment"] is not empty for p in params.values()): return ""
+        if p.get("docment") is None:
+            p["docment"] = empty
+    if not any(p["docment"] is not empty for p in params.values()):
+        return ""
     cols = [c for c in _COLUMNS if any(p.get(c, empty) is not empty for p in [ret, *params.values()])]
     rows = [["  "] + [f"**{_COLUMNS[c]}**" for c in cols], ["---"] * (len(cols) + 1)]
     rows += [[nm] + [_table_cell(p.get(c, empty), c != "docment") for c in cols] for nm, p in params.items()]
     if any(ret.get(c, empty) is not empty for c in cols):
-        rows.append(["**Returns**"] + [f"**{s}**" if s else s for s in (_table_cell(ret.get(c, empty), c != "docment") for c in cols)])
+        rows.append(
+            ["**Returns**"]
+            + [f"**{s}**" if s else s for s in (_table_cell(ret.get(c, empty), c != "docment") for c in cols)]
+        )
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
-def api_markdown(sym, # the function or class to document
-                 name: str | None = None, # the name to show (default: its qualified name)
-                 title_level: int = 3, # heading level of the name
-                ) -> str:
+
+def api_markdown(
+    sym,  # the function or class to document
+    name: str | None = None,  # the name to show (default: its qualified name)
+    title_level: int = 3,  # heading level of the name
+) -> str:
     "nbdev's `show_doc` Markdown for `sym`, followed by its parameter table."
     from nbdev.showdoc import BasicMarkdownRenderer
+
     md = BasicMarkdownRenderer(sym, name=name, title_level=title_level)._repr_markdown_()
-    if "#LNone)" in md:   # nbdev 2.4 finds no line for a name imported from a module: take it from the source
-        try: line = f"#L{inspect.getsourcelines(inspect.unwrap(sym))[1]}"
-        except (TypeError, OSError): line = ""
+    if "#LNone)" in md:  # nbdev 2.4 finds no line for a name imported from a module: take it from the source
+        try:
+            line = f"#L{inspect.getsourcelines(inspect.unwrap(sym))[1]}"
+        except (TypeError, OSError):
+            line = ""
         md = md.replace("#LNone)", f"{line})")
     table = param_table(sym)
     return md + (f"\n\n{table}" if table else "")
@@ -182,25 +235,36 @@ _FENCED = re.compile(r"^[ \t]*(`{3,}|~{3,}).*?^[ \t]*\1[ \t]*$", re.M | re.S)
 _LIST_ITEM = re.compile(r"^\s*([-*+]|\d+[.)])\s+\S")
 _DISPLAY_MATH = re.compile(r"\$\$.+?\$\$", re.S)
 
+
 def _blocks_apart(text: str) -> str:
-    "One stretch of Markdown without code fences, with blank lines around display math and before a list or table after a paragraph."
+    """One stretch of Markdown without code fences, with blank lines around display math and before a list or
+    table after a paragraph."""
     text = _DISPLAY_MATH.sub(lambda m: f"\n\n{m.group(0)}\n\n", text)
-    out, kind = [], None   # kind: what the current block started as ("text", "list", "table"), None after a blank line
+    # kind: what the current block started as ("text", "list", "table"), None after a blank line
+    out, kind = ([], None)
     for line in text.split("\n"):
-        if not line.strip(): kind = None
+        if not line.strip():
+            kind = None
         else:
             now = "list" if _LIST_ITEM.match(line) else "table" if line.lstrip().startswith("|") else "text"
-            if kind is None: kind = now
-            elif now != "text" and now != kind and kind != "list": out.append(""); kind = now
+            if kind is None:
+                kind = now
+            elif now != "text" and now != kind and kind != "list":
+                out.append("")
+                kind = now
         out.append(line)
     return re.sub(r"\n{3,}", "\n\n", "\n".join(out))
 
-def python_markdown_compat(text: str, # Markdown as Jupyter (CommonMark) reads it
-                          ) -> str:
-    "The same Markdown with the blank lines Python-Markdown needs: around `$$` display math, before a list or table that follows a paragraph."
+
+def python_markdown_compat(
+    text: str,  # Markdown as Jupyter (CommonMark) reads it
+) -> str:
+    """The same Markdown with the blank lines Python-Markdown needs: around `$$` display math, before a list
+    or table that follows a paragraph."""
     pieces, last = [], 0
     for m in _FENCED.finditer(text):
-        pieces += [_blocks_apart(text[last:m.start()]), m.group(0)]; last = m.end()
+        pieces += [_blocks_apart(text[last : m.start()]), m.group(0)]
+        last = m.end()
     pieces.append(_blocks_apart(text[last:]))
     return "".join(pieces).strip()
 
@@ -213,66 +277,101 @@ def cell_options(cell) -> dict:
         opts[k.strip()] = v.strip()
     return opts
 
-def _joined(v): return "".join(v) if isinstance(v, list) else v
+
+def _joined(v):
+    return "".join(v) if isinstance(v, list) else v
+
 
 def _plain_output(o):
     "An output from execnb (multi-line strings as lists) as an nbformat node with strings joined."
     o = nbformat.from_dict(dict(o))
-    if "text" in o: o.text = _joined(o.text)
-    for k, v in o.get("data", {}).items(): o.data[k] = _joined(v)
+    if "text" in o:
+        o.text = _joined(o.text)
+    for k, v in o.get("data", {}).items():
+        o.data[k] = _joined(v)
     return o
 
-def _local_links(text: str, pages: dict[str, str], doc_url: str) -> str:
-    "Point links at the site's pages: nbdev's absolute links to the doc host, links to notebooks, the README's links into `docs/`."
-    if doc_url: text = re.sub(re.escape(doc_url.rstrip("/") + "/") + r"([\w.\-]+)\.html", r"\1.md", text)
-    text = re.sub(r"\]\((?:nbs/)?([\w.\-]+)\.ipynb", lambda m: f"]({pages.get(m.group(1), m.group(1) + '.ipynb')}", text)
-    return re.sub(r"\]\(docs/([^)\s]*)\)", lambda m: f"]({re.sub(r'[.]html(?=#|$)', '.md', m.group(1)) or 'index.md'})", text)
 
-def page_markdown(nb, # a notebook after nbdev's docs processors (see `processed_notebook`)
-                  stem: str, # the notebook's file name without `.ipynb`
-                  img_dir: Path, # where to write its figures (linked by the folder's name)
-                  pages: dict[str, str] | None = None, # notebook stem -> page file, for links between pages
-                  doc_url: str = "", # the doc host and base URL nbdev links to, made relative here
-                 ) -> str:
+def _local_links(text: str, pages: dict[str, str], doc_url: str) -> str:
+    """Point links at the site's pages: nbdev's absolute links to the doc host, links to notebooks, the
+    README's links into `docs/`."""
+    if doc_url:
+        text = re.sub(re.escape(doc_url.rstrip("/") + "/") + r"([\w.\-]+)\.html", r"\1.md", text)
+    text = re.sub(
+        r"\]\((?:nbs/)?([\w.\-]+)\.ipynb", lambda m: f"]({pages.get(m.group(1), m.group(1) + '.ipynb')}", text
+    )
+    return re.sub(
+        r"\]\(docs/([^)\s]*)\)",
+        lambda m: f"]({re.sub(r'[.]html(?=#|$)', '.md', m.group(1)) or 'index.md'})",
+        text,
+    )
+
+
+def page_markdown(
+    nb,  # a notebook after nbdev's docs processors (see `processed_notebook`)
+    stem: str,  # the notebook's file name without `.ipynb`
+    img_dir: Path,  # where to write its figures (linked by the folder's name)
+    pages: dict[str, str] | None = None,  # notebook stem -> page file, for links between pages
+    doc_url: str = "",  # the doc host and base URL nbdev links to, made relative here
+) -> str:
     "A processed notebook as one Markdown page: title, summary, prose, code, outputs and figures."
     fm = getattr(nb, "frontmatter_", None) or {}
     parts = [f"# {fm.get('title', stem)}"]
-    if fm.get("description"): parts.append(f"> {fm['description']}")
-    if stem != "index": parts.append(f"*This page is the notebook `nbs/{stem}.ipynb`: open it in JupyterLab to run and change it.*")
+    if fm.get("description"):
+        parts.append(f"> {fm['description']}")
+    if stem != "index":
+        parts.append(
+            f"*This page is the notebook `nbs/{stem}.ipynb`: open it in JupyterLab to run and change it.*"
+        )
     n = 0
     for cell in nb.cells:
         src = cell.get("source") or ""
-        if cell.cell_type == "markdown": parts.append(python_markdown_compat(src)); continue
-        if cell.cell_type != "code": continue
+        if cell.cell_type == "markdown":
+            parts.append(python_markdown_compat(src))
+            continue
+        if cell.cell_type != "code":
+            continue
         opts = cell_options(cell)
-        if "hide" in opts or "default_exp" in opts or opts.get("include") == "false": continue
+        if "hide" in opts or "default_exp" in opts or opts.get("include") == "false":
+            continue
         code = strip_directives(src)
         if code.strip() and opts.get("echo") != "false" and not code.startswith("show_doc("):
             block = _fence(code, "python")
-            if "exports" in opts: block = '??? note "Exported source"\n\n' + "\n".join("    " + l for l in block.split("\n"))
+            if "exports" in opts:
+                block = '??? note "Exported source"\n\n' + "\n".join(
+                    "    " + line for line in block.split("\n")
+                )
             parts.append(block)
-        if opts.get("output") == "false": continue
+        if opts.get("output") == "false":
+            continue
         for out in cell.get("outputs", []):
             n += 1
             md = _output_md(_plain_output(out), stem, n, Path(img_dir), Path(img_dir).name)
-            if md: parts.append(md)
+            if md:
+                parts.append(md)
     return _local_links("\n\n".join(p for p in parts if p) + "\n", pages or {}, doc_url)
 
 # %% ../nbs/09_docs.ipynb #c4617fec
-def processed_notebook(nb_path: str | Path, # the notebook
-                      ):
-    "The notebook after nbdev's docs processors (what `nbdev_proc_nbs` writes to `_proc/`), without executing any cell."
+def processed_notebook(
+    nb_path: str | Path,  # the notebook
+):
+    """The notebook after nbdev's docs processors (what `nbdev_proc_nbs` writes to `_proc/`), without
+    executing any cell."""
     from execnb.nbio import read_nb
     from nbdev.process import NBProcessor
     from nbdev.processors import FilterDefaults
+
     nb = read_nb(nb_path)
     procs = [p for p in FilterDefaults().procs() if p.__name__ not in ("exec_show_docs", "insert_warning")]
     NBProcessor(nb=nb, procs=procs).process()
     return nb
 
-def export_modules(nb_path: str | Path, # the notebook
-                  ) -> list[str]:
-    "Every module a notebook exports to: its `#| default_exp` first, then those its cells name (`#| export represent.align`)."
+
+def export_modules(
+    nb_path: str | Path,  # the notebook
+) -> list[str]:
+    """Every module a notebook exports to: its `#| default_exp` first, then those its cells name (`#| export
+    represent.align`)."""
     found = []
     for cell in nbformat.read(nb_path, as_version=4).cells:
         for d in cell_directives(cell.source) if cell.cell_type == "code" else []:
@@ -283,37 +382,53 @@ def export_modules(nb_path: str | Path, # the notebook
                 found.append(words[1])
     return found
 
-def notebook_module(nb_path: str | Path, # the notebook
-                   ) -> str | None:
+
+def notebook_module(
+    nb_path: str | Path,  # the notebook
+) -> str | None:
     "The module a notebook exports to (its `#| default_exp`, such as `preprocess.audio`), or None."
     for cell in nbformat.read(nb_path, as_version=4).cells:
         for d in cell_directives(cell.source) if cell.cell_type == "code" else []:
-            if d.startswith("default_exp"): return d.split()[1]
+            if d.startswith("default_exp"):
+                return d.split()[1]
     return None
+
 
 def _cell_values(src: str, ns: dict) -> list:
     "Run a cell's statements in `ns`; the values of all its expression statements, in order."
     vals = []
     for node in ast.parse(src).body:
-        if isinstance(node, ast.Expr): vals.append(eval(compile(ast.Expression(node.value), "<show_doc>", "eval"), ns))
-        else: exec(compile(ast.Module([node], []), "<show_doc>", "exec"), ns)
+        if isinstance(node, ast.Expr):
+            vals.append(eval(compile(ast.Expression(node.value), "<show_doc>", "eval"), ns))
+        else:
+            exec(compile(ast.Module([node], []), "<show_doc>", "exec"), ns)
     return vals
 
-def fill_show_docs(nb, # a processed notebook
-                   module: str | list | None, # the module whose names the cells document (`mmlearn.evaluate`), or a list of them (the first wins), or None
-                  ) -> int:
-    "Give every `show_doc` cell of a processed notebook its API entries (with parameter tables), computed from `module`; returns how many cells."
+
+def fill_show_docs(
+    nb,  # a processed notebook
+    # the module whose names the cells document (`mmlearn.evaluate`), or a list of them (the first wins), or
+    # None
+    module: str | list | None,
+) -> int:
+    """Give every `show_doc` cell of a processed notebook its API entries (with parameter tables), computed
+    from `module`; returns how many cells."""
     ns = {}
-    for name in reversed(as_list(module)):   # the first module's names win
+    for name in reversed(as_list(module)):  # the first module's names win
         ns.update(vars(importlib.import_module(name)))
     ns["show_doc"] = lambda sym, renderer=None, name=None, title_level=3: api_markdown(sym, name, title_level)
     filled = 0
     for cell in nb.cells:
         src = strip_directives(cell.get("source") or "")
-        if cell.cell_type != "code" or not src.startswith("show_doc("): continue
-        try: md = "\n\n".join(v for v in _cell_values(src, ns) if isinstance(v, str))
+        if cell.cell_type != "code" or not src.startswith("show_doc("):
+            continue
+        try:
+            md = "\n\n".join(v for v in _cell_values(src, ns) if isinstance(v, str))
         except Exception as e:
-            print(f"warning: {Path(nb.get('path_', '?')).name}: kept the stored output of {src!r} ({type(e).__name__}: {e})")
+            print(
+                f"warning: {Path(nb.get('path_', '?')).name}: kept the stored output of {src!r} "
+                f"({type(e).__name__}: {e})"
+            )
             continue
         cell.outputs = [{"output_type": "display_data", "data": {"text/markdown": md}, "metadata": {}}]
         filled += 1
@@ -322,54 +437,89 @@ def fill_show_docs(nb, # a processed notebook
 # %% ../nbs/09_docs.ipynb #98e71cb4
 _API_LINK = re.compile(r"\[(`[^`\]]+`)\]\(([\w.\-]+\.md)#([^)\s]+)\)")
 
-def heading_anchors(md: str, # a Markdown page
-                   ) -> set[str]:
+
+def heading_anchors(
+    md: str,  # a Markdown page
+) -> set[str]:
     "The anchors of the page's headings (code blocks skipped), as `heading_slug` makes them."
     heads = re.findall(r"^#{1,6}\s+(.+?)\s*#*\s*$", _FENCED.sub("", md), flags=re.M)
-    return {heading_slug(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", h).replace("`", "").replace("*", "")) for h in heads}
+    return {
+        heading_slug(re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", h).replace("`", "").replace("*", ""))
+        for h in heads
+    }
 
-def drop_dead_api_links(mds: dict[str, str], # page file -> Markdown, for every page of the site
-                       ) -> dict[str, str]:
+
+def drop_dead_api_links(
+    mds: dict[str, str],  # page file -> Markdown, for every page of the site
+) -> dict[str, str]:
     "The pages with every nbdev link to a missing page or entry turned back into plain code."
     anchors = {page: heading_anchors(md) for page, md in mds.items()}
-    def keep(m): return m.group(0) if m.group(3) in anchors.get(m.group(2), ()) else m.group(1)
+
+    def keep(m):
+        return m.group(0) if m.group(3) in anchors.get(m.group(2), ()) else m.group(1)
+
     return {page: _API_LINK.sub(keep, md) for page, md in mds.items()}
 
 # %% ../nbs/09_docs.ipynb #02bb6652
-SECTIONS = {"data": "Data", "preprocess": "Preprocess", "represent": "Represent", "seq2seq": "Seq2Seq",
-            "llm": "Language model", "apps": "Applications"}  # section titles of the packages; others get their name capitalised
+# section titles of the packages; others get their name capitalised
+SECTIONS = {
+    "data": "Data",
+    "preprocess": "Preprocess",
+    "represent": "Represent",
+    "seq2seq": "Seq2Seq",
+    "llm": "Language model",
+    "apps": "Applications",
+}
 
-def site_notebooks(nbs: str | Path, # the notebooks folder
-                  ) -> list[Path]:
-    "The notebooks that become pages, in pipeline order: index first, names starting with `_` or `.` left out."
+
+def site_notebooks(
+    nbs: str | Path,  # the notebooks folder
+) -> list[Path]:
+    """The notebooks that become pages, in pipeline order: index first, names starting with `_` or `.` left
+    out."""
     found = [p for p in Path(nbs).glob("*.ipynb") if not p.name.startswith(("_", "."))]
     return sorted(found, key=lambda p: (p.stem != "index", p.name))
 
-def site_nav(pages: list[tuple[str, str, str]], # (notebook stem, page file, title) in pipeline order
-            ) -> list:
+
+def site_nav(
+    pages: list[tuple[str, str, str]],  # (notebook stem, page file, title) in pipeline order
+) -> list:
     "MkDocs' `nav`: the home page, then a page per notebook, dotted notebooks grouped by their package."
     nav, groups = [], {}
     for stem, page, title in pages:
         title = re.sub(r"[`*]", "", title)
-        if stem == "index": nav.append({"Home": page}); continue
+        if stem == "index":
+            nav.append({"Home": page})
+            continue
         name = re.sub(r"^\d+[a-zA-Z0-9]*_", "", stem)
-        if "." not in name: nav.append({title: page}); continue
+        if "." not in name:
+            nav.append({title: page})
+            continue
         pkg = name.split(".")[0]
-        if pkg not in groups: groups[pkg] = []; nav.append({SECTIONS.get(pkg, pkg.capitalize()): groups[pkg]})
+        if pkg not in groups:
+            groups[pkg] = []
+            nav.append({SECTIONS.get(pkg, pkg.capitalize()): groups[pkg]})
         groups[pkg].append({title: page})
     return nav
 
 # %% ../nbs/09_docs.ipynb #5cccdf32
-def tex_to_mathml_html(page: str, # a built HTML page
-                      ) -> str:
+def tex_to_mathml_html(
+    page: str,  # a built HTML page
+) -> str:
     "The page with the TeX that arithmatex marked (`\\(..\\)` inline, `\\[..\\]` display) replaced by MathML."
     from latex2mathml.converter import convert
+
     def sub(m):
         tag, tex = m.group(1), html.unescape(m.group(2))
-        try: return f'<{tag} class="arithmatex">{convert(tex, display="block" if tag == "div" else "inline")}</{tag}>'
+        try:
+            return (
+                f"<{tag} "
+                f'class="arithmatex">{convert(tex, display="block" if tag == "div" else "inline")}</{tag}>'
+            )
         except Exception as e:
             print(f"warning: TeX left as it is, latex2mathml cannot read {tex!r} ({type(e).__name__}: {e})")
             return m.group(0)
+
     return re.sub(r'<(span|div) class="arithmatex">\\[(\[](.*?)\\[)\]]</\1>', sub, page, flags=re.S)
 
 # %% ../nbs/09_docs.ipynb #04f310af
@@ -377,47 +527,91 @@ SITE_CSS = """.md-typeset .nb-output, .md-typeset .arithmatex { overflow-x: auto
 .md-typeset math[display="block"] { margin: .8em 0; font-size: 1.1em; }
 """
 
-def mkdocs_config(src: Path, # the folder of Markdown pages
-                  out: Path, # the site folder
-                  nav: list, # from `site_nav`
-                  title: str, # the site's name
-                  description: str = "", # one line about it
-                 ) -> dict:
+
+def mkdocs_config(
+    src: Path,  # the folder of Markdown pages
+    out: Path,  # the site folder
+    nav: list,  # from `site_nav`
+    title: str,  # the site's name
+    description: str = "",  # one line about it
+) -> dict:
     "The MkDocs configuration of the site (as mkdocs.yml would hold it)."
-    return dict(site_name=title, site_description=description, docs_dir=str(src), site_dir=str(out),
-                use_directory_urls=False, nav=nav, extra_css=["mmlearn.css"], plugins=["search"],
-                theme=dict(name="material", font=False, palette=dict(primary="indigo"),
-                           features=["navigation.footer", "navigation.top", "toc.follow", "search.highlight",
-                                     "search.suggest", "content.code.copy"]),
-                markdown_extensions=["tables", "attr_list", "md_in_html", "admonition", "pymdownx.details",
-                                     "pymdownx.superfences", {"pymdownx.highlight": {"use_pygments": True}},
-                                     {"pymdownx.arithmatex": {"generic": True}}, {"toc": {"permalink": True}}],
-                validation=dict(links=dict(not_found="warn", anchors="warn", absolute_links="info",
-                                           unrecognized_links="warn")))
+    return dict(
+        site_name=title,
+        site_description=description,
+        docs_dir=str(src),
+        site_dir=str(out),
+        use_directory_urls=False,
+        nav=nav,
+        extra_css=["mmlearn.css"],
+        plugins=["search"],
+        theme=dict(
+            name="material",
+            font=False,
+            palette=dict(primary="indigo"),
+            features=[
+                "navigation.footer",
+                "navigation.top",
+                "toc.follow",
+                "search.highlight",
+                "search.suggest",
+                "content.code.copy",
+            ],
+        ),
+        markdown_extensions=[
+            "tables",
+            "attr_list",
+            "md_in_html",
+            "admonition",
+            "pymdownx.details",
+            "pymdownx.superfences",
+            {"pymdownx.highlight": {"use_pygments": True}},
+            {"pymdownx.arithmatex": {"generic": True}},
+            {"toc": {"permalink": True}},
+        ],
+        validation=dict(
+            links=dict(not_found="warn", anchors="warn", absolute_links="info", unrecognized_links="warn")
+        ),
+    )
+
 
 class _Warnings(logging.Handler):
     "Collects what MkDocs logs at WARNING and above (a broken link, a missing page)."
-    def __init__(self): super().__init__(logging.WARNING); self.messages = []
-    def emit(self, record): self.messages.append(record.getMessage())
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
 
 def _site_folder(out: Path) -> Path:
     "The site folder, refusing one that holds anything but an earlier build: MkDocs empties it."
     out = Path(out).resolve()
-    if out.exists() and not out.is_dir(): raise ValueError(f"--out {out} is a file: expected a folder for the site")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file: expected a folder for the site")
     kept = [p for p in out.iterdir() if not p.name.startswith(".")] if out.exists() else []
     if kept and not (out / "search" / "search_index.json").exists():
-        raise ValueError(f"--out {out} is not empty and holds no earlier docs build: choose a new or empty folder")
+        raise ValueError(
+            f"--out {out} is not empty and holds no earlier docs build: choose a new or empty folder"
+        )
     return out
 
 # %% ../nbs/09_docs.ipynb #6538eefe
-def build_site(out: str | Path | None = None, # the site folder (default: docs/ in the checkout); an earlier build there is replaced
-               root: str | Path | None = None, # the checkout (default: found from the working directory)
-               quiet: bool = False, # print only warnings
-              ) -> Path:
-    "Build the docs site from the notebooks, offline and without executing them; returns the site's `index.html`."
-    import mkdocs.commands.build, mkdocs.config
+def build_site(
+    # the site folder (default: docs/ in the checkout); an earlier build there is replaced
+    out: str | Path | None = None,
+    root: str | Path | None = None,  # the checkout (default: found from the working directory)
+    quiet: bool = False,  # print only warnings
+) -> Path:
+    """Build the docs site from the notebooks, offline and without executing them; returns the site's
+    `index.html`."""
+    import mkdocs.commands.build
+    import mkdocs.config
     from fastcore.xtras import working_directory
     from nbdev.config import get_config
+
     t0, root = time.perf_counter(), project_root(root or ".")
     out = _site_folder(root / "docs" if out is None else out)
     cfg = get_config(path=root)
@@ -426,22 +620,38 @@ def build_site(out: str | Path | None = None, # the site folder (default: docs/ 
         src, found = Path(tmp), []
         for nb_path in site_notebooks(root / "nbs"):
             nb = processed_notebook(nb_path)
-            found.append((nb_path, nb, Path(nb.frontmatter_.get("output-file", nb_path.stem + ".html")).with_suffix(".md").name))
+            found.append(
+                (
+                    nb_path,
+                    nb,
+                    Path(nb.frontmatter_.get("output-file", nb_path.stem + ".html")).with_suffix(".md").name,
+                )
+            )
         links, mds, pages = {p.stem: page for p, _, page in found}, {}, []
         for nb_path, nb, page in found:
             fill_show_docs(nb, [f"{cfg.lib_name}.{mod}" for mod in export_modules(nb_path)])
             mds[page] = page_markdown(nb, nb_path.stem, src / "images", links, doc_url)
             pages.append((nb_path.stem, page, nb.frontmatter_.get("title", nb_path.stem)))
-        for page, md in drop_dead_api_links(mds).items(): (src / page).write_text(md, encoding="utf-8")
+        for page, md in drop_dead_api_links(mds).items():
+            (src / page).write_text(md, encoding="utf-8")
         (src / "mmlearn.css").write_text(SITE_CSS, encoding="utf-8")
-        conf = mkdocs.config.load_config(config_file=io.StringIO(""), **mkdocs_config(
-            src, out, site_nav(pages), cfg.get("title", cfg.lib_name), cfg.get("description", "")))
+        conf = mkdocs.config.load_config(
+            config_file=io.StringIO(""),
+            **mkdocs_config(
+                src, out, site_nav(pages), cfg.get("title", cfg.lib_name), cfg.get("description", "")
+            ),
+        )
         conf.mdx_configs["toc"]["slugify"] = heading_slug
         log, warned = logging.getLogger("mkdocs"), _Warnings()
         log.addHandler(warned)
-        try: mkdocs.commands.build.build(conf)
-        finally: log.removeHandler(warned)
-    for p in out.glob("*.html"): p.write_text(tex_to_mathml_html(p.read_text(encoding="utf-8")), encoding="utf-8")
-    for m in warned.messages: print(f"warning: {m}")
-    if not quiet: print(f"built {len(pages)} pages into {out} in {time.perf_counter() - t0:.1f} s")
+        try:
+            mkdocs.commands.build.build(conf)
+        finally:
+            log.removeHandler(warned)
+    for p in out.glob("*.html"):
+        p.write_text(tex_to_mathml_html(p.read_text(encoding="utf-8")), encoding="utf-8")
+    for m in warned.messages:
+        print(f"warning: {m}")
+    if not quiet:
+        print(f"built {len(pages)} pages into {out} in {time.perf_counter() - t0:.1f} s")
     return out / "index.html"

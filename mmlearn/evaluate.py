@@ -19,27 +19,38 @@ __all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_
 def _short(value, limit: int = 60) -> str:
     "A repr of `value` short enough for an error message."
     text = repr(value)
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 def _as_labels(y, name: str) -> np.ndarray:
     "`y` as a non-empty 1-D array of class labels, or a ValueError naming `name`."
     a = np.asarray(y)
-    if a.ndim != 1: raise ValueError(f"{name} must be a 1-D sequence of class labels, got an array of shape {a.shape}")
-    if a.size == 0: raise ValueError(f"{name} is empty: need at least one label")
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D sequence of class labels, got an array of shape {a.shape}")
+    if a.size == 0:
+        raise ValueError(f"{name} is empty: need at least one label")
     return a
+
 
 def _check_labels(y_true, y_pred) -> tuple[np.ndarray, np.ndarray]:
     "Both label sequences as arrays of the same length and kind (numbers or strings)."
     t, p = _as_labels(y_true, "y_true"), _as_labels(y_pred, "y_pred")
-    if len(t) != len(p): raise ValueError(f"y_true has {len(t)} labels but y_pred has {len(p)}: they must have the same length")
+    if len(t) != len(p):
+        raise ValueError(
+            f"y_true has {len(t)} labels but y_pred has {len(p)}: they must have the same length"
+        )
     if (t.dtype.kind in "USO") != (p.dtype.kind in "USO"):
-        raise ValueError(f"y_true holds {t.dtype} labels but y_pred holds {p.dtype}: use the same kind (numbers or strings) for both")
+        raise ValueError(
+            f"y_true holds {t.dtype} labels but y_pred holds {p.dtype}: use the same kind (numbers or "
+            "strings) for both"
+        )
     return t, p
 
 # %% ../nbs/06_evaluate.ipynb #b26f0797
-def accuracy(y_true, # true class labels, one per example
-             y_pred, # predicted class labels, same length
-            ) -> float:
+def accuracy(
+    y_true,  # true class labels, one per example
+    y_pred,  # predicted class labels, same length
+) -> float:
     "The fraction of predictions equal to the true label."
     t, p = _check_labels(y_true, y_pred)
     return float(np.mean(t == p))
@@ -51,24 +62,33 @@ def _label_index(y: np.ndarray, labels: np.ndarray) -> np.ndarray:
     pos = order[np.searchsorted(labels, y, sorter=order).clip(max=len(labels) - 1)]
     return np.where(labels[pos] == y, pos, -1)
 
+
 def _class_list(labels, like: np.ndarray, name: str = "labels") -> np.ndarray:
     "User-given class labels as an array without duplicates, of the same kind (numbers or strings) as `like`."
     a = _as_labels(labels, name)
-    if len(np.unique(a)) != len(a): raise ValueError(f"{name} has repeated entries: {_short(a.tolist())}")
+    if len(np.unique(a)) != len(a):
+        raise ValueError(f"{name} has repeated entries: {_short(a.tolist())}")
     if (a.dtype.kind in "USO") != (like.dtype.kind in "USO"):
-        raise ValueError(f"{name} holds {a.dtype} labels but y_true holds {like.dtype}: use the same kind (numbers or strings)")
+        raise ValueError(
+            f"{name} holds {a.dtype} labels but y_true holds {like.dtype}: use the same kind (numbers "
+            "or strings)"
+        )
     return a
 
-def confusion_matrix(y_true, # true class labels, one per example
-                     y_pred, # predicted class labels, same length
-                     labels=None, # the classes, in the order of the rows/columns; None: sorted union of both
-                    ) -> np.ndarray:
+
+def confusion_matrix(
+    y_true,  # true class labels, one per example
+    y_pred,  # predicted class labels, same length
+    labels=None,  # the classes, in the order of the rows/columns; None: sorted union of both
+) -> np.ndarray:
     "Counts C[a, b] of examples of true class a predicted as class b (rows true, columns predicted)."
     t, p = _check_labels(y_true, y_pred)
-    if labels is None: labels = np.unique(np.concatenate([t, p]))
+    if labels is None:
+        labels = np.unique(np.concatenate([t, p]))
     else:
         labels = _class_list(labels, t)
-        if not np.isin(t, labels).any(): raise ValueError(f"labels {_short(labels.tolist())} holds none of the classes in y_true")
+        if not np.isin(t, labels).any():
+            raise ValueError(f"labels {_short(labels.tolist())} holds none of the classes in y_true")
     k = len(labels)
     ti, pi = _label_index(t, labels), _label_index(p, labels)
     keep = (ti >= 0) & (pi >= 0)
@@ -77,38 +97,54 @@ def confusion_matrix(y_true, # true class labels, one per example
 # %% ../nbs/06_evaluate.ipynb #dc1274ee
 AVERAGES = ("macro", "micro", "weighted", None)
 
+
 def _divide(numerator, denominator, zero_division: float) -> np.ndarray:
     "numerator / denominator, with `zero_division` where the denominator is 0."
     num, den = np.asarray(numerator, float), np.asarray(denominator, float)
     return np.where(den == 0, zero_division, num / np.where(den == 0, 1, den))
 
+
 def _nanaverage(values: np.ndarray, weights: np.ndarray | None = None) -> float:
     "Weighted mean that skips NaN entries; unweighted when the weights sum to 0 (scikit-learn's rule)."
     keep = ~np.isnan(values)
-    if not keep.any(): return float("nan")
-    if weights is None or weights[keep].sum() == 0: return float(values[keep].mean())
+    if not keep.any():
+        return float("nan")
+    if weights is None or weights[keep].sum() == 0:
+        return float(values[keep].mean())
     return float(np.average(values[keep], weights=weights[keep]))
 
-def precision_recall_f1(y_true, # true class labels, one per example
-                        y_pred, # predicted class labels, same length
-                        average: str | None = "macro", # "macro", "micro", "weighted", or None for one value per class
-                        labels=None, # the classes to score, in order; None: sorted union of both
-                        zero_division: float = 0.0, # the value of 0/0 (0.0, 1.0 or np.nan)
-                       ) -> tuple:
-    "Precision, recall and F1 (floats, or per-class arrays when `average` is None), with scikit-learn's conventions."
-    if average not in AVERAGES: raise ValueError(f"average must be one of 'macro', 'micro', 'weighted' or None, got {average!r}")
-    if not (isinstance(zero_division, (int, float)) and (zero_division in (0, 1) or math.isnan(zero_division))):
+
+def precision_recall_f1(
+    y_true,  # true class labels, one per example
+    y_pred,  # predicted class labels, same length
+    average: str | None = "macro",  # "macro", "micro", "weighted", or None for one value per class
+    labels=None,  # the classes to score, in order; None: sorted union of both
+    zero_division: float = 0.0,  # the value of 0/0 (0.0, 1.0 or np.nan)
+) -> tuple:
+    """Precision, recall and F1 (floats, or per-class arrays when `average` is None), with scikit-learn's
+    conventions."""
+    if average not in AVERAGES:
+        raise ValueError(f"average must be one of 'macro', 'micro', 'weighted' or None, got {average!r}")
+    if not (
+        isinstance(zero_division, (int, float)) and (zero_division in (0, 1) or math.isnan(zero_division))
+    ):
         raise ValueError(f"zero_division must be 0.0, 1.0 or np.nan, got {zero_division!r}")
     t, p = _check_labels(y_true, y_pred)
     present = np.unique(np.concatenate([t, p]))
     wanted = present if labels is None else _class_list(labels, t)
-    everything = np.unique(np.concatenate([present, wanted]))   # counts use every example, also of classes not scored
+    # counts use every example, also of classes not scored
+    everything = np.unique(np.concatenate([present, wanted]))
     cm, i = confusion_matrix(t, p, labels=everything), _label_index(wanted, everything)
     tp, true_sum, pred_sum = np.diag(cm)[i], cm.sum(1)[i], cm.sum(0)[i]
-    if average == "micro": tp, true_sum, pred_sum = (np.array([x.sum()]) for x in (tp, true_sum, pred_sum))
-    scores = (_divide(tp, pred_sum, zero_division), _divide(tp, true_sum, zero_division),
-              _divide(2 * tp, true_sum + pred_sum, zero_division))
-    if average is None: return scores
+    if average == "micro":
+        tp, true_sum, pred_sum = (np.array([x.sum()]) for x in (tp, true_sum, pred_sum))
+    scores = (
+        _divide(tp, pred_sum, zero_division),
+        _divide(tp, true_sum, zero_division),
+        _divide(2 * tp, true_sum + pred_sum, zero_division),
+    )
+    if average is None:
+        return scores
     return tuple(_nanaverage(s, true_sum if average == "weighted" else None) for s in scores)
 
 # %% ../nbs/06_evaluate.ipynb #3770dacc
@@ -116,107 +152,154 @@ def precision(y_true, y_pred, average: str | None = "macro", labels=None, zero_d
     "Precision TP / (TP + FP); arguments as in `precision_recall_f1`."
     return precision_recall_f1(y_true, y_pred, average, labels, zero_division)[0]
 
+
 def recall(y_true, y_pred, average: str | None = "macro", labels=None, zero_division: float = 0.0):
     "Recall TP / (TP + FN); arguments as in `precision_recall_f1`."
     return precision_recall_f1(y_true, y_pred, average, labels, zero_division)[1]
 
-def f1_score(y_true, # true class labels, one per example
-             y_pred, # predicted class labels, same length
-             average: str | None = "macro", # "macro", "micro", "weighted", or None for one value per class
-             labels=None, # the classes to score, in order; None: sorted union of both
-             zero_division: float = 0.0, # the value of 0/0 (0.0, 1.0 or np.nan)
-            ):
+
+def f1_score(
+    y_true,  # true class labels, one per example
+    y_pred,  # predicted class labels, same length
+    average: str | None = "macro",  # "macro", "micro", "weighted", or None for one value per class
+    labels=None,  # the classes to score, in order; None: sorted union of both
+    zero_division: float = 0.0,  # the value of 0/0 (0.0, 1.0 or np.nan)
+):
     "F1 = 2 TP / (2 TP + FP + FN), per class or averaged as scikit-learn does."
     return precision_recall_f1(y_true, y_pred, average, labels, zero_division)[2]
 
 # %% ../nbs/06_evaluate.ipynb #dde00935
-def normalize_confusion_matrix(cm, # confusion matrix, rows true and columns predicted
-                               normalize: str | None = "true", # "true" (rows sum to 1), "pred" (columns), "all", or None
-                              ) -> np.ndarray:
-    "The confusion matrix as fractions of each true class, predicted class, or of everything (0 where a sum is 0)."
+def normalize_confusion_matrix(
+    cm,  # confusion matrix, rows true and columns predicted
+    normalize: str | None = "true",  # "true" (rows sum to 1), "pred" (columns), "all", or None
+) -> np.ndarray:
+    """The confusion matrix as fractions of each true class, predicted class, or of everything (0 where a sum
+    is 0)."""
     cm = np.asarray(cm, dtype=float)
-    if normalize is None: return cm
+    if normalize is None:
+        return cm
     axis = {"true": 1, "pred": 0, "all": None}
-    if normalize not in axis: raise ValueError(f"normalize must be 'true', 'pred', 'all' or None, got {normalize!r}")
+    if normalize not in axis:
+        raise ValueError(f"normalize must be 'true', 'pred', 'all' or None, got {normalize!r}")
     with np.errstate(all="ignore"):
         return np.nan_to_num(cm / cm.sum(axis=axis[normalize], keepdims=True))
 
-def plot_confusion_matrix(cm, # square confusion matrix, rows true and columns predicted
-                          class_names: Sequence[str] | None = None, # tick labels; None: 0, 1, ...
-                          ax=None, # matplotlib Axes to draw on; None: a new figure
-                          normalize: str | None = None, # None (counts), "true", "pred" or "all"
-                          cmap: str = "Blues", # matplotlib colour map
-                         ):
+
+def plot_confusion_matrix(
+    cm,  # square confusion matrix, rows true and columns predicted
+    class_names: Sequence[str] | None = None,  # tick labels; None: 0, 1, ...
+    ax=None,  # matplotlib Axes to draw on; None: a new figure
+    normalize: str | None = None,  # None (counts), "true", "pred" or "all"
+    cmap: str = "Blues",  # matplotlib colour map
+):
     "Draw a confusion matrix as an annotated heat map; returns the matplotlib Axes."
-    import matplotlib.pyplot as plt   # imported here: the metrics themselves need only NumPy
+    import matplotlib.pyplot as plt  # imported here: the metrics themselves need only NumPy
+
     cm = np.asarray(cm)
     if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.size == 0:
         raise ValueError(f"cm must be a square (classes x classes) matrix, got shape {cm.shape}")
     k = cm.shape[0]
     names = [str(i) for i in range(k)] if class_names is None else [str(c) for c in class_names]
-    if len(names) != k: raise ValueError(f"class_names has {len(names)} names but cm has {k} classes")
+    if len(names) != k:
+        raise ValueError(f"class_names has {len(names)} names but cm has {k} classes")
     values = normalize_confusion_matrix(cm, normalize)
-    if ax is None: _, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1.0 + 0.45 * k))
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.2 + 0.45 * k, 1.0 + 0.45 * k))
     image = ax.imshow(values, cmap=cmap, vmin=0)
     ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     ax.set(xticks=range(k), yticks=range(k), xlabel="predicted", ylabel="true")
-    ax.set_xticklabels(names, rotation=45 if max(map(len, names)) > 3 else 0); ax.set_yticklabels(names)
+    ax.set_xticklabels(names, rotation=45 if max(map(len, names)) > 3 else 0)
+    ax.set_yticklabels(names)
     integer = normalize is None and np.issubdtype(cm.dtype, np.integer)
     for (i, j), v in np.ndenumerate(values):
-        ax.text(j, i, f"{int(v)}" if integer else f"{v:.2f}", ha="center", va="center", fontsize=8,
-                color="white" if v > values.max() / 2 else "black")
+        ax.text(
+            j,
+            i,
+            f"{int(v)}" if integer else f"{v:.2f}",
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if v > values.max() / 2 else "black",
+        )
     return ax
 
 # %% ../nbs/06_evaluate.ipynb #9c72fa66
-def ngrams(tokens: Sequence[str], # a tokenised sentence
-           n: int, # the n-gram order
-          ) -> Counter:
+def ngrams(
+    tokens: Sequence[str],  # a tokenised sentence
+    n: int,  # the n-gram order
+) -> Counter:
     "Counts of the n-grams (tuples of n consecutive tokens) in `tokens`."
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) - n + 1))
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
-def modified_precision(references: Sequence[Sequence[str]], # tokenised references of one hypothesis
-                       hypothesis: Sequence[str], # the tokenised hypothesis
-                       n: int, # the n-gram order
-                      ) -> tuple[int, int]:
+
+def modified_precision(
+    references: Sequence[Sequence[str]],  # tokenised references of one hypothesis
+    hypothesis: Sequence[str],  # the tokenised hypothesis
+    n: int,  # the n-gram order
+) -> tuple[int, int]:
     "Clipped n-gram matches and the number of hypothesis n-grams (Papineni et al. 2002, section 2.1)."
     counts, most = ngrams(hypothesis, n), Counter()
-    for ref in references: most |= ngrams(ref, n)   # | keeps the largest count of each n-gram over the references
-    return sum((counts & most).values()), sum(counts.values())   # & keeps the smaller count: the clip
+    for ref in references:
+        most |= ngrams(ref, n)  # | keeps the largest count of each n-gram over the references
+    return sum((counts & most).values()), sum(counts.values())  # & keeps the smaller count: the clip
 
 # %% ../nbs/06_evaluate.ipynb #a7f34173
-def closest_ref_length(ref_lengths: Sequence[int], # lengths of the references of one hypothesis
-                       hyp_length: int, # length of the hypothesis
-                      ) -> int:
+def closest_ref_length(
+    ref_lengths: Sequence[int],  # lengths of the references of one hypothesis
+    hyp_length: int,  # length of the hypothesis
+) -> int:
     "The reference length closest to the hypothesis length; on a tie, the shorter one."
     return min(ref_lengths, key=lambda r: (abs(r - hyp_length), r))
 
-def brevity_penalty(ref_length: int, # r: (total) closest reference length
-                    hyp_length: int, # c: (total) hypothesis length
-                   ) -> float:
+
+def brevity_penalty(
+    ref_length: int,  # r: (total) closest reference length
+    hyp_length: int,  # c: (total) hypothesis length
+) -> float:
     "BLEU's brevity penalty: 1 when c > r, else exp(1 - r/c) (0 for an empty hypothesis)."
-    if hyp_length > ref_length: return 1.0
+    if hyp_length > ref_length:
+        return 1.0
     return 0.0 if hyp_length == 0 else math.exp(1 - ref_length / hyp_length)
 
 # %% ../nbs/06_evaluate.ipynb #9168df91
 def _check_texts(references, hypotheses) -> tuple[list[list[str]], list[str]]:
-    "One non-empty list of reference strings per hypothesis string, or a ValueError saying which entry is wrong."
+    """One non-empty list of reference strings per hypothesis string, or a ValueError saying which entry is
+    wrong."""
     if isinstance(hypotheses, str):
-        raise ValueError(f"hypotheses must be a list of strings, one per example, got a single str {_short(hypotheses)}")
+        raise ValueError(
+            f"hypotheses must be a list of strings, one per example, got a single str {_short(hypotheses)}"
+        )
     if isinstance(references, str):
-        raise ValueError(f"references must be a list holding one list of reference strings per hypothesis, got a single str {_short(references)}")
+        raise ValueError(
+            "references must be a list holding one list of reference strings per hypothesis, got a "
+            f"single str {_short(references)}"
+        )
     references, hypotheses = list(references), list(hypotheses)
-    if not hypotheses: raise ValueError("hypotheses is empty: need at least one hypothesis")
+    if not hypotheses:
+        raise ValueError("hypotheses is empty: need at least one hypothesis")
     if len(references) != len(hypotheses):
-        raise ValueError(f"references has {len(references)} entries but hypotheses has {len(hypotheses)}: give one list of reference strings per hypothesis")
+        raise ValueError(
+            f"references has {len(references)} entries but hypotheses has {len(hypotheses)}: give one "
+            "list of reference strings per hypothesis"
+        )
     for i, hyp in enumerate(hypotheses):
-        if not isinstance(hyp, str): raise ValueError(f"hypotheses[{i}] must be a str, got {type(hyp).__name__} {_short(hyp)}")
+        if not isinstance(hyp, str):
+            raise ValueError(f"hypotheses[{i}] must be a str, got {type(hyp).__name__} {_short(hyp)}")
     for i, refs in enumerate(references):
         if not isinstance(refs, (list, tuple)):
-            raise ValueError(f"references[{i}] must be a list of reference strings, got {type(refs).__name__} {_short(refs)}")
-        if not refs: raise ValueError(f"references[{i}] is empty: every hypothesis needs at least one reference")
+            raise ValueError(
+                f"references[{i}] must be a list of reference strings, got {type(refs).__name__} "
+                f"{_short(refs)}"
+            )
+        if not refs:
+            raise ValueError(f"references[{i}] is empty: every hypothesis needs at least one reference")
         for j, ref in enumerate(refs):
-            if not isinstance(ref, str): raise ValueError(f"references[{i}][{j}] must be a str, got {type(ref).__name__} {_short(ref)}")
+            if not isinstance(ref, str):
+                raise ValueError(
+                    f"references[{i}][{j}] must be a str, got {type(ref).__name__} {_short(ref)}"
+                )
     return [list(r) for r in references], hypotheses
+
 
 def _check_order(max_n) -> int:
     if isinstance(max_n, bool) or not isinstance(max_n, (int, np.integer)) or max_n < 1:
@@ -226,15 +309,18 @@ def _check_order(max_n) -> int:
 # %% ../nbs/06_evaluate.ipynb #853e349f
 class BleuStatistics(NamedTuple):
     "The corpus totals BLEU is computed from."
+
     matches: list  # clipped n-gram matches, for n = 1..max_n
     totals: list  # hypothesis n-grams, for n = 1..max_n
     hyp_length: int  # c: total hypothesis length in tokens
     ref_length: int  # r: total of the closest reference lengths
 
-def bleu_statistics(references: Sequence[Sequence[str]], # one list of reference strings per hypothesis
-                    hypotheses: Sequence[str], # the generated sentences
-                    max_n: int = 4, # the largest n-gram order
-                   ) -> BleuStatistics:
+
+def bleu_statistics(
+    references: Sequence[Sequence[str]],  # one list of reference strings per hypothesis
+    hypotheses: Sequence[str],  # the generated sentences
+    max_n: int = 4,  # the largest n-gram order
+) -> BleuStatistics:
     "Clipped matches and totals per n-gram order, and the lengths c and r, summed over the corpus."
     references, hypotheses = _check_texts(references, hypotheses)
     max_n = _check_order(max_n)
@@ -243,86 +329,128 @@ def bleu_statistics(references: Sequence[Sequence[str]], # one list of reference
         hyp_tokens, ref_tokens = hyp.split(), [ref.split() for ref in refs]
         for n in range(1, max_n + 1):
             m, t = modified_precision(ref_tokens, hyp_tokens, n)
-            matches[n - 1] += m; totals[n - 1] += t
+            matches[n - 1] += m
+            totals[n - 1] += t
         c += len(hyp_tokens)
         r += closest_ref_length([len(x) for x in ref_tokens], len(hyp_tokens))
     return BleuStatistics(matches, totals, c, r)
 
 # %% ../nbs/06_evaluate.ipynb #cfffb813
-SMOOTHING = {None: None, "none": None, "floor": 0.1, "add-k": 1, "exp": None}   # method -> default smooth_value
+# method -> default smooth_value
+SMOOTHING = {None: None, "none": None, "floor": 0.1, "add-k": 1, "exp": None}
+
 
 def _bleu_weights(weights, max_n: int) -> np.ndarray:
     "The n-gram weights: uniform 1/max_n by default."
-    if weights is None: return np.full(max_n, 1 / max_n)
+    if weights is None:
+        return np.full(max_n, 1 / max_n)
     w = np.asarray(weights, dtype=float)
     if w.shape != (max_n,) or not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError(f"weights must be {max_n} non-negative numbers (one per n-gram order up to max_n={max_n}), got {_short(weights)}")
+        raise ValueError(
+            f"weights must be {max_n} non-negative numbers (one per n-gram order up to max_n={max_n}), "
+            f"got {_short(weights)}"
+        )
     return w
 
-def bleu_from_statistics(stats: BleuStatistics, # from `bleu_statistics`
-                         weights: Sequence[float] | None = None, # one weight per n-gram order; None: uniform
-                         smooth: str | None = None, # None/"none", "floor", "add-k" or "exp" (sacreBLEU's methods)
-                         smooth_value: float | None = None, # epsilon for "floor" (0.1), k for "add-k" (1)
-                        ) -> float:
+
+def bleu_from_statistics(
+    stats: BleuStatistics,  # from `bleu_statistics`
+    weights: Sequence[float] | None = None,  # one weight per n-gram order; None: uniform
+    smooth: str | None = None,  # None/"none", "floor", "add-k" or "exp" (sacreBLEU's methods)
+    smooth_value: float | None = None,  # epsilon for "floor" (0.1), k for "add-k" (1)
+) -> float:
     "BLEU = BP * exp(sum_n w_n log p_n) from the corpus statistics, with optional smoothing."
-    if smooth not in SMOOTHING: raise ValueError(f"smooth must be one of None, 'none', 'floor', 'add-k', 'exp', got {smooth!r}")
-    w, value = _bleu_weights(weights, len(stats.matches)), SMOOTHING[smooth] if smooth_value is None else smooth_value
-    if stats.matches[0] == 0: return 0.0   # no word in common: 0 whatever the smoothing
+    if smooth not in SMOOTHING:
+        raise ValueError(f"smooth must be one of None, 'none', 'floor', 'add-k', 'exp', got {smooth!r}")
+    w, value = (
+        _bleu_weights(weights, len(stats.matches)),
+        SMOOTHING[smooth] if smooth_value is None else smooth_value,
+    )
+    if stats.matches[0] == 0:
+        return 0.0  # no word in common: 0 whatever the smoothing
     log_mean, halving = 0.0, 1
     for n, (wn, m, t) in enumerate(zip(w, stats.matches, stats.totals)):
-        if smooth == "add-k" and n > 0: m, t = m + value, t + value
-        if m > 0: p = m / t
-        elif t == 0: p = 0.0                     # no n-gram of this order anywhere: nothing to smooth
-        elif smooth == "floor": p = value / t
-        elif smooth == "exp": halving *= 2; p = 1 / (halving * t)
-        else: p = 0.0
-        if wn == 0: continue
-        if p == 0: return 0.0
+        if smooth == "add-k" and n > 0:
+            m, t = m + value, t + value
+        if m > 0:
+            p = m / t
+        elif t == 0:
+            p = 0.0  # no n-gram of this order anywhere: nothing to smooth
+        elif smooth == "floor":
+            p = value / t
+        elif smooth == "exp":
+            halving *= 2
+            p = 1 / (halving * t)
+        else:
+            p = 0.0
+        if wn == 0:
+            continue
+        if p == 0:
+            return 0.0
         log_mean += wn * math.log(p)
     return brevity_penalty(stats.ref_length, stats.hyp_length) * math.exp(log_mean)
 
 # %% ../nbs/06_evaluate.ipynb #889e8657
-def corpus_bleu(references: Sequence[Sequence[str]], # one list of reference strings per hypothesis
-                hypotheses: Sequence[str], # the generated sentences (whitespace-tokenised strings)
-                max_n: int = 4, # the largest n-gram order N
-                smooth: str | None = None, # None/"none", "floor", "add-k" or "exp" (sacreBLEU's methods)
-                weights: Sequence[float] | None = None, # max_n weights; None: uniform 1/max_n
-                smooth_value: float | None = None, # epsilon for "floor" (0.1), k for "add-k" (1)
-               ) -> float:
-    "Corpus BLEU in [0, 1] (Papineni et al. 2002): clipped n-gram precisions summed over the corpus, brevity penalty."
+def corpus_bleu(
+    references: Sequence[Sequence[str]],  # one list of reference strings per hypothesis
+    hypotheses: Sequence[str],  # the generated sentences (whitespace-tokenised strings)
+    max_n: int = 4,  # the largest n-gram order N
+    smooth: str | None = None,  # None/"none", "floor", "add-k" or "exp" (sacreBLEU's methods)
+    weights: Sequence[float] | None = None,  # max_n weights; None: uniform 1/max_n
+    smooth_value: float | None = None,  # epsilon for "floor" (0.1), k for "add-k" (1)
+) -> float:
+    """Corpus BLEU in [0, 1] (Papineni et al. 2002): clipped n-gram precisions summed over the corpus, brevity
+    penalty."""
     return bleu_from_statistics(bleu_statistics(references, hypotheses, max_n), weights, smooth, smooth_value)
 
-def sentence_bleu(references: Sequence[str], # the reference strings of this one hypothesis
-                  hypothesis: str, # the generated sentence
-                  max_n: int = 4, # the largest n-gram order N
-                  smooth: str | None = None, # None/"none", "floor", "add-k" or "exp" (sacreBLEU's methods)
-                  weights: Sequence[float] | None = None, # max_n weights; None: uniform 1/max_n
-                  smooth_value: float | None = None, # epsilon for "floor" (0.1), k for "add-k" (1)
-                 ) -> float:
+
+def sentence_bleu(
+    references: Sequence[str],  # the reference strings of this one hypothesis
+    hypothesis: str,  # the generated sentence
+    max_n: int = 4,  # the largest n-gram order N
+    smooth: str | None = None,  # None/"none", "floor", "add-k" or "exp" (sacreBLEU's methods)
+    weights: Sequence[float] | None = None,  # max_n weights; None: uniform 1/max_n
+    smooth_value: float | None = None,  # epsilon for "floor" (0.1), k for "add-k" (1)
+) -> float:
     "BLEU of one hypothesis against its references (a corpus of one sentence); smoothing helps here."
-    if not isinstance(hypothesis, str): raise ValueError(f"hypothesis must be a str, got {type(hypothesis).__name__} {_short(hypothesis)}")
+    if not isinstance(hypothesis, str):
+        raise ValueError(f"hypothesis must be a str, got {type(hypothesis).__name__} {_short(hypothesis)}")
     if isinstance(references, str) or not isinstance(references, (list, tuple)):
-        raise ValueError(f"references must be a list of reference strings, got {type(references).__name__} {_short(references)}")
+        raise ValueError(
+            f"references must be a list of reference strings, got {type(references).__name__} "
+            f"{_short(references)}"
+        )
     return corpus_bleu([list(references)], [hypothesis], max_n, smooth, weights, smooth_value)
 
-def bleu_scores(references: Sequence[Sequence[str]], # one list of reference strings per hypothesis
-                hypotheses: Sequence[str], # the generated sentences
-                max_n: int = 4, # report BLEU-1 .. BLEU-max_n
-               ) -> dict:
-    "{'bleu1': ..., 'bleu4': ...}: BLEU-n with uniform weights 1/n up to order n, from one pass over the corpus."
+
+def bleu_scores(
+    references: Sequence[Sequence[str]],  # one list of reference strings per hypothesis
+    hypotheses: Sequence[str],  # the generated sentences
+    max_n: int = 4,  # report BLEU-1 .. BLEU-max_n
+) -> dict:
+    """{'bleu1': ..., 'bleu4': ...}: BLEU-n with uniform weights 1/n up to order n, from one pass over the
+    corpus."""
     stats = bleu_statistics(references, hypotheses, max_n)
-    return {f"bleu{n}": bleu_from_statistics(BleuStatistics(stats.matches[:n], stats.totals[:n], stats.hyp_length, stats.ref_length))
-            for n in range(1, len(stats.matches) + 1)}
+    return {
+        f"bleu{n}": bleu_from_statistics(
+            BleuStatistics(stats.matches[:n], stats.totals[:n], stats.hyp_length, stats.ref_length)
+        )
+        for n in range(1, len(stats.matches) + 1)
+    }
 
 # %% ../nbs/06_evaluate.ipynb #532042c8
-def rouge_tokenize(text: str, # any text
-                  ) -> list[str]:
-    "Lower-case, replace every run of characters outside a-z0-9 by a space, split (rouge-score's default tokenizer)."
+def rouge_tokenize(
+    text: str,  # any text
+) -> list[str]:
+    """Lower-case, replace every run of characters outside a-z0-9 by a space, split (rouge-score's default
+    tokenizer)."""
     return re.sub(r"[^a-z0-9]+", " ", text.lower()).split()
 
-def lcs_length(a: Sequence, # first sequence of tokens
-               b: Sequence, # second sequence of tokens
-              ) -> int:
+
+def lcs_length(
+    a: Sequence,  # first sequence of tokens
+    b: Sequence,  # second sequence of tokens
+) -> int:
     "Length of the longest common subsequence of `a` and `b` (dynamic programming, one row at a time)."
     previous = [0] * (len(b) + 1)
     for x in a:
@@ -335,106 +463,159 @@ def lcs_length(a: Sequence, # first sequence of tokens
 # %% ../nbs/06_evaluate.ipynb #dfc815fd
 class RougeScore(NamedTuple):
     "ROUGE precision, recall and F-measure of one hypothesis."
+
     precision: float  # LCS / hypothesis length
     recall: float  # LCS / reference length
     fmeasure: float  # 2PR / (P + R)
 
-def rouge_l_score(references: Sequence[str], # the reference strings of one hypothesis
-                  hypothesis: str, # the generated sentence
-                 ) -> RougeScore:
+
+def rouge_l_score(
+    references: Sequence[str],  # the reference strings of one hypothesis
+    hypothesis: str,  # the generated sentence
+) -> RougeScore:
     "ROUGE-L precision, recall and F of `hypothesis` against the reference that gives the highest F."
-    if not isinstance(hypothesis, str): raise ValueError(f"hypothesis must be a str, got {type(hypothesis).__name__} {_short(hypothesis)}")
+    if not isinstance(hypothesis, str):
+        raise ValueError(f"hypothesis must be a str, got {type(hypothesis).__name__} {_short(hypothesis)}")
     if isinstance(references, str) or not isinstance(references, (list, tuple)) or not references:
-        raise ValueError(f"references must be a non-empty list of reference strings, got {_short(references)}")
+        raise ValueError(
+            f"references must be a non-empty list of reference strings, got {_short(references)}"
+        )
     hyp, best = rouge_tokenize(hypothesis), RougeScore(0.0, 0.0, -1.0)
     for j, ref in enumerate(references):
-        if not isinstance(ref, str): raise ValueError(f"references[{j}] must be a str, got {type(ref).__name__} {_short(ref)}")
+        if not isinstance(ref, str):
+            raise ValueError(f"references[{j}] must be a str, got {type(ref).__name__} {_short(ref)}")
         ref = rouge_tokenize(ref)
         lcs = lcs_length(ref, hyp) if ref and hyp else 0
         p, r = (lcs / len(hyp), lcs / len(ref)) if ref and hyp else (0.0, 0.0)
         score = RougeScore(p, r, 2 * p * r / (p + r) if p + r > 0 else 0.0)
-        if score.fmeasure > best.fmeasure: best = score
+        if score.fmeasure > best.fmeasure:
+            best = score
     return best
 
-def rouge_l(references, # one list of reference strings per hypothesis (or one list of strings for one hypothesis)
-            hypotheses, # the generated sentences (or a single str)
-           ) -> float:
+
+def rouge_l(
+    references,  # one list of reference strings per hypothesis (or one list of strings for one hypothesis)
+    hypotheses,  # the generated sentences (or a single str)
+) -> float:
     "ROUGE-L F-measure: the mean over hypotheses of the best-reference F (one str hypothesis: its F)."
-    if isinstance(hypotheses, str): return rouge_l_score(references, hypotheses).fmeasure
+    if isinstance(hypotheses, str):
+        return rouge_l_score(references, hypotheses).fmeasure
     references, hypotheses = _check_texts(references, hypotheses)
     return float(np.mean([rouge_l_score(refs, hyp).fmeasure for refs, hyp in zip(references, hypotheses)]))
 
 # %% ../nbs/06_evaluate.ipynb #8d0d3c34
-def _check_similarity(similarity, relevant, name: str = "similarity", relevant_name: str = "relevant") -> tuple[np.ndarray, np.ndarray]:
+def _check_similarity(
+    similarity, relevant, name: str = "similarity", relevant_name: str = "relevant"
+) -> tuple[np.ndarray, np.ndarray]:
     "The similarity matrix as floats and the relevance as booleans, or a ValueError naming what is wrong."
     s = np.asarray(similarity)
-    if s.ndim != 2: raise ValueError(f"{name} must be a 2-D (queries x items) array, got shape {s.shape}")
-    if s.size == 0: raise ValueError(f"{name} is empty (shape {s.shape}): need at least one query and one item")
+    if s.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (queries x items) array, got shape {s.shape}")
+    if s.size == 0:
+        raise ValueError(f"{name} is empty (shape {s.shape}): need at least one query and one item")
     if not np.issubdtype(s.dtype, np.number) or np.iscomplexobj(s):
         raise ValueError(f"{name} must hold real numbers, got dtype {s.dtype}")
     s = s.astype(float)
-    if not np.isfinite(s).all(): raise ValueError(f"{name} has {int((~np.isfinite(s)).sum())} NaN or infinite values: scores must be finite")
+    if not np.isfinite(s).all():
+        raise ValueError(
+            f"{name} has {int((~np.isfinite(s)).sum())} NaN or infinite values: scores must be finite"
+        )
     if relevant is None:
         if s.shape[0] > s.shape[1]:
-            raise ValueError(f"{name} has shape {s.shape}: with {relevant_name}=None item i answers query i, so there must be "
-                             f"at least as many items (columns) as queries (rows); pass {relevant_name}")
+            raise ValueError(
+                f"{name} has shape {s.shape}: with {relevant_name}=None item i answers query i, so there "
+                f"must be at least as many items (columns) as queries (rows); pass {relevant_name}"
+            )
         return s, np.eye(*s.shape, dtype=bool)
     rel = np.asarray(relevant)
-    if rel.shape != s.shape: raise ValueError(f"{relevant_name} must have the shape of {name} {s.shape} (queries x items), got {rel.shape}")
+    if rel.shape != s.shape:
+        raise ValueError(
+            f"{relevant_name} must have the shape of {name} {s.shape} (queries x items), got {rel.shape}"
+        )
     if rel.dtype != bool:
-        if not np.isin(rel, (0, 1)).all(): raise ValueError(f"{relevant_name} must be a boolean (or 0/1) matrix, got values such as {_short(np.unique(rel)[:5].tolist())}")
+        if not np.isin(rel, (0, 1)).all():
+            raise ValueError(
+                f"{relevant_name} must be a boolean (or 0/1) matrix, got values such as "
+                f"{_short(np.unique(rel)[:5].tolist())}"
+            )
         rel = rel.astype(bool)
     missing = np.flatnonzero(~rel.any(axis=1))
-    if missing.size: raise ValueError(f"{relevant_name}[{missing[0]}] marks no item as relevant: every query needs at least one ({missing.size} queries have none)")
+    if missing.size:
+        raise ValueError(
+            f"{relevant_name}[{missing[0]}] marks no item as relevant: every query needs at least one "
+            f"({missing.size} queries have none)"
+        )
     return s, rel
+
 
 def _ranks(s: np.ndarray, rel: np.ndarray) -> np.ndarray:
     "Rank of the best relevant item per query, ties counted against the model (inputs already checked)."
     best = np.where(rel, s, -np.inf).max(axis=1, keepdims=True)
     return 1 + ((s >= best) & ~rel).sum(axis=1)
 
+
 def _check_k(k) -> int:
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0: raise ValueError(f"k must be a positive int, got {k!r}")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k <= 0:
+        raise ValueError(f"k must be a positive int, got {k!r}")
     return int(k)
 
 # %% ../nbs/06_evaluate.ipynb #c14966e9
-def retrieval_ranks(similarity, # queries x items scores, higher = more similar
-                    relevant=None, # boolean queries x items: which items answer each query; None: item i for query i
-                   ) -> np.ndarray:
+def retrieval_ranks(
+    similarity,  # queries x items scores, higher = more similar
+    relevant=None,  # boolean queries x items: which items answer each query; None: item i for query i
+) -> np.ndarray:
     "1-based rank of the first relevant item for every query; a tie counts against the model."
     return _ranks(*_check_similarity(similarity, relevant))
 
-def recall_at_k(similarity, # queries x items scores, higher = more similar
-                k: int, # how many top-scored items count
-                relevant=None, # boolean queries x items: which items answer each query; None: item i for query i
-               ) -> float:
-    "Fraction of queries with a relevant item among the k highest-scored items (ties counted against the model)."
+
+def recall_at_k(
+    similarity,  # queries x items scores, higher = more similar
+    k: int,  # how many top-scored items count
+    relevant=None,  # boolean queries x items: which items answer each query; None: item i for query i
+) -> float:
+    """Fraction of queries with a relevant item among the k highest-scored items (ties counted against the
+    model)."""
     k = _check_k(k)
     return float(np.mean(retrieval_ranks(similarity, relevant) <= k))
+
 
 def median_rank(similarity, relevant=None) -> float:
     "Median over queries of the rank of the first relevant item (1 is perfect)."
     return float(np.median(retrieval_ranks(similarity, relevant)))
+
 
 def mean_reciprocal_rank(similarity, relevant=None) -> float:
     "Mean over queries of 1 / rank of the first relevant item."
     return float(np.mean(1.0 / retrieval_ranks(similarity, relevant)))
 
 # %% ../nbs/06_evaluate.ipynb #e0adedcd
-def retrieval_metrics(similarity, # queries x items scores (e.g. texts x images)
-                      relevant=None, # boolean queries x items; None: the diagonal (similarity must be square)
-                      prefix: str = "t2i_", # key prefix for rows -> columns
-                      reverse_prefix: str | None = "i2t_", # key prefix for columns -> rows (the transpose); None: skip
-                      ks: Sequence[int] = (1, 5, 10), # the K of each recall@K
-                     ) -> dict:
-    "Recall@K and median rank in both directions, keyed as in metrics.json: t2i_r1 ... t2i_median_rank, i2t_r1 ..."
+def retrieval_metrics(
+    similarity,  # queries x items scores (e.g. texts x images)
+    relevant=None,  # boolean queries x items; None: the diagonal (similarity must be square)
+    prefix: str = "t2i_",  # key prefix for rows -> columns
+    reverse_prefix: str | None = "i2t_",  # key prefix for columns -> rows (the transpose); None: skip
+    ks: Sequence[int] = (1, 5, 10),  # the K of each recall@K
+) -> dict:
+    """Recall@K and median rank in both directions, keyed as in metrics.json: t2i_r1 ... t2i_median_rank,
+    i2t_r1 ..."""
     s = np.asarray(similarity)
     if relevant is None and (s.ndim != 2 or s.shape[0] != s.shape[1]):
-        raise ValueError(f"similarity must be square when relevant is None (item i answers query i, both ways), got shape {s.shape}")
+        raise ValueError(
+            "similarity must be square when relevant is None (item i answers query i, both ways), got "
+            f"shape {s.shape}"
+        )
     ks = [_check_k(k) for k in ks]
     directions = [(prefix, s, relevant, "similarity", "relevant")]
     if reverse_prefix is not None:
-        directions.append((reverse_prefix, s.T, None if relevant is None else np.asarray(relevant).T, "similarity.T", "relevant.T"))
+        directions.append(
+            (
+                reverse_prefix,
+                s.T,
+                None if relevant is None else np.asarray(relevant).T,
+                "similarity.T",
+                "relevant.T",
+            )
+        )
     metrics = {}
     for key, sim, rel, name, rel_name in directions:
         ranks = _ranks(*_check_similarity(sim, rel, name, rel_name))
@@ -443,22 +624,80 @@ def retrieval_metrics(similarity, # queries x items scores (e.g. texts x images)
     return metrics
 
 # %% ../nbs/06_evaluate.ipynb #42895e1b
-VQA_PUNCTUATION = [";", "/", "[", "]", '"', "{", "}", "(", ")", "=", "+", "\\", "_", "-", ">", "<", "@", "`", ",", "?", "!"]
-VQA_NUMBER_WORDS = {"none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
-                    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10"}
+VQA_PUNCTUATION = [
+    ";",
+    "/",
+    "[",
+    "]",
+    '"',
+    "{",
+    "}",
+    "(",
+    ")",
+    "=",
+    "+",
+    "\\",
+    "_",
+    "-",
+    ">",
+    "<",
+    "@",
+    "`",
+    ",",
+    "?",
+    "!",
+]
+VQA_NUMBER_WORDS = {
+    "none": "0",
+    "zero": "0",
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+}
 VQA_ARTICLES = ("a", "an", "the")
-VQA_CONTRACTIONS = {"aint": "ain't", "arent": "aren't", "cant": "can't", "couldnt": "couldn't", "didnt": "didn't",
-                    "doesnt": "doesn't", "dont": "don't", "hadnt": "hadn't", "hasnt": "hasn't", "havent": "haven't",
-                    "hes": "he's", "im": "i'm", "isnt": "isn't", "itll": "it'll", "ive": "i've", "shouldnt": "shouldn't",
-                    "thats": "that's", "theres": "there's", "theyre": "they're", "wasnt": "wasn't", "werent": "weren't",
-                    "whats": "what's", "wont": "won't", "wouldnt": "wouldn't", "youre": "you're"}
+VQA_CONTRACTIONS = {
+    "aint": "ain't",
+    "arent": "aren't",
+    "cant": "can't",
+    "couldnt": "couldn't",
+    "didnt": "didn't",
+    "doesnt": "doesn't",
+    "dont": "don't",
+    "hadnt": "hadn't",
+    "hasnt": "hasn't",
+    "havent": "haven't",
+    "hes": "he's",
+    "im": "i'm",
+    "isnt": "isn't",
+    "itll": "it'll",
+    "ive": "i've",
+    "shouldnt": "shouldn't",
+    "thats": "that's",
+    "theres": "there's",
+    "theyre": "they're",
+    "wasnt": "wasn't",
+    "werent": "weren't",
+    "whats": "what's",
+    "wont": "won't",
+    "wouldnt": "wouldn't",
+    "youre": "you're",
+}
 _VQA_PERIOD = re.compile(r"(?!<=\d)(\.)(?!\d)")
 _VQA_THOUSANDS = re.compile(r"(\d)(,)(\d)")
 
 
-def vqa_normalize(answer: str,  # an answer, the model's or a human's
-                  ) -> str:
-    "The answer as the official VQA evaluation compares it: punctuation, case, number words, articles, contractions."
+def vqa_normalize(
+    answer: str,  # an answer, the model's or a human's
+) -> str:
+    """The answer as the official VQA evaluation compares it: punctuation, case, number words, articles,
+    contractions."""
     text = " ".join(str(answer).split())
     spaced = any(p + " " in text or " " + p in text for p in VQA_PUNCTUATION)
     drop = spaced or _VQA_THOUSANDS.search(text) is not None
@@ -470,9 +709,10 @@ def vqa_normalize(answer: str,  # an answer, the model's or a human's
     return " ".join(words)
 
 # %% ../nbs/06_evaluate.ipynb #e17b25be
-def vqa_score(human_answers: Sequence[str],  # the human answers to one question (ten in VQA v2)
-              prediction: str,  # the model's answer
-              ) -> float:
+def vqa_score(
+    human_answers: Sequence[str],  # the human answers to one question (ten in VQA v2)
+    prediction: str,  # the model's answer
+) -> float:
     "min(matching humans / 3, 1), averaged over the leave-one-out subsets of the human answers."
     n = len(human_answers)
     if n == 0:
@@ -480,57 +720,76 @@ def vqa_score(human_answers: Sequence[str],  # the human answers to one question
     guess = vqa_normalize(prediction)
     m = sum(vqa_normalize(a) == guess for a in human_answers)
     if n == 1:
-        return float(m)   # one human: nothing to leave out, a match is full marks
+        return float(m)  # one human: nothing to leave out, a match is full marks
     return (m * min((m - 1) / 3, 1) + (n - m) * min(m / 3, 1)) / n
 
 
-def vqa_accuracy(answers: Sequence[Sequence[str]],  # the human answers of each question
-                 predictions: Sequence[str],  # the model's answer to each question
-                 ) -> float:
-    "The official VQA accuracy of `predictions`: the mean of `vqa_score` over the questions, a float in [0, 1]."
+def vqa_accuracy(
+    answers: Sequence[Sequence[str]],  # the human answers of each question
+    predictions: Sequence[str],  # the model's answer to each question
+) -> float:
+    """The official VQA accuracy of `predictions`: the mean of `vqa_score` over the questions, a float in [0,
+    1]."""
     if isinstance(predictions, str) or isinstance(answers, str):
-        raise ValueError("vqa_accuracy: answers must be one list of human answers per question and predictions a list of str")
+        raise ValueError(
+            "vqa_accuracy: answers must be one list of human answers per question and predictions a "
+            "list of str"
+        )
     if len(answers) != len(predictions):
-        raise ValueError(f"vqa_accuracy: {len(answers)} questions but {len(predictions)} predictions; expected one per question")
+        raise ValueError(
+            f"vqa_accuracy: {len(answers)} questions but {len(predictions)} predictions; expected one "
+            "per question"
+        )
     if len(answers) == 0:
         raise ValueError("vqa_accuracy: no questions to score")
     scores = []
     for i, (humans, guess) in enumerate(zip(answers, predictions)):
         if isinstance(humans, str) or len(humans) == 0:
-            raise ValueError(f"vqa_accuracy: question {i} must have a non-empty list of human answers, got {_short(humans)}")
+            raise ValueError(
+                f"vqa_accuracy: question {i} must have a non-empty list of human answers, got "
+                f"{_short(humans)}"
+            )
         scores.append(vqa_score(humans, guess))
     return float(np.mean(scores))
 
 # %% ../nbs/07_apps.caption.ipynb #013aed90
-def caption_metrics(references: list, # one list of reference captions per item
-                    hypotheses: list, # the generated captions
-                   ) -> dict:
+def caption_metrics(
+    references: list,  # one list of reference captions per item
+    hypotheses: list,  # the generated captions
+) -> dict:
     "BLEU-1..4, ROUGE-L and exact match of generated captions against their references, after `standardize`."
-    from mmlearn.preprocess.text import standardize   # here: the metrics above need no TensorFlow, this one does
+    # here: the metrics above need no TensorFlow, this one does
+    from mmlearn.preprocess.text import standardize
+
     refs = [[standardize(r) for r in rs] for rs in references]
-    hyps = [standardize(h) if h.strip() else "" for h in hypotheses]   # a model may end a caption before its first word
+    # a model may end a caption before its first word
+    hyps = [standardize(h) if h.strip() else "" for h in hypotheses]
     exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
 # %% ../nbs/07_apps.retrieval.ipynb #f074a0f3
-def chance_recall_at_k(relevant: np.ndarray, # boolean (queries x items)
-                       k: int, # how many top items count
-                      ) -> float:
+def chance_recall_at_k(
+    relevant: np.ndarray,  # boolean (queries x items)
+    k: int,  # how many top items count
+) -> float:
     "Expected recall@k of a uniformly random ranking: mean over queries of 1 - C(N-r, k) / C(N, k)."
     rel = np.asarray(relevant, dtype=bool)
-    if rel.ndim != 2 or rel.size == 0: raise ValueError(f"relevant must be a non-empty (queries x items) matrix, got shape {rel.shape}")
+    if rel.ndim != 2 or rel.size == 0:
+        raise ValueError(f"relevant must be a non-empty (queries x items) matrix, got shape {rel.shape}")
     n, r = rel.shape[1], rel.sum(axis=1)
     i = np.arange(min(k, n))
     miss = np.prod(np.clip(n - r[:, None] - i, 0, None) / (n - i), axis=1)
     return float(np.mean(1 - miss))
 
 # %% ../nbs/07_apps.retrieval.ipynb #93497f70
-def retrieval_report(similarity: np.ndarray, # texts x items cosine similarities
-                     relevant: np.ndarray, # boolean texts x items: which items answer each text
-                     prefixes: tuple = ("t2i_", "i2t_"), # key prefixes: text -> item, item -> text
-                     ks: tuple = (1, 5, 10), # the K of each recall@K
-                    ) -> dict:
-    "Recall@K and median rank in both directions, and the recall@K of a random ranking (keys ending in _chance)."
+def retrieval_report(
+    similarity: np.ndarray,  # texts x items cosine similarities
+    relevant: np.ndarray,  # boolean texts x items: which items answer each text
+    prefixes: tuple = ("t2i_", "i2t_"),  # key prefixes: text -> item, item -> text
+    ks: tuple = (1, 5, 10),  # the K of each recall@K
+) -> dict:
+    """Recall@K and median rank in both directions, and the recall@K of a random ranking (keys ending in
+    _chance)."""
     metrics = retrieval_metrics(similarity, relevant, prefix=prefixes[0], reverse_prefix=prefixes[1], ks=ks)
     for p, rel in zip(prefixes, (relevant, np.asarray(relevant).T)):
         metrics.update({f"{p}r{k}_chance": chance_recall_at_k(rel, k) for k in ks})

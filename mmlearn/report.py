@@ -15,70 +15,111 @@ from .train import read_run
 __all__ = ['READERS', 'target_check', 'interpret', 'metrics_table', 'write_report']
 
 # %% ../nbs/08_report.ipynb #08159fb2
-def target_check(targets: dict, # metric -> the least value the default run must reach (`Task.targets`)
-                 metrics: dict, # the run's metrics
-                ) -> list[tuple[str, float, float, bool]]:
+def target_check(
+    targets: dict,  # metric -> the least value the default run must reach (`Task.targets`)
+    metrics: dict,  # the run's metrics
+) -> list[tuple[str, float, float, bool]]:
     "Each target as (metric, target, value, met); a metric the run lacks counts as not met."
-    return [(k, t, metrics.get(k, float("nan")), metrics.get(k, float("-inf")) >= t) for k, t in targets.items()]
+    return [
+        (k, t, metrics.get(k, float("nan")), metrics.get(k, float("-inf")) >= t) for k, t in targets.items()
+    ]
 
 # %% ../nbs/08_report.ipynb #a8190b2a
-def _pct(x: float) -> str: return f"{100 * x:.1f}%"
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
 
 def _generation(m: dict) -> list[str]:
-    rest = ("nearly all of the others differ by a word or two" if m["rouge_l"] >= 0.9 else
-            "the others share some of the reference's words in order" if m["rouge_l"] >= 0.5 else "the others are mostly wrong")
-    s = [f"The model's output equals a reference exactly for {_pct(m['exact_match'])} of the held-out items; "
-         f"BLEU-4 is {m['bleu4']:.3f} and ROUGE-L {m['rouge_l']:.3f}: {rest}."]
+    rest = (
+        "nearly all of the others differ by a word or two"
+        if m["rouge_l"] >= 0.9
+        else "the others share some of the reference's words in order"
+        if m["rouge_l"] >= 0.5
+        else "the others are mostly wrong"
+    )
+    s = [
+        f"The model's output equals a reference exactly for {_pct(m['exact_match'])} of the held-out items; "
+        f"BLEU-4 is {m['bleu4']:.3f} and ROUGE-L {m['rouge_l']:.3f}: {rest}."
+    ]
     for mod in ("text", "image", "audio"):
         if f"rouge_l_{mod}" in m:
-            s.append(f"With the {mod} alone the same model reaches ROUGE-L {m[f'rouge_l_{mod}']:.3f} "
-                     f"({m['rouge_l'] - m[f'rouge_l_{mod}']:+.3f} for using every modality).")
+            s.append(
+                f"With the {mod} alone the same model reaches ROUGE-L {m[f'rouge_l_{mod}']:.3f} "
+                f"({m['rouge_l'] - m[f'rouge_l_{mod}']:+.3f} for using every modality)."
+            )
     return s
+
 
 def _retrieval(m: dict) -> list[str]:
     s = []
-    for p, q, item in (("t2i_", "text", "image"), ("i2t_", "image", "caption"), ("t2a_", "text", "audio clip"), ("a2t_", "audio", "caption")):
+    for p, q, item in (
+        ("t2i_", "text", "image"),
+        ("i2t_", "image", "caption"),
+        ("t2a_", "text", "audio clip"),
+        ("a2t_", "audio", "caption"),
+    ):
         if p + "r1" in m:
             chance = f" (chance {_pct(m[p + 'r1_chance'])})" if p + "r1_chance" in m else ""
-            s.append(f"A {q} query finds a right {item} first {_pct(m[p + 'r1'])} of the time{chance}, "
-                     f"within the top five {_pct(m[p + 'r5'])}, median rank {m[p + 'median_rank']:g}.")
+            s.append(
+                f"A {q} query finds a right {item} first {_pct(m[p + 'r1'])} of the time{chance}, "
+                f"within the top five {_pct(m[p + 'r5'])}, median rank {m[p + 'median_rank']:g}."
+            )
     return s
+
 
 def _classification(m: dict) -> list[str]:
     s = [f"Accuracy on the held-out items is {m['accuracy']:.3f} (macro F1 {m['f1_macro']:.3f})."]
     single = {mod: m[f"accuracy_{mod}"] for mod in ("text", "audio", "image") if f"accuracy_{mod}" in m}
     if single:
         best = max(single, key=single.get)
-        s.append("Each modality alone: " + ", ".join(f"{k} {v:.3f}" for k, v in single.items()) +
-                 f"; fusing them gains {m['accuracy'] - single[best]:+.3f} over the better one ({best}).")
+        s.append(
+            "Each modality alone: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in single.items())
+            + f"; fusing them gains {m['accuracy'] - single[best]:+.3f} over the better one ({best})."
+        )
     return s
+
 
 def _assistant(m: dict) -> list[str]:
     "One model, every task: the questions first, then the other tasks it was asked to do."
     s = []
     if "image_qa_accuracy" in m:
-        s.append(f"It answers {_pct(m['image_qa_accuracy'])} of the held-out image questions exactly "
-                 f"(VQA accuracy {m['vqa_accuracy']:.3f}).")
+        s.append(
+            f"It answers {_pct(m['image_qa_accuracy'])} of the held-out image questions exactly "
+            f"(VQA accuracy {m['vqa_accuracy']:.3f})."
+        )
     if "audio_qa_accuracy" in m:
         s.append(f"Questions about sounds: {_pct(m['audio_qa_accuracy'])}.")
-    done = [f"{name} {m[key]:.3f}" for key, name in (
-        ("caption_exact_match", "caption exact match"), ("summary_rouge_l", "summary ROUGE-L"),
-        ("sentiment_accuracy", "spoken sentiment"), ("digits_accuracy", "spoken digits"),
-        ("heldout_phrasing_accuracy", "questions in unseen phrasings")) if key in m]
+    done = [
+        f"{name} {m[key]:.3f}"
+        for key, name in (
+            ("caption_exact_match", "caption exact match"),
+            ("summary_rouge_l", "summary ROUGE-L"),
+            ("sentiment_accuracy", "spoken sentiment"),
+            ("digits_accuracy", "spoken digits"),
+            ("heldout_phrasing_accuracy", "questions in unseen phrasings"),
+        )
+        if key in m
+    ]
     if done:
         s.append("By instruction, the same model scores " + ", ".join(done) + ".")
     return s
 
 
-READERS = {"generation": _generation, "retrieval": _retrieval, "classification": _classification,
-           "assistant": _assistant}
+READERS = {
+    "generation": _generation,
+    "retrieval": _retrieval,
+    "classification": _classification,
+    "assistant": _assistant,
+}
 
 
-def interpret(kind: str, # how to read the metrics: a key of READERS (`Task.report`)
-              metrics: dict, # the run's metrics
-              targets: dict | None = None, # the default run's targets (`Task.targets`); None: none
-              config: dict | None = None, # the run's configuration (config.json); None: unknown
-             ) -> str:
+def interpret(
+    kind: str,  # how to read the metrics: a key of READERS (`Task.report`)
+    metrics: dict,  # the run's metrics
+    targets: dict | None = None,  # the default run's targets (`Task.targets`); None: none
+    config: dict | None = None,  # the run's configuration (config.json); None: unknown
+) -> str:
     "One paragraph, generated from the numbers, that says what a run's metrics mean."
     if kind not in READERS:
         raise ValueError(f"unknown kind of task {kind!r}: expected one of {', '.join(READERS)}")
@@ -88,13 +129,21 @@ def interpret(kind: str, # how to read the metrics: a key of READERS (`Task.repo
         s.append(f"It trained on {metrics['samples']:g} examples in {metrics['train_seconds']:.0f} s.")
     checks = target_check(targets or {}, metrics)
     goal = ", ".join(f"{k} >= {t:g}" for k, t, _, _ in checks)
-    chosen = [k for k in ("samples", "epochs", "batch_size", "learning_rate") if config.get(k) is not None] + list(config.get("extra") or {})
+    chosen = [
+        k for k in ("samples", "epochs", "batch_size", "learning_rate") if config.get(k) is not None
+    ] + list(config.get("extra") or {})
     if config.get("data") is None and checks and not chosen:
         missed = [f"{k} {v:.3f} < {t:g}" for k, t, v, ok in checks if not ok]
-        s.append(f"It meets the target for the default run ({goal})." if not missed
-                 else "It misses the target for the default run: " + "; ".join(missed) + ".")
+        s.append(
+            f"It meets the target for the default run ({goal})."
+            if not missed
+            else "It misses the target for the default run: " + "; ".join(missed) + "."
+        )
     elif config.get("data") is None and checks:
-        s.append(f"The default run of this task aims for {goal}; this run set its own {', '.join(chosen)}, so it is not held to that.")
+        s.append(
+            f"The default run of this task aims for {goal}; this run set its own {', '.join(chosen)}, "
+            "so it is not held to that."
+        )
     return " ".join(s)
 
 # %% ../nbs/08_report.ipynb #403fccf5
@@ -104,24 +153,55 @@ def metrics_table(metrics: dict) -> str:
     rows = [k for k in sorted(metrics) if k not in last] + [k for k in last if k in metrics]
     return "\n".join(["| metric | value |", "|---|---|"] + [f"| `{k}` | {metrics[k]:.4g} |" for k in rows])
 
-def write_report(run_dir: str | Path, # a run folder with metrics.json and config.json
-                 task, # the Task that trained it (its report kind and targets)
-                ) -> Path:
+
+def write_report(
+    run_dir: str | Path,  # a run folder with metrics.json and config.json
+    task,  # the Task that trained it (its report kind and targets)
+) -> Path:
     "Write run_dir/report.md: the interpretation, the metrics table and the run's figures."
     run_dir = Path(run_dir)
     cfg, metrics = read_run(run_dir)
     config = asdict(cfg)
     used = json.loads((run_dir / "config.json").read_text()).get("settings", {})
     name = task.name
-    lines = [f"# {name} run: {run_dir.name}", "", interpret(task.report, metrics, task.targets, config), "", "## Metrics", "", metrics_table(metrics), "", "## Figures", ""]
+    lines = [
+        f"# {name} run: {run_dir.name}",
+        "",
+        interpret(task.report, metrics, task.targets, config),
+        "",
+        "## Metrics",
+        "",
+        metrics_table(metrics),
+        "",
+        "## Figures",
+        "",
+    ]
     for png in sorted(run_dir.glob("*.png")):
         lines += [f"### {png.stem.replace('_', ' ').capitalize()}", "", f"![{png.stem}]({png.name})", ""]
     settings = {k: v for k, v in config.items() if v not in (None, {}, "")}
-    repeat = "".join(f" --{k.replace('_', '-')} {settings[k]}" for k in ("data", "format", "epochs", "samples", "batch_size", "learning_rate", "seed") if k in settings)
+    repeat = "".join(
+        f" --{k.replace('_', '-')} {settings[k]}"
+        for k in ("data", "format", "epochs", "samples", "batch_size", "learning_rate", "seed")
+        if k in settings
+    )
     repeat += "".join(f" --set {k}={v}" for k, v in (settings.get("extra") or {}).items())
-    lines += ["## Configuration", "", "```json", json.dumps(settings, indent=2, sort_keys=True, default=str), "```", ""]
+    lines += [
+        "## Configuration",
+        "",
+        "```json",
+        json.dumps(settings, indent=2, sort_keys=True, default=str),
+        "```",
+        "",
+    ]
     if used:
-        lines += ["The settings the run used (the task's defaults with the above):", "", "```json", json.dumps(used, indent=2, sort_keys=True, default=str), "```", ""]
+        lines += [
+            "The settings the run used (the task's defaults with the above):",
+            "",
+            "```json",
+            json.dumps(used, indent=2, sort_keys=True, default=str),
+            "```",
+            "",
+        ]
     lines += [f"Repeat it with `mmlearn train --task {cfg.task}{repeat}`.", ""]
     out = run_dir / "report.md"
     out.write_text("\n".join(lines))

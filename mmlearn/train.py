@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .core import in_test, set_seed
+from .core import set_seed
 
 # %% auto #0
 __all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config',
@@ -33,21 +33,24 @@ __all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task'
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
-RUN_SETTINGS = ("epochs", "samples", "batch_size", "learning_rate")  # the settings every task has, with flags of their own
+# the settings every task has, with flags of their own
+RUN_SETTINGS = ("epochs", "samples", "batch_size", "learning_rate")
 
 
 @dataclass
 class RunConfig:
-    "What a user chose for a training run (None: the task's default); with the task's defaults it is everything needed to repeat it."
-    task: str = "caption"               # a name in mmlearn.tasks.TASKS
-    epochs: int | None = None           # passes over the training set (None: the task's default)
-    samples: int | None = None          # training examples to generate or load (None: the task's default)
-    seed: int = 0                       # seed of the data and of the weights
-    batch_size: int | None = None       # examples per gradient step, over all replicas (None: the task's default)
+    """What a user chose for a training run (None: the task's default); with the task's defaults it is
+    everything needed to repeat it."""
+
+    task: str = "caption"  # a name in mmlearn.tasks.TASKS
+    epochs: int | None = None  # passes over the training set (None: the task's default)
+    samples: int | None = None  # training examples to generate or load (None: the task's default)
+    seed: int = 0  # seed of the data and of the weights
+    batch_size: int | None = None  # examples per gradient step, over all replicas (None: the task's default)
     learning_rate: float | None = None  # Adam's step size (None: the task's default)
-    data: str | None = None             # a dataset folder (None: built-in data)
-    format: str | None = None           # the layout of `data` (a name in mmlearn.data.formats.FORMATS)
-    strategy: str = "default"           # tf.distribute strategy: default, mirrored or multiworker
+    data: str | None = None  # a dataset folder (None: built-in data)
+    format: str | None = None  # the layout of `data` (a name in mmlearn.data.formats.FORMATS)
+    strategy: str = "default"  # tf.distribute strategy: default, mirrored or multiworker
     extra: dict = field(default_factory=dict)  # the task's other settings the user set (`--set KEY=VALUE`)
 
     def __post_init__(self):
@@ -78,19 +81,21 @@ class RunConfig:
         return cls(**values)
 
 # %% ../nbs/05_train.ipynb #bfb10ed7
-def resolve_settings(config: RunConfig, # what the user chose
-                     defaults: dict, # every setting the task declares, with its default
-                     data_defaults: Callable | None = None, # config -> the settings that depend on the data
-                     test_sizes: dict | None = None, # small settings while nbdev or pytest runs (until the tests pass their own)
-                     task: str | None = None, # the task's name, for the error message
-                    ) -> dict:
-    "The settings a run uses: the defaults (with `test_sizes` under test), then `data_defaults(config)`, then what the user set (None: unset)."
+def resolve_settings(
+    config: RunConfig,  # what the user chose
+    defaults: dict,  # every setting the task declares, with its default
+    data_defaults: Callable | None = None,  # config -> the settings that depend on the data
+    task: str | None = None,  # the task's name, for the error message
+) -> dict:
+    """The settings a run uses: the defaults, then `data_defaults(config)`, then what the user set (None:
+    unset)."""
     unknown = sorted(set(config.extra) - set(defaults))
     if unknown:
-        raise ValueError(f"task {task or config.task!r} has no setting {unknown[0]!r}; it declares {', '.join(sorted(defaults))}")
+        raise ValueError(
+            f"task {task or config.task!r} has no setting {unknown[0]!r}; it declares "
+            f"{', '.join(sorted(defaults))}"
+        )
     merged = dict(defaults)
-    if in_test() and test_sizes:
-        merged.update(test_sizes)
     if data_defaults is not None:
         merged.update(data_defaults(config))
     merged.update({k: getattr(config, k) for k in RUN_SETTINGS if getattr(config, k) is not None})
@@ -100,30 +105,37 @@ def resolve_settings(config: RunConfig, # what the user chose
 
 @dataclass(frozen=True)
 class Task:
-    "What an application declares: its name and settings, the data and inputs it takes, its targets, and how it trains, evaluates and predicts."
-    name: str           # the name `mmlearn train --task` takes
-    summary: str        # what it learns, in one line
-    defaults: dict      # every setting the task declares, with its default (RUN_SETTINGS among them)
-    train: Callable     # train(config, run_dir) -> metrics: fit, then save the model and the figures in run_dir
+    """What an application declares: its name and settings, the data and inputs it takes, its targets, and how
+    it trains, evaluates and predicts."""
+
+    name: str  # the name `mmlearn train --task` takes
+    summary: str  # what it learns, in one line
+    defaults: dict  # every setting the task declares, with its default (RUN_SETTINGS among them)
+    train: Callable  # train(config, run_dir) -> metrics: fit, then save the model and the figures in run_dir
     evaluate: Callable  # evaluate(run_dir, config) -> metrics, recomputed from the saved model
-    predict: Callable   # predict(run_dir, image=None, audio=None, text=None) -> one line per input
+    predict: Callable  # predict(run_dir, image=None, audio=None, text=None) -> one line per input
     formats: tuple = ()  # the --format layouts it reads besides its built-in data
-    inputs: tuple = ()   # what predict takes: "image", "audio", "text"
-    targets: dict = field(default_factory=dict)  # metric -> least value its default run on built-in data reaches
-    report: str = "classification"  # how report.md reads the metrics: "generation", "retrieval" or "classification"
-    data_defaults: Callable | None = None  # config -> the settings that depend on the data, applied over `defaults`
-    routes: dict = field(default_factory=dict)  # format -> name of the task that trains on that layout instead
-    test_sizes: dict = field(default_factory=dict)  # small settings while nbdev or pytest runs (until the tests pass their own)
+    inputs: tuple = ()  # what predict takes: "image", "audio", "text"
+    # metric -> least value its default run on built-in data reaches
+    targets: dict = field(default_factory=dict)
+    # how report.md reads the metrics: "generation", "retrieval" or "classification"
+    report: str = "classification"
+    # config -> the settings that depend on the data, applied over `defaults`
+    data_defaults: Callable | None = None
+    # format -> name of the task that trains on that layout instead
+    routes: dict = field(default_factory=dict)
 
     def __post_init__(self):
         missing = [k for k in RUN_SETTINGS if k not in self.defaults]
         if missing:
             raise ValueError(f"task {self.name!r}: defaults must declare {', '.join(missing)}")
 
-    def settings(self, config: RunConfig, # what the user chose
-                ) -> dict:
+    def settings(
+        self,
+        config: RunConfig,  # what the user chose
+    ) -> dict:
         "The settings a run of this task uses (`resolve_settings` with the task's declarations)."
-        return resolve_settings(config, self.defaults, self.data_defaults, self.test_sizes, self.name)
+        return resolve_settings(config, self.defaults, self.data_defaults, self.name)
 
 # %% ../nbs/05_train.ipynb #0a75a5d4
 def _parse_value(key: str, raw: str, default):
@@ -146,12 +158,15 @@ def _parse_value(key: str, raw: str, default):
     try:
         return readers[kind](raw)
     except ValueError:
-        raise ValueError(f"setting {key}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}") from None
+        raise ValueError(
+            f"setting {key}: expected {'an integer' if kind is int else 'a number'}, got {raw!r}"
+        ) from None
 
 
-def parse_setting(text: str, # KEY=VALUE as typed after --set
-                  defaults: dict, # the task's declared settings (Task.defaults)
-                 ) -> tuple[str, object]:
+def parse_setting(
+    text: str,  # KEY=VALUE as typed after --set
+    defaults: dict,  # the task's declared settings (Task.defaults)
+) -> tuple[str, object]:
     "(key, value) from `--set KEY=VALUE`, the value read as the type of the key's default."
     key, sep, raw = text.partition("=")
     key = key.strip().replace("-", "_")
@@ -162,172 +177,257 @@ def parse_setting(text: str, # KEY=VALUE as typed after --set
     return key, _parse_value(key, raw.strip(), defaults[key])
 
 # %% ../nbs/05_train.ipynb #bcef20e0
-def write_metrics(run_dir: str | Path, # the run folder
-                  metrics: dict, # name -> number
-                 ) -> Path:
+def write_metrics(
+    run_dir: str | Path,  # the run folder
+    metrics: dict,  # name -> number
+) -> Path:
     "Write `metrics.json` (sorted keys, plain floats) and return its path."
-    bad = {k: v for k, v in metrics.items() if not isinstance(v, (int, float, np.number)) or not math.isfinite(float(v))}
-    if bad: raise ValueError(f"metrics must be finite numbers, got {bad}")
+    bad = {
+        k: v
+        for k, v in metrics.items()
+        if not isinstance(v, (int, float, np.number)) or not math.isfinite(float(v))
+    }
+    if bad:
+        raise ValueError(f"metrics must be finite numbers, got {bad}")
     p = Path(run_dir) / "metrics.json"
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps({k: float(v) for k, v in sorted(metrics.items())}, indent=2) + "\n")
     return p
 
-def read_config(run_dir: str | Path, # a folder written by a training run, finished or not
-               ) -> RunConfig:
+
+def read_config(
+    run_dir: str | Path,  # a folder written by a training run, finished or not
+) -> RunConfig:
     "The configuration of a run, from its `config.json`; a clear error when the folder is not a run."
     d = Path(run_dir)
-    if not d.is_dir(): raise FileNotFoundError(f"run folder {d} does not exist")
-    if not (d / "config.json").is_file(): raise FileNotFoundError(f"{d} is not a run folder: config.json is missing (train one with `mmlearn train`)")
-    try: return RunConfig.from_json((d / "config.json").read_text())
-    except (json.JSONDecodeError, TypeError) as e: raise ValueError(f"{d / 'config.json'} is not a run configuration: {e}") from None
+    if not d.is_dir():
+        raise FileNotFoundError(f"run folder {d} does not exist")
+    if not (d / "config.json").is_file():
+        raise FileNotFoundError(
+            f"{d} is not a run folder: config.json is missing (train one with `mmlearn train`)"
+        )
+    try:
+        return RunConfig.from_json((d / "config.json").read_text())
+    except (json.JSONDecodeError, TypeError) as e:
+        raise ValueError(f"{d / 'config.json'} is not a run configuration: {e}") from None
 
-def read_run(run_dir: str | Path, # a folder written by a training run
-            ) -> tuple[RunConfig, dict]:
+
+def read_run(
+    run_dir: str | Path,  # a folder written by a training run
+) -> tuple[RunConfig, dict]:
     "The configuration and metrics of a finished run; a clear error when the folder is not one."
     cfg = read_config(run_dir)
     d = Path(run_dir)
-    if not (d / "metrics.json").is_file(): raise FileNotFoundError(f"{d} is not a run folder: metrics.json is missing (train one with `mmlearn train`)")
+    if not (d / "metrics.json").is_file():
+        raise FileNotFoundError(
+            f"{d} is not a run folder: metrics.json is missing (train one with `mmlearn train`)"
+        )
     return cfg, json.loads((d / "metrics.json").read_text())
 
 # %% ../nbs/05_train.ipynb #72b8cca7
-def plot_history(history: dict, # keras History.history: name -> list of per-epoch values
-                 path: str | Path | None = None, # save the figure here as PNG
-                ):
+def plot_history(
+    history: dict,  # keras History.history: name -> list of per-epoch values
+    path: str | Path | None = None,  # save the figure here as PNG
+):
     "Training and validation curves, one panel per metric."
     import matplotlib.pyplot as plt
+
     names = [k for k in history if not k.startswith("val_")]
     fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3), squeeze=False)
     for ax, k in zip(axes[0], names):
         ax.plot(range(1, len(history[k]) + 1), history[k], label="train")
-        if f"val_{k}" in history: ax.plot(range(1, len(history[f"val_{k}"]) + 1), history[f"val_{k}"], label="validation")
-        ax.set(title=k, xlabel="epoch"); ax.legend()
+        if f"val_{k}" in history:
+            ax.plot(range(1, len(history[f"val_{k}"]) + 1), history[f"val_{k}"], label="validation")
+        ax.set(title=k, xlabel="epoch")
+        ax.legend()
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../nbs/05_train.ipynb #a4026d35
 def fit_verbosity() -> int:
-    "Keras's `verbose` for `fit`: 1 (a progress bar) in a terminal, 2 (a line per epoch) in a notebook or a file, 0 under MMLEARN_QUIET."
-    if os.environ.get("MMLEARN_QUIET"): return 0
+    """Keras's `verbose` for `fit`: 1 (a progress bar) in a terminal, 2 (a line per epoch) in a notebook or a
+    file, 0 under MMLEARN_QUIET."""
+    if os.environ.get("MMLEARN_QUIET"):
+        return 0
     return 1 if sys.stdout.isatty() else 2
 
 # %% ../nbs/05_train.ipynb #bf0a10af
-def seed_generators(model: keras.Model, # a built model
-                   ) -> dict:
+def seed_generators(
+    model: keras.Model,  # a built model
+) -> dict:
     "Every `keras.random.SeedGenerator` in `model` (dropout, augmentation), keyed by layer position and type."
     out = {}
     for i, layer in enumerate(model._flatten_layers(include_self=True, recursive=True)):
-        for j, sg in enumerate(layer._seed_generators): out[f"{i}.{type(layer).__name__}.{j}"] = sg
+        for j, sg in enumerate(layer._seed_generators):
+            out[f"{i}.{type(layer).__name__}.{j}"] = sg
     return out
+
 
 class ResumableBackup(keras.callbacks.BackupAndRestore):
     "Keras's BackupAndRestore, plus the layers' random state; prints one line when a run resumes."
-    def __init__(self, backup_dir: str | Path, # the folder for the backup (a run's `backup/`)
-                 **kwargs): # passed on to keras.callbacks.BackupAndRestore
+
+    # passed on to keras.callbacks.BackupAndRestore
+    def __init__(
+        self,
+        backup_dir: str | Path,  # the folder for the backup (a run's `backup/`)
+        **kwargs,
+    ):
         super().__init__(str(backup_dir), **kwargs)
         self.random_state_path = Path(backup_dir) / "random_state.json"
 
     def _save_model(self):
         Path(self.backup_dir).mkdir(parents=True, exist_ok=True)
         tmp = self.random_state_path.with_suffix(".partial")
-        tmp.write_text(json.dumps({k: np.asarray(sg.state.value).tolist() for k, sg in seed_generators(self.model).items()}))
+        tmp.write_text(
+            json.dumps(
+                {k: np.asarray(sg.state.value).tolist() for k, sg in seed_generators(self.model).items()}
+            )
+        )
         tmp.replace(self.random_state_path)
-        super()._save_model()   # weights, then the epoch count: the commit mark
+        super()._save_model()  # weights, then the epoch count: the commit mark
 
     def _load_model(self):
         super()._load_model()
-        if not Path(self._training_metadata_path).is_file(): return
+        if not Path(self._training_metadata_path).is_file():
+            return
         if self.random_state_path.is_file():
             saved = json.loads(self.random_state_path.read_text())
             for k, sg in seed_generators(self.model).items():
-                if k in saved: sg.state.assign(np.array(saved[k], dtype=keras.backend.standardize_dtype(sg.state.dtype)))
-        print(f"resuming from epoch {self.model._initial_epoch} (the backup in {self.backup_dir})", flush=True)
+                if k in saved:
+                    sg.state.assign(np.array(saved[k], dtype=keras.backend.standardize_dtype(sg.state.dtype)))
+        print(
+            f"resuming from epoch {self.model._initial_epoch} (the backup in {self.backup_dir})", flush=True
+        )
 
 # %% ../nbs/05_train.ipynb #d9caf3cb
 class EpochCheckpoint(keras.callbacks.Callback):
     "Save the whole model to `path` at the end of every epoch (atomically: written aside, then renamed)."
-    def __init__(self, path: str | Path): # where the .keras file goes
-        super().__init__(); self.path = Path(path)
+
+    def __init__(self, path: str | Path):  # where the .keras file goes
+        super().__init__()
+        self.path = Path(path)
+
     def on_epoch_end(self, epoch, logs=None):
         tmp = self.path.with_name(self.path.stem + ".partial.keras")
-        self.model.save(tmp); tmp.replace(self.path)
+        self.model.save(tmp)
+        tmp.replace(self.path)
+
 
 class InterruptOnSignal(keras.callbacks.Callback):
-    "Ctrl-C stops `fit` even when compiled code swallows the KeyboardInterrupt it raises: the signal is remembered and raised again after the batch."
+    """Ctrl-C stops `fit` even when compiled code swallows the KeyboardInterrupt it raises: the signal is
+    remembered and raised again after the batch."""
+
     def __init__(self):
-        super().__init__(); self.signalled, self.previous = False, None
+        super().__init__()
+        self.signalled, self.previous = False, None
+
     def on_train_begin(self, logs=None):
         self.signalled, self.previous = False, None
         current = signal.getsignal(signal.SIGINT)
-        ours = current is signal.default_int_handler or isinstance(getattr(current, "__self__", None), InterruptOnSignal)
-        if ours and threading.current_thread() is threading.main_thread():   # leave a program's own handler (or SIG_IGN) alone
+        ours = current is signal.default_int_handler or isinstance(
+            getattr(current, "__self__", None), InterruptOnSignal
+        )
+        # leave a program's own handler (or SIG_IGN) alone
+        if ours and threading.current_thread() is threading.main_thread():
             self.previous = signal.signal(signal.SIGINT, self._handler)
+
     def _handler(self, signum, frame):
         self.signalled = True
         raise KeyboardInterrupt
-    def _raise_if_signalled(self, *args, **kwargs):
-        if self.signalled: raise KeyboardInterrupt
-    on_train_batch_end = on_test_batch_end = on_epoch_end = _raise_if_signalled
-    def on_train_end(self, logs=None):
-        if self.previous is not None: signal.signal(signal.SIGINT, self.previous)
 
-def training_callbacks(run_dir: str | Path, # the run folder
-                      ) -> list:
-    "Backup-and-restore (with the random state) for crashes, a per-epoch model checkpoint and a Ctrl-C that is never lost, for interruptions."
+    def _raise_if_signalled(self, *args, **kwargs):
+        if self.signalled:
+            raise KeyboardInterrupt
+
+    on_train_batch_end = on_test_batch_end = on_epoch_end = _raise_if_signalled
+
+    def on_train_end(self, logs=None):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+
+
+def training_callbacks(
+    run_dir: str | Path,  # the run folder
+) -> list:
+    """Backup-and-restore (with the random state) for crashes, a per-epoch model checkpoint and a Ctrl-C that
+    is never lost, for interruptions."""
     run_dir = Path(run_dir)
-    return [ResumableBackup(run_dir / "backup", delete_checkpoint=True), EpochCheckpoint(run_dir / "model.keras"), InterruptOnSignal()]
+    return [
+        ResumableBackup(run_dir / "backup", delete_checkpoint=True),
+        EpochCheckpoint(run_dir / "model.keras"),
+        InterruptOnSignal(),
+    ]
 
 # %% ../nbs/05_train.ipynb #b544abcb
-def resume_epoch(run_dir: str | Path, # the run folder
-                ) -> int:
+def resume_epoch(
+    run_dir: str | Path,  # the run folder
+) -> int:
     "The epoch a restarted run resumes from: the number of epochs its backup holds (0 when there is none)."
     p = Path(run_dir) / "backup" / "training_metadata.json"
     return int(json.loads(p.read_text())["epoch"]) if p.is_file() else 0
 
-def epoch_batches(data, # arrays with one row per example: an array, a tuple or a dict of them (as `fit` takes)
-                  batch_size: int, # examples per batch
-                  seed: int = 0, # the order of epoch e is a function of (seed, e) only
-                  epochs: int = 1, # the last epoch is epochs - 1
-                  start_epoch: int = 0, # the first epoch to produce (`resume_epoch(run_dir)` after a restart)
-                 ) -> tf.data.Dataset:
-    "The batches of epochs start_epoch..epochs-1 in one dataset; fit it with steps_per_epoch=ceil(n / batch_size)."
-    if not 0 <= start_epoch <= epochs: raise ValueError(f"start_epoch must be between 0 and epochs={epochs}, got {start_epoch}")
+
+def epoch_batches(
+    data,  # arrays with one row per example: an array, a tuple or a dict of them (as `fit` takes)
+    batch_size: int,  # examples per batch
+    seed: int = 0,  # the order of epoch e is a function of (seed, e) only
+    epochs: int = 1,  # the last epoch is epochs - 1
+    start_epoch: int = 0,  # the first epoch to produce (`resume_epoch(run_dir)` after a restart)
+) -> tf.data.Dataset:
+    """The batches of epochs start_epoch..epochs-1 in one dataset; fit it with steps_per_epoch=ceil(n /
+    batch_size)."""
+    if not 0 <= start_epoch <= epochs:
+        raise ValueError(f"start_epoch must be between 0 and epochs={epochs}, got {start_epoch}")
     data = tf.nest.map_structure(tf.convert_to_tensor, data)
     n = int(tf.nest.flatten(data)[0].shape[0])
-    def order(epoch):   # a stateless shuffle: the same (seed, epoch) gives the same permutation in any process
-        perm = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+
+    def order(epoch):  # a stateless shuffle: the same (seed, epoch) gives the same permutation in any process
+        perm = tf.random.experimental.stateless_shuffle(
+            tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         return tf.data.Dataset.from_tensor_slices(perm).batch(batch_size)
-    gather = lambda i: tf.nest.map_structure(lambda a: tf.gather(a, i), data)
-    return (tf.data.Dataset.range(start_epoch, epochs).flat_map(order)
-            .map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE))
+
+    def gather(i):
+        return tf.nest.map_structure(lambda a: tf.gather(a, i), data)
+
+    return (
+        tf.data.Dataset.range(start_epoch, epochs)
+        .flat_map(order)
+        .map(gather, num_parallel_calls=tf.data.AUTOTUNE)
+        .prefetch(tf.data.AUTOTUNE)
+    )
 
 # %% ../nbs/05_train.ipynb #0ea56b8e
-def array_dataset(x, # an array, or a dict of arrays (one per model input), one row per example
-                  y: np.ndarray, # the targets, one row per example
-                  batch_size: int, # examples per batch
-                  shuffle: bool = False, # reshuffle every epoch (for training)
-                  seed: int = 0, # the shuffle's seed
-                 ) -> tf.data.Dataset:
+def array_dataset(
+    x,  # an array, or a dict of arrays (one per model input), one row per example
+    y: np.ndarray,  # the targets, one row per example
+    batch_size: int,  # examples per batch
+    shuffle: bool = False,  # reshuffle every epoch (for training)
+    seed: int = 0,  # the shuffle's seed
+) -> tf.data.Dataset:
     "(inputs, targets) batches from arrays in memory, shuffled each epoch when `shuffle`, prefetched."
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 # %% ../nbs/05_train.ipynb #bc188006
-def fit_model(model: keras.Model, # a built model
-              train, # a tf.data.Dataset of (inputs, targets) batches, or (inputs, targets) arrays with `batch_size`
-              val, # validation data in the same form (None: none)
-              epochs: int, # passes over the training data
-              learning_rate: float, # Adam's first step size
-              run_dir: str | Path, # where the backup and the per-epoch model go
-              loss=None, # the loss, as compile takes it (None: the model's own compute_loss)
-              metrics: list | None = None, # metrics, as compile takes them
-              schedule: str = "cosine", # "cosine": decay to final_fraction * learning_rate over the run; "constant"
-              final_fraction: float = 0.0, # the cosine's last learning rate, as a fraction of the first
-              batch_size: int | None = None, # examples per step, for arrays
-              **compile_kwargs, # anything else compile takes (jit_compile, run_eagerly, ...)
-             ) -> tuple[dict, float]:
+def fit_model(
+    model: keras.Model,  # a built model
+    train,  # a tf.data.Dataset of (inputs, targets) batches, or (inputs, targets) arrays with `batch_size`
+    val,  # validation data in the same form (None: none)
+    epochs: int,  # passes over the training data
+    learning_rate: float,  # Adam's first step size
+    run_dir: str | Path,  # where the backup and the per-epoch model go
+    loss=None,  # the loss, as compile takes it (None: the model's own compute_loss)
+    metrics: list | None = None,  # metrics, as compile takes them
+    schedule: str = "cosine",  # "cosine": decay to final_fraction * learning_rate over the run; "constant"
+    final_fraction: float = 0.0,  # the cosine's last learning rate, as a fraction of the first
+    batch_size: int | None = None,  # examples per step, for arrays
+    **compile_kwargs,  # anything else compile takes (jit_compile, run_eagerly, ...)
+) -> tuple[dict, float]:
     "compile (Adam) and fit with the run's callbacks; the history and the seconds the fit took."
     if schedule not in ("cosine", "constant"):
         raise ValueError(f"schedule must be 'cosine' or 'constant', got {schedule!r}")
@@ -336,96 +436,132 @@ def fit_model(model: keras.Model, # a built model
         raise ValueError("fit_model: arrays need a batch_size")
     steps = int(train.cardinality()) if streamed else math.ceil(len(train[1]) / batch_size)
     if steps <= 0:
-        raise ValueError(f"fit_model: the training data has {steps} batches; expected a finite, non-empty dataset")
+        raise ValueError(
+            f"fit_model: the training data has {steps} batches; expected a finite, non-empty dataset"
+        )
     rate = learning_rate
     if schedule == "cosine":
         rate = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps, alpha=final_fraction)
     model.compile(keras.optimizers.Adam(rate), loss=loss, metrics=metrics, **compile_kwargs)
-    if model.built:   # build the optimizer now: inside the first step it would trace that step twice
+    if model.built:  # build the optimizer now: inside the first step it would trace that step twice
         model.optimizer.build(model.trainable_variables)
-    fit_kwargs = dict(epochs=epochs, validation_data=val, callbacks=training_callbacks(run_dir), verbose=fit_verbosity())
+    fit_kwargs = dict(
+        epochs=epochs, validation_data=val, callbacks=training_callbacks(run_dir), verbose=fit_verbosity()
+    )
     start = time.perf_counter()
-    if streamed:   # the pipeline shuffles itself; fit cannot shuffle a tf.data.Dataset
+    if streamed:  # the pipeline shuffles itself; fit cannot shuffle a tf.data.Dataset
         history = model.fit(train, shuffle=False, **fit_kwargs)
     else:
         history = model.fit(*train, batch_size=batch_size, **fit_kwargs)
     return history.history, time.perf_counter() - start
 
 # %% ../nbs/05_train.ipynb #f221c52f
-def decode_image_file(path, # a string tensor: the image file's path
-                      size: int | None = None, # resize to size x size (bilinear, antialiased); None: keep
-                     ) -> tf.Tensor:
-    "Read and decode a PNG/JPEG file into float32 pixels in [0, 1], (H, W, 3): a loading function for tf.data."
+def decode_image_file(
+    path,  # a string tensor: the image file's path
+    size: int | None = None,  # resize to size x size (bilinear, antialiased); None: keep
+) -> tf.Tensor:
+    """Read and decode a PNG/JPEG file into float32 pixels in [0, 1], (H, W, 3): a loading function for
+    tf.data."""
     x = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     x = tf.cast(x, tf.float32) / 255.0
     return tf.image.resize(x, (size, size), method="bilinear", antialias=True) if size else x
 
-def record_dataset(records: list, # Records from a mmlearn.data.formats loader (their .path is loaded)
-                   load_fn, # path (a string tensor) -> one example (tensors), e.g. decode_image_file
-                   targets=None, # one target per record (e.g. its label), paired with each example
-                   batch_size: int = 64, # examples per batch
-                   shuffle: bool = True, # a new order every epoch
-                   seed: int = 0, # the shuffle's seed
-                   cache: str | Path | None = None, # a file name: decoded examples are kept there after the first epoch
-                   shuffle_buffer: int = 1024, # decoded examples held for shuffling when `cache` is set
-                  ) -> tf.data.Dataset:
-    "Stream the files of `records` from disk: shuffled names, parallel loading, optional file cache, batches, prefetch."
-    if not records: raise ValueError("records is empty: nothing to stream (did the loader find the dataset's files?)")
-    if batch_size < 1: raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+
+def record_dataset(
+    records: list,  # Records from a mmlearn.data.formats loader (their .path is loaded)
+    load_fn,  # path (a string tensor) -> one example (tensors), e.g. decode_image_file
+    targets=None,  # one target per record (e.g. its label), paired with each example
+    batch_size: int = 64,  # examples per batch
+    shuffle: bool = True,  # a new order every epoch
+    seed: int = 0,  # the shuffle's seed
+    cache: str | Path | None = None,  # a file name: decoded examples are kept there after the first epoch
+    shuffle_buffer: int = 1024,  # decoded examples held for shuffling when `cache` is set
+) -> tf.data.Dataset:
+    """Stream the files of `records` from disk: shuffled names, parallel loading, optional file cache,
+    batches, prefetch."""
+    if not records:
+        raise ValueError("records is empty: nothing to stream (did the loader find the dataset's files?)")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
     paths = np.array([str(r.path) for r in records])
-    if targets is not None and len(targets) != len(paths): raise ValueError(f"targets has {len(targets)} entries for {len(paths)} records: give one per record")
+    if targets is not None and len(targets) != len(paths):
+        raise ValueError(f"targets has {len(targets)} entries for {len(paths)} records: give one per record")
     ds = tf.data.Dataset.from_tensor_slices(paths if targets is None else (paths, np.asarray(targets)))
-    if shuffle and cache is None: ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
+    if shuffle and cache is None:
+        ds = ds.shuffle(len(paths), seed=seed, reshuffle_each_iteration=True)
     load = (lambda p: load_fn(p)) if targets is None else (lambda p, t: (load_fn(p), t))
     ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if cache is not None:
         Path(cache).parent.mkdir(parents=True, exist_ok=True)
         ds = ds.cache(str(cache))
-        if shuffle: ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+        if shuffle:
+            ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
     options = tf.data.Options()
-    if hasattr(options.autotune, "initial_parallelism"): options.autotune.initial_parallelism = os.cpu_count() or 1
+    if hasattr(options.autotune, "initial_parallelism"):
+        options.autotune.initial_parallelism = os.cpu_count() or 1
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE).with_options(options)
 
 # %% ../nbs/05_train.ipynb #99c0f5fc
-def benchmark_model(image_size: int = 32, # side of the square RGB input
-                    width: int = 32, # channels of the first convolution (the second has twice as many)
-                    classes: int = 10, # size of the output layer
-                    seed: int = 0, # seed of the weights
-                   ) -> keras.Model:
-    "The CNN the training benchmarks time: conv -> pool -> conv -> average -> dense, by default with the (32, 64) channels of `ImageEncoder`."
+def benchmark_model(
+    image_size: int = 32,  # side of the square RGB input
+    width: int = 32,  # channels of the first convolution (the second has twice as many)
+    classes: int = 10,  # size of the output layer
+    seed: int = 0,  # seed of the weights
+) -> keras.Model:
+    """The CNN the training benchmarks time: conv -> pool -> conv -> average -> dense, by default with the
+    (32, 64) channels of `ImageEncoder`."""
     set_seed(seed)
-    return keras.Sequential([keras.Input((image_size, image_size, 3)),
-                             keras.layers.Conv2D(width, 3, padding="same", activation="relu"), keras.layers.MaxPooling2D(),
-                             keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
-                             keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(classes)], name="benchmark_cnn")
+    return keras.Sequential(
+        [
+            keras.Input((image_size, image_size, 3)),
+            keras.layers.Conv2D(width, 3, padding="same", activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(2 * width, 3, padding="same", activation="relu"),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(classes),
+        ],
+        name="benchmark_cnn",
+    )
 
-def layer_flops(model: keras.Model, # a built Sequential or functional model
-               ) -> list[int]:
-    "Forward FLOPs per example of each Conv2D and Dense layer, in order: 2 (a multiply and an add) per weight use."
+
+def layer_flops(
+    model: keras.Model,  # a built Sequential or functional model
+) -> list[int]:
+    """Forward FLOPs per example of each Conv2D and Dense layer, in order: 2 (a multiply and an add) per
+    weight use."""
     flops = []
     for layer in model._flatten_layers(include_self=False):
         if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense)):
-            positions = int(np.prod(layer.output.shape[1:-1] or [1]))   # H x W for a convolution, 1 for a dense layer on vectors
+            # H x W for a convolution, 1 for a dense layer on vectors
+            positions = int(np.prod(layer.output.shape[1:-1] or [1]))
             flops.append(2 * positions * int(np.prod(layer.kernel.shape)))
     return flops
 
-def train_step_flops(model: keras.Model, # a built Sequential or functional model
-                     batch_size: int, # examples per step
-                    ) -> int:
-    "FLOPs of one training step: 3 products per layer (forward, input gradient, weight gradient), 2 for the first (its input is the data)."
+
+def train_step_flops(
+    model: keras.Model,  # a built Sequential or functional model
+    batch_size: int,  # examples per step
+) -> int:
+    """FLOPs of one training step: 3 products per layer (forward, input gradient, weight gradient), 2 for the
+    first (its input is the data)."""
     flops = layer_flops(model)
     return batch_size * (3 * sum(flops) - flops[0])
 
 # %% ../nbs/05_train.ipynb #ab67e96d
-def train_step_fn(model: keras.Model, # the model to train
-                  optimizer: keras.optimizers.Optimizer, # updates its weights
-                  loss_fn, # (y_true, y_pred) -> scalar loss
-                 ):
-    "One step of training (forward, gradient, update) as plain Python: run it eagerly, or compile it with tf.function."
+def train_step_fn(
+    model: keras.Model,  # the model to train
+    optimizer: keras.optimizers.Optimizer,  # updates its weights
+    loss_fn,  # (y_true, y_pred) -> scalar loss
+):
+    """One step of training (forward, gradient, update) as plain Python: run it eagerly, or compile it with
+    tf.function."""
+
     def step(x, y):
-        with tf.GradientTape() as tape: loss = loss_fn(y, model(x, training=True))
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, model(x, training=True))
         optimizer.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
         return loss
+
     return step
 
 # %% ../nbs/05_train.ipynb #e940cc8c
@@ -433,115 +569,192 @@ def _median_seconds(fn, repeats: int) -> float:
     "Median wall time of `fn()` over `repeats` calls."
     times = []
     for _ in range(repeats):
-        t = time.perf_counter(); fn(); times.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
     return statistics.median(times)
 
-@tf.function
-def _matmul_sum(a, b): return tf.reduce_sum(tf.linalg.matmul(a, b))   # the sum: only a scalar comes back to Python
 
-def matmul_flops_per_s(n: int = 2048, # side of the square float32 matrices
-                       repeats: int = 5, # timed products; the median is used
-                      ) -> float:
+@tf.function
+def _matmul_sum(a, b):
+    return tf.reduce_sum(tf.linalg.matmul(a, b))  # the sum: only a scalar comes back to Python
+
+
+def matmul_flops_per_s(
+    n: int = 2048,  # side of the square float32 matrices
+    repeats: int = 5,  # timed products; the median is used
+) -> float:
     "FLOP/s of an n x n matrix product (2 n^3 FLOPs), compiled: the attainable speed of this machine."
     a, b = tf.random.stateless_normal((n, n), seed=(0, 1)), tf.random.stateless_normal((n, n), seed=(0, 2))
-    _matmul_sum(a, b).numpy()   # traced once per size
-    return 2 * n ** 3 / _median_seconds(lambda: _matmul_sum(a, b).numpy(), repeats)
+    _matmul_sum(a, b).numpy()  # traced once per size
+    return 2 * n**3 / _median_seconds(lambda: _matmul_sum(a, b).numpy(), repeats)
+
 
 def onednn_enabled() -> bool | None:
-    "Whether TensorFlow runs its CPU kernels through oneDNN (decided when TensorFlow is imported; None if it cannot say)."
-    try: from tensorflow.python.util import _pywrap_util_port
-    except ImportError: return None
+    """Whether TensorFlow runs its CPU kernels through oneDNN (decided when TensorFlow is imported; None if it
+    cannot say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:
+        return None
     return bool(_pywrap_util_port.IsMklEnabled())
 
-def train_step_benchmark(batch_size: int = 32, # examples per step
-                         steps: int = 40, # compiled steps per timed round (eager rounds run a quarter as many)
-                         repeats: int = 7, # timed rounds, alternating compiled, eager and matmul; medians are reported
-                         matmul_size: int = 2048, # side of the reference matrix product
-                         width: int = 32, # channels of benchmark_model's first convolution
-                         eager: bool = True, # also time the eager loop (False: only the compiled step's FLOP/s)
-                         seed: int = 0, # seed of the weights and the random batch
-                        ) -> dict:
-    "Samples/s of the compiled vs the eager train step of `benchmark_model`, and its FLOP/s as a fraction of a large matmul's."
+
+def train_step_benchmark(
+    batch_size: int = 32,  # examples per step
+    steps: int = 40,  # compiled steps per timed round (eager rounds run a quarter as many)
+    repeats: int = 7,  # timed rounds, alternating compiled, eager and matmul; medians are reported
+    matmul_size: int = 2048,  # side of the reference matrix product
+    width: int = 32,  # channels of benchmark_model's first convolution
+    eager: bool = True,  # also time the eager loop (False: only the compiled step's FLOP/s)
+    seed: int = 0,  # seed of the weights and the random batch
+) -> dict:
+    """Samples/s of the compiled vs the eager train step of `benchmark_model`, and its FLOP/s as a fraction of
+    a large matmul's."""
     model = benchmark_model(width=width, seed=seed)
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     steps_of = {"compiled": tf.function(train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn))}
-    if eager: steps_of["eager"] = train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn)
+    if eager:
+        steps_of["eager"] = train_step_fn(model, keras.optimizers.Adam(1e-3), loss_fn)
     g = np.random.default_rng(seed)
-    x, y = tf.constant(g.random((batch_size, *model.input_shape[1:]), dtype=np.float32)), tf.constant(g.integers(0, 10, batch_size))
+    x, y = (
+        tf.constant(g.random((batch_size, *model.input_shape[1:]), dtype=np.float32)),
+        tf.constant(g.integers(0, 10, batch_size)),
+    )
     n_steps = {"compiled": steps, "eager": max(2, steps // 4)}
-    for step in steps_of.values(): step(x, y).numpy()    # trace, and build the optimizers
-    matmul_flops_per_s(matmul_size, 1)                   # warm up
+    for step in steps_of.values():
+        step(x, y).numpy()  # trace, and build the optimizers
+    matmul_flops_per_s(matmul_size, 1)  # warm up
     rounds = {k: [] for k in [*steps_of, "matmul"]}
     for _ in range(repeats):
         for k, step in steps_of.items():
-            rounds[k].append(_median_seconds(lambda: [step(x, y) for _ in range(n_steps[k])][-1].numpy(), 1) / n_steps[k])
+            rounds[k].append(
+                _median_seconds(lambda: [step(x, y) for _ in range(n_steps[k])][-1].numpy(), 1) / n_steps[k]
+            )
         rounds["matmul"].append(matmul_flops_per_s(matmul_size, 1))
     step_s, peak = statistics.median(rounds["compiled"]), statistics.median(rounds["matmul"])
     flops = train_step_flops(model, batch_size)
-    c, p = rounds["compiled"], rounds["matmul"]   # ratios within a round: they share the machine's load
+    c, p = rounds["compiled"], rounds["matmul"]  # ratios within a round: they share the machine's load
     pairs = {"train_flops_fraction": [flops / a / q for a, q in zip(c, p)]}
     if eager:
         pairs["train_compiled_vs_eager"] = [b / a for a, b in zip(c, rounds["eager"])]
-    out = {"compiled_samples_per_s": batch_size / step_s, "train_step_flops": float(flops),
-           "train_flop_per_s": flops / step_s, "matmul_flop_per_s": peak,
-           "train_flops_fraction": statistics.median(pairs["train_flops_fraction"]),
-           "batch_size": batch_size, "width": width, "repeats": repeats, "cpu_count": os.cpu_count(),
-           "onednn": onednn_enabled(), "pairs": pairs, "matmul_flop_per_s_per_round": p,
-           "step_seconds_per_round": {k: rounds[k] for k in steps_of}}
+    out = {
+        "compiled_samples_per_s": batch_size / step_s,
+        "train_step_flops": float(flops),
+        "train_flop_per_s": flops / step_s,
+        "matmul_flop_per_s": peak,
+        "train_flops_fraction": statistics.median(pairs["train_flops_fraction"]),
+        "batch_size": batch_size,
+        "width": width,
+        "repeats": repeats,
+        "cpu_count": os.cpu_count(),
+        "onednn": onednn_enabled(),
+        "pairs": pairs,
+        "matmul_flop_per_s_per_round": p,
+        "step_seconds_per_round": {k: rounds[k] for k in steps_of},
+    }
     if eager:
-        out.update(eager_samples_per_s=batch_size / statistics.median(rounds["eager"]),
-                   train_compiled_vs_eager=statistics.median(pairs["train_compiled_vs_eager"]))
+        out.update(
+            eager_samples_per_s=batch_size / statistics.median(rounds["eager"]),
+            train_compiled_vs_eager=statistics.median(pairs["train_compiled_vs_eager"]),
+        )
     return out
 
 # %% ../nbs/05_train.ipynb #9235f7e8
-def input_pipeline_benchmark(n: int = 2000, # images written to a temporary folder (64x64 shapes scenes, PNG)
-                             batch_size: int = 64, # examples per batch
-                             image_size: int = 32, # the model's input side (images are resized to it)
-                             repeats: int = 5, # timed rounds, each pipeline alone and feeding the step; medians are reported
-                             seed: int = 0, # seed of the scenes and the weights
-                            ) -> dict:
-    "Samples/s of record_dataset vs a plain Python generator over the same PNG files: alone, and feeding the compiled train step."
-    import shutil, tempfile
+def input_pipeline_benchmark(
+    n: int = 2000,  # images written to a temporary folder (64x64 shapes scenes, PNG)
+    batch_size: int = 64,  # examples per batch
+    image_size: int = 32,  # the model's input side (images are resized to it)
+    repeats: int = 5,  # timed rounds, each pipeline alone and feeding the step; medians are reported
+    seed: int = 0,  # seed of the scenes and the weights
+) -> dict:
+    """Samples/s of record_dataset vs a plain Python generator over the same PNG files: alone, and feeding the
+    compiled train step."""
+    import shutil
+    import tempfile
     from PIL import Image
     from mmlearn.data.formats import load_flickr8k, read_image, write_image_captions
     from mmlearn.data.synthetic import shapes_scenes
+
     folder = Path(tempfile.mkdtemp(prefix="mmlearn-pipeline-"))
     try:
         scenes = shapes_scenes(n, seed=seed)
         records = load_flickr8k(write_image_captions(folder, scenes.inputs, scenes.captions))
         labels = np.asarray(scenes.meta["n_objects"], np.int64) - 1
         model = benchmark_model(image_size, classes=int(labels.max()) + 1, seed=seed)
-        step = tf.function(train_step_fn(model, keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True)))
+        step = tf.function(
+            train_step_fn(
+                model,
+                keras.optimizers.Adam(1e-3),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+            )
+        )
+
         def generator():
             for s in range(0, n, batch_size):
-                xs = [np.asarray(Image.fromarray(read_image(r.path)).resize((image_size, image_size), Image.BILINEAR), np.float32) / 255
-                      for r in records[s:s + batch_size]]
-                yield np.stack(xs), labels[s:s + batch_size]
-        streamed = record_dataset(records, lambda p: decode_image_file(p, image_size), labels, batch_size, shuffle=False)
+                xs = [
+                    np.asarray(
+                        Image.fromarray(read_image(r.path)).resize((image_size, image_size), Image.BILINEAR),
+                        np.float32,
+                    )
+                    / 255
+                    for r in records[s : s + batch_size]
+                ]
+                yield np.stack(xs), labels[s : s + batch_size]
+
+        streamed = record_dataset(
+            records, lambda p: decode_image_file(p, image_size), labels, batch_size, shuffle=False
+        )
+
         def read(batches):
-            for x, y in batches: pass
+            for x, y in batches:
+                pass
+
         def train(batches):
-            for x, y in batches: loss = step(x, y)
+            for x, y in batches:
+                loss = step(x, y)
             loss.numpy()
-        train(streamed); train(generator())   # trace the step (both batch shapes) and warm the file cache
-        runs = {"tfdata": lambda: read(streamed), "generator": lambda: read(generator()),
-                "tfdata_train": lambda: train(streamed), "generator_train": lambda: train(generator())}
+
+        train(streamed)
+        train(generator())  # trace the step (both batch shapes) and warm the file cache
+        runs = {
+            "tfdata": lambda: read(streamed),
+            "generator": lambda: read(generator()),
+            "tfdata_train": lambda: train(streamed),
+            "generator_train": lambda: train(generator()),
+        }
         times = {k: [] for k in runs}
         for _ in range(repeats):
-            for k, fn in runs.items(): times[k].append(_median_seconds(fn, 1))
+            for k, fn in runs.items():
+                times[k].append(_median_seconds(fn, 1))
         out = {f"{k}_samples_per_s": n / statistics.median(v) for k, v in times.items()}
-        ratios = lambda a, b: [g / d for d, g in zip(times[a], times[b])]   # within a round: the same load
-        pairs = {"tfdata_vs_generator": ratios("tfdata", "generator"),
-                 "tfdata_vs_generator_training": ratios("tfdata_train", "generator_train")}
+
+        def ratios(a, b):
+            return [g / d for d, g in zip(times[a], times[b])]  # within a round: the same load
+
+        pairs = {
+            "tfdata_vs_generator": ratios("tfdata", "generator"),
+            "tfdata_vs_generator_training": ratios("tfdata_train", "generator_train"),
+        }
         medians = {k: statistics.median(v) for k, v in pairs.items()}
-        return {**out, **medians, "pairs": pairs, "seconds_per_round": times,
-                "images": n, "batch_size": batch_size, "repeats": repeats, "cpu_count": os.cpu_count()}
+        return {
+            **out,
+            **medians,
+            "pairs": pairs,
+            "seconds_per_round": times,
+            "images": n,
+            "batch_size": batch_size,
+            "repeats": repeats,
+            "cpu_count": os.cpu_count(),
+        }
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
 # %% ../nbs/05_train.ipynb #0245399b
-def enable_determinism(seed: int | None = None, # also seed Python, NumPy and Keras with it
-                      ) -> None:
+def enable_determinism(
+    seed: int | None = None,  # also seed Python, NumPy and Keras with it
+) -> None:
     "Make TensorFlow's ops deterministic (same inputs, same bits), and seed everything when `seed` is given."
     tf.config.experimental.enable_op_determinism()
-    if seed is not None: set_seed(seed)
+    if seed is not None:
+        set_seed(seed)

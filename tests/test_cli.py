@@ -95,7 +95,8 @@ def as_from_a_terminal(argv: list) -> list:
 def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
     "Ctrl-C after the first epoch leaves a model that evaluate reads; the same command resumes and finishes."
     run = tmp_path / "run"
-    argv = ["mmlearn", "train", "--task", "caption", "--samples", "128", "--epochs", "3", "--out", str(run)]
+    argv = ["mmlearn", "train", "--task", "caption", "--samples", "128", "--epochs", "3", "--set", "test_samples=64",
+            "--out", str(run)]
     worker = (signal.getsignal(signal.SIGINT), signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, []))
     print(f"this test worker's SIGINT: handler {worker[0]}, blocked {worker[1]}")
     p = subprocess.Popen(as_from_a_terminal(argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())

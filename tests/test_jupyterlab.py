@@ -169,8 +169,10 @@ def test_search_box_in_jupyterlab(local_context, lab, tmp_path):
     "A retrieval run's query box: typing a query and pressing Enter lists the top five gallery items and draws them; a new query changes both."
     import nbformat
     run = tmp_path / "retrieval-run"
-    r = subprocess.run(["mmlearn", "train", "--task", "retrieval", "--samples", "64", "--epochs", "1", "--out", str(run)],
-                       capture_output=True, text=True, env={**os.environ, "MMLEARN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}, timeout=600)
+    argv = ["mmlearn", "train", "--task", "retrieval", "--samples", "64", "--epochs", "1",
+            "--set", "val_samples=64", "--set", "test_samples=64", "--out", str(run)]
+    env = {**os.environ, "MMLEARN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=600)
     assert r.returncode == 0, r.stderr
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from mmlearn.widgets import search_widget"),
                                          nbformat.v4.new_code_cell(f"search_widget({str(run)!r})")])

@@ -1,5 +1,7 @@
 """The installed library as a user imports it: the stable API of DESIGN.md, and the real FSDD data."""
 import importlib
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,3 +48,27 @@ def test_fsdd_loader_on_the_real_recordings():
     assert len(test) == 300 and all(r.meta["index"] <= 4 for r in test)
     x, sr = read_wav(records[0].path)
     assert sr == 8000 and x.ndim == 1 and 0 < np.abs(x).max() <= 1
+
+
+def test_the_library_has_no_test_mode(monkeypatch):
+    "Every task's settings are its declared defaults, whether IN_TEST and PYTEST_CURRENT_TEST are set or not."
+    from mmlearn.tasks import TASKS
+    from mmlearn.train import RunConfig
+
+    def settings() -> dict:
+        return {name: task.settings(RunConfig(task=name)) for name, task in TASKS.items()}
+
+    monkeypatch.setenv("IN_TEST", "1")
+    monkeypatch.setenv("PYTEST_CURRENT_TEST", "tests/test_library.py::test_the_library_has_no_test_mode (call)")
+    under_test = settings()
+    monkeypatch.delenv("IN_TEST")
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    assert settings() == under_test == {name: task.defaults for name, task in TASKS.items()}
+
+
+def test_no_module_reads_the_test_environment():
+    "A user's own pytest run trains what it asked for: no module of the library looks for the test runner."
+    root = Path(mmlearn.__file__).parent
+    readers = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))
+               if re.search(r"IN_TEST|PYTEST_CURRENT_TEST|in_test\(", p.read_text())]
+    assert readers == []

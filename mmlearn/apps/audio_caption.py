@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -19,106 +17,165 @@ import tensorflow as tf
 from ..core import DatasetError, progress, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import sound_events
-from ..preprocess.audio import clip_log_mels, load_audio, log_mel_spectrogram
+from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary, standardize
 from ..represent.encoders import AudioEncoder
-from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
-                                   TransformerDecoder)
+from mmlearn.seq2seq.model import (
+    MaskedSparseCategoricalCrossentropy,
+    MaskedTokenAccuracy,
+    MultimodalMemory,
+    Seq2Seq,
+    TransformerDecoder,
+)
 from ..seq2seq.decode import beam_search, greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import caption_metrics
 from .caption import note_unfinished
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features',
-           'AudioMemory', 'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
+__all__ = ['DEFAULTS', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'AudioMemory',
+           'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
            'training_pairs', 'generate_captions', 'plot_attention', 'plot_samples', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
-DEFAULTS = dict(samples=4000, epochs=12, batch_size=64, learning_rate=2e-3, test_samples=500, sample_rate=16000,
-                max_seconds=30.0, dim=64, layers=2)
-TEST_SIZES = dict(samples=128, test_samples=32, epochs=1)
-SPLITS = {"clotho": {"development": "train", "validation": "val", "evaluation": "test"},   # split name -> role
-          "audiocaps": {"train": "train", "val": "val", "test": "test"}}
-MANIFESTS = {"clotho": "clotho_captions_{}.csv", "audiocaps": "{}.csv"}   # the file that says a split exists
+DEFAULTS = dict(
+    samples=4000,
+    epochs=12,
+    batch_size=64,
+    learning_rate=2e-3,
+    test_samples=500,
+    sample_rate=16000,
+    max_seconds=30.0,
+    dim=64,
+    layers=2,
+)
+SPLITS = {
+    "clotho": {"development": "train", "validation": "val", "evaluation": "test"},  # split name -> role
+    "audiocaps": {"train": "train", "val": "val", "test": "test"},
+}
+MANIFESTS = {"clotho": "clotho_captions_{}.csv", "audiocaps": "{}.csv"}  # the file that says a split exists
+
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    return resolve_settings(config, DEFAULTS)
+
 
 def _folder_records(config: RunConfig) -> dict:
     "The records of a Clotho or AudioCaps folder by role: train, val, test."
     if config.format not in SPLITS:
-        raise ValueError(f"--format {config.format!r}: audio captioning reads folders of captioned clips, {' or '.join(SPLITS)}")
+        raise ValueError(
+            f"--format {config.format!r}: audio captioning reads folders of captioned clips, "
+            f"{' or '.join(SPLITS)}"
+        )
     root, names = Path(config.data), list(SPLITS[config.format])
-    found = {"train": list(FORMATS[config.format](root, split=names[0]))}   # the training split must exist (the loader says why not)
+    # the training split must exist (the loader says why not)
+    found = {"train": list(FORMATS[config.format](root, split=names[0]))}
     for name in names[1:]:
-        if (root / MANIFESTS[config.format].format(name)).is_file(): found[SPLITS[config.format][name]] = list(FORMATS[config.format](root, split=name))
-    if "test" not in found:   # no held-out split: hold out the last tenth
+        if (root / MANIFESTS[config.format].format(name)).is_file():
+            found[SPLITS[config.format][name]] = list(FORMATS[config.format](root, split=name))
+    if "test" not in found:  # no held-out split: hold out the last tenth
         n = len(found["train"])
-        if n < 2: raise DatasetError(root, f"the {names[0]} split has {n} clip(s); audio captioning needs at least 2 (one to train on, one to test)")
+        if n < 2:
+            raise DatasetError(
+                root,
+                f"the {names[0]} split has {n} clip(s); audio captioning needs at least 2 (one to train "
+                "on, one to test)",
+            )
         cut = max(1, n // 10)
         found["train"], found["test"] = found["train"][:-cut], found["train"][-cut:]
     found.setdefault("val", found["test"])
     return found
 
-def audio_caption_data(config: RunConfig, # task settings: samples, seed, data/format
-                       splits: tuple = ("train", "val", "test"), # the parts wanted
-                      ) -> dict:
-    "{'train'|'val'|'test': (waveforms: an (N, T) array or a list of 1-D arrays at 16 kHz, captions: reference lists)}."
+
+def audio_caption_data(
+    config: RunConfig,  # task settings: samples, seed, data/format
+    splits: tuple = ("train", "val", "test"),  # the parts wanted
+) -> dict:
+    """{'train'|'val'|'test': (waveforms: an (N, T) array or a list of 1-D arrays at 16 kHz, captions:
+    reference lists)}."""
     s = _settings(config)
     if config.data:
         found = _folder_records(config)
-        if config.samples: found["train"] = found["train"][:config.samples]
-        read = lambda rs: ([load_audio(r.path, s["sample_rate"])[0] for r in rs], [list(r.captions) for r in rs])
+        if config.samples:
+            found["train"] = found["train"][: config.samples]
+
+        def read(rs):
+            return ([load_audio(r.path, s["sample_rate"])[0] for r in rs], [list(r.captions) for r in rs])
+
         return {k: read(found[k]) for k in splits}
-    make = lambda n, seed: (lambda d: (d.inputs, d.captions))(sound_events(n, seed=seed, sample_rate=s["sample_rate"]))
-    sizes = dict(train=(s["samples"], config.seed), val=(s["test_samples"], config.seed + 20_000), test=(s["test_samples"], config.seed + 10_000))
+
+    def make(n, seed):
+        return (lambda d: (d.inputs, d.captions))(sound_events(n, seed=seed, sample_rate=s["sample_rate"]))
+
+    sizes = dict(
+        train=(s["samples"], config.seed),
+        val=(s["test_samples"], config.seed + 20_000),
+        test=(s["test_samples"], config.seed + 10_000),
+    )
     return {k: make(*sizes[k]) for k in splits}
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #939a8ce0
-FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)   # 32 ms windows every 20 ms at 16 kHz, 40 mel bands
+FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms at 16 kHz, 40 mel bands
 
-def clip_features(waves, # an (N, T) array or a list of 1-D waveforms
-                  sample_rate: int, # their sample rate (Hz)
-                  clip_samples: int, # cut or zero-pad every clip to this many samples
-                  batch_size: int = 512, # clips per log-mel batch (bounds the memory used)
-                 ) -> np.ndarray:
-    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in one compiled graph (`clip_log_mels`)."
+
+def clip_features(
+    waves,  # an (N, T) array or a list of 1-D waveforms
+    sample_rate: int,  # their sample rate (Hz)
+    clip_samples: int,  # cut or zero-pad every clip to this many samples
+    batch_size: int = 512,  # clips per log-mel batch (bounds the memory used)
+) -> np.ndarray:
+    """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in
+    one compiled graph (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #b64e4aae
 @keras.saving.register_keras_serializable(package="mmlearn")
 class AudioMemory(keras.layers.Layer):
-    "Log-mel frames {'audio': (B, T, M)} -> AudioEncoder frames (B, T/2, dim) -> MultimodalMemory: frames + position embeddings, and their mask."
-    def __init__(self, dim: int = 64, # model width (GRU units and memory width)
-                 filters: tuple = (64,), # Conv1D blocks before the GRU; each halves the frame rate
-                 max_frames: int = 512, # most memory positions (position-embedding table size)
-                 **kwargs):
+    """Log-mel frames {'audio': (B, T, M)} -> AudioEncoder frames (B, T/2, dim) -> MultimodalMemory: frames +
+    position embeddings, and their mask."""
+
+    def __init__(
+        self,
+        dim: int = 64,  # model width (GRU units and memory width)
+        filters: tuple = (64,),  # Conv1D blocks before the GRU; each halves the frame rate
+        max_frames: int = 512,  # most memory positions (position-embedding table size)
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.dim, self.filters, self.max_frames = int(dim), tuple(int(f) for f in filters), int(max_frames)
         self.encoder = AudioEncoder(self.dim, self.filters, name="audio_encoder")
         self.memory = MultimodalMemory(self.dim, max_frames=self.max_frames, name="memory")
 
     def build(self, input_shape):
-        self.built = True   # the sub-layers build on first use
+        self.built = True  # the sub-layers build on first use
 
     def call(self, inputs: dict, training=False):
         if not isinstance(inputs, dict) or inputs.get("audio") is None:
-            raise ValueError(f"AudioMemory reads {{'audio': log-mel frames (batch, frames, mels)}}, got {sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__}")
+            raise ValueError(
+                "AudioMemory reads {'audio': log-mel frames (batch, frames, mels)}, got "
+                f"{sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__}"
+            )
         frames = self.encoder(inputs["audio"], training=training)["frames"]
         return self.memory({"audio": frames}, training=training)
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "filters": list(self.filters), "max_frames": self.max_frames}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "filters": list(self.filters),
+            "max_frames": self.max_frames,
+        }
 
-def build_audio_captioner(vocab_size: int, # tokens in the vocabulary
-                          frames: int, # log-mel frames per clip
-                          n_mels: int = 40, # mel bands per frame
-                          dim: int = 64, # model width
-                          layers: int = 2, # Transformer decoder blocks
-                          max_length: int = 32, # longest caption (tokens)
-                         ) -> Seq2Seq:
+
+def build_audio_captioner(
+    vocab_size: int,  # tokens in the vocabulary
+    frames: int,  # log-mel frames per clip
+    n_mels: int = 40,  # mel bands per frame
+    dim: int = 64,  # model width
+    layers: int = 2,  # Transformer decoder blocks
+    max_length: int = 32,  # longest caption (tokens)
+) -> Seq2Seq:
     "A Seq2Seq audio captioner: conv + GRU frame memory with position embeddings -> Transformer decoder."
     memory = AudioMemory(dim, max_frames=max(1, frames // 2))
     model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
@@ -126,153 +183,279 @@ def build_audio_captioner(vocab_size: int, # tokens in the vocabulary
     return model
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #4a07ba91
-def most_frequent_caption(captions: list, # reference lists of a training set; the first of each is canonical
-                         ) -> str:
+def most_frequent_caption(
+    captions: list,  # reference lists of a training set; the first of each is canonical
+) -> str:
     "The canonical caption that occurs most often (ties: the first seen)."
-    if not captions: raise ValueError("captions: expected at least one reference list, got none")
+    if not captions:
+        raise ValueError("captions: expected at least one reference list, got none")
     return Counter(cs[0] for cs in captions).most_common(1)[0][0]
 
-def mfcc_means(log_mel: np.ndarray, # log-mel spectrograms in dB (N, frames, n_mels)
-               n_mfcc: int = 20, # coefficients kept
-              ) -> np.ndarray:
-    "Each clip's mean MFCC vector (N, n_mfcc): the orthonormal DCT-II of its log-mel frames, averaged over time."
-    return tf.signal.dct(tf.convert_to_tensor(log_mel, tf.float32), type=2, norm="ortho")[..., :n_mfcc].numpy().mean(1)
 
-def nearest_neighbour_captions(train_keys: np.ndarray, # (N, d) one vector per training clip
-                               train_captions: list, # their reference lists
-                               keys: np.ndarray, # (Q, d) one vector per query clip
-                              ) -> list[str]:
-    "For each query, the canonical caption of the nearest training clip (Euclidean distance, features standardised on the training set)."
+def mfcc_means(
+    log_mel: np.ndarray,  # log-mel spectrograms in dB (N, frames, n_mels)
+    n_mfcc: int = 20,  # coefficients kept
+) -> np.ndarray:
+    """Each clip's mean MFCC vector (N, n_mfcc): the orthonormal DCT-II of its log-mel frames, averaged over
+    time."""
+    return (
+        tf.signal.dct(tf.convert_to_tensor(log_mel, tf.float32), type=2, norm="ortho")[..., :n_mfcc]
+        .numpy()
+        .mean(1)
+    )
+
+
+def nearest_neighbour_captions(
+    train_keys: np.ndarray,  # (N, d) one vector per training clip
+    train_captions: list,  # their reference lists
+    keys: np.ndarray,  # (Q, d) one vector per query clip
+) -> list[str]:
+    """For each query, the canonical caption of the nearest training clip (Euclidean distance, features
+    standardised on the training set)."""
     mu, sd = train_keys.mean(0), train_keys.std(0) + 1e-8
     a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
-    dist = (b ** 2).sum(1)[:, None] - 2 * b @ a.T + (a ** 2).sum(1)[None]
+    dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
     return [train_captions[i][0] for i in dist.argmin(1)]
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
-def training_pairs(features: np.ndarray, # standardised log-mel frames (N, frames, n_mels)
-                   captions: list, # reference lists; the first of each is the target
-                   vocab: Vocabulary, # with <start> and <end>
-                   length: int, # caption length in tokens, markers included
-                  ) -> tuple[dict, np.ndarray]:
+def training_pairs(
+    features: np.ndarray,  # standardised log-mel frames (N, frames, n_mels)
+    captions: list,  # reference lists; the first of each is the target
+    vocab: Vocabulary,  # with <start> and <end>
+    length: int,  # caption length in tokens, markers included
+) -> tuple[dict, np.ndarray]:
     "({'audio': frames, 'decoder_input': ids[:, :-1]}, ids[:, 1:]) for teacher forcing."
     ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
     return {"audio": np.asarray(features, np.float32), "decoder_input": ids[:, :-1]}, ids[:, 1:]
 
-def generate_captions(model: Seq2Seq, # a trained audio captioner
-                      features: np.ndarray, # standardised log-mel frames (N, frames, n_mels)
-                      vocab: Vocabulary, # the model's vocabulary
-                      max_length: int = 32, # longest caption
-                      beam_width: int = 1, # 1: greedy; more: beam search
-                      batch_size: int = 256, # clips decoded at once
-                      return_attention: bool = False, # also return the cross-attention (N, max_length, memory) (greedy only)
-                      mark_unfinished: bool = False, # `note_unfinished` on captions cut at max_length
-                     ) -> list[str] | tuple[list[str], np.ndarray]:
-    "Captions for `features`, decoded greedily or with beam search [and the attention over memory positions at each step]."
-    if return_attention and beam_width != 1: raise ValueError(f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}")
+
+def generate_captions(
+    model: Seq2Seq,  # a trained audio captioner
+    features: np.ndarray,  # standardised log-mel frames (N, frames, n_mels)
+    vocab: Vocabulary,  # the model's vocabulary
+    max_length: int = 32,  # longest caption
+    beam_width: int = 1,  # 1: greedy; more: beam search
+    batch_size: int = 256,  # clips decoded at once
+    return_attention: bool = False,  # also return the cross-attention (N, max_length, memory) (greedy only)
+    mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
+) -> list[str] | tuple[list[str], np.ndarray]:
+    """Captions for `features`, decoded greedily or with beam search [and the attention over memory positions
+    at each step]."""
+    if return_attention and beam_width != 1:
+        raise ValueError(
+            f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}"
+        )
     out, att = [], []
     for i in progress(range(0, len(features), batch_size), desc="captioning", terminal_only=True):
-        x, opts = {"audio": np.asarray(features[i:i + batch_size], np.float32)}, dict(start_token=vocab.start_id, end_token=vocab.end_id)
-        if return_attention: ids, a = greedy_decode(model, x, max_length=max_length, return_attention=True, **opts); att.append(a)
-        elif beam_width == 1: ids = greedy_decode(model, x, max_length=max_length, **opts)
-        else: ids = beam_search(model, x, beam_width=beam_width, max_length=max_length, **opts)[0]
+        x, opts = (
+            {"audio": np.asarray(features[i : i + batch_size], np.float32)},
+            dict(start_token=vocab.start_id, end_token=vocab.end_id),
+        )
+        if return_attention:
+            ids, a = greedy_decode(model, x, max_length=max_length, return_attention=True, **opts)
+            att.append(a)
+        elif beam_width == 1:
+            ids = greedy_decode(model, x, max_length=max_length, **opts)
+        else:
+            ids = beam_search(model, x, beam_width=beam_width, max_length=max_length, **opts)[0]
         for row in np.asarray(ids):
             text = vocab.decode(row)
             out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
     return (out, np.concatenate(att)) if return_attention else out
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #70b29212
-def plot_attention(log_mel: np.ndarray, # one clip's log-mel frames in dB (frames, n_mels)
-                   words: list, # the generated words (the end marker may follow)
-                   weights: np.ndarray, # (>= len(words), memory positions) attention at each step
-                   seconds_per_frame: float = 0.02, # hop between log-mel frames
-                   reference: str | None = None, # the reference caption, shown in the title
-                   path: str | Path | None = None, # save as PNG here
-                  ):
+def plot_attention(
+    log_mel: np.ndarray,  # one clip's log-mel frames in dB (frames, n_mels)
+    words: list,  # the generated words (the end marker may follow)
+    weights: np.ndarray,  # (>= len(words), memory positions) attention at each step
+    seconds_per_frame: float = 0.02,  # hop between log-mel frames
+    reference: str | None = None,  # the reference caption, shown in the title
+    path: str | Path | None = None,  # save as PNG here
+):
     "The spectrogram over the decoder's attention to each memory position, one row per generated word."
     import matplotlib.pyplot as plt
+
     frames, positions = log_mel.shape[0], weights.shape[-1]
-    end = positions * (frames // positions) * seconds_per_frame     # memory position j covers frames [j*s, (j+1)*s)
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 2.2 + 0.28 * len(words)), sharex=True,
-                                      gridspec_kw=dict(height_ratios=[2.2, 0.28 * len(words) + 0.4]))
-    top.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, frames * seconds_per_frame, 0, log_mel.shape[1]))
-    top.set(ylabel="mel band", title=textwrap.fill(" ".join(words) + (f"   (reference: {reference})" if reference else ""), 85))
-    bottom.imshow(weights[:len(words)], aspect="auto", cmap="viridis", interpolation="nearest", extent=(0, end, len(words), 0))
-    bottom.set_yticks(np.arange(len(words)) + 0.5, words, fontsize=8); bottom.set(xlabel="seconds")
+    # memory position j covers frames [j*s, (j+1)*s)
+    end = positions * (frames // positions) * seconds_per_frame
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(9, 2.2 + 0.28 * len(words)),
+        sharex=True,
+        gridspec_kw=dict(height_ratios=[2.2, 0.28 * len(words) + 0.4]),
+    )
+    top.imshow(
+        log_mel.T,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, frames * seconds_per_frame, 0, log_mel.shape[1]),
+    )
+    top.set(
+        ylabel="mel band",
+        title=textwrap.fill(" ".join(words) + (f"   (reference: {reference})" if reference else ""), 85),
+    )
+    bottom.imshow(
+        weights[: len(words)],
+        aspect="auto",
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(0, end, len(words), 0),
+    )
+    bottom.set_yticks(np.arange(len(words)) + 0.5, words, fontsize=8)
+    bottom.set(xlabel="seconds")
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
-def plot_samples(log_mels: np.ndarray, # log-mel frames in dB (N, frames, n_mels)
-                 hypotheses: list, # generated captions
-                 references: list, # reference lists
-                 seconds_per_frame: float = 0.02, # hop between log-mel frames
-                 path: str | Path | None = None, # save as PNG here
-                ):
+
+def plot_samples(
+    log_mels: np.ndarray,  # log-mel frames in dB (N, frames, n_mels)
+    hypotheses: list,  # generated captions
+    references: list,  # reference lists
+    seconds_per_frame: float = 0.02,  # hop between log-mel frames
+    path: str | Path | None = None,  # save as PNG here
+):
     "Spectrograms with the generated caption (green: exact match, red: not) and the canonical reference."
     import matplotlib.pyplot as plt
-    n = len(log_mels); cols = min(2, n); rows = -(-n // cols)
+
+    n = len(log_mels)
+    cols = min(2, n)
+    rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 2.6 * rows), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
+    for ax in axes.flat:
+        ax.axis("off")
     for ax, S, h, rs in zip(axes.flat, log_mels, hypotheses, references):
         ok = standardize(h) in [standardize(r) for r in rs]
-        ax.imshow(S.T, origin="lower", aspect="auto", cmap="magma", extent=(0, len(S) * seconds_per_frame, 0, S.shape[1]))
+        ax.imshow(
+            S.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            extent=(0, len(S) * seconds_per_frame, 0, S.shape[1]),
+        )
         ax.set_title(textwrap.fill(h, 60), fontsize=8, color="green" if ok else "red")
-        ax.text(0.0, -0.04, "reference: " + textwrap.fill(rs[0], 60), transform=ax.transAxes, fontsize=7, va="top")
+        ax.text(
+            0.0, -0.04, "reference: " + textwrap.fill(rs[0], 60), transform=ax.transAxes, fontsize=7, va="top"
+        )
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #badd1cd8
 def _close(*figures):
     import matplotlib.pyplot as plt
-    for f in figures: plt.close(f)
+
+    for f in figures:
+        plt.close(f)
+
 
 def _scale(log_mel: np.ndarray, task: dict) -> np.ndarray:
     return ((log_mel - task["mean"]) / task["std"]).astype(np.float32)
 
-def train(config: RunConfig, # the run's settings
-          run_dir: Path, # where the model, task.json, baselines.json and figures go
-         ) -> dict:
-    "Train an audio captioner, save it, and return its held-out metrics (with the nearest-neighbour baseline's)."
+
+def train(
+    config: RunConfig,  # the run's settings
+    run_dir: Path,  # where the model, task.json, baselines.json and figures go
+) -> dict:
+    """Train an audio captioner, save it, and return its held-out metrics (with the nearest-neighbour
+    baseline's)."""
     s, run_dir = _settings(config), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     data = audio_caption_data(config)
     sr, caps = s["sample_rate"], {k: c for k, (_, c) in data.items()}
     clip = min(int(s["max_seconds"] * sr), max(len(w) for w in data["train"][0]))
-    db = {k: clip_features(w, sr, clip) for k, (w, _) in data.items()}; del data
+    db = {k: clip_features(w, sr, clip) for k, (w, _) in data.items()}
+    del data
     vocab = Vocabulary.build([c for cs in caps["train"] for c in cs])
     length = 2 + max(len(standardize(c).split()) for refs in caps.values() for cs in refs for c in cs)
-    task = {"app": "audio_caption", "tokens": vocab.tokens, "sample_rate": sr, "clip_samples": clip, "features": FEATURES,
-            "mean": float(db["train"].mean()), "std": float(db["train"].std()), "max_length": length}
+    task = {
+        "app": "audio_caption",
+        "tokens": vocab.tokens,
+        "sample_rate": sr,
+        "clip_samples": clip,
+        "features": FEATURES,
+        "mean": float(db["train"].mean()),
+        "std": float(db["train"].std()),
+        "max_length": length,
+    }
     (run_dir / "task.json").write_text(json.dumps(task))
-    model = build_audio_captioner(len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length)
-    train_ds = array_dataset(*training_pairs(_scale(db["train"], task), caps["train"], vocab, length), s["batch_size"], True, config.seed)
-    val_ds = array_dataset(*training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0)
-    history, seconds = fit_model(model, train_ds, val_ds, s["epochs"], s["learning_rate"], run_dir,
-                                 MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()], final_fraction=0.02,
-                                 jit_compile=False)  # XLA made these small CPU steps slower, not faster
-    _close(plot_history(history, run_dir / "training_curves.png"))   # saved, not shown: the notebook displays the PNGs
+    model = build_audio_captioner(
+        len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length
+    )
+    train_ds = array_dataset(
+        *training_pairs(_scale(db["train"], task), caps["train"], vocab, length),
+        s["batch_size"],
+        True,
+        config.seed,
+    )
+    val_ds = array_dataset(
+        *training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0
+    )
+    # XLA made these small CPU steps slower, not faster
+    history, seconds = fit_model(
+        model,
+        train_ds,
+        val_ds,
+        s["epochs"],
+        s["learning_rate"],
+        run_dir,
+        MaskedSparseCategoricalCrossentropy(),
+        [MaskedTokenAccuracy()],
+        final_fraction=0.02,
+        jit_compile=False,
+    )
+    # saved, not shown: the notebook displays the PNGs
+    _close(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
     nn = nearest_neighbour_captions(mfcc_means(db["train"]), caps["train"], mfcc_means(db["test"]))
-    baselines = {"most_frequent_caption": caption_metrics(caps["test"], [most_frequent_caption(caps["train"])] * len(caps["test"])),
-                 "nearest_neighbour_mfcc": caption_metrics(caps["test"], nn)}
+    baselines = {
+        "most_frequent_caption": caption_metrics(
+            caps["test"], [most_frequent_caption(caps["train"])] * len(caps["test"])
+        ),
+        "nearest_neighbour_mfcc": caption_metrics(caps["test"], nn),
+    }
     (run_dir / "baselines.json").write_text(json.dumps(baselines, indent=2))
-    return {**metrics, "baseline_bleu4": baselines["nearest_neighbour_mfcc"]["bleu4"],
-            "baseline_exact_match": baselines["nearest_neighbour_mfcc"]["exact_match"],
-            "train_seconds": seconds, "samples": float(len(db["train"]))}
+    return {
+        **metrics,
+        "baseline_bleu4": baselines["nearest_neighbour_mfcc"]["bleu4"],
+        "baseline_exact_match": baselines["nearest_neighbour_mfcc"]["exact_match"],
+        "train_seconds": seconds,
+        "samples": float(len(db["train"])),
+    }
 
-def _score(model: Seq2Seq, vocab: Vocabulary, log_mel: np.ndarray, refs: list, task: dict, run_dir=None) -> dict:
-    "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references (and the figures)."
+
+def _score(
+    model: Seq2Seq, vocab: Vocabulary, log_mel: np.ndarray, refs: list, task: dict, run_dir=None
+) -> dict:
+    """Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references
+    (and the figures)."""
     x, length = _scale(log_mel, task), task["max_length"]
-    token_acc = model.evaluate(array_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    token_acc = model.evaluate(
+        array_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True
+    )["token_accuracy"]
     hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]
-        i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))   # a clip with a long caption (most events)
-        _close(plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
-               plot_attention(log_mel[i], hyps[i].split() + ["<end>"], att[i], hop, refs[i][0], Path(run_dir) / "attention.png"))
+        # a clip with a long caption (most events)
+        i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))
+        _close(
+            plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
+            plot_attention(
+                log_mel[i],
+                hyps[i].split() + ["<end>"],
+                att[i],
+                hop,
+                refs[i][0],
+                Path(run_dir) / "attention.png",
+            ),
+        )
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
+
 
 def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
     "The saved model (safe mode), its vocabulary and task.json."
@@ -280,31 +463,46 @@ def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
     model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
     return model, Vocabulary(task["tokens"]), task
 
-def evaluate(run_dir: Path, # a finished audio-caption run
-             config: RunConfig, # its settings (data/format may point elsewhere)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a finished audio-caption run
+    config: RunConfig,  # its settings (data/format may point elsewhere)
+) -> dict:
     "Reload the saved model and recompute the held-out metrics."
     model, vocab, task = _load(run_dir)
     waves, refs = audio_caption_data(config, splits=("test",))["test"]
     return _score(model, vocab, clip_features(waves, task["sample_rate"], task["clip_samples"]), refs, task)
 
-def predict(run_dir: Path, # a finished audio-caption run
-            image: list | None = None, # not used by this task: giving one is an error
-            audio: list | None = None, # WAV files to caption (any sample rate; resampled)
-            text: list | None = None, # not used by this task: giving one is an error
-           ) -> list[str]:
+
+def predict(
+    run_dir: Path,  # a finished audio-caption run
+    image: list | None = None,  # not used by this task: giving one is an error
+    audio: list | None = None,  # WAV files to caption (any sample rate; resampled)
+    text: list | None = None,  # not used by this task: giving one is an error
+) -> list[str]:
     "A caption for each WAV file; one cut at the length limit says so (`note_unfinished`)."
     for name, value in (("image", image), ("text", text)):
         if value is not None and (isinstance(value, (str, Path)) or len(value)):
             raise ValueError(f"audio captioning describes sound clips: give --audio PATH.wav, not --{name}")
     paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths: raise ValueError("audio captioning needs at least one clip to describe: --audio PATH.wav")
+    if not paths:
+        raise ValueError("audio captioning needs at least one clip to describe: --audio PATH.wav")
     model, vocab, task = _load(run_dir)
-    log_mel = clip_features([load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"])
+    log_mel = clip_features(
+        [load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"]
+    )
     return generate_captions(model, _scale(log_mel, task), vocab, task["max_length"], mark_unfinished=True)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #06572f0a
 TASK = Task(
-    "audio_caption", "sound clip -> sentence, on sound events or a Clotho/AudioCaps folder", DEFAULTS, train, evaluate, predict,
-    formats=("clotho", "audiocaps"), inputs=("audio",), targets={"exact_match": 0.90}, report="generation",
-    test_sizes=TEST_SIZES)
+    "audio_caption",
+    "sound clip -> sentence, on sound events or a Clotho/AudioCaps folder",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    formats=("clotho", "audiocaps"),
+    inputs=("audio",),
+    targets={"exact_match": 0.90},
+    report="generation",
+)

@@ -6,9 +6,7 @@
 from __future__ import annotations
 
 import json
-import os
 import textwrap
-import time
 from pathlib import Path
 
 import keras
@@ -20,66 +18,102 @@ from ..data.formats import FORMATS, read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
 from ..preprocess.text import Vocabulary, standardize
-from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
-                                   TransformerDecoder)
+from mmlearn.seq2seq.model import (
+    MaskedSparseCategoricalCrossentropy,
+    MaskedTokenAccuracy,
+    MultimodalMemory,
+    Seq2Seq,
+    TransformerDecoder,
+)
 from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from ..evaluate import bleu_scores, caption_metrics, rouge_l
+from ..evaluate import caption_metrics
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished',
-           'generate_captions', 'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention',
-           'attention_overlay', 'explain_caption', 'plot_attention']
+__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished', 'generate_captions',
+           'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention', 'attention_overlay', 'explain_caption',
+           'plot_attention']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
-DEFAULTS = dict(samples=5000, epochs=15, batch_size=64, learning_rate=2e-3, image_size=48, test_samples=500, dim=64,
-                layers=2)
-TEST_SIZES = dict(samples=256, test_samples=64, epochs=1)
+DEFAULTS = dict(
+    samples=5000,
+    epochs=15,
+    batch_size=64,
+    learning_rate=2e-3,
+    image_size=48,
+    test_samples=500,
+    dim=64,
+    layers=2,
+)
+
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    return resolve_settings(config, DEFAULTS)
+
 
 def _folder_split(config: RunConfig, size: int) -> dict:
     "Images (uint8) and captions of a user's dataset folder, split into train/val/test."
     records = FORMATS[config.format](config.data)
-    if not records or not records[0].captions: raise ValueError(f"{config.data}: the {config.format} layout gave no captioned images")
-    images = np.stack([tf.cast(resize_images(read_image(r.path), size) * 255, tf.uint8).numpy() for r in records])
+    if not records or not records[0].captions:
+        raise ValueError(f"{config.data}: the {config.format} layout gave no captioned images")
+    images = np.stack(
+        [tf.cast(resize_images(read_image(r.path), size) * 255, tf.uint8).numpy() for r in records]
+    )
     caps = [r.captions for r in records]
     split = np.array([r.meta.get("split", "") for r in records])
-    test = np.isin(split, ["test"]) if np.isin(split, ["test"]).any() else np.arange(len(records)) >= int(0.9 * len(records))
+    test = (
+        np.isin(split, ["test"])
+        if np.isin(split, ["test"]).any()
+        else np.arange(len(records)) >= int(0.9 * len(records))
+    )
     val = np.isin(split, ["dev", "val", "validation"])
     train = ~test & ~val
-    if not val.any(): val = test
-    pick = lambda m: (images[m], [caps[i] for i in np.flatnonzero(m)])
+    if not val.any():
+        val = test
+
+    def pick(m):
+        return (images[m], [caps[i] for i in np.flatnonzero(m)])
+
     return dict(train=pick(train), val=pick(val), test=pick(test))
 
-def caption_data(config: RunConfig, # task settings: samples, seed, data/format
-                ) -> dict:
+
+def caption_data(
+    config: RunConfig,  # task settings: samples, seed, data/format
+) -> dict:
     "{'train'|'val'|'test': (images uint8 (N,H,W,3), captions list of reference lists)}."
     s = _settings(config)
-    if config.data: return _folder_split(config, s["image_size"])
-    make = lambda n, seed: (lambda d: (d.inputs, d.captions))(shapes_scenes(n, seed=seed, image_size=s["image_size"]))
-    return dict(train=make(s["samples"], config.seed), val=make(s["test_samples"], config.seed + 20_000),
-                test=make(s["test_samples"], config.seed + 10_000))
+    if config.data:
+        return _folder_split(config, s["image_size"])
+
+    def make(n, seed):
+        return (lambda d: (d.inputs, d.captions))(shapes_scenes(n, seed=seed, image_size=s["image_size"]))
+
+    return dict(
+        train=make(s["samples"], config.seed),
+        val=make(s["test_samples"], config.seed + 20_000),
+        test=make(s["test_samples"], config.seed + 10_000),
+    )
 
 # %% ../../nbs/07_apps.caption.ipynb #6e511e10
-def training_pairs(images: np.ndarray, # uint8 (N,H,W,3)
-                   captions: list, # reference lists; the first of each is the target
-                   vocab: Vocabulary, # with <start> and <end>
-                   length: int, # caption length in tokens, markers included
-                  ) -> tuple[dict, np.ndarray]:
+def training_pairs(
+    images: np.ndarray,  # uint8 (N,H,W,3)
+    captions: list,  # reference lists; the first of each is the target
+    vocab: Vocabulary,  # with <start> and <end>
+    length: int,  # caption length in tokens, markers included
+) -> tuple[dict, np.ndarray]:
     "({'image': [0,1] floats, 'decoder_input': ids[:, :-1]}, ids[:, 1:]) for teacher forcing."
     ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
     return {"image": scale_pixels(images).numpy(), "decoder_input": ids[:, :-1]}, ids[:, 1:]
 
 # %% ../../nbs/07_apps.caption.ipynb #7200f394
-def build_captioner(vocab_size: int, # tokens in the vocabulary
-                    image_size: int = 32, # side of the square input images
-                    dim: int = 64, # model width
-                    layers: int = 2, # Transformer decoder blocks
-                    max_length: int = 32, # longest caption (tokens)
-                   ) -> Seq2Seq:
+def build_captioner(
+    vocab_size: int,  # tokens in the vocabulary
+    image_size: int = 32,  # side of the square input images
+    dim: int = 64,  # model width
+    layers: int = 2,  # Transformer decoder blocks
+    max_length: int = 32,  # longest caption (tokens)
+) -> Seq2Seq:
     "A Seq2Seq captioner: CNN region memory with 2-D positions -> Transformer decoder."
     filters = (32, 64) if image_size <= 32 else (16, 32, 64)  # keep about 8x8 regions or fewer
     memory = MultimodalMemory(dim=dim, image_filters=filters)
@@ -88,10 +122,11 @@ def build_captioner(vocab_size: int, # tokens in the vocabulary
     return model
 
 # %% ../../nbs/07_apps.caption.ipynb #c25f772b
-def note_unfinished(text: str, # a decoded caption (or summary)
-                    ids, # the ids it was decoded from: one row of a decoder's output
-                    end_id: int, # the id of the end token
-                   ) -> str:
+def note_unfinished(
+    text: str,  # a decoded caption (or summary)
+    ids,  # the ids it was decoded from: one row of a decoder's output
+    end_id: int,  # the id of the end token
+) -> str:
     "`text`, with a note when `ids` hold no end token: the decoder stopped at the length limit, mid-sentence."
     ids = np.asarray(ids)
     if end_id in ids:
@@ -99,34 +134,52 @@ def note_unfinished(text: str, # a decoded caption (or summary)
     return f"{text} ... [no end token after {len(ids)} tokens: cut at the length limit]"
 
 # %% ../../nbs/07_apps.caption.ipynb #775a7ef0
-def _decode_ids(model, x: dict, vocab, max_length: int, beam_width: int = 1, temperature: float | None = None, seed: int = 0) -> np.ndarray:
-    "(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam search."
+def _decode_ids(
+    model,
+    x: dict,
+    vocab,
+    max_length: int,
+    beam_width: int = 1,
+    temperature: float | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam
+    search."""
     kw = dict(max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
-    if temperature is not None: return sample_decode(model, x, temperature=temperature, seed=seed, **kw)
-    return greedy_decode(model, x, **kw) if beam_width == 1 else beam_search(model, x, beam_width=beam_width, **kw)[0]
+    if temperature is not None:
+        return sample_decode(model, x, temperature=temperature, seed=seed, **kw)
+    return (
+        greedy_decode(model, x, **kw)
+        if beam_width == 1
+        else beam_search(model, x, beam_width=beam_width, **kw)[0]
+    )
 
-def generate_captions(model: Seq2Seq, # a trained captioner
-                      images: np.ndarray, # uint8 (N,H,W,3) or floats in [0,1]
-                      vocab: Vocabulary, # the model's vocabulary
-                      max_length: int = 32, # longest caption
-                      beam_width: int = 1, # 1: greedy; more: beam search
-                      batch_size: int = 256, # images decoded at once
-                      temperature: float | None = None, # sample every word at this temperature instead (None: greedy or beam)
-                      seed: int = 0, # the sampling seed
-                      mark_unfinished: bool = False, # `note_unfinished` on captions cut at max_length
-                     ) -> list[str]:
+
+def generate_captions(
+    model: Seq2Seq,  # a trained captioner
+    images: np.ndarray,  # uint8 (N,H,W,3) or floats in [0,1]
+    vocab: Vocabulary,  # the model's vocabulary
+    max_length: int = 32,  # longest caption
+    beam_width: int = 1,  # 1: greedy; more: beam search
+    batch_size: int = 256,  # images decoded at once
+    temperature: float | None = None,  # sample every word at this temperature instead (None: greedy or beam)
+    seed: int = 0,  # the sampling seed
+    mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
+) -> list[str]:
     "Captions for `images`, decoded greedily, with beam search, or by sampling."
     out = []
     for i in progress(range(0, len(images), batch_size), desc="captioning", terminal_only=True):
-        x = {"image": scale_pixels(images[i:i + batch_size]).numpy()}
+        x = {"image": scale_pixels(images[i : i + batch_size]).numpy()}
         for row in _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i):
             text = vocab.decode(row)
             out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
     return out
 
-def train(config: RunConfig, # the run's settings
-          run_dir: Path, # where the model, task.json and figures go
-         ) -> dict:
+
+def train(
+    config: RunConfig,  # the run's settings
+    run_dir: Path,  # where the model, task.json and figures go
+) -> dict:
     "Train a captioner, save it, and return its held-out metrics."
     s, run_dir = _settings(config), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -134,52 +187,83 @@ def train(config: RunConfig, # the run's settings
     data = caption_data(config)
     vocab = Vocabulary.build([c for cs in data["train"][1] for c in cs])
     length = 2 + max(len(standardize(c).split()) for _, caps in data.values() for cs in caps for c in cs)
-    (run_dir / "task.json").write_text(json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length}))
+    (run_dir / "task.json").write_text(
+        json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length})
+    )
     model = build_captioner(len(vocab), s["image_size"], s["dim"], s["layers"], max_length=length)
-    train_ds = array_dataset(*training_pairs(*data["train"], vocab, length), s["batch_size"], True, config.seed)
+    train_ds = array_dataset(
+        *training_pairs(*data["train"], vocab, length), s["batch_size"], True, config.seed
+    )
     val_ds = array_dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
-    history, seconds = fit_model(model, train_ds, val_ds, s["epochs"], s["learning_rate"], run_dir,
-                                 MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()],
-                                 final_fraction=0.02,   # anneal: the last epochs polish
-                                 jit_compile=False)     # XLA made these small CPU steps slower, not faster
+    # XLA made these small CPU steps slower, not faster
+    history, seconds = fit_model(
+        model,
+        train_ds,
+        val_ds,
+        s["epochs"],
+        s["learning_rate"],
+        run_dir,
+        MaskedSparseCategoricalCrossentropy(),
+        [MaskedTokenAccuracy()],
+        final_fraction=0.02,  # anneal: the last epochs polish
+        jit_compile=False,
+    )
     _close(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
 
+
 def _score(model, vocab, test, length, run_dir=None) -> dict:
     "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references."
     images, refs = test
-    token_acc = model.evaluate(array_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    token_acc = model.evaluate(
+        array_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0),
+        verbose=0,
+        return_dict=True,
+    )["token_accuracy"]
     hyps = generate_captions(model, images, vocab, length)
-    if run_dir is not None:   # figures for the run folder: sample captions, and where the decoder looked for each word of one
+    # figures for the run folder: sample captions, and where the decoder looked for each word of one
+    if run_dir is not None:
         _close(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))
         words, attention = explain_caption(model, vocab, images[0], length)
         _close(plot_attention(images[0], words, attention[-1].mean(0), Path(run_dir) / "attention.png"))
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
 
+
 def _close(fig):
-    "Close a figure saved into the run folder (a notebook would show it again; a long run would pile them up)."
+    """Close a figure saved into the run folder (a notebook would show it again; a long run would pile them
+    up)."""
     import matplotlib.pyplot as plt
+
     plt.close(fig)
+
 
 def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
     task = json.loads((Path(run_dir) / "task.json").read_text())
     model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
     return model, Vocabulary(task["tokens"]), task
 
-def evaluate(run_dir: Path, # a finished caption run
-             config: RunConfig, # its settings (data/format may point elsewhere)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a finished caption run
+    config: RunConfig,  # its settings (data/format may point elsewhere)
+) -> dict:
     "Reload the saved model and recompute the held-out metrics."
     model, vocab, task = _load(run_dir)
     return _score(model, vocab, caption_data(config)["test"], task["max_length"])
 
-def predict(run_dir: Path, # a finished caption run
-            image: list | None = None, # image files to caption
-            audio: list | None = None, text: list | None = None) -> list[str]:
+
+def predict(
+    run_dir: Path,  # a finished caption run
+    image: list | None = None,  # image files to caption
+    audio: list | None = None,
+    text: list | None = None,
+) -> list[str]:
     "A caption for each image file; one cut at the length limit says so (`note_unfinished`)."
-    if audio or text: raise ValueError("the caption task takes images only: use --image PATH")
-    if not image: raise ValueError("give at least one --image PATH to caption")
+    if audio or text:
+        raise ValueError("the caption task takes images only: use --image PATH")
+    if not image:
+        raise ValueError("give at least one --image PATH to caption")
     model, vocab, task = _load(run_dir)
     size = task["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image])
@@ -187,56 +271,82 @@ def predict(run_dir: Path, # a finished caption run
 
 # %% ../../nbs/07_apps.caption.ipynb #06820896
 TASK = Task(
-    "caption", "image -> sentence, on shapes scenes or a Flickr8k/COCO folder", DEFAULTS, train, evaluate, predict,
-    formats=("flickr8k", "coco"), inputs=("image",), targets={"exact_match": 0.95, "bleu4": 0.90}, report="generation",
-    routes={"clotho": "audio_caption", "audiocaps": "audio_caption"}, test_sizes=TEST_SIZES)
+    "caption",
+    "image -> sentence, on shapes scenes or a Flickr8k/COCO folder",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    formats=("flickr8k", "coco"),
+    inputs=("image",),
+    targets={"exact_match": 0.95, "bleu4": 0.90},
+    report="generation",
+    routes={"clotho": "audio_caption", "audiocaps": "audio_caption"},
+)
 
 # %% ../../nbs/07_apps.caption.ipynb #282de7f4
-def plot_samples(images: np.ndarray, # uint8 (N,H,W,3)
-                 hypotheses: list, # generated captions
-                 references: list, # reference lists
-                 path: str | Path | None = None, # save as PNG here
-                ):
+def plot_samples(
+    images: np.ndarray,  # uint8 (N,H,W,3)
+    hypotheses: list,  # generated captions
+    references: list,  # reference lists
+    path: str | Path | None = None,  # save as PNG here
+):
     "A grid of images with the generated caption (green: exact match, red: not)."
     import matplotlib.pyplot as plt
-    n = len(images); cols = min(4, n); rows = -(-n // cols)
+
+    n = len(images)
+    cols = min(4, n)
+    rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
+    for ax in axes.flat:
+        ax.axis("off")
     for ax, img, h, rs in zip(axes.flat, images, hypotheses, references):
         ok = standardize(h) in [standardize(r) for r in rs]
-        ax.imshow(img); ax.set_title(textwrap.fill(h, 28), fontsize=8, color="green" if ok else "red")
+        ax.imshow(img)
+        ax.set_title(textwrap.fill(h, 28), fontsize=8, color="green" if ok else "red")
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.caption.ipynb #c1a70002
-def caption_attention(model: Seq2Seq, # a trained captioner
-                      images: np.ndarray, # uint8 (N,H,W,3) or floats in [0,1]
-                      tokens: np.ndarray, # (N, T) the ids each caption was written with, as the decoders return them
-                      start_token: int = 2, # the id the decoder was fed first
-                     ) -> np.ndarray:
-    "The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows, cols)."
+def caption_attention(
+    model: Seq2Seq,  # a trained captioner
+    images: np.ndarray,  # uint8 (N,H,W,3) or floats in [0,1]
+    tokens: np.ndarray,  # (N, T) the ids each caption was written with, as the decoders return them
+    start_token: int = 2,  # the id the decoder was fed first
+) -> np.ndarray:
+    """The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows,
+    cols)."""
     tokens = np.asarray(tokens)
     if tokens.ndim != 2 or len(tokens) != len(images):
-        raise ValueError(f"tokens must be (N, T) ids for the N={len(images)} images, got shape {tokens.shape}")
+        raise ValueError(
+            f"tokens must be (N, T) ids for the N={len(images)} images, got shape {tokens.shape}"
+        )
     memory, mask = model.encode({"image": scale_pixels(images)})
-    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype("int32")   # what step t was fed
+    # what step t was fed
+    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype("int32")
     a = np.asarray(model.decoder.cross_attention(read, memory, mask))
     rows, cols = model.memory.image_encoder.grid(*np.shape(images)[1:3])
     return a.reshape(a.shape[:-1] + (rows, cols))
 
 # %% ../../nbs/07_apps.caption.ipynb #c1a70007
-def attention_overlay(image: np.ndarray, # uint8 (H,W,3) or floats in [0,1]
-                      weights: np.ndarray, # (rows, cols) attention over the region grid
-                      alpha: float = 0.6, # opacity of the heat map
-                      size: int | None = None, # side of the square result in pixels (None: the image's size)
-                     ) -> np.ndarray:
-    "The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block coloured by its weight."
+def attention_overlay(
+    image: np.ndarray,  # uint8 (H,W,3) or floats in [0,1]
+    weights: np.ndarray,  # (rows, cols) attention over the region grid
+    alpha: float = 0.6,  # opacity of the heat map
+    size: int | None = None,  # side of the square result in pixels (None: the image's size)
+) -> np.ndarray:
+    """The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block
+    coloured by its weight."""
     from PIL import Image as PILImage
     from matplotlib import colormaps
+
     weights = np.asarray(weights, np.float32)
-    if weights.ndim != 2: raise ValueError(f"weights must be (rows, cols) over the region grid, got shape {weights.shape}")
-    if not 0 <= alpha <= 1: raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be (rows, cols) over the region grid, got shape {weights.shape}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
     img = scale_pixels(np.asarray(image)).numpy()
     h, w = img.shape[:2]
     grid = PILImage.fromarray(weights / max(float(weights.max()), 1e-12)).resize((w, h), PILImage.NEAREST)
@@ -249,37 +359,50 @@ def _words(ids, vocab: Vocabulary) -> list[str]:
     "The tokens of one decoded row up to and including the end marker (all of them when it never ends)."
     ids = [int(i) for i in np.asarray(ids)]
     n = ids.index(vocab.end_id) + 1 if vocab.end_id in ids else len(ids)
-    return [vocab.tokens[i] or "<pad>" for i in ids[:n]]   # an untrained model may emit the padding id
+    return [vocab.tokens[i] or "<pad>" for i in ids[:n]]  # an untrained model may emit the padding id
 
-def explain_caption(model: Seq2Seq, # a trained captioner
-                    vocab: Vocabulary, # its vocabulary
-                    image: np.ndarray, # one image, uint8 (H,W,3)
-                    max_length: int = 32, # longest caption
-                    beam_width: int = 1, # 1: greedy; more: beam search
-                    temperature: float | None = None, # sample at this temperature instead
-                    seed: int = 0, # the sampling seed
-                   ) -> tuple[list[str], np.ndarray]:
-    "One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words, rows, cols)."
+
+def explain_caption(
+    model: Seq2Seq,  # a trained captioner
+    vocab: Vocabulary,  # its vocabulary
+    image: np.ndarray,  # one image, uint8 (H,W,3)
+    max_length: int = 32,  # longest caption
+    beam_width: int = 1,  # 1: greedy; more: beam search
+    temperature: float | None = None,  # sample at this temperature instead
+    seed: int = 0,  # the sampling seed
+) -> tuple[list[str], np.ndarray]:
+    """One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words,
+    rows, cols)."""
     x = {"image": scale_pixels(np.asarray(image)[None]).numpy()}
     ids = _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed)
     words = _words(ids[0], vocab)
-    return words, caption_attention(model, np.asarray(image)[None], ids[:, :len(words)], vocab.start_id)[0]
+    return words, caption_attention(model, np.asarray(image)[None], ids[:, : len(words)], vocab.start_id)[0]
 
-def plot_attention(image: np.ndarray, # uint8 (H,W,3)
-                   words: list, # the caption's words, one per attention map
-                   attention: np.ndarray, # (words, rows, cols): where the decoder looked for each word
-                   path: str | Path | None = None, # save as PNG here
-                   per_row: int = 8, # panels per row
-                  ):
+
+def plot_attention(
+    image: np.ndarray,  # uint8 (H,W,3)
+    words: list,  # the caption's words, one per attention map
+    attention: np.ndarray,  # (words, rows, cols): where the decoder looked for each word
+    path: str | Path | None = None,  # save as PNG here
+    per_row: int = 8,  # panels per row
+):
     "The image, then one panel per word: that word's attention over the image."
     import matplotlib.pyplot as plt
-    if len(words) != len(attention): raise ValueError(f"{len(words)} words but {len(attention)} attention maps; expected one map per word")
-    n = len(words) + 1; cols = min(per_row, n); rows = -(-n // cols)
+
+    if len(words) != len(attention):
+        raise ValueError(f"{len(words)} words but {len(attention)} attention maps; expected one map per word")
+    n = len(words) + 1
+    cols = min(per_row, n)
+    rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
-    axes.flat[0].imshow(image); axes.flat[0].set_title("image", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(image)
+    axes.flat[0].set_title("image", fontsize=9)
     for ax, word, a in zip(axes.flat[1:], words, attention):
-        ax.imshow(attention_overlay(image, a)); ax.set_title(word, fontsize=9)
+        ax.imshow(attention_overlay(image, a))
+        ax.set_title(word, fontsize=9)
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig

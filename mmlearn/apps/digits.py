@@ -8,8 +8,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
-import time
 from pathlib import Path
 
 import keras
@@ -33,136 +31,214 @@ __all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', '
            'load_digit_model', 'evaluate', 'predict', 'pair_by_label', 'fused_digit_model']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
-def fsdd_folder(config: RunConfig | None = None, # the run configuration; None: only MMLEARN_FSDD
-               ) -> Path:
+def fsdd_folder(
+    config: RunConfig | None = None,  # the run configuration; None: only MMLEARN_FSDD
+) -> Path:
     "The FSDD folder: `config.data` when `config.format` is 'fsdd', else the folder named by MMLEARN_FSDD."
     if config is not None and config.data is not None:
         if config.format != "fsdd":
-            raise ValueError(f"the digits task reads spoken-digit recordings in the FSDD layout: use --format fsdd, got --format {config.format!r}")
+            raise ValueError(
+                "the digits task reads spoken-digit recordings in the FSDD layout: use --format fsdd, "
+                f"got --format {config.format!r}"
+            )
         return Path(config.data).expanduser()
     root = fsdd_root()
     if root is None:
-        raise ValueError("the digits task needs the Free Spoken Digit Dataset: pass --data DIR --format fsdd "
-                         "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR")
+        raise ValueError(
+            "the digits task needs the Free Spoken Digit Dataset: pass --data DIR --format fsdd "
+            "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR"
+        )
     return root
 
 # %% ../../nbs/07_apps.digits.ipynb #6ec65793
-SAMPLE_RATE = 8000    # FSDD's rate (Hz); other recordings are resampled to it
-CLIP_SAMPLES = 8000   # every clip is cut or zero-padded at the end to 1 s (99% of FSDD's recordings are shorter)
+SAMPLE_RATE = 8000  # FSDD's rate (Hz); other recordings are resampled to it
+# every clip is cut or zero-padded at the end to 1 s (99% of FSDD's recordings are shorter)
+CLIP_SAMPLES = 8000
 ESPEAK_ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029"]
 ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m6", "m7", "klatt", "klatt2", "adam", "benjamin", "f1", "f2"]
 ESPEAK_VOICES = [f"{a}+{v}" for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
 
+
 @functools.lru_cache(maxsize=4)
 def _espeak_cached(n: int, seed: int, snr_db: tuple, voices: tuple) -> tuple:
-    s = spoken_phrases(n, seed=seed, sample_rate=SAMPLE_RATE, duration=CLIP_SAMPLES / SAMPLE_RATE, kinds=["digit"],
-                       voices=list(voices), rate=(120, 220), pitch=(20, 80))
+    s = spoken_phrases(
+        n,
+        seed=seed,
+        sample_rate=SAMPLE_RATE,
+        duration=CLIP_SAMPLES / SAMPLE_RATE,
+        kinds=["digit"],
+        voices=list(voices),
+        rate=(120, 220),
+        pitch=(20, 80),
+    )
     g = rng(seed + 1)
     speech = np.abs(s.inputs) > 0
-    power = (s.inputs ** 2).sum(1, keepdims=True) / np.maximum(speech.sum(1, keepdims=True), 1)
+    power = (s.inputs**2).sum(1, keepdims=True) / np.maximum(speech.sum(1, keepdims=True), 1)
     snr = g.uniform(*snr_db, (n, 1))
-    end = np.round((s.meta["speech_seconds"] + 0.05) * SAMPLE_RATE)[:, None]   # a "recording": the word and 50 ms, then padding
-    noise = g.normal(size=s.inputs.shape) * np.sqrt(power * 10 ** (-snr / 10)) * (np.arange(s.inputs.shape[1]) < end)
+    # a "recording": the word and 50 ms, then padding
+    end = np.round((s.meta["speech_seconds"] + 0.05) * SAMPLE_RATE)[:, None]
+    noise = (
+        g.normal(size=s.inputs.shape)
+        * np.sqrt(power * 10 ** (-snr / 10))
+        * (np.arange(s.inputs.shape[1]) < end)
+    )
     clips = (s.inputs + noise).astype(np.float32)
-    clips.setflags(write=False); s.labels.setflags(write=False)
+    clips.setflags(write=False)
+    s.labels.setflags(write=False)
     return clips, s.labels, [v for v in s.meta["voice"]]
 
-def espeak_digits(n: int, # number of clips (the digits are drawn at random)
-                  seed: int = 0, # the same seed gives the same clips
-                  snr_db: tuple = (20.0, 40.0), # range of the signal-to-noise ratio of the added noise, in dB
-                  voices: list = ESPEAK_VOICES, # eSpeak NG voices to draw from
-                 ) -> tuple[np.ndarray, np.ndarray, list]:
-    "Digit words spoken by eSpeak NG at 8 kHz in 1-s clips, with noise: (clips (n, 8000), labels (n,), voice of each)."
+
+def espeak_digits(
+    n: int,  # number of clips (the digits are drawn at random)
+    seed: int = 0,  # the same seed gives the same clips
+    snr_db: tuple = (20.0, 40.0),  # range of the signal-to-noise ratio of the added noise, in dB
+    voices: list = ESPEAK_VOICES,  # eSpeak NG voices to draw from
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """Digit words spoken by eSpeak NG at 8 kHz in 1-s clips, with noise: (clips (n, 8000), labels (n,), voice
+    of each)."""
     if not (isinstance(snr_db, (tuple, list)) and len(snr_db) == 2 and snr_db[0] <= snr_db[1]):
         raise ValueError(f"snr_db must be (low, high) in dB with low <= high, got {snr_db!r}")
     clips, labels, names = _espeak_cached(n, seed, tuple(map(float, snr_db)), tuple(voices))
     return clips, labels, list(names)
 
 # %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
-def write_espeak_fsdd(root, # the folder to write (recordings/ is created in it)
-                      speakers: int = 6, # number of voices, each one "speaker" named espeak0, espeak1, ...
-                      per_digit: int = 10, # recordings of each digit by each speaker (indices 0-4 are the test split)
-                      seed: int = 0, # seed of the rates, pitches and noise
-                     ) -> Path:
-    "A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real speech)."
-    if not 1 <= speakers <= len(ESPEAK_VOICES): raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
-    if per_digit < 1: raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
+def write_espeak_fsdd(
+    root,  # the folder to write (recordings/ is created in it)
+    speakers: int = 6,  # number of voices, each one "speaker" named espeak0, espeak1, ...
+    per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
+    seed: int = 0,  # seed of the rates, pitches and noise
+) -> Path:
+    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
+    speech)."""
+    if not 1 <= speakers <= len(ESPEAK_VOICES):
+        raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
+    if per_digit < 1:
+        raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
     folder = Path(root) / "recordings"
     g = rng(seed)
     for s, voice in enumerate(g.permutation(ESPEAK_VOICES)[:speakers]):
         clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
-        for d in range(10):   # keep `per_digit` clips of each digit (twice as many were drawn, at random)
+        for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
             for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
                 write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], SAMPLE_RATE)
     return Path(root)
 
 # %% ../../nbs/07_apps.digits.ipynb #03a18097
-def split_records(records: list, # FSDD records (from load_fsdd)
-                  held_out_speaker: str | None = None, # None: the official split; a name: that speaker is the test set
-                 ) -> tuple[list, list]:
+def split_records(
+    records: list,  # FSDD records (from load_fsdd)
+    held_out_speaker: str | None = None,  # None: the official split; a name: that speaker is the test set
+) -> tuple[list, list]:
     "(train, test) records: FSDD's official split (index 0-4 is test), or all of one speaker as the test set."
     if held_out_speaker is None:
-        return [r for r in records if r.meta["split"] == "train"], [r for r in records if r.meta["split"] == "test"]
+        return [r for r in records if r.meta["split"] == "train"], [
+            r for r in records if r.meta["split"] == "test"
+        ]
     speakers = sorted({r.meta["speaker"] for r in records})
-    if held_out_speaker not in speakers: raise ValueError(f"held_out_speaker {held_out_speaker!r} is not in the data; its speakers are {speakers}")
-    return [r for r in records if r.meta["speaker"] != held_out_speaker], [r for r in records if r.meta["speaker"] == held_out_speaker]
+    if held_out_speaker not in speakers:
+        raise ValueError(
+            f"held_out_speaker {held_out_speaker!r} is not in the data; its speakers are {speakers}"
+        )
+    return [r for r in records if r.meta["speaker"] != held_out_speaker], [
+        r for r in records if r.meta["speaker"] == held_out_speaker
+    ]
 
 # %% ../../nbs/07_apps.digits.ipynb #44b9dcf7
-def load_clips(records: list, # records whose .path is a WAV file
-               sample_rate: int = SAMPLE_RATE, # resample to this rate (Hz)
-               length: int = CLIP_SAMPLES, # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
-              ) -> tuple[np.ndarray, np.ndarray]:
+def load_clips(
+    records: list,  # records whose .path is a WAV file
+    sample_rate: int = SAMPLE_RATE,  # resample to this rate (Hz)
+    # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
+    length: int = CLIP_SAMPLES,
+) -> tuple[np.ndarray, np.ndarray]:
     "(clips (n, length) float32, original lengths (n,)) of the recordings, mono at `sample_rate`."
     waves = [load_audio(r.path, sample_rate)[0] for r in records]
-    if not waves: return np.zeros((0, length), np.float32), np.zeros(0, np.int64)
-    return np.stack([pad_or_trim(w, length) for w in waves]).astype(np.float32), np.array([len(w) for w in waves])
+    if not waves:
+        return np.zeros((0, length), np.float32), np.zeros(0, np.int64)
+    return np.stack([pad_or_trim(w, length) for w in waves]).astype(np.float32), np.array(
+        [len(w) for w in waves]
+    )
 
-def digit_labels(records: list, # FSDD records
-                ) -> np.ndarray:
+
+def digit_labels(
+    records: list,  # FSDD records
+) -> np.ndarray:
     "The digit (0-9) of each record."
     return np.array([int(r.label) for r in records], dtype=np.int64)
 
 # %% ../../nbs/07_apps.digits.ipynb #4eed6bee
-LOG_MEL = dict(sample_rate=SAMPLE_RATE, n_fft=256, hop_length=80, n_mels=40, ref="max", top_db=80.0)  # 32 ms window, 10 ms hop
+# 32 ms window, 10 ms hop
+LOG_MEL = dict(sample_rate=SAMPLE_RATE, n_fft=256, hop_length=80, n_mels=40, ref="max", top_db=80.0)
 
-def plot_log_mels(clips: np.ndarray, # (n, T) waveforms at SAMPLE_RATE
-                  titles: list, # one title per clip
-                  path=None, # save the figure here as PNG
-                  columns: int = 5, # panels per row
-                 ):
+
+def plot_log_mels(
+    clips: np.ndarray,  # (n, T) waveforms at SAMPLE_RATE
+    titles: list,  # one title per clip
+    path=None,  # save the figure here as PNG
+    columns: int = 5,  # panels per row
+):
     "A grid of the clips' log-mel spectrograms (time across, mel band up), as the model sees them."
     import matplotlib.pyplot as plt
+
     mels = np.asarray(log_mel_spectrogram(np.asarray(clips, np.float32), **LOG_MEL))
     rows = math.ceil(len(mels) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
+    for ax in axes.flat:
+        ax.axis("off")
     for ax, m, title in zip(axes.flat, mels, titles):
-        ax.imshow(m.T, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
-                  extent=(0, clips.shape[1] / SAMPLE_RATE, 0, m.shape[1]))
-        ax.set_title(title, fontsize=9); ax.axis("on"); ax.set_xlabel("s", fontsize=7); ax.tick_params(labelsize=7)
+        ax.imshow(
+            m.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=-80,
+            vmax=0,
+            extent=(0, clips.shape[1] / SAMPLE_RATE, 0, m.shape[1]),
+        )
+        ax.set_title(title, fontsize=9)
+        ax.axis("on")
+        ax.set_xlabel("s", fontsize=7)
+        ax.tick_params(labelsize=7)
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.digits.ipynb #95fa470f
-def mfcc_statistics(clips: np.ndarray, # (n, T) zero-padded waveforms
-                    lengths: np.ndarray, # (n,) the number of real samples in each (longer ones count as T)
-                    n_mfcc: int = 20, # coefficients per frame
-                    sample_rate: int = SAMPLE_RATE, # rate of the clips (Hz)
-                    n_fft: int = 2048, # librosa's default window
-                    hop_length: int = 512, # librosa's default hop
-                    n_mels: int = 128, # librosa's default mel bands
-                    batch: int = 256, # clips per call (bounds the memory of the STFT)
-                   ) -> np.ndarray:
+def mfcc_statistics(
+    clips: np.ndarray,  # (n, T) zero-padded waveforms
+    lengths: np.ndarray,  # (n,) the number of real samples in each (longer ones count as T)
+    n_mfcc: int = 20,  # coefficients per frame
+    sample_rate: int = SAMPLE_RATE,  # rate of the clips (Hz)
+    n_fft: int = 2048,  # librosa's default window
+    hop_length: int = 512,  # librosa's default hop
+    n_mels: int = 128,  # librosa's default mel bands
+    batch: int = 256,  # clips per call (bounds the memory of the STFT)
+) -> np.ndarray:
     "Per recording, the mean and the standard deviation of each MFCC over its own frames: (n, 2 n_mfcc)."
     clips, lengths = np.asarray(clips, np.float32), np.asarray(lengths)
-    if clips.ndim != 2: raise ValueError(f"clips must be a (n, T) batch of waveforms, got shape {clips.shape}")
-    if lengths.shape != (len(clips),): raise ValueError(f"lengths has {lengths.size} entries but clips has {len(clips)} rows: give one length per clip")
-    frames = 1 + np.minimum(lengths, clips.shape[1]) // hop_length   # frames librosa gives the unpadded recording
+    if clips.ndim != 2:
+        raise ValueError(f"clips must be a (n, T) batch of waveforms, got shape {clips.shape}")
+    if lengths.shape != (len(clips),):
+        raise ValueError(
+            f"lengths has {lengths.size} entries but clips has {len(clips)} rows: give one length per clip"
+        )
+    # frames librosa gives the unpadded recording
+    frames = 1 + np.minimum(lengths, clips.shape[1]) // hop_length
     out = []
     for s in range(0, len(clips), batch):
-        M = np.asarray(mfcc(clips[s:s + batch], sample_rate, n_mfcc=n_mfcc, n_mels=n_mels, n_fft=n_fft, hop_length=hop_length), np.float64)
-        w = (np.arange(M.shape[1])[None, :] < frames[s:s + batch, None])[..., None] / frames[s:s + batch, None, None]
+        M = np.asarray(
+            mfcc(
+                clips[s : s + batch],
+                sample_rate,
+                n_mfcc=n_mfcc,
+                n_mels=n_mels,
+                n_fft=n_fft,
+                hop_length=hop_length,
+            ),
+            np.float64,
+        )
+        w = (np.arange(M.shape[1])[None, :] < frames[s : s + batch, None])[..., None] / frames[
+            s : s + batch, None, None
+        ]
         mean = (M * w).sum(1)
         out.append(np.concatenate([mean, np.sqrt(((M - mean[:, None]) ** 2 * w).sum(1))], 1))
     return np.concatenate(out).astype(np.float32)
@@ -170,13 +246,20 @@ def mfcc_statistics(clips: np.ndarray, # (n, T) zero-padded waveforms
 # %% ../../nbs/07_apps.digits.ipynb #9a97a6f0
 @keras.saving.register_keras_serializable(package="mmlearn")
 class RandomTimeShift(keras.layers.Layer):
-    "Training-time augmentation: shift each waveform (B, T) by a random whole number of samples in [-max_shift, max_shift], filling with zeros."
-    def __init__(self, max_shift: int = 800, # the largest shift, in samples (800 = 0.1 s at 8 kHz)
-                 seed: int | None = None, # seed of the shifts
-                 **kwargs):
+    """Training-time augmentation: shift each waveform (B, T) by a random whole number of samples in
+    [-max_shift, max_shift], filling with zeros."""
+
+    def __init__(
+        self,
+        max_shift: int = 800,  # the largest shift, in samples (800 = 0.1 s at 8 kHz)
+        seed: int | None = None,  # seed of the shifts
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-            raise ValueError(f"RandomTimeShift: max_shift must be a whole number of samples >= 0, got {max_shift!r}")
+            raise ValueError(
+                f"RandomTimeShift: max_shift must be a whole number of samples >= 0, got {max_shift!r}"
+            )
         self.max_shift, self.seed = max_shift, seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
@@ -185,191 +268,313 @@ class RandomTimeShift(keras.layers.Layer):
         t = ops.shape(x)[-1]
         source = ops.arange(t)[None, :] - ops.cast(shifts, "int32")[:, None]
         inside = (source >= 0) & (source < t)
-        return ops.where(inside, ops.take_along_axis(x, ops.clip(source, 0, t - 1), axis=1), ops.zeros_like(x))
+        return ops.where(
+            inside, ops.take_along_axis(x, ops.clip(source, 0, t - 1), axis=1), ops.zeros_like(x)
+        )
 
     def call(self, x, training=None):
-        if not training or self.max_shift == 0: return x
-        shifts = keras.random.randint((ops.shape(x)[0],), -self.max_shift, self.max_shift + 1, seed=self.seed_generator)
+        if not training or self.max_shift == 0:
+            return x
+        shifts = keras.random.randint(
+            (ops.shape(x)[0],), -self.max_shift, self.max_shift + 1, seed=self.seed_generator
+        )
         return self.shift(x, shifts)
 
-    def compute_output_shape(self, input_shape): return input_shape
-    def get_config(self): return {**super().get_config(), "max_shift": self.max_shift, "seed": self.seed}
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift, "seed": self.seed}
 
 # %% ../../nbs/07_apps.digits.ipynb #7cf573c9
-def audio_features(audio, # the (B, T) waveform input (a Keras tensor)
-                   dim: int = 64, # width of the GRU, and of the recording's vector
-                   filters: tuple = (32, 64), # channels of the AudioEncoder's convolution blocks
-                   max_shift: int = 800, # RandomTimeShift's largest shift (samples); 0: no augmentation
-                   seed: int = 0, # seed of the augmentation
-                  ):
+def audio_features(
+    audio,  # the (B, T) waveform input (a Keras tensor)
+    dim: int = 64,  # width of the GRU, and of the recording's vector
+    filters: tuple = (32, 64),  # channels of the AudioEncoder's convolution blocks
+    max_shift: int = 800,  # RandomTimeShift's largest shift (samples); 0: no augmentation
+    seed: int = 0,  # seed of the augmentation
+):
     "Waveforms -> time shift (training) -> log-mel in [-1, 1] -> AudioEncoder -> the pooled (B, dim) vector."
     x = RandomTimeShift(max_shift, seed=seed, name="time_shift")(audio)
     x = LogMelSpectrogram(**LOG_MEL, name="log_mel")(x)
-    x = keras.layers.Rescaling(1 / 40, offset=1.0, name="scale")(x)    # dB in [-80, 0] -> [-1, 1]
+    x = keras.layers.Rescaling(1 / 40, offset=1.0, name="scale")(x)  # dB in [-80, 0] -> [-1, 1]
     return AudioEncoder(dim, filters, kernel_size=5, name="audio_encoder")(x)["pooled"]
 
-def digit_model(num_classes: int = 10, # size of the softmax
-                dim: int = 64, # width of the recording's vector
-                filters: tuple = (32, 64), # channels of the convolution blocks
-                max_shift: int = 800, # time-shift augmentation (samples)
-                dropout: float = 0.2, # dropout before the softmax
-                seed: int = 0, # seed of the augmentation
-                clip_samples: int = CLIP_SAMPLES, # length of the input waveforms
-               ) -> keras.Model:
+
+def digit_model(
+    num_classes: int = 10,  # size of the softmax
+    dim: int = 64,  # width of the recording's vector
+    filters: tuple = (32, 64),  # channels of the convolution blocks
+    max_shift: int = 800,  # time-shift augmentation (samples)
+    dropout: float = 0.2,  # dropout before the softmax
+    seed: int = 0,  # seed of the augmentation
+    clip_samples: int = CLIP_SAMPLES,  # length of the input waveforms
+) -> keras.Model:
     "Raw waveforms (B, clip_samples) -> probabilities of the ten digits: the model behind `--task digits`."
     audio = keras.Input((clip_samples,), name="audio")
     h = keras.layers.Dropout(dropout, name="dropout")(audio_features(audio, dim, filters, max_shift, seed))
-    return keras.Model(audio, keras.layers.Dense(num_classes, activation="softmax", name="digit")(h), name="spoken_digits")
+    return keras.Model(
+        audio, keras.layers.Dense(num_classes, activation="softmax", name="digit")(h), name="spoken_digits"
+    )
 
 # %% ../../nbs/07_apps.digits.ipynb #03791473
 DEFAULTS = dict(samples=None, epochs=20, batch_size=64, learning_rate=2e-3, held_out_speaker=None, espeak=0)
 DEFAULT_EPOCHS = DEFAULTS["epochs"]
 
-def digit_split(config: RunConfig, # the run configuration (data, extra["held_out_speaker"])
-               ) -> tuple[list, list]:
+
+def digit_split(
+    config: RunConfig,  # the run configuration (data, extra["held_out_speaker"])
+) -> tuple[list, list]:
     "The (train, test) FSDD records of a run."
     records = load_fsdd(fsdd_folder(config))
     return split_records(records, config.extra.get("held_out_speaker"))
 
-def digit_metrics(y_true, # true digits
-                  y_pred, # predicted digits
-                 ) -> dict:
+
+def digit_metrics(
+    y_true,  # true digits
+    y_pred,  # predicted digits
+) -> dict:
     "The digits task's metrics: accuracy and macro-averaged F1."
-    return {"accuracy": accuracy(y_true, y_pred), "f1_macro": float(f1_score(y_true, y_pred, average="macro", labels=list(range(10))))}
+    return {
+        "accuracy": accuracy(y_true, y_pred),
+        "f1_macro": float(f1_score(y_true, y_pred, average="macro", labels=list(range(10)))),
+    }
 
 # %% ../../nbs/07_apps.digits.ipynb #1b07ef2c
-def plot_speaker_accuracy(speakers, # the speaker of each test recording
-                          y_true, # true digits
-                          y_pred, # predicted digits
-                          path=None, # save the figure here as PNG
-                         ):
+def plot_speaker_accuracy(
+    speakers,  # the speaker of each test recording
+    y_true,  # true digits
+    y_pred,  # predicted digits
+    path=None,  # save the figure here as PNG
+):
     "A bar per speaker: the accuracy on that speaker's test recordings."
     import matplotlib.pyplot as plt
+
     speakers, y_true, y_pred = map(np.asarray, (speakers, y_true, y_pred))
     names = sorted(set(speakers.tolist()))
     accs = [accuracy(y_true[speakers == s], y_pred[speakers == s]) for s in names]
     fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names), 3))
-    ax.bar(names, accs); ax.set(ylim=(0, 1.05), ylabel="accuracy", title="accuracy per test speaker")
-    for i, a in enumerate(accs): ax.text(i, a + 0.01, f"{a:.2f}", ha="center", fontsize=8)
-    ax.tick_params(axis="x", rotation=30); fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    ax.bar(names, accs)
+    ax.set(ylim=(0, 1.05), ylabel="accuracy", title="accuracy per test speaker")
+    for i, a in enumerate(accs):
+        ax.text(i, a + 0.01, f"{a:.2f}", ha="center", fontsize=8)
+    ax.tick_params(axis="x", rotation=30)
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
-def save_figures(run_dir: Path, # the run folder
-                 history: dict, # keras History.history
-                 test: list, # the test records
-                 clips: np.ndarray, # their clips
-                 y_pred: np.ndarray, # the predicted digits
-                ) -> list[Path]:
-    "training_curves.png, confusion_matrix.png, per_speaker_accuracy.png and sample_predictions.png in `run_dir`."
+
+def save_figures(
+    run_dir: Path,  # the run folder
+    history: dict,  # keras History.history
+    test: list,  # the test records
+    clips: np.ndarray,  # their clips
+    y_pred: np.ndarray,  # the predicted digits
+) -> list[Path]:
+    """training_curves.png, confusion_matrix.png, per_speaker_accuracy.png and sample_predictions.png in
+    `run_dir`."""
     import matplotlib.pyplot as plt
+
     y_true = digit_labels(test)
-    paths = [run_dir / n for n in ("training_curves.png", "confusion_matrix.png", "per_speaker_accuracy.png", "sample_predictions.png")]
+    paths = [
+        run_dir / n
+        for n in (
+            "training_curves.png",
+            "confusion_matrix.png",
+            "per_speaker_accuracy.png",
+            "sample_predictions.png",
+        )
+    ]
     figs = [plot_history(history, paths[0])]
     ax = plot_confusion_matrix(confusion_matrix(y_true, y_pred, labels=list(range(10))), DIGIT_WORDS)
-    ax.set_title("spoken digits: test confusion matrix"); ax.figure.tight_layout(); ax.figure.savefig(paths[1], dpi=100); figs.append(ax.figure)
+    ax.set_title("spoken digits: test confusion matrix")
+    ax.figure.tight_layout()
+    ax.figure.savefig(paths[1], dpi=100)
+    figs.append(ax.figure)
     figs.append(plot_speaker_accuracy([r.meta["speaker"] for r in test], y_true, y_pred, paths[2]))
     show = rng(0).permutation(len(test))[:10]
-    figs.append(plot_log_mels(clips[show], [f"{test[i].meta.get('id', test[i].path.stem)}: '{DIGIT_WORDS[y_pred[i]]}'" + ("" if y_pred[i] == y_true[i] else " (wrong)") for i in show], paths[3]))
-    for f in figs: plt.close(f)
+    figs.append(
+        plot_log_mels(
+            clips[show],
+            [
+                f"{test[i].meta.get('id', test[i].path.stem)}: '{DIGIT_WORDS[y_pred[i]]}'"
+                + ("" if y_pred[i] == y_true[i] else " (wrong)")
+                for i in show
+            ],
+            paths[3],
+        )
+    )
+    for f in figs:
+        plt.close(f)
     return paths
 
 # %% ../../nbs/07_apps.digits.ipynb #972ca85e
-def train(config: RunConfig, # task "digits"; epochs (default 20), samples (default: all), seed, batch_size, learning_rate, data/format, extra
-          run_dir: Path, # the run folder: model.keras, task.json and the figures go here
-         ) -> dict:
-    "Fit the spoken-digit model on FSDD, evaluate it on the held-out recordings, save the figures; return the metrics."
+def train(
+    # task "digits"; epochs (default 20), samples (default: all), seed, batch_size, learning_rate,
+    # data/format, extra
+    config: RunConfig,
+    run_dir: Path,  # the run folder: model.keras, task.json and the figures go here
+) -> dict:
+    """Fit the spoken-digit model on FSDD, evaluate it on the held-out recordings, save the figures; return
+    the metrics."""
     s, run_dir = resolve_settings(config, DEFAULTS), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     train_recs, test_recs = digit_split(config)
     if not train_recs or not test_recs:
-        raise DatasetError(fsdd_folder(config), f"{len(train_recs)} training and {len(test_recs)} test recordings; expected some of each "
-                                                "(test: index 0-4 of each digit and speaker, or the held-out speaker)")
-    if s["samples"] is not None: train_recs = [train_recs[i] for i in sorted(rng(config.seed).permutation(len(train_recs))[:s["samples"]])]
+        raise DatasetError(
+            fsdd_folder(config),
+            f"{len(train_recs)} training and {len(test_recs)} test recordings; expected some of each "
+            "(test: index 0-4 of each digit and speaker, or the held-out speaker)",
+        )
+    if s["samples"] is not None:
+        train_recs = [
+            train_recs[i] for i in sorted(rng(config.seed).permutation(len(train_recs))[: s["samples"]])
+        ]
     x_train, y_train = load_clips(train_recs)[0], digit_labels(train_recs)
     x_test, y_test = load_clips(test_recs)[0], digit_labels(test_recs)
     if n_synthetic := int(s["espeak"]):
         x_syn, y_syn, _ = espeak_digits(n_synthetic, seed=config.seed)
         x_train, y_train = np.concatenate([x_train, x_syn]), np.concatenate([y_train, y_syn])
     model = digit_model(seed=config.seed)
-    history, seconds = fit_model(model, (x_train, y_train), (x_test, y_test), s["epochs"], s["learning_rate"], run_dir,
-                                 "sparse_categorical_crossentropy", ["accuracy"], batch_size=s["batch_size"])
-    y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1)   # a bar in a terminal only
-    (run_dir / "task.json").write_text(json.dumps({
-        "classes": DIGIT_WORDS, "sample_rate": SAMPLE_RATE, "clip_samples": CLIP_SAMPLES,
-        "split": "official (index 0-4 is test)" if "held_out_speaker" not in config.extra else "held-out speaker",
-        "held_out_speaker": config.extra.get("held_out_speaker"), "espeak": n_synthetic}, indent=2) + "\n")
+    history, seconds = fit_model(
+        model,
+        (x_train, y_train),
+        (x_test, y_test),
+        s["epochs"],
+        s["learning_rate"],
+        run_dir,
+        "sparse_categorical_crossentropy",
+        ["accuracy"],
+        batch_size=s["batch_size"],
+    )
+    # a bar in a terminal only
+    y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1)
+    (run_dir / "task.json").write_text(
+        json.dumps(
+            {
+                "classes": DIGIT_WORDS,
+                "sample_rate": SAMPLE_RATE,
+                "clip_samples": CLIP_SAMPLES,
+                "split": "official (index 0-4 is test)"
+                if "held_out_speaker" not in config.extra
+                else "held-out speaker",
+                "held_out_speaker": config.extra.get("held_out_speaker"),
+                "espeak": n_synthetic,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     save_figures(run_dir, history, test_recs, x_test, y_pred)
     return {**digit_metrics(y_test, y_pred), "train_seconds": seconds, "samples": len(x_train)}
 
 # %% ../../nbs/07_apps.digits.ipynb #a09a6e17
-def read_task(run_dir: Path, # a run folder written by `train`
-             ) -> dict:
+def read_task(
+    run_dir: Path,  # a run folder written by `train`
+) -> dict:
     "The run's task.json, or a clear error when the folder holds no digits run."
     path = Path(run_dir) / "task.json"
-    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: {run_dir} is not a digits run (train one with `mmlearn train --task digits`)")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: {run_dir} is not a digits run (train one with `mmlearn train --task digits`)"
+        )
     return json.loads(path.read_text())
 
-def load_digit_model(run_dir: Path, # a run folder written by `train`
-                    ) -> keras.Model:
+
+def load_digit_model(
+    run_dir: Path,  # a run folder written by `train`
+) -> keras.Model:
     "The trained model in run_dir/model.keras, loaded with safe_mode=True."
     path = Path(run_dir) / "model.keras"
-    if not path.is_file(): raise FileNotFoundError(f"{path} is missing: train a model first with `mmlearn train --task digits --out {run_dir}`")
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path} is missing: train a model first with `mmlearn train --task digits --out {run_dir}`"
+        )
     return keras.saving.load_model(path, safe_mode=True)
 
-def evaluate(run_dir: Path, # a run folder written by `train`
-             config: RunConfig, # says where the recordings are (data/format or MMLEARN_FSDD) and the split (extra)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a run folder written by `train`
+    config: RunConfig,  # says where the recordings are (data/format or MMLEARN_FSDD) and the split (extra)
+) -> dict:
     "Reload the run's model and recompute accuracy and macro F1 on its test split."
     task, model = read_task(run_dir), load_digit_model(run_dir)
     extra = dict(config.extra)
-    if task.get("held_out_speaker") and "held_out_speaker" not in extra: extra["held_out_speaker"] = task["held_out_speaker"]
+    if task.get("held_out_speaker") and "held_out_speaker" not in extra:
+        extra["held_out_speaker"] = task["held_out_speaker"]
     _, test_recs = split_records(load_fsdd(fsdd_folder(config)), extra.get("held_out_speaker"))
     clips = load_clips(test_recs, task["sample_rate"], task["clip_samples"])[0]
-    return digit_metrics(digit_labels(test_recs), model.predict(clips, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1))
+    return digit_metrics(
+        digit_labels(test_recs),
+        model.predict(clips, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1),
+    )
 
-def predict(run_dir: Path, # a run folder written by `train`
-            image=None, # not used by this task: giving one is an error
-            audio=None, # a WAV path, or a list of them
-            text=None, # not used by this task: giving one is an error
-           ) -> list[str]:
+
+def predict(
+    run_dir: Path,  # a run folder written by `train`
+    image=None,  # not used by this task: giving one is an error
+    audio=None,  # a WAV path, or a list of them
+    text=None,  # not used by this task: giving one is an error
+) -> list[str]:
     "The digit word the model hears in each WAV file."
     for name, value in (("image", image), ("text", text)):
         if value is not None and (isinstance(value, (str, Path)) or len(value)):
-            raise ValueError(f"the digits task recognises spoken digits from audio only: give --audio PATH.wav, not --{name}")
+            raise ValueError(
+                "the digits task recognises spoken digits from audio only: give --audio PATH.wav, not "
+                f"--{name}"
+            )
     paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths: raise ValueError("the digits task needs at least one recording: --audio PATH.wav")
+    if not paths:
+        raise ValueError("the digits task needs at least one recording: --audio PATH.wav")
     task = read_task(run_dir)
-    clips = np.stack([pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]).astype(np.float32)
+    clips = np.stack(
+        [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]
+    ).astype(np.float32)
     return [task["classes"][i] for i in load_digit_model(run_dir).predict(clips, verbose=0).argmax(-1)]
 
 # %% ../../nbs/07_apps.digits.ipynb #8987514b
 TASK = Task(
-    "digits", "real FSDD recordings -> the digit's word", DEFAULTS, train, evaluate, predict,
-    formats=("fsdd",), inputs=("audio",), targets={"accuracy": 0.99}, report="classification")
+    "digits",
+    "real FSDD recordings -> the digit's word",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    formats=("fsdd",),
+    inputs=("audio",),
+    targets={"accuracy": 0.99},
+    report="classification",
+)
 
 # %% ../../nbs/07_apps.digits.ipynb #94840926
-def pair_by_label(labels, # the class of each example to pair (e.g. each recording)
-                  other_labels, # the class of each candidate partner (e.g. each image)
-                  seed: int = 0, # the same seed gives the same pairs
-                 ) -> np.ndarray:
+def pair_by_label(
+    labels,  # the class of each example to pair (e.g. each recording)
+    other_labels,  # the class of each candidate partner (e.g. each image)
+    seed: int = 0,  # the same seed gives the same pairs
+) -> np.ndarray:
     "For each example, the index of a random partner with the same class."
     labels, other_labels, g = np.asarray(labels), np.asarray(other_labels), rng(seed)
     missing = sorted(set(labels.tolist()) - set(other_labels.tolist()))
-    if missing: raise ValueError(f"no partner of class {missing}: other_labels has classes {sorted(set(other_labels.tolist()))}")
+    if missing:
+        raise ValueError(
+            f"no partner of class {missing}: other_labels has classes {sorted(set(other_labels.tolist()))}"
+        )
     out = np.empty(len(labels), np.int64)
     for c in np.unique(labels):
         where = np.flatnonzero(labels == c)
         out[where] = g.choice(np.flatnonzero(other_labels == c), len(where))
     return out
 
-def fused_digit_model(image_size: int = 16, # side of the (RGB, uint8) digit images
-                      dim: int = 64, # width of the recording's vector
-                      image_dim: int = 32, # width of the image's vector
-                      seed: int = 0, # seed of the audio augmentation
-                      clip_samples: int = CLIP_SAMPLES, # length of the input waveforms
-                     ) -> keras.Model:
+
+def fused_digit_model(
+    image_size: int = 16,  # side of the (RGB, uint8) digit images
+    dim: int = 64,  # width of the recording's vector
+    image_dim: int = 32,  # width of the image's vector
+    seed: int = 0,  # seed of the audio augmentation
+    clip_samples: int = CLIP_SAMPLES,  # length of the input waveforms
+) -> keras.Model:
     "{'audio': waveforms, 'image': digit images} -> probabilities of the ten digits, by concatenation fusion."
     audio = keras.Input((clip_samples,), name="audio")
     image = keras.Input((image_size, image_size, 3), name="image")

@@ -6,8 +6,6 @@
 from __future__ import annotations
 
 import json
-import math
-import time
 from pathlib import Path
 
 import keras
@@ -20,102 +18,163 @@ from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
 from ..represent.encoders import ImageEncoder, TextEncoder
-from ..represent.align import (CaptionedItems, ContrastiveAligner, SearchIndex, caption_concepts, caption_relevance,
-                                     embed_pairs, model_inputs, plot_shared_space, plot_similarity, plot_top_k, text_ids,
-                                     training_pairs)
+from mmlearn.represent.align import (
+    CaptionedItems,
+    ContrastiveAligner,
+    SearchIndex,
+    caption_concepts,
+    caption_relevance,
+    embed_pairs,
+    model_inputs,
+    plot_shared_space,
+    plot_similarity,
+    plot_top_k,
+    text_ids,
+    training_pairs,
+)
 from ..train import RunConfig, Task, resolve_settings, fit_model, plot_history
 from ..evaluate import retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'SMALL_FOLDER', 'TASK', 'split_masks', 'retrieval_data', 'build_retriever',
-           'retrieval_scores', 'fit_aligner', 'save_gallery', 'load_index', 'held_out', 'save_figures',
-           'shared_space_sample', 'fit_and_index', 'train', 'reload_run', 'evaluate', 'format_ranking', 'ranking_lines',
-           'predict']
+__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'split_masks', 'retrieval_data', 'build_retriever', 'retrieval_scores',
+           'fit_aligner', 'save_gallery', 'load_index', 'held_out', 'save_figures', 'shared_space_sample',
+           'fit_and_index', 'train', 'reload_run', 'evaluate', 'format_ranking', 'ranking_lines', 'predict']
 
 # %% ../../nbs/07_apps.retrieval.ipynb #312d2ebc
-DEFAULTS = dict(samples=20000, epochs=5, batch_size=128, learning_rate=2e-3, image_size=32, val_samples=500, test_samples=1000,
-                dim=64, filters=(32, 64, 64), temperature=0.07)
-TEST_SIZES = dict(samples=256, val_samples=64, test_samples=64, epochs=1)
+DEFAULTS = dict(
+    samples=20000,
+    epochs=5,
+    batch_size=128,
+    learning_rate=2e-3,
+    image_size=32,
+    val_samples=500,
+    test_samples=1000,
+    dim=64,
+    filters=(32, 64, 64),
+    temperature=0.07,
+)
 SMALL_FOLDER = 5000  # a folder with fewer training images than this trains with contrastive batches of 64
 
 
 def _settings(config: RunConfig) -> dict:
-    "The run's settings: the task's defaults, then what depends on the data, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, _data_defaults, TEST_SIZES)
+    """The run's settings: the task's defaults, then what depends on the data, then what the user set
+    (`Task.settings`)."""
+    return resolve_settings(config, DEFAULTS, _data_defaults)
 
 
 def _data_defaults(config: RunConfig) -> dict:
-    "Batches of 64 on a small folder: each batch holds fewer near-duplicate captions (R@1 0.82 against 0.56 at 128 on 1,800 images)."
+    """Batches of 64 on a small folder: each batch holds fewer near-duplicate captions (R@1 0.82 against 0.56
+    at 128 on 1,800 images)."""
     if config.data is None or config.format not in ("flickr8k", "coco"):
-        return {}   # built-in scenes, or a layout retrieval_data refuses with its own message
+        return {}  # built-in scenes, or a layout retrieval_data refuses with its own message
     records = FORMATS[config.format](config.data)
     return {"batch_size": 64} if len(records) < SMALL_FOLDER else {}
 
 # %% ../../nbs/07_apps.retrieval.ipynb #30a2cd52
-def split_masks(n: int, # number of records
-                splits: list, # each record's split name from the dataset (or None)
-               ) -> dict:
-    "Train/val/test boolean masks: the dataset's own test and dev/val splits, or the last tenth as test (and validation) when it has none."
+def split_masks(
+    n: int,  # number of records
+    splits: list,  # each record's split name from the dataset (or None)
+) -> dict:
+    """Train/val/test boolean masks: the dataset's own test and dev/val splits, or the last tenth as test (and
+    validation) when it has none."""
     splits = np.array([s or "" for s in splits])
     test = np.isin(splits, ["test"])
-    if not test.any(): test = np.arange(n) >= n - max(1, n // 10)
+    if not test.any():
+        test = np.arange(n) >= n - max(1, n // 10)
     val = np.isin(splits, ["dev", "val", "validation"]) & ~test
-    if not val.any(): val = test
+    if not val.any():
+        val = test
     return dict(train=~test & ~val, val=val, test=test)
+
 
 def _folder_items(config: RunConfig, size: int) -> dict:
     "The images and captions of a user's dataset folder, resized to `size`, split into train/val/test."
     if config.format not in ("flickr8k", "coco"):
-        raise ValueError(f"the retrieval task reads images with captions: --format flickr8k or coco, got --format {config.format!r}")
+        raise ValueError(
+            "the retrieval task reads images with captions: --format flickr8k or coco, got --format "
+            f"{config.format!r}"
+        )
     records = FORMATS[config.format](config.data)
-    if not records: raise DatasetError(config.data, f"the {config.format} layout lists no captioned images; expected at least two")
-    images = np.stack([tf.cast(tf.round(resize_images(read_image(r.path), size) * 255), tf.uint8).numpy() for r in records])
+    if not records:
+        raise DatasetError(
+            config.data, f"the {config.format} layout lists no captioned images; expected at least two"
+        )
+    images = np.stack(
+        [tf.cast(tf.round(resize_images(read_image(r.path), size) * 255), tf.uint8).numpy() for r in records]
+    )
     items = CaptionedItems(images, [list(r.captions) for r in records], [r.path.name for r in records])
-    parts = {k: items.subset(m) for k, m in split_masks(len(records), [r.meta.get("split") for r in records]).items()}
-    if not len(parts["train"]): raise DatasetError(config.data, f"only {len(records)} captioned images: nothing is left to train on after holding out the test split")
-    if config.samples: parts["train"] = parts["train"].subset(np.arange(min(config.samples, len(parts["train"]))))
+    parts = {
+        k: items.subset(m)
+        for k, m in split_masks(len(records), [r.meta.get("split") for r in records]).items()
+    }
+    if not len(parts["train"]):
+        raise DatasetError(
+            config.data,
+            f"only {len(records)} captioned images: nothing is left to train on after holding out the "
+            "test split",
+        )
+    if config.samples:
+        parts["train"] = parts["train"].subset(np.arange(min(config.samples, len(parts["train"]))))
     return parts
+
 
 def _scenes(n: int, seed: int, size: int) -> CaptionedItems:
     d = shapes_scenes(n, seed=seed, image_size=size)
     return CaptionedItems(d.inputs, d.captions, [f"scene {i:04d}" for i in range(n)])
 
-def retrieval_data(config: RunConfig, # task settings: samples, seed, data/format, extra
-                   splits: tuple = ("train", "val", "test"), # the splits wanted
-                  ) -> dict:
+
+def retrieval_data(
+    config: RunConfig,  # task settings: samples, seed, data/format, extra
+    splits: tuple = ("train", "val", "test"),  # the splits wanted
+) -> dict:
     "{'train'|'val'|'test': CaptionedItems} of images and captions, generated or read from a folder."
     s = _settings(config)
-    if config.data: return {k: v for k, v in _folder_items(config, s["image_size"]).items() if k in splits}
-    sizes = dict(train=(s["samples"], config.seed), val=(s["val_samples"], config.seed + 20_000), test=(s["test_samples"], config.seed + 10_000))
+    if config.data:
+        return {k: v for k, v in _folder_items(config, s["image_size"]).items() if k in splits}
+    sizes = dict(
+        train=(s["samples"], config.seed),
+        val=(s["val_samples"], config.seed + 20_000),
+        test=(s["test_samples"], config.seed + 10_000),
+    )
     return {k: _scenes(*sizes[k], s["image_size"]) for k in splits}
 
 # %% ../../nbs/07_apps.retrieval.ipynb #3dae516b
-def build_retriever(vocab_size: int, # token ids in the vocabulary, padding included
-                    image_size: int = 32, # side of the square input images
-                    dim: int = 64, # width of the encoders and of the shared space
-                    filters: tuple = (32, 64, 64), # channels of the image encoder's conv blocks
-                    temperature: float = 0.07, # initial tau (learned)
-                   ) -> ContrastiveAligner:
+def build_retriever(
+    vocab_size: int,  # token ids in the vocabulary, padding included
+    image_size: int = 32,  # side of the square input images
+    dim: int = 64,  # width of the encoders and of the shared space
+    filters: tuple = (32, 64, 64),  # channels of the image encoder's conv blocks
+    temperature: float = 0.07,  # initial tau (learned)
+) -> ContrastiveAligner:
     "A text encoder and an image encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner({"text": TextEncoder(vocab_size, dim), "image": ImageEncoder(dim, filters=tuple(filters))},
-                               dim=dim, temperature=temperature, name="retriever")
-    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})  # build the weights
+    model = ContrastiveAligner(
+        {"text": TextEncoder(vocab_size, dim), "image": ImageEncoder(dim, filters=tuple(filters))},
+        dim=dim,
+        temperature=temperature,
+        name="retriever",
+    )
+    # build the weights
+    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})
     return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
 def _queries(items: CaptionedItems, all_captions: bool) -> list:
     return [c for refs in items.captions for c in refs] if all_captions else items.canonical
 
-def retrieval_scores(model: ContrastiveAligner, # a trained aligner
-                     vocab: Vocabulary, # its vocabulary
-                     items: CaptionedItems, # the held-out gallery
-                     modality: str = "image", # the gallery's modality
-                     prefixes: tuple = ("t2i_", "i2t_"), # metric key prefixes
-                     all_captions: bool = False, # every reference caption is a query (True) or only the canonical one
-                    ) -> tuple[dict, np.ndarray, np.ndarray]:
+
+def retrieval_scores(
+    model: ContrastiveAligner,  # a trained aligner
+    vocab: Vocabulary,  # its vocabulary
+    items: CaptionedItems,  # the held-out gallery
+    modality: str = "image",  # the gallery's modality
+    prefixes: tuple = ("t2i_", "i2t_"),  # metric key prefixes
+    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
+) -> tuple[dict, np.ndarray, np.ndarray]:
     "Held-out metrics, and the similarity and relevance matrices they came from (texts x items)."
     queries = _queries(items, all_captions)
-    sim = model.encode("text", text_ids(vocab, queries)) @ model.encode(modality, model_inputs(items.inputs)).T
+    sim = (
+        model.encode("text", text_ids(vocab, queries)) @ model.encode(modality, model_inputs(items.inputs)).T
+    )
     relevant = caption_relevance(queries, items.captions)
     return retrieval_report(sim, relevant, prefixes), sim, relevant
 
@@ -123,101 +182,182 @@ def retrieval_scores(model: ContrastiveAligner, # a trained aligner
 def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
     ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle: ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-    scale = lambda v: tf.cast(v, tf.float32) / 255.0 if v.dtype == tf.uint8 else v
-    return ds.batch(batch_size).map(lambda a, b: ({k: scale(v) for k, v in a.items()}, b)).prefetch(tf.data.AUTOTUNE)
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
 
-def fit_aligner(model: ContrastiveAligner, # a built aligner
-                train: tuple, # (inputs dict, labels) from training_pairs
-                val: tuple, # the same for validation
-                settings: dict, # the run's settings: epochs, batch_size (each pair's negatives are the other batch_size - 1), learning_rate
-                seed: int, # the shuffle's seed
-                run_dir: Path, # where the per-epoch model and the backup go
-               ) -> tuple[dict, float]:
-    "`fit_model` on the pairs (the aligner computes its own InfoNCE loss); returns the history and the seconds it took."
-    # validation batches have the training batch size: InfoNCE grows with the number of negatives (log N for a random guess)
+    def scale(v):
+        return tf.cast(v, tf.float32) / 255.0 if v.dtype == tf.uint8 else v
+
+    return (
+        ds.batch(batch_size)
+        .map(lambda a, b: ({k: scale(v) for k, v in a.items()}, b))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def fit_aligner(
+    model: ContrastiveAligner,  # a built aligner
+    train: tuple,  # (inputs dict, labels) from training_pairs
+    val: tuple,  # the same for validation
+    # the run's settings: epochs, batch_size (each pair's negatives are the other batch_size - 1),
+    # learning_rate
+    settings: dict,
+    seed: int,  # the shuffle's seed
+    run_dir: Path,  # where the per-epoch model and the backup go
+) -> tuple[dict, float]:
+    """`fit_model` on the pairs (the aligner computes its own InfoNCE loss); returns the history and the
+    seconds it took."""
+    # validation batches have the training batch size: InfoNCE grows with the number of negatives
+    # (log N for a random guess)
     batch = settings["batch_size"]
-    return fit_model(model, _dataset(*train, batch, True, seed), _dataset(*val, batch, False, 0), settings["epochs"],
-                     settings["learning_rate"], run_dir)
+    return fit_model(
+        model,
+        _dataset(*train, batch, True, seed),
+        _dataset(*val, batch, False, 0),
+        settings["epochs"],
+        settings["learning_rate"],
+        run_dir,
+    )
+
 
 def save_gallery(run_dir: Path, index: SearchIndex) -> Path:
     "Write the gallery's embeddings, names and canonical captions to run_dir/gallery.npz."
     p = Path(run_dir) / "gallery.npz"
-    np.savez(p, embeddings=index.embeddings.astype("float32"), names=np.array(index.gallery.names, dtype=str),
-             captions=np.array(index.gallery.canonical, dtype=str), sources=np.array(index.gallery.sources or [], dtype=str))
+    np.savez(
+        p,
+        embeddings=index.embeddings.astype("float32"),
+        names=np.array(index.gallery.names, dtype=str),
+        captions=np.array(index.gallery.canonical, dtype=str),
+        sources=np.array(index.gallery.sources or [], dtype=str),
+    )
     return p
 
-def load_index(run_dir: str | Path, # a run folder of the retrieval or search task
-               gallery: CaptionedItems | None = None, # the held-out items with their inputs (for figures), from the task's `held_out`; None: names and captions only
-              ) -> SearchIndex:
+
+def load_index(
+    run_dir: str | Path,  # a run folder of the retrieval or search task
+    # the held-out items with their inputs (for figures), from the task's `held_out`; None: names and captions
+    # only
+    gallery: CaptionedItems | None = None,
+) -> SearchIndex:
     "The SearchIndex of a finished run: its model, vocabulary and stored gallery."
     run_dir = Path(run_dir)
     for name in ("task.json", "model.keras", "gallery.npz"):
-        if not (run_dir / name).is_file(): raise FileNotFoundError(f"{run_dir} is not a finished retrieval/search run: {name} is missing")
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished retrieval/search run: {name} is missing")
     task = json.loads((run_dir / "task.json").read_text())
     model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
-    with np.load(run_dir / "gallery.npz") as g: emb, names, caps, sources = g["embeddings"], g["names"].tolist(), g["captions"].tolist(), g["sources"].tolist()
-    if gallery is None: gallery = CaptionedItems(np.empty(len(names), dtype=object), [[c] for c in caps], names, sources or None)
+    with np.load(run_dir / "gallery.npz") as g:
+        emb, names, caps, sources = (
+            g["embeddings"],
+            g["names"].tolist(),
+            g["captions"].tolist(),
+            g["sources"].tolist(),
+        )
+    if gallery is None:
+        gallery = CaptionedItems(
+            np.empty(len(names), dtype=object), [[c] for c in caps], names, sources or None
+        )
     return SearchIndex(model, Vocabulary(task["tokens"], specials=()), gallery, task["modality"], emb)
 
-def held_out(task: dict, # the contents of a run's task.json
-            ) -> CaptionedItems:
+
+def held_out(
+    task: dict,  # the contents of a run's task.json
+) -> CaptionedItems:
     "The run's held-out gallery, regenerated (built-in data, from the seed) or re-read (a folder)."
-    config = RunConfig(task="retrieval", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"])
+    config = RunConfig(
+        task="retrieval", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"]
+    )
     return retrieval_data(config, ("test",))["test"]
 
 # %% ../../nbs/07_apps.retrieval.ipynb #c8325ce5
-def save_figures(run_dir: Path, # the run folder
-                 index: SearchIndex, # the trained model's index of the held-out gallery (with its inputs)
-                 kind: str, # "image" or "spectrogram"
-                 n: int = 12, # items in the similarity heat map
-                 queries: int = 4, # queries in the top-k figure
-                ):
-    "The similarity heat map of n held-out items and the top-k results of a few queries (items of every source), as PNGs."
+def save_figures(
+    run_dir: Path,  # the run folder
+    index: SearchIndex,  # the trained model's index of the held-out gallery (with its inputs)
+    kind: str,  # "image" or "spectrogram"
+    n: int = 12,  # items in the similarity heat map
+    queries: int = 4,  # queries in the top-k figure
+):
+    """The similarity heat map of n held-out items and the top-k results of a few queries (items of every
+    source), as PNGs."""
     import matplotlib.pyplot as plt
+
     plt.close("all")  # train's earlier figures
     g = index.gallery
-    def spread(m):  # the first m items, shared evenly among the gallery's sources
-        if g.sources is None: return np.arange(min(m, len(g)))
-        names = list(dict.fromkeys(g.sources))
-        return np.concatenate([np.flatnonzero(np.array(g.sources) == s)[:-(-m // len(names))] for s in names])[:m]
-    i = spread(n)
-    sim = index.model.encode("text", text_ids(index.vocab, [g.canonical[j] for j in i], strict=False)) @ index.embeddings[i].T
-    plot_similarity(sim, [g.canonical[j] for j in i], [g.names[j] for j in i], g.inputs[i], kind, run_dir / "similarity.png"); plt.close()
-    picks = list(dict.fromkeys(g.canonical[j] for j in spread(queries)))
-    plot_top_k(picks, index.search(picks, strict=False), g, kind, run_dir / "top_k.png"); plt.close()
 
-def shared_space_sample(items: CaptionedItems, # the held-out gallery
-                        n: int = 400, # how many items to draw
-                        seed: int = 0, # which ones
-                       ) -> CaptionedItems:
+    def spread(m):  # the first m items, shared evenly among the gallery's sources
+        if g.sources is None:
+            return np.arange(min(m, len(g)))
+        names = list(dict.fromkeys(g.sources))
+        return np.concatenate(
+            [np.flatnonzero(np.array(g.sources) == s)[: -(-m // len(names))] for s in names]
+        )[:m]
+
+    i = spread(n)
+    sim = (
+        index.model.encode("text", text_ids(index.vocab, [g.canonical[j] for j in i], strict=False))
+        @ index.embeddings[i].T
+    )
+    plot_similarity(
+        sim,
+        [g.canonical[j] for j in i],
+        [g.names[j] for j in i],
+        g.inputs[i],
+        kind,
+        run_dir / "similarity.png",
+    )
+    plt.close()
+    picks = list(dict.fromkeys(g.canonical[j] for j in spread(queries)))
+    plot_top_k(picks, index.search(picks, strict=False), g, kind, run_dir / "top_k.png")
+    plt.close()
+
+
+def shared_space_sample(
+    items: CaptionedItems,  # the held-out gallery
+    n: int = 400,  # how many items to draw
+    seed: int = 0,  # which ones
+) -> CaptionedItems:
     "A random subset of n items (in gallery order) for the shared-space figure: a readable number of points."
     return items.subset(np.sort(np.random.default_rng(seed).permutation(len(items))[:n]))
 
-def fit_and_index(model: ContrastiveAligner, # a built, untrained aligner
-                  vocab: Vocabulary, # its vocabulary
-                  data: dict, # {'train'|'val'|'test': CaptionedItems}
-                  modality: str, # the non-text modality: 'image' or 'audio'
-                  concepts, # CaptionedItems -> a concept name per item, for the shared-space colours
-                  config: RunConfig, # the run's configuration (data set: every caption is a training pair)
-                  settings: dict, # its settings: epochs, batch_size, learning_rate
-                  run_dir: Path, # where the model, gallery.npz and the figures go
-                 ) -> tuple[SearchIndex, float]:
-    "Fit the aligner, draw its curves and its shared space before and after, index the held-out gallery with its figures: (index, fit seconds)."
+
+def fit_and_index(
+    model: ContrastiveAligner,  # a built, untrained aligner
+    vocab: Vocabulary,  # its vocabulary
+    data: dict,  # {'train'|'val'|'test': CaptionedItems}
+    modality: str,  # the non-text modality: 'image' or 'audio'
+    concepts,  # CaptionedItems -> a concept name per item, for the shared-space colours
+    config: RunConfig,  # the run's configuration (data set: every caption is a training pair)
+    settings: dict,  # its settings: epochs, batch_size, learning_rate
+    run_dir: Path,  # where the model, gallery.npz and the figures go
+) -> tuple[SearchIndex, float]:
+    """Fit the aligner, draw its curves and its shared space before and after, index the held-out gallery with
+    its figures: (index, fit seconds)."""
     every, shown = config.data is not None, shared_space_sample(data["test"], seed=config.seed)
     before = embed_pairs(model, vocab, shown, modality)
-    history, seconds = fit_aligner(model, training_pairs(data["train"], vocab, modality, every), training_pairs(data["val"], vocab, modality, every),
-                                   settings, config.seed, run_dir)
+    history, seconds = fit_aligner(
+        model,
+        training_pairs(data["train"], vocab, modality, every),
+        training_pairs(data["val"], vocab, modality, every),
+        settings,
+        config.seed,
+        run_dir,
+    )
     plot_history(history, run_dir / "training_curves.png")
-    plot_shared_space({"before training": before, "after training": embed_pairs(model, vocab, shown, modality)}, concepts(shown), run_dir / "shared_space.png")
+    plot_shared_space(
+        {"before training": before, "after training": embed_pairs(model, vocab, shown, modality)},
+        concepts(shown),
+        run_dir / "shared_space.png",
+    )
     index = SearchIndex(model, vocab, data["test"], modality)
     save_gallery(run_dir, index)
     save_figures(run_dir, index, "image" if modality == "image" else "spectrogram")
     return index, seconds
 
-def train(config: RunConfig, # the run's settings
-          run_dir: Path, # where the model, task.json, gallery.npz and figures go
-         ) -> dict:
+
+def train(
+    config: RunConfig,  # the run's settings
+    run_dir: Path,  # where the model, task.json, gallery.npz and figures go
+) -> dict:
     "Train a text-image aligner, save it, and return its held-out retrieval metrics."
     s, run_dir = _settings(config), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -225,54 +365,93 @@ def train(config: RunConfig, # the run's settings
     data = retrieval_data(config)
     every = config.data is not None  # real data: every caption is a training pair and a query
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
-    task = dict(task="retrieval", modality="image", tokens=vocab.tokens, seed=config.seed, settings={k: s[k] for k in ("image_size", "val_samples", "test_samples")},
-                data=str(Path(config.data).resolve()) if config.data else None, format=config.format, all_captions=every)
+    task = dict(
+        task="retrieval",
+        modality="image",
+        tokens=vocab.tokens,
+        seed=config.seed,
+        settings={k: s[k] for k in ("image_size", "val_samples", "test_samples")},
+        data=str(Path(config.data).resolve()) if config.data else None,
+        format=config.format,
+        all_captions=every,
+    )
     (run_dir / "task.json").write_text(json.dumps(task))
     model = build_retriever(len(vocab), s["image_size"], s["dim"], s["filters"], s["temperature"])
-    concepts = lambda items: caption_concepts(items.canonical, None if every else VOCABULARIES["full"]["colors"])  # scenes: the first object's colour
+
+    def concepts(items):
+        # scenes: the first object's colour
+        return caption_concepts(items.canonical, None if every else VOCABULARIES["full"]["colors"])
+
     index, seconds = fit_and_index(model, vocab, data, "image", concepts, config, s, run_dir)
     metrics = retrieval_scores(model, vocab, data["test"], all_captions=every)[0]
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"]))}
 
-def reload_run(run_dir: Path, # a finished retrieval or search run
-               config: RunConfig, # the settings given now (data/format may point elsewhere)
-              ) -> tuple[dict, ContrastiveAligner, Vocabulary, RunConfig]:
-    "The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the run's own data settings."
+
+def reload_run(
+    run_dir: Path,  # a finished retrieval or search run
+    config: RunConfig,  # the settings given now (data/format may point elsewhere)
+) -> tuple[dict, ContrastiveAligner, Vocabulary, RunConfig]:
+    """The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the
+    run's own data settings."""
     task = json.loads((Path(run_dir) / "task.json").read_text())
     model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return task, model, Vocabulary(task["tokens"], specials=()), RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}})
+    return (
+        task,
+        model,
+        Vocabulary(task["tokens"], specials=()),
+        RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
+    )
 
-def evaluate(run_dir: Path, # a finished retrieval run
-             config: RunConfig, # its settings (data/format may point elsewhere)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a finished retrieval run
+    config: RunConfig,  # its settings (data/format may point elsewhere)
+) -> dict:
     "Reload the saved model and recompute the held-out metrics."
     task, model, vocab, config = reload_run(run_dir, config)
-    return retrieval_scores(model, vocab, retrieval_data(config, ("test",))["test"], all_captions=config.data is not None)[0]
+    return retrieval_scores(
+        model, vocab, retrieval_data(config, ("test",))["test"], all_captions=config.data is not None
+    )[0]
 
-def format_ranking(pairs: list, # (label, score) pairs, best first
-                  ) -> str:
+
+def format_ranking(
+    pairs: list,  # (label, score) pairs, best first
+) -> str:
     "'1. label (0.93)  2. ...': a ranking on one line."
     return "  ".join(f"{r}. {label} ({score:.2f})" for r, (label, score) in enumerate(pairs, 1))
 
-def ranking_lines(index: SearchIndex, # a finished run's index
-                  files: list | None, # query files (images or recordings), or None
-                  items, # their model inputs as a batch (None without files)
-                  texts: list | None, # text queries, or None
-                 ) -> list[str]:
-    "One line per query, files first: a file's top-5 distinct captions, a text's top-5 gallery items, with their cosine similarities."
+
+def ranking_lines(
+    index: SearchIndex,  # a finished run's index
+    files: list | None,  # query files (images or recordings), or None
+    items,  # their model inputs as a batch (None without files)
+    texts: list | None,  # text queries, or None
+) -> list[str]:
+    """One line per query, files first: a file's top-5 distinct captions, a text's top-5 gallery items, with
+    their cosine similarities."""
     g, out = index.gallery, []
-    if files: out += [f"{Path(p).name} -> {format_ranking(caps)}" for p, caps in zip(files, index.describe(items))]
-    if texts: out += [f"{q!r} -> {format_ranking([(f'{g.names[j]}: {g.canonical[j]}', s) for j, s in hits])}" for q, hits in zip(texts, index.search(texts))]
+    if files:
+        out += [f"{Path(p).name} -> {format_ranking(caps)}" for p, caps in zip(files, index.describe(items))]
+    if texts:
+        out += [
+            f"{q!r} -> {format_ranking([(f'{g.names[j]}: {g.canonical[j]}', s) for j, s in hits])}"
+            for q, hits in zip(texts, index.search(texts))
+        ]
     return out
 
-def predict(run_dir: Path, # a finished retrieval run
-            image: list | None = None, # image files: each gets the top-5 captions of the gallery
-            audio: list | None = None, # not used by this task
-            text: list | None = None, # text queries: each gets the top-5 gallery images
-           ) -> list[str]:
-    "One line per input (images first, then texts): the query, then its top-5 results with their cosine similarities."
-    if audio: raise ValueError("the retrieval task takes --text TEXT or --image PATH, not --audio")
-    if not (image or text): raise ValueError("give at least one --text TEXT or --image PATH to search with")
+
+def predict(
+    run_dir: Path,  # a finished retrieval run
+    image: list | None = None,  # image files: each gets the top-5 captions of the gallery
+    audio: list | None = None,  # not used by this task
+    text: list | None = None,  # text queries: each gets the top-5 gallery images
+) -> list[str]:
+    """One line per input (images first, then texts): the query, then its top-5 results with their cosine
+    similarities."""
+    if audio:
+        raise ValueError("the retrieval task takes --text TEXT or --image PATH, not --audio")
+    if not (image or text):
+        raise ValueError("give at least one --text TEXT or --image PATH to search with")
     index = load_index(run_dir)
     size = json.loads((Path(run_dir) / "task.json").read_text())["settings"]["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image]) if image else None
@@ -280,6 +459,15 @@ def predict(run_dir: Path, # a finished retrieval run
 
 # %% ../../nbs/07_apps.retrieval.ipynb #2bbac4c3
 TASK = Task(
-    "retrieval", "images and captions in one space, ranked both ways", DEFAULTS, train, evaluate, predict,
-    formats=("flickr8k", "coco"), inputs=("image", "text"), targets={"t2i_r1": 0.90, "t2i_r5": 0.99}, report="retrieval",
-    data_defaults=_data_defaults, test_sizes=TEST_SIZES)
+    "retrieval",
+    "images and captions in one space, ranked both ways",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    formats=("flickr8k", "coco"),
+    inputs=("image", "text"),
+    targets={"t2i_r1": 0.90, "t2i_r5": 0.99},
+    report="retrieval",
+    data_defaults=_data_defaults,
+)

@@ -19,32 +19,56 @@ from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.align import CaptionedItems, ContrastiveAligner, caption_concepts
 from ..train import RunConfig, Task, resolve_settings
 from ..evaluate import retrieval_metrics
-from .retrieval import (fit_and_index, load_index, ranking_lines, reload_run,
-                                    retrieval_scores, split_masks)
+from mmlearn.apps.retrieval import (
+    fit_and_index,
+    load_index,
+    ranking_lines,
+    reload_run,
+    retrieval_scores,
+    split_masks,
+)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TEST_SIZES', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores',
-           'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
+           'train', 'held_out', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
-DEFAULTS = dict(samples=8000, speech_share=0.1, epochs=15, batch_size=256, learning_rate=2e-3, val_samples=300, val_speech=30, test_samples=1000, test_speech=200,
-                clip_seconds=2.0, max_seconds=10.0, sample_rate=16000, dim=64, filters=(64, 64), temperature=0.07,
-                speech_kinds=("digit", "command", "description"),
-                folder_seconds=None)  # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
-TEST_SIZES = dict(samples=256, val_samples=32, val_speech=8, test_samples=64, test_speech=16, epochs=1)
+# clip length of a folder's clips (None: the longest training clip, at most max_seconds)
+DEFAULTS = dict(
+    samples=8000,
+    speech_share=0.1,
+    epochs=15,
+    batch_size=256,
+    learning_rate=2e-3,
+    val_samples=300,
+    val_speech=30,
+    test_samples=1000,
+    test_speech=200,
+    clip_seconds=2.0,
+    max_seconds=10.0,
+    sample_rate=16000,
+    dim=64,
+    filters=(64, 64),
+    temperature=0.07,
+    speech_kinds=("digit", "command", "description"),
+    folder_seconds=None,
+)
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms, 40 mel bands
+
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
+    return resolve_settings(config, DEFAULTS)
 
 # %% ../../nbs/07_apps.search.ipynb #b4557995
-def clip_features(waves, # float waveforms (N, T) in [-1, 1], or a list of 1-D arrays
-                  sample_rate: int = 16000, # their sample rate
-                  clip_seconds: float = 2.0, # pad or cut every clip to this length first
-                  batch: int = 256, # clips per log-mel call (bounds the memory)
-                 ) -> np.ndarray:
-    "Log-mel spectrograms in dB (N, frames, 40) of clips padded or cut to one length, in one compiled graph (`clip_log_mels`)."
+def clip_features(
+    waves,  # float waveforms (N, T) in [-1, 1], or a list of 1-D arrays
+    sample_rate: int = 16000,  # their sample rate
+    clip_seconds: float = 2.0,  # pad or cut every clip to this length first
+    batch: int = 256,  # clips per log-mel call (bounds the memory)
+) -> np.ndarray:
+    """Log-mel spectrograms in dB (N, frames, 40) of clips padded or cut to one length, in one compiled graph
+    (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, int(round(clip_seconds * sample_rate)), batch, **FEATURES)
 
 # %% ../../nbs/07_apps.search.ipynb #6f73d17f
@@ -54,79 +78,141 @@ def _builtin(n_sounds: int, n_speech: int, seed: int, s: dict) -> CaptionedItems
     waves, caps = [sounds.inputs], list(sounds.captions)
     names, sources = [f"sound {i:04d}" for i in range(n_sounds)], ["sounds"] * n_sounds
     if n_speech:
-        speech = spoken_phrases(n_speech, seed=seed, sample_rate=s["sample_rate"], duration=s["clip_seconds"], kinds=list(s["speech_kinds"]))
-        waves.append(speech.inputs); caps += speech.captions
-        names += [f"speech {i:04d}" for i in range(n_speech)]; sources += ["speech"] * n_speech
+        speech = spoken_phrases(
+            n_speech,
+            seed=seed,
+            sample_rate=s["sample_rate"],
+            duration=s["clip_seconds"],
+            kinds=list(s["speech_kinds"]),
+        )
+        waves.append(speech.inputs)
+        caps += speech.captions
+        names += [f"speech {i:04d}" for i in range(n_speech)]
+        sources += ["speech"] * n_speech
     feats = np.concatenate([clip_features(w, s["sample_rate"], s["clip_seconds"]) for w in waves])
     return CaptionedItems(feats, caps, names, sources)
+
 
 def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     "The clips and captions of a user's dataset folder as log-mel features, split into train/val/test."
     if config.format not in ("clotho", "audiocaps"):
-        raise ValueError(f"the search task reads audio clips with captions: --format clotho or audiocaps, got --format {config.format!r}")
+        raise ValueError(
+            "the search task reads audio clips with captions: --format clotho or audiocaps, got "
+            f"--format {config.format!r}"
+        )
     records = FORMATS[config.format](config.data)
-    if not records: raise DatasetError(config.data, f"the {config.format} layout lists no captioned clips; expected at least two")
+    if not records:
+        raise DatasetError(
+            config.data, f"the {config.format} layout lists no captioned clips; expected at least two"
+        )
     masks = split_masks(len(records), [r.meta.get("split") for r in records])
-    if not masks["train"].any(): raise DatasetError(config.data, f"only {len(records)} captioned clips: nothing is left to train on after holding out the test split")
-    if config.samples: masks["train"] &= np.cumsum(masks["train"]) <= config.samples
+    if not masks["train"].any():
+        raise DatasetError(
+            config.data,
+            f"only {len(records)} captioned clips: nothing is left to train on after holding out the "
+            "test split",
+        )
+    if config.samples:
+        masks["train"] &= np.cumsum(masks["train"]) <= config.samples
     index = {k: np.flatnonzero(masks[k]) for k in splits}
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in index[k]}
-    seconds = s["folder_seconds"] or min(max(len(w) for w in waves.values()) / s["sample_rate"], s["max_seconds"])  # one length for all
-    return {k: CaptionedItems(clip_features([waves[i] for i in idx], s["sample_rate"], seconds), [list(records[i].captions) for i in idx],
-                              [records[i].path.name for i in idx]) for k, idx in index.items()}
+    # one length for all
+    seconds = s["folder_seconds"] or min(
+        max(len(w) for w in waves.values()) / s["sample_rate"], s["max_seconds"]
+    )
+    return {
+        k: CaptionedItems(
+            clip_features([waves[i] for i in idx], s["sample_rate"], seconds),
+            [list(records[i].captions) for i in idx],
+            [records[i].path.name for i in idx],
+        )
+        for k, idx in index.items()
+    }
 
-def search_data(config: RunConfig, # task settings: samples, seed, data/format, extra
-                splits: tuple = ("train", "val", "test"), # the splits wanted
-               ) -> dict:
-    "{'train'|'val'|'test': CaptionedItems} of log-mel features (dB) and captions, generated or read from a folder."
+
+def search_data(
+    config: RunConfig,  # task settings: samples, seed, data/format, extra
+    splits: tuple = ("train", "val", "test"),  # the splits wanted
+) -> dict:
+    """{'train'|'val'|'test': CaptionedItems} of log-mel features (dB) and captions, generated or read from a
+    folder."""
     s = _settings(config)
-    if config.data: return _folder_items(config, s, splits)
+    if config.data:
+        return _folder_items(config, s, splits)
     n_speech = int(round(s["speech_share"] * s["samples"]))
-    sizes = dict(train=(s["samples"] - n_speech, n_speech, config.seed), val=(s["val_samples"], s["val_speech"], config.seed + 20_000),
-                 test=(s["test_samples"], s["test_speech"], config.seed + 10_000))
+    sizes = dict(
+        train=(s["samples"] - n_speech, n_speech, config.seed),
+        val=(s["val_samples"], s["val_speech"], config.seed + 20_000),
+        test=(s["test_samples"], s["test_speech"], config.seed + 10_000),
+    )
     return {k: _builtin(*sizes[k], s) for k in splits}
 
 # %% ../../nbs/07_apps.search.ipynb #6c19c78d
-def build_searcher(vocab_size: int, # token ids in the vocabulary, padding included
-                   n_mels: int = 40, # mel bands of the features
-                   dim: int = 64, # width of the encoders and of the shared space
-                   filters: tuple = (64, 64), # channels of the audio encoder's conv blocks
-                   temperature: float = 0.07, # initial tau (learned)
-                  ) -> ContrastiveAligner:
+def build_searcher(
+    vocab_size: int,  # token ids in the vocabulary, padding included
+    n_mels: int = 40,  # mel bands of the features
+    dim: int = 64,  # width of the encoders and of the shared space
+    filters: tuple = (64, 64),  # channels of the audio encoder's conv blocks
+    temperature: float = 0.07,  # initial tau (learned)
+) -> ContrastiveAligner:
     "A text encoder and an audio encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner({"text": TextEncoder(vocab_size, dim), "audio": AudioEncoder(dim, filters=tuple(filters))},
-                               dim=dim, temperature=temperature, name="searcher")
-    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})  # build the weights
+    model = ContrastiveAligner(
+        {"text": TextEncoder(vocab_size, dim), "audio": AudioEncoder(dim, filters=tuple(filters))},
+        dim=dim,
+        temperature=temperature,
+        name="searcher",
+    )
+    # build the weights
+    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})
     return model
 
 # %% ../../nbs/07_apps.search.ipynb #91497d77
-def search_scores(model: ContrastiveAligner, # a trained searcher
-                  vocab: Vocabulary, # its vocabulary
-                  items: CaptionedItems, # the held-out gallery (standardised features)
-                  all_captions: bool = False, # every reference caption is a query (True) or only the canonical one
-                 ) -> dict:
-    "Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the queries."
+def search_scores(
+    model: ContrastiveAligner,  # a trained searcher
+    vocab: Vocabulary,  # its vocabulary
+    items: CaptionedItems,  # the held-out gallery (standardised features)
+    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
+) -> dict:
+    """Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the
+    queries."""
     metrics, sim, rel = retrieval_scores(model, vocab, items, "audio", ("t2a_", "a2t_"), all_captions)
     if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
         for src in dict.fromkeys(items.sources):
             rows = np.array(items.sources) == src
-            metrics.update({f"{src}_{k}": v for k, v in retrieval_metrics(sim[rows], rel[rows], "t2a_", None, ks=(1, 5)).items() if "median" not in k})
+            metrics.update(
+                {
+                    f"{src}_{k}": v
+                    for k, v in retrieval_metrics(sim[rows], rel[rows], "t2a_", None, ks=(1, 5)).items()
+                    if "median" not in k
+                }
+            )
     return metrics
 
 # %% ../../nbs/07_apps.search.ipynb #ed6b79ca
 def _standardised(items: CaptionedItems, mean: float, std: float) -> CaptionedItems:
-    return CaptionedItems(((items.inputs - mean) / std).astype("float32"), items.captions, items.names, items.sources)
+    return CaptionedItems(
+        ((items.inputs - mean) / std).astype("float32"), items.captions, items.names, items.sources
+    )
 
-def clip_concepts(items: CaptionedItems, # clips with captions (and sources)
-                  from_folder: bool = False, # True: a user's captions, whose concepts are found from the words
-                 ) -> list:
-    "A concept per clip for the shared-space figure: 'speech' for a spoken phrase, else the kind of its first sound event."
+
+def clip_concepts(
+    items: CaptionedItems,  # clips with captions (and sources)
+    from_folder: bool = False,  # True: a user's captions, whose concepts are found from the words
+) -> list:
+    """A concept per clip for the shared-space figure: 'speech' for a spoken phrase, else the kind of its
+    first sound event."""
     concepts = caption_concepts(items.canonical, None if from_folder else EVENT_TYPES)
-    return concepts if items.sources is None else ["speech" if s == "speech" else c for c, s in zip(concepts, items.sources)]
+    return (
+        concepts
+        if items.sources is None
+        else ["speech" if s == "speech" else c for c, s in zip(concepts, items.sources)]
+    )
 
-def train(config: RunConfig, # the run's settings
-          run_dir: Path, # where the model, task.json, gallery.npz and figures go
-         ) -> dict:
+
+def train(
+    config: RunConfig,  # the run's settings
+    run_dir: Path,  # where the model, task.json, gallery.npz and figures go
+) -> dict:
     "Train a text-audio aligner, save it, and return its held-out search metrics."
     s, run_dir = _settings(config), Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -136,48 +222,100 @@ def train(config: RunConfig, # the run's settings
     data = {k: _standardised(v, mean, std) for k, v in data.items()}
     every = config.data is not None
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
-    clip = (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]  # the clip length the features cover, in seconds
-    task = dict(task="search", modality="audio", tokens=vocab.tokens, seed=config.seed, mean=mean, std=std, clip_seconds=clip, all_captions=every,
-                settings={**{k: s[k] for k in ("val_samples", "val_speech", "test_samples", "test_speech", "clip_seconds", "sample_rate", "speech_kinds")},
-                          **({"folder_seconds": clip} if every else {})},
-                data=str(Path(config.data).resolve()) if config.data else None, format=config.format)
+    # the clip length the features cover, in seconds
+    clip = (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]
+    task = dict(
+        task="search",
+        modality="audio",
+        tokens=vocab.tokens,
+        seed=config.seed,
+        mean=mean,
+        std=std,
+        clip_seconds=clip,
+        all_captions=every,
+        settings={
+            **{
+                k: s[k]
+                for k in (
+                    "val_samples",
+                    "val_speech",
+                    "test_samples",
+                    "test_speech",
+                    "clip_seconds",
+                    "sample_rate",
+                    "speech_kinds",
+                )
+            },
+            **({"folder_seconds": clip} if every else {}),
+        },
+        data=str(Path(config.data).resolve()) if config.data else None,
+        format=config.format,
+    )
     (run_dir / "task.json").write_text(json.dumps(task))
     model = build_searcher(len(vocab), FEATURES["n_mels"], s["dim"], s["filters"], s["temperature"])
-    concepts = lambda items: clip_concepts(items, every)
+
+    def concepts(items):
+        return clip_concepts(items, every)
+
     index, seconds = fit_and_index(model, vocab, data, "audio", concepts, config, s, run_dir)
     metrics = search_scores(model, vocab, data["test"], every)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"]))}
 
-def held_out(task: dict, # the contents of a run's task.json
-            ) -> CaptionedItems:
-    "The run's held-out gallery as standardised features, regenerated (built-in data, from the seed) or re-read (a folder)."
-    config = RunConfig(task="search", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"])
+
+def held_out(
+    task: dict,  # the contents of a run's task.json
+) -> CaptionedItems:
+    """The run's held-out gallery as standardised features, regenerated (built-in data, from the seed) or
+    re-read (a folder)."""
+    config = RunConfig(
+        task="search", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"]
+    )
     return _standardised(search_data(config, ("test",))["test"], task["mean"], task["std"])
 
-def evaluate(run_dir: Path, # a finished search run
-             config: RunConfig, # its settings (data/format may point elsewhere)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a finished search run
+    config: RunConfig,  # its settings (data/format may point elsewhere)
+) -> dict:
     "Reload the saved model and recompute the held-out metrics."
     task, model, vocab, config = reload_run(run_dir, config)
     test = _standardised(search_data(config, ("test",))["test"], task["mean"], task["std"])
     return search_scores(model, vocab, test, config.data is not None)
 
-def predict(run_dir: Path, # a finished search run
-            image: list | None = None, # not used by this task
-            audio: list | None = None, # WAV files: each gets the top-5 captions of the gallery
-            text: list | None = None, # text queries: each gets the top-5 gallery clips
-           ) -> list[str]:
-    "One line per input (audio files first, then texts): the query, then its top-5 results with their cosine similarities."
-    if image: raise ValueError("the search task takes --text TEXT or --audio PATH, not --image")
-    if not (audio or text): raise ValueError("give at least one --text TEXT or --audio PATH to search with")
+
+def predict(
+    run_dir: Path,  # a finished search run
+    image: list | None = None,  # not used by this task
+    audio: list | None = None,  # WAV files: each gets the top-5 captions of the gallery
+    text: list | None = None,  # text queries: each gets the top-5 gallery clips
+) -> list[str]:
+    """One line per input (audio files first, then texts): the query, then its top-5 results with their cosine
+    similarities."""
+    if image:
+        raise ValueError("the search task takes --text TEXT or --audio PATH, not --image")
+    if not (audio or text):
+        raise ValueError("give at least one --text TEXT or --audio PATH to search with")
     index = load_index(run_dir)
     task = json.loads((Path(run_dir) / "task.json").read_text())
     rate = task["settings"]["sample_rate"]
-    feats = (clip_features([load_audio(p, rate)[0] for p in audio], rate, task["clip_seconds"]) - task["mean"]) / task["std"] if audio else None
+    feats = (
+        (clip_features([load_audio(p, rate)[0] for p in audio], rate, task["clip_seconds"]) - task["mean"])
+        / task["std"]
+        if audio
+        else None
+    )
     return ranking_lines(index, audio, feats, text)
 
 # %% ../../nbs/07_apps.search.ipynb #351122c0
 TASK = Task(
-    "search", "text queries over sound clips and spoken phrases, and back", DEFAULTS, train, evaluate, predict,
-    formats=("clotho", "audiocaps"), inputs=("audio", "text"), targets={"t2a_r1": 0.90}, report="retrieval",
-    test_sizes=TEST_SIZES)
+    "search",
+    "text queries over sound clips and spoken phrases, and back",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    formats=("clotho", "audiocaps"),
+    inputs=("audio", "text"),
+    targets={"t2a_r1": 0.90},
+    report="retrieval",
+)

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, as_list, in_test, progress, rng, set_seed
+from ..core import DatasetError, as_list, progress, rng, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import SENTIMENT_CLASSES, SyntheticSet, sentiment_clips
 from ..preprocess.text import TokenIds, Vocabulary, tokenize
@@ -27,197 +27,305 @@ from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model,
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'TEST_SIZES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'cached_sentiment_clips',
-           'sentiment_class', 'SentimentSplit', 'sentiment_data', 'sentiment_model', 'sentiment_metrics',
-           'plot_confusion_matrices', 'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'cached_sentiment_clips', 'sentiment_class',
+           'SentimentSplit', 'sentiment_data', 'sentiment_model', 'sentiment_metrics', 'plot_confusion_matrices',
+           'plot_sample_predictions', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
-DEFAULTS = dict(samples=1000, val_samples=200, test_samples=300, epochs=8, batch_size=64, learning_rate=2e-3, dim=32, fusion="concat",
-                clip_seconds=3.0, max_seconds=10.0, sample_rate=16000)
-MODALITIES = {"text": ("text",), "audio": ("audio",), "fused": ("text", "audio")}  # model name -> inputs it reads
+DEFAULTS = dict(
+    samples=1000,
+    val_samples=200,
+    test_samples=300,
+    epochs=8,
+    batch_size=64,
+    learning_rate=2e-3,
+    dim=32,
+    fusion="concat",
+    clip_seconds=3.0,
+    max_seconds=10.0,
+    sample_rate=16000,
+)
+# model name -> inputs it reads
+MODALITIES = {"text": ("text",), "audio": ("audio",), "fused": ("text", "audio")}
+
 
 @lru_cache(maxsize=8)
-def cached_sentiment_clips(n: int, # number of clips
-                           seed: int = 0, # generator seed
-                           duration: float = 3.0, # seconds per clip
-                          ) -> SyntheticSet:
-    "`sentiment_clips(n, seed, duration=duration)`, generated once per process (treat the result as read-only)."
+def cached_sentiment_clips(
+    n: int,  # number of clips
+    seed: int = 0,  # generator seed
+    duration: float = 3.0,  # seconds per clip
+) -> SyntheticSet:
+    """`sentiment_clips(n, seed, duration=duration)`, generated once per process (treat the result as
+    read-only)."""
     return sentiment_clips(n, seed=seed, duration=duration)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #892422b4
-def sentiment_class(score, # sentiment score(s), e.g. CMU-MOSI's -3..+3
-                   ) -> np.ndarray:
+def sentiment_class(
+    score,  # sentiment score(s), e.g. CMU-MOSI's -3..+3
+) -> np.ndarray:
     "Class ids by the sign of the score: < 0 -> 0 (negative), 0 -> 1 (neutral), > 0 -> 2 (positive)."
     s = np.asarray(score, dtype=np.float64)
-    if not np.all(np.isfinite(s)): raise ValueError(f"score must be finite numbers, got {s[~np.isfinite(s)][:3].tolist()}")
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"score must be finite numbers, got {s[~np.isfinite(s)][:3].tolist()}")
     return (np.sign(s) + 1).astype(np.int64)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #46a58b7a
 @dataclass
 class SentimentSplit:
     "One split of a sentiment dataset: what was said, how it sounded, and its class."
-    texts: list        # the transcripts (str), one per clip
+
+    texts: list  # the transcripts (str), one per clip
     audio: np.ndarray  # float32 waveforms (n, T) in [-1, 1], zero-padded to one length
-    labels: np.ndarray # int class ids into SENTIMENT_CLASSES
+    labels: np.ndarray  # int class ids into SENTIMENT_CLASSES
 
-    def __len__(self) -> int: return len(self.labels)
+    def __len__(self) -> int:
+        return len(self.labels)
 
-    def inputs(self, modalities: tuple = ("text", "audio"), # the model inputs wanted
-              ) -> dict:
+    def inputs(
+        self,
+        modalities: tuple = ("text", "audio"),  # the model inputs wanted
+    ) -> dict:
         "The model inputs {'text': strings, 'audio': waveforms}, restricted to `modalities`."
         columns = {"text": np.array(self.texts, dtype=str), "audio": self.audio}
         return {m: columns[m] for m in modalities}
 
 # %% ../../nbs/07_apps.sentiment.ipynb #9dad0af8
-TEST_SIZES = dict(samples=48, val_samples=24, test_samples=24, epochs=1)
-
-
 def _settings(config: RunConfig) -> dict:
     "The run's settings (`Task.settings`), with the fusion checked."
-    s = resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
-    if s["fusion"] not in ("concat", "gated"): raise ValueError(f"extra['fusion'] must be 'concat' or 'gated', got {s['fusion']!r}")
+    s = resolve_settings(config, DEFAULTS)
+    if s["fusion"] not in ("concat", "gated"):
+        raise ValueError(f"extra['fusion'] must be 'concat' or 'gated', got {s['fusion']!r}")
     return s
+
 
 def _builtin_split(n: int, seed: int, s: dict, clip_samples: int | None) -> SentimentSplit:
     d = cached_sentiment_clips(n, seed, s["clip_seconds"])
     audio = d.inputs if clip_samples is None else pad_or_trim(d.inputs, clip_samples)
     return SentimentSplit([c[0] for c in d.captions], audio, np.asarray(d.labels))
 
+
 def _folder_splits(config: RunConfig, s: dict, clip_samples: int | None, splits: tuple) -> dict:
     "The splits of a CMU-MOSI-layout folder (label.csv + wav/)."
     if config.format != "mosi":
-        raise ValueError(f"the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format {config.format!r}")
+        raise ValueError(
+            "the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format "
+            f"{config.format!r}"
+        )
     records = FORMATS["mosi"](config.data)
-    if not records: raise DatasetError(Path(config.data) / "label.csv", "lists no clips; expected at least one row")
+    if not records:
+        raise DatasetError(Path(config.data) / "label.csv", "lists no clips; expected at least one row")
     n, modes = len(records), np.array([r.meta.get("split", "") for r in records])
     order = rng(config.seed).permutation(n)
-    if (modes == "test").any(): part = {k: np.flatnonzero(modes == m) for k, m in (("train", "train"), ("val", "valid"), ("test", "test"))}
-    else: part = dict(test=order[: max(1, n // 5)], val=order[max(1, n // 5): max(1, n // 5) + n // 10], train=order[max(1, n // 5) + n // 10:])
-    if not len(part["val"]): part["val"] = part["test"]
-    if config.samples: part["train"] = part["train"][: config.samples]
+    if (modes == "test").any():
+        part = {
+            k: np.flatnonzero(modes == m) for k, m in (("train", "train"), ("val", "valid"), ("test", "test"))
+        }
+    else:
+        part = dict(
+            test=order[: max(1, n // 5)],
+            val=order[max(1, n // 5) : max(1, n // 5) + n // 10],
+            train=order[max(1, n // 5) + n // 10 :],
+        )
+    if not len(part["val"]):
+        part["val"] = part["test"]
+    if config.samples:
+        part["train"] = part["train"][: config.samples]
     if "train" in splits and not len(part["train"]):
-        raise DatasetError(Path(config.data) / "label.csv", f"no clips left to train on (modes: {sorted(set(modes.tolist()))}); expected rows with mode 'train'")
+        raise DatasetError(
+            Path(config.data) / "label.csv",
+            f"no clips left to train on (modes: {sorted(set(modes.tolist()))}); expected rows with mode "
+            "'train'",
+        )
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in part[k]}
     if clip_samples is None:
-        clip_samples = min(max(len(waves[i]) for i in part[splits[0]]), int(s["max_seconds"] * s["sample_rate"]))
-    def split(idx): return SentimentSplit([records[i].meta["text"] for i in idx],
-                                          np.stack([pad_or_trim(waves[i], clip_samples) for i in idx]).astype(np.float32),
-                                          sentiment_class([records[i].label for i in idx]))
+        clip_samples = min(
+            max(len(waves[i]) for i in part[splits[0]]), int(s["max_seconds"] * s["sample_rate"])
+        )
+
+    def split(idx):
+        return SentimentSplit(
+            [records[i].meta["text"] for i in idx],
+            np.stack([pad_or_trim(waves[i], clip_samples) for i in idx]).astype(np.float32),
+            sentiment_class([records[i].label for i in idx]),
+        )
+
     return {k: split(part[k]) for k in splits}
 
-def sentiment_data(config: RunConfig, # task settings: samples, seed, data/format, extra
-                   clip_samples: int | None = None, # pad/cut waveforms to this length (None: the data's own)
-                   splits: tuple = ("train", "val", "test"), # which splits to build
-                  ) -> dict:
+
+def sentiment_data(
+    config: RunConfig,  # task settings: samples, seed, data/format, extra
+    clip_samples: int | None = None,  # pad/cut waveforms to this length (None: the data's own)
+    splits: tuple = ("train", "val", "test"),  # which splits to build
+) -> dict:
     "{'train'|'val'|'test': SentimentSplit}, from built-in clips or a CMU-MOSI folder."
     s = _settings(config)
-    if config.data: return _folder_splits(config, s, clip_samples, splits)
-    sizes = dict(train=(s["samples"], config.seed), val=(s["val_samples"], config.seed + 20_000), test=(s["test_samples"], config.seed + 10_000))
+    if config.data:
+        return _folder_splits(config, s, clip_samples, splits)
+    sizes = dict(
+        train=(s["samples"], config.seed),
+        val=(s["val_samples"], config.seed + 20_000),
+        test=(s["test_samples"], config.seed + 10_000),
+    )
     return {k: _builtin_split(*sizes[k], s, clip_samples) for k in splits}
 
 # %% ../../nbs/07_apps.sentiment.ipynb #e7369aea
-PROSODY_BAND = dict(n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0)  # log-mel below 400 Hz: pitch, energy, rhythm
-FULL_BAND = dict(n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None)       # the usual speech log-mel, 0-8 kHz
+# log-mel below 400 Hz: pitch, energy, rhythm
+PROSODY_BAND = dict(n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0)
+# the usual speech log-mel, 0-8 kHz
+FULL_BAND = dict(n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #2c287890
-def sentiment_model(modalities: tuple = ("text", "audio"), # the inputs the model reads: ("text",), ("audio",) or both
-                    vocabulary: Vocabulary | None = None, # the text vocabulary (needed when the model reads text)
-                    clip_samples: int = 48000, # length T of every waveform
-                    sample_rate: int = 16000, # of the waveforms (Hz)
-                    dim: int = 32, # width of each encoder's pooled vector
-                    fusion: str = "concat", # "concat" or "gated" (used when reading both)
-                    sequence_length: int = 16, # tokens kept per sentence
-                    band: dict | None = None, # log-mel settings of the audio front end; None: PROSODY_BAND
-                   ) -> keras.Model:
+def sentiment_model(
+    modalities: tuple = ("text", "audio"),  # the inputs the model reads: ("text",), ("audio",) or both
+    vocabulary: Vocabulary | None = None,  # the text vocabulary (needed when the model reads text)
+    clip_samples: int = 48000,  # length T of every waveform
+    sample_rate: int = 16000,  # of the waveforms (Hz)
+    dim: int = 32,  # width of each encoder's pooled vector
+    fusion: str = "concat",  # "concat" or "gated" (used when reading both)
+    sequence_length: int = 16,  # tokens kept per sentence
+    band: dict | None = None,  # log-mel settings of the audio front end; None: PROSODY_BAND
+) -> keras.Model:
     "Raw sentences and/or waveforms in, class probabilities (B, 3) out: encoders, fusion, a small MLP head."
-    if not modalities or not set(modalities) <= {"text", "audio"}: raise ValueError(f"modalities must be a non-empty subset of ('text', 'audio'), got {modalities!r}")
+    if not modalities or not set(modalities) <= {"text", "audio"}:
+        raise ValueError(f"modalities must be a non-empty subset of ('text', 'audio'), got {modalities!r}")
     modalities = tuple(m for m in ("text", "audio") if m in modalities)
-    if fusion not in ("concat", "gated"): raise ValueError(f"fusion must be 'concat' or 'gated', got {fusion!r}")
+    if fusion not in ("concat", "gated"):
+        raise ValueError(f"fusion must be 'concat' or 'gated', got {fusion!r}")
     inputs, features = {}, {}
     if "text" in modalities:
-        if vocabulary is None: raise ValueError("a model that reads text needs its vocabulary: vocabulary=Vocabulary.build(train_texts)")
+        if vocabulary is None:
+            raise ValueError(
+                "a model that reads text needs its vocabulary: vocabulary=Vocabulary.build(train_texts)"
+            )
         inputs["text"] = keras.Input(shape=(), dtype="string", name="text")
-        ids = TokenIds.from_vocabulary(vocabulary, sequence_length=sequence_length, name="token_ids")(inputs["text"])
+        ids = TokenIds.from_vocabulary(vocabulary, sequence_length=sequence_length, name="token_ids")(
+            inputs["text"]
+        )
         features["text"] = TextEncoder(len(vocabulary), dim, name="text_encoder")(ids)["pooled"]
     if "audio" in modalities:
         inputs["audio"] = keras.Input(shape=(clip_samples,), name="audio")
         mel = LogMelSpectrogram(sample_rate, **(band or PROSODY_BAND), name="log_mel")(inputs["audio"])
         mel = keras.layers.Rescaling(1 / 40, offset=0.5, name="db_scale")(mel)
         features["audio"] = AudioEncoder(dim, filters=(32, 32), name="audio_encoder")(mel)["pooled"]
-    h = features[modalities[0]] if len(features) == 1 else (ConcatFusion(name="fusion") if fusion == "concat" else GatedFusion(dim, name="fusion"))(features)
+    h = (
+        features[modalities[0]]
+        if len(features) == 1
+        else (ConcatFusion(name="fusion") if fusion == "concat" else GatedFusion(dim, name="fusion"))(
+            features
+        )
+    )
     h = keras.layers.Dense(64, activation="relu", name="hidden")(h)
     out = keras.layers.Dense(len(SENTIMENT_CLASSES), activation="softmax", name="sentiment")(h)
     return keras.Model(inputs, out, name="sentiment_" + ("fused" if len(modalities) == 2 else modalities[0]))
 
 # %% ../../nbs/07_apps.sentiment.ipynb #75394f83
-def sentiment_metrics(y_true, # true class ids
-                      y_pred, # predicted class ids
-                      suffix: str = "", # appended to the keys: "" (fused), "_text", "_audio"
-                     ) -> dict:
+def sentiment_metrics(
+    y_true,  # true class ids
+    y_pred,  # predicted class ids
+    suffix: str = "",  # appended to the keys: "" (fused), "_text", "_audio"
+) -> dict:
     "{'accuracy' + suffix, 'f1_macro' + suffix} of predicted class ids."
-    return {f"accuracy{suffix}": accuracy(y_true, y_pred), f"f1_macro{suffix}": float(f1_score(y_true, y_pred, average="macro"))}
+    return {
+        f"accuracy{suffix}": accuracy(y_true, y_pred),
+        f"f1_macro{suffix}": float(f1_score(y_true, y_pred, average="macro")),
+    }
 
 # %% ../../nbs/07_apps.sentiment.ipynb #75c1ff5e
 def _predict_ids(model: keras.Model, inputs: dict, batch_size: int = 128) -> np.ndarray:
     "Class ids predicted for a dict of model inputs, batch by batch."
     ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
-    return np.concatenate([np.asarray(model(x, training=False)).argmax(1) for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)])
+    return np.concatenate(
+        [
+            np.asarray(model(x, training=False)).argmax(1)
+            for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)
+        ]
+    )
 
-def plot_confusion_matrices(results: dict, # model name -> (true ids, predicted ids)
-                            path: str | Path | None = None, # save as PNG here
-                            class_names: list = SENTIMENT_CLASSES, # tick labels
-                           ):
+
+def plot_confusion_matrices(
+    results: dict,  # model name -> (true ids, predicted ids)
+    path: str | Path | None = None,  # save as PNG here
+    class_names: list = SENTIMENT_CLASSES,  # tick labels
+):
     "One confusion matrix per model, side by side, with its accuracy and macro F1 in the title."
     import matplotlib.pyplot as plt
+
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
     for ax, (name, (t, p)) in zip(axes[0], results.items()):
-        plot_confusion_matrix(confusion_matrix(t, p, labels=list(range(len(class_names)))), class_names, ax=ax)
+        plot_confusion_matrix(
+            confusion_matrix(t, p, labels=list(range(len(class_names)))), class_names, ax=ax
+        )
         m = sentiment_metrics(t, p)
         ax.set_title(f"{name}: accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f}")
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.sentiment.ipynb #7d0c5233
-def plot_sample_predictions(split: SentimentSplit, # held-out clips
-                            predictions: dict, # model name -> predicted class ids for `split`
-                            sample_rate: int = 16000, # of the waveforms
-                            n: int = 6, # clips to show
-                            path: str | Path | None = None, # save as PNG here
-                           ):
-    "Held-out clips as prosody-band spectrograms, titled by their transcript, with each model's answer (green right, red wrong)."
+def plot_sample_predictions(
+    split: SentimentSplit,  # held-out clips
+    predictions: dict,  # model name -> predicted class ids for `split`
+    sample_rate: int = 16000,  # of the waveforms
+    n: int = 6,  # clips to show
+    path: str | Path | None = None,  # save as PNG here
+):
+    """Held-out clips as prosody-band spectrograms, titled by their transcript, with each model's answer
+    (green right, red wrong)."""
     import matplotlib.pyplot as plt
-    n = min(n, len(split)); cols = min(3, n); rows = -(-n // cols)
+
+    n = min(n, len(split))
+    cols = min(3, n)
+    rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
-    for ax in axes.flat: ax.axis("off")
+    for ax in axes.flat:
+        ax.axis("off")
     mels = log_mel_spectrogram(split.audio[:n], sample_rate, **PROSODY_BAND).numpy()
     for i, ax in enumerate(axes.flat[:n]):
         sound = np.flatnonzero(split.audio[i])
-        frames = 2 + (sound[-1] if len(sound) else len(split.audio[i])) // PROSODY_BAND["hop_length"]  # crop the padding
+        # crop the padding
+        frames = 2 + (sound[-1] if len(sound) else len(split.audio[i])) // PROSODY_BAND["hop_length"]
         ax.imshow(mels[i, :frames].T, origin="lower", aspect="auto", cmap="magma")
         ax.set_title(f'"{split.texts[i][:40]}"\ntrue: {SENTIMENT_CLASSES[split.labels[i]]}', fontsize=9)
         for k, (name, pred) in enumerate(predictions.items()):
-            ax.text(0.02, 0.95 - 0.16 * k, f"{name}: {SENTIMENT_CLASSES[pred[i]]}", transform=ax.transAxes, fontsize=9, va="top",
-                    color="darkgreen" if pred[i] == split.labels[i] else "red", fontweight="bold",
-                    bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1))
+            ax.text(
+                0.02,
+                0.95 - 0.16 * k,
+                f"{name}: {SENTIMENT_CLASSES[pred[i]]}",
+                transform=ax.transAxes,
+                fontsize=9,
+                va="top",
+                color="darkgreen" if pred[i] == split.labels[i] else "red",
+                fontweight="bold",
+                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1),
+            )
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.sentiment.ipynb #26efd5e2
-def _dataset(split: SentimentSplit, modalities: tuple, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+def _dataset(
+    split: SentimentSplit, modalities: tuple, batch_size: int, shuffle: bool, seed: int
+) -> tf.data.Dataset:
     return array_dataset(split.inputs(modalities), split.labels, batch_size, shuffle, seed)
+
 
 def _model_dir(run_dir: Path, name: str) -> Path:
     "Where model `name` is saved: the fused model at the top of the run folder, the others in a subfolder."
     return Path(run_dir) if name == "fused" else Path(run_dir) / name
 
-def _suffix(name: str) -> str: return "" if name == "fused" else f"_{name}"
 
-def train(config: RunConfig, # the run's settings (config.extra: fusion, dim, test_samples, ...)
-          run_dir: Path, # where the models, task.json and figures go
-         ) -> dict:
-    "Train the text, audio and fused models with one budget, save them and the figures, and return the held-out metrics."
+def _suffix(name: str) -> str:
+    return "" if name == "fused" else f"_{name}"
+
+
+def train(
+    config: RunConfig,  # the run's settings (config.extra: fusion, dim, test_samples, ...)
+    run_dir: Path,  # where the models, task.json and figures go
+) -> dict:
+    """Train the text, audio and fused models with one budget, save them and the figures, and return the
+    held-out metrics."""
     start, s, run_dir = time.perf_counter(), _settings(config), Path(run_dir)
     quiet = bool(os.environ.get("MMLEARN_QUIET"))
     data = sentiment_data(config)
@@ -225,73 +333,138 @@ def train(config: RunConfig, # the run's settings (config.extra: fusion, dim, te
     length = min(64, max(len(tokenize(t)) for t in data["train"].texts))
     clip_samples = data["train"].audio.shape[1]
     run_dir.mkdir(parents=True, exist_ok=True)
-    task = dict(classes=SENTIMENT_CLASSES, sample_rate=s["sample_rate"], clip_samples=int(clip_samples), sequence_length=length,
-                samples=len(data["train"]), seed=config.seed, data=config.data, format=config.format, fusion=s["fusion"],
-                models={name: str(_model_dir(Path("."), name) / "model.keras") for name in MODALITIES}, prosody_band=PROSODY_BAND,
-                label_rule="built-in: SENTIMENT_RULE (words x voice); mosi: score < 0 negative, 0 neutral, > 0 positive")
+    task = dict(
+        classes=SENTIMENT_CLASSES,
+        sample_rate=s["sample_rate"],
+        clip_samples=int(clip_samples),
+        sequence_length=length,
+        samples=len(data["train"]),
+        seed=config.seed,
+        data=config.data,
+        format=config.format,
+        fusion=s["fusion"],
+        models={name: str(_model_dir(Path("."), name) / "model.keras") for name in MODALITIES},
+        prosody_band=PROSODY_BAND,
+        label_rule=(
+            "built-in: SENTIMENT_RULE (words x voice); mosi: score < 0 negative, 0 neutral, > 0 positive"
+        ),
+    )
     (run_dir / "task.json").write_text(json.dumps(task, indent=2))
     metrics, history, predictions = {}, {}, {}
     for i, (name, mods) in enumerate(MODALITIES.items(), 1):
-        if not quiet: print(f"[sentiment] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on {len(data['train'])} clips", flush=True)
-        out = _model_dir(run_dir, name); out.mkdir(parents=True, exist_ok=True)
+        if not quiet:
+            print(
+                f"[sentiment] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
+                f"{len(data['train'])} clips",
+                flush=True,
+            )
+        out = _model_dir(run_dir, name)
+        out.mkdir(parents=True, exist_ok=True)
         set_seed(config.seed)
         model = sentiment_model(mods, vocab, clip_samples, s["sample_rate"], s["dim"], s["fusion"], length)
-        h, _ = fit_model(model, _dataset(data["train"], mods, s["batch_size"], True, config.seed),
-                         _dataset(data["val"], mods, 128, False, 0), s["epochs"], s["learning_rate"], out,
-                         "sparse_categorical_crossentropy", ["accuracy"], schedule="constant",
-                         run_eagerly=in_test())  # under test: a step or two, cheaper run eagerly than traced into a graph
-        history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()})
+        h, _ = fit_model(
+            model,
+            _dataset(data["train"], mods, s["batch_size"], True, config.seed),
+            _dataset(data["val"], mods, 128, False, 0),
+            s["epochs"],
+            s["learning_rate"],
+            out,
+            "sparse_categorical_crossentropy",
+            ["accuracy"],
+            schedule="constant",
+        )
+        history.update(
+            {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
+        )
         predictions[name] = _predict_ids(model, data["test"].inputs(mods))
         metrics.update(sentiment_metrics(data["test"].labels, predictions[name], _suffix(name)))
     _figures(run_dir, history, data["test"], predictions, s["sample_rate"])
     return {**metrics, "train_seconds": time.perf_counter() - start, "samples": float(len(data["train"]))}
 
+
 def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: dict, sample_rate: int) -> None:
     "training_curves.png, confusion_matrices.png and sample_predictions.png in the run folder."
     import matplotlib.pyplot as plt
-    figs = [plot_history(history, run_dir / "training_curves.png"),
-            plot_confusion_matrices({k: (test.labels, p) for k, p in predictions.items()}, run_dir / "confusion_matrices.png"),
-            plot_sample_predictions(test, predictions, sample_rate, path=run_dir / "sample_predictions.png")]
-    for f in figs: plt.close(f)
+
+    figs = [
+        plot_history(history, run_dir / "training_curves.png"),
+        plot_confusion_matrices(
+            {k: (test.labels, p) for k, p in predictions.items()}, run_dir / "confusion_matrices.png"
+        ),
+        plot_sample_predictions(test, predictions, sample_rate, path=run_dir / "sample_predictions.png"),
+    ]
+    for f in figs:
+        plt.close(f)
+
 
 def _task(run_dir: Path) -> dict:
     p = Path(run_dir) / "task.json"
-    if not p.is_file(): raise FileNotFoundError(f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train --task sentiment`)")
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train "
+            "--task sentiment`)"
+        )
     return json.loads(p.read_text())
+
 
 def _load(run_dir: Path, name: str) -> keras.Model:
     return keras.saving.load_model(Path(run_dir) / _task(run_dir)["models"][name], safe_mode=True)
 
-def evaluate(run_dir: Path, # a finished sentiment run
-             config: RunConfig, # its settings (data/format may point at another MOSI folder)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a finished sentiment run
+    config: RunConfig,  # its settings (data/format may point at another MOSI folder)
+) -> dict:
     "Reload the three saved models (safe mode) and recompute their held-out accuracy and macro F1."
     task = _task(run_dir)
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
     metrics = {}
     for name, mods in MODALITIES.items():
-        metrics.update(sentiment_metrics(test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), _suffix(name)))
+        metrics.update(
+            sentiment_metrics(
+                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), _suffix(name)
+            )
+        )
     return {**metrics, "samples": float(task["samples"])}
 
-def predict(run_dir: Path, # a finished sentiment run
-            image: list | None = None, # not taken by this task
-            audio: list | None = None, # WAV files, one per clip
-            text: list | None = None, # the transcript of each clip, in the same order
-           ) -> list[str]:
+
+def predict(
+    run_dir: Path,  # a finished sentiment run
+    image: list | None = None,  # not taken by this task
+    audio: list | None = None,  # WAV files, one per clip
+    text: list | None = None,  # the transcript of each clip, in the same order
+) -> list[str]:
     "The fused model's class name (negative / neutral / positive) for each (audio, text) pair."
     audio, text = as_list(audio), as_list(text)
-    if as_list(image): raise ValueError("the sentiment task takes --audio and --text, not --image")
+    if as_list(image):
+        raise ValueError("the sentiment task takes --audio and --text, not --image")
     if not audio or not text:
-        raise ValueError(f"the fused sentiment model needs both modalities: one --audio WAV and one --text transcript per clip; "
-                         f"got {len(audio)} audio file(s) and {len(text)} text(s)")
-    if len(audio) != len(text): raise ValueError(f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript per clip, in order")
+        raise ValueError(
+            "the fused sentiment model needs both modalities: one --audio WAV and one --text transcript "
+            f"per clip; got {len(audio)} audio file(s) and {len(text)} text(s)"
+        )
+    if len(audio) != len(text):
+        raise ValueError(
+            f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript "
+            "per clip, in order"
+        )
     task = _task(run_dir)
-    waves = np.stack([pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]).astype(np.float32)
+    waves = np.stack(
+        [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
+    ).astype(np.float32)
     ids = _predict_ids(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
     return [task["classes"][i] for i in ids]
 
 # %% ../../nbs/07_apps.sentiment.ipynb #fc90a7ae
 TASK = Task(
-    "sentiment", "spoken sentence (words + voice) -> negative/neutral/positive", DEFAULTS, train, evaluate, predict,
-    formats=("mosi",), inputs=("audio", "text"), targets={"accuracy": 0.90, "f1_macro": 0.90}, report="classification",
-    test_sizes=TEST_SIZES)
+    "sentiment",
+    "spoken sentence (words + voice) -> negative/neutral/positive",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    formats=("mosi",),
+    inputs=("audio", "text"),
+    targets={"accuracy": 0.90, "f1_macro": 0.90},
+    report="classification",
+)

@@ -16,13 +16,18 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import as_list, in_test, progress, set_seed
+from ..core import as_list, progress, set_seed
 from ..data.formats import read_image
-from ..data.synthetic import COLORS, LAYOUTS, SIZES, SyntheticSet, object_phrase, shapes_scenes
+from ..data.synthetic import LAYOUTS, SyntheticSet, object_phrase, shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
-from ..preprocess.text import Vocabulary, pad_sequences, standardize, tokenize
-from ..seq2seq.model import (MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy, MultimodalMemory, Seq2Seq,
-                                   TransformerDecoder)
+from ..preprocess.text import Vocabulary, pad_sequences, standardize
+from mmlearn.seq2seq.model import (
+    MaskedSparseCategoricalCrossentropy,
+    MaskedTokenAccuracy,
+    MultimodalMemory,
+    Seq2Seq,
+    TransformerDecoder,
+)
 from ..seq2seq.decode import greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import caption_metrics
@@ -30,31 +35,52 @@ from .caption import note_unfinished
 
 # %% auto #0
 __all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'MODELS', 'DEFAULTS',
-           'TEST_SIZES', 'TASK', 'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences',
+           'TASK', 'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences',
            'description_vocabulary', 'encode_descriptions', 'build_summarizer', 'training_pairs', 'summary_data',
            'generate_summaries', 'train', 'plot_ablation', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.summarize.ipynb #615b2b0c
-MATERIALS = ["wooden", "metal", "glass", "paper"]   # what an object is made of: said only in the description
-ROOMS = ["kitchen", "garden", "office", "attic"]     # where the picture was taken: said only in the description
-ORDINALS = ["first", "second", "third"]              # an object's place in reading order (left to right, or top to bottom)
-OBJECT_SENTENCES = ["{o}, a {m} {s} made by hand", "the {m} {s} comes {o}", "someone placed the {m} {s} {o}",
-                    "the {m} {s} is {o} in line"]
-ROOM_SENTENCES = ["this picture was taken in the {r}", "the scene is set in the {r}", "everything here stands in the {r}"]
-FILLER_SENTENCES = ["it was a quiet afternoon", "nothing else is worth mentioning", "the light was soft and even",
-                    "as you can see it is a simple arrangement", "the objects were placed with care",
-                    "some people find such scenes calming", "there is not much more to say"]
+MATERIALS = ["wooden", "metal", "glass", "paper"]  # what an object is made of: said only in the description
+ROOMS = ["kitchen", "garden", "office", "attic"]  # where the picture was taken: said only in the description
+# an object's place in reading order (left to right, or top to bottom)
+ORDINALS = ["first", "second", "third"]
+OBJECT_SENTENCES = [
+    "{o}, a {m} {s} made by hand",
+    "the {m} {s} comes {o}",
+    "someone placed the {m} {s} {o}",
+    "the {m} {s} is {o} in line",
+]
+ROOM_SENTENCES = [
+    "this picture was taken in the {r}",
+    "the scene is set in the {r}",
+    "everything here stands in the {r}",
+]
+FILLER_SENTENCES = [
+    "it was a quiet afternoon",
+    "nothing else is worth mentioning",
+    "the light was soft and even",
+    "as you can see it is a simple arrangement",
+    "the objects were placed with care",
+    "some people find such scenes calming",
+    "there is not much more to say",
+]
 
 # %% ../../nbs/07_apps.summarize.ipynb #e71f23e4
-def summary_references(objects: list, # (size, colour, material, shape) of each object, in reading order
-                       layout: str, # 'row' or 'column'
-                       room: str, # where the picture was taken
-                      ) -> list[str]:
-    "The summaries of a scene: the objects in reading order (the canonical one), then backwards; both end with the room."
-    if layout not in LAYOUTS: raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
+def summary_references(
+    objects: list,  # (size, colour, material, shape) of each object, in reading order
+    layout: str,  # 'row' or 'column'
+    room: str,  # where the picture was taken
+) -> list[str]:
+    """The summaries of a scene: the objects in reading order (the canonical one), then backwards; both end
+    with the room."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
     phrases = [object_phrase(*o) for o in objects]
     forward, backward = LAYOUTS[layout]
-    return [f" {forward} ".join(phrases) + f" in the {room}", f" {backward} ".join(reversed(phrases)) + f" in the {room}"]
+    return [
+        f" {forward} ".join(phrases) + f" in the {room}",
+        f" {backward} ".join(reversed(phrases)) + f" in the {room}",
+    ]
 
 # %% ../../nbs/07_apps.summarize.ipynb #93524bb9
 def _check_int(value, name: str, lo: int, hi: int) -> int:
@@ -62,268 +88,439 @@ def _check_int(value, name: str, lo: int, hi: int) -> int:
         raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
     return int(value)
 
-def _sentence(s: str) -> str: return s[0].upper() + s[1:] + "."
 
-def summary_scenes(n: int, # number of scenes
-                   seed: int = 0, # the same seed gives the same images, descriptions and summaries
-                   image_size: int = 48, # side of the square images in pixels (>= 32)
-                   min_objects: int = 2, # fewest objects in a scene (1..3)
-                   max_objects: int = 3, # most objects in a scene (min_objects..3)
-                   max_repeats: int = 2, # each object and the room are described 1..max_repeats times
-                   max_fillers: int = 3, # 1..max_fillers sentences that carry no fact
-                  ) -> SyntheticSet:
-    "Shapes scenes, each with a long, redundant description and one-line summaries that need both the image and the text."
+def _sentence(s: str) -> str:
+    return s[0].upper() + s[1:] + "."
+
+
+def summary_scenes(
+    n: int,  # number of scenes
+    seed: int = 0,  # the same seed gives the same images, descriptions and summaries
+    image_size: int = 48,  # side of the square images in pixels (>= 32)
+    min_objects: int = 2,  # fewest objects in a scene (1..3)
+    max_objects: int = 3,  # most objects in a scene (min_objects..3)
+    max_repeats: int = 2,  # each object and the room are described 1..max_repeats times
+    max_fillers: int = 3,  # 1..max_fillers sentences that carry no fact
+) -> SyntheticSet:
+    """Shapes scenes, each with a long, redundant description and one-line summaries that need both the image
+    and the text."""
     max_repeats = _check_int(max_repeats, "max_repeats", 1, len(OBJECT_SENTENCES))
     max_fillers = _check_int(max_fillers, "max_fillers", 1, len(FILLER_SENTENCES))
-    scenes = shapes_scenes(n, seed=seed, image_size=image_size, min_objects=min_objects, max_objects=max_objects)
-    g, K, R = np.random.default_rng([seed, 1]), max_objects, max_repeats   # a stream apart from the scenes' own
+    scenes = shapes_scenes(
+        n, seed=seed, image_size=image_size, min_objects=min_objects, max_objects=max_objects
+    )
+    # a stream apart from the scenes' own
+    g, K, R = (np.random.default_rng([seed, 1]), max_objects, max_repeats)
     material = g.integers(0, len(MATERIALS), (n, K))
     room = g.integers(0, len(ROOMS), n)
-    told = g.integers(1, R + 1, (n, K + 1))                # how often each object (columns 0..K-1) and the room (column K) is told
-    template = g.integers(0, 60, (n, K + 1, R))            # 60: a multiple of every template count; reduced below
+    # how often each object (columns 0..K-1) and the room (column K) is told
+    told = g.integers(1, R + 1, (n, K + 1))
+    template = g.integers(0, 60, (n, K + 1, R))  # 60: a multiple of every template count; reduced below
     fillers = g.integers(1, max_fillers + 1, n)
-    filler_pick = np.argsort(g.random((n, len(FILLER_SENTENCES))), 1)   # distinct fillers: the first `fillers` of a shuffle
-    order = np.argsort(g.random((n, (K + 1) * R + max_fillers)), 1)    # the order the sentence slots are told in
+    # distinct fillers: the first `fillers` of a shuffle
+    filler_pick = np.argsort(g.random((n, len(FILLER_SENTENCES))), 1)
+    # the order the sentence slots are told in
+    order = np.argsort(g.random((n, (K + 1) * R + max_fillers)), 1)
     texts, summaries, objects = [], [], []
     for i, objs in enumerate(scenes.meta["objects"]):
         objs = [{**o, "material": MATERIALS[material[i, j]]} for j, o in enumerate(objs)]
-        slots = [OBJECT_SENTENCES[template[i, j, r] % len(OBJECT_SENTENCES)].format(o=ORDINALS[j], m=o["material"], s=o["shape"])
-                 if r < told[i, j] else None for j, o in enumerate(objs) for r in range(R)]
+        slots = [
+            OBJECT_SENTENCES[template[i, j, r] % len(OBJECT_SENTENCES)].format(
+                o=ORDINALS[j], m=o["material"], s=o["shape"]
+            )
+            if r < told[i, j]
+            else None
+            for j, o in enumerate(objs)
+            for r in range(R)
+        ]
         slots += [None] * (R * (K - len(objs)))
-        slots += [ROOM_SENTENCES[template[i, K, r] % len(ROOM_SENTENCES)].format(r=ROOMS[room[i]]) if r < told[i, K] else None for r in range(R)]
+        slots += [
+            ROOM_SENTENCES[template[i, K, r] % len(ROOM_SENTENCES)].format(r=ROOMS[room[i]])
+            if r < told[i, K]
+            else None
+            for r in range(R)
+        ]
         slots += [FILLER_SENTENCES[filler_pick[i, f]] if f < fillers[i] else None for f in range(max_fillers)]
         texts.append(" ".join(_sentence(slots[s]) for s in order[i] if slots[s]))
-        summaries.append(summary_references([(o["size"], o["color"], o["material"], o["shape"]) for o in objs],
-                                            scenes.meta["layout"][i], ROOMS[room[i]]))
+        summaries.append(
+            summary_references(
+                [(o["size"], o["color"], o["material"], o["shape"]) for o in objs],
+                scenes.meta["layout"][i],
+                ROOMS[room[i]],
+            )
+        )
         objects.append(objs)
     meta = dict(scenes.meta, objects=objects, descriptions=texts, room=[ROOMS[r] for r in room])
     return SyntheticSet(scenes.inputs, summaries, None, None, meta)
 
 # %% ../../nbs/07_apps.summarize.ipynb #86b5a9d4
-def plot_summaries(images: np.ndarray, # uint8 (N,H,W,3)
-                   descriptions: list, # the text of each scene
-                   references: list, # reference lists (the first is shown)
-                   outputs: dict | None = None, # model name -> generated summaries, drawn green when exact, red when not
-                   path: str | Path | None = None, # save as PNG here
-                   excerpt: int = 160, # characters of each description to show
-                  ):
-    "One row per scene: the picture, then the start of its description, the reference summary and each model's summary."
+def plot_summaries(
+    images: np.ndarray,  # uint8 (N,H,W,3)
+    descriptions: list,  # the text of each scene
+    references: list,  # reference lists (the first is shown)
+    outputs: dict | None = None,  # model name -> generated summaries, drawn green when exact, red when not
+    path: str | Path | None = None,  # save as PNG here
+    excerpt: int = 160,  # characters of each description to show
+):
+    """One row per scene: the picture, then the start of its description, the reference summary and each
+    model's summary."""
     import matplotlib.pyplot as plt
+
     outputs = outputs or {}
-    fig, axes = plt.subplots(len(images), 2, figsize=(11, 2.3 * len(images)), squeeze=False, gridspec_kw={"width_ratios": [1, 5]})
-    for (ax_img, ax_txt), img, text, refs, *outs in zip(axes, images, descriptions, references, *outputs.values()):
-        ax_img.imshow(img); ax_img.axis("off"); ax_txt.axis("off")
+    fig, axes = plt.subplots(
+        len(images), 2, figsize=(11, 2.3 * len(images)), squeeze=False, gridspec_kw={"width_ratios": [1, 5]}
+    )
+    for (ax_img, ax_txt), img, text, refs, *outs in zip(
+        axes, images, descriptions, references, *outputs.values()
+    ):
+        ax_img.imshow(img)
+        ax_img.axis("off")
+        ax_txt.axis("off")
         short = text if len(text) <= excerpt else text[:excerpt].rsplit(" ", 1)[0] + " ..."
-        lines = [("description: " + textwrap.fill(short, 100), "dimgray"), ("reference:  " + refs[0], "black")]
+        lines = [
+            ("description: " + textwrap.fill(short, 100), "dimgray"),
+            ("reference:  " + refs[0], "black"),
+        ]
         ok = [standardize(o) in [standardize(r) for r in refs] for o in outs]
         lines += [(f"{name}:  {o}", "green" if k else "red") for name, o, k in zip(outputs, outs, ok)]
         y = 1.0
         for line, colour in lines:
-            ax_txt.text(0, y, line, va="top", fontsize=8, color=colour, family="monospace", transform=ax_txt.transAxes)
+            ax_txt.text(
+                0, y, line, va="top", fontsize=8, color=colour, family="monospace", transform=ax_txt.transAxes
+            )
             y -= 0.13 * (line.count("\n") + 1) + 0.03
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.summarize.ipynb #ef97322b
-def description_sentences(text: str, # a description
-                         ) -> list[str]:
+def description_sentences(
+    text: str,  # a description
+) -> list[str]:
     "The sentences of `text`: split at . ! ? and ;, empty pieces dropped."
     return [s.strip() for s in re.split(r"[.!?;]+", text) if s.strip()]
 
-def description_vocabulary(descriptions: list, # the training descriptions
-                           ngrams: int = 4, # words per phrase token
-                          ) -> Vocabulary:
-    "Phrase tokens of `ngrams` words counted within sentences; padding 0, unknown 1, no start/end markers."
-    return Vocabulary.build([s for t in descriptions for s in description_sentences(t)], ngrams=(ngrams,), specials=())
 
-def encode_descriptions(descriptions: list, # raw descriptions
-                        vocab: Vocabulary, # from `description_vocabulary`
-                        length: int | None = None, # pad or cut to this many tokens (None: the longest)
-                       ) -> np.ndarray:
+def description_vocabulary(
+    descriptions: list,  # the training descriptions
+    ngrams: int = 4,  # words per phrase token
+) -> Vocabulary:
+    "Phrase tokens of `ngrams` words counted within sentences; padding 0, unknown 1, no start/end markers."
+    return Vocabulary.build(
+        [s for t in descriptions for s in description_sentences(t)], ngrams=(ngrams,), specials=()
+    )
+
+
+def encode_descriptions(
+    descriptions: list,  # raw descriptions
+    vocab: Vocabulary,  # from `description_vocabulary`
+    length: int | None = None,  # pad or cut to this many tokens (None: the longest)
+) -> np.ndarray:
     "(N, length) ids of each description's phrase tokens, sentence after sentence; 0 is padding."
-    return pad_sequences([[i for s in description_sentences(t) for i in vocab.encode(s)] for t in descriptions], length)
+    return pad_sequences(
+        [[i for s in description_sentences(t) for i in vocab.encode(s)] for t in descriptions], length
+    )
 
 # %% ../../nbs/07_apps.summarize.ipynb #f6f55563
-MODELS = {"fused": ("image", "text"), "text": ("text",), "image": ("image",)}   # model name -> the inputs it reads
+# model name -> the inputs it reads
+MODELS = {"fused": ("image", "text"), "text": ("text",), "image": ("image",)}
 
-def build_summarizer(vocab_size: int, # summary tokens
-                     text_vocab_size: int, # description phrase tokens
-                     modalities: tuple = ("image", "text"), # what the model reads: both, or one (an ablation)
-                     image_size: int = 48, # side of the square images
-                     text_length: int = 64, # description tokens per scene
-                     dim: int = 64, # model width
-                     layers: int = 2, # Transformer decoder blocks
-                     max_length: int = 32, # longest summary (tokens, markers included)
-                     image_filters: tuple = (8, 16, 32), # channels of the image encoder's conv blocks
-                    ) -> Seq2Seq:
+
+def build_summarizer(
+    vocab_size: int,  # summary tokens
+    text_vocab_size: int,  # description phrase tokens
+    modalities: tuple = ("image", "text"),  # what the model reads: both, or one (an ablation)
+    image_size: int = 48,  # side of the square images
+    text_length: int = 64,  # description tokens per scene
+    dim: int = 64,  # model width
+    layers: int = 2,  # Transformer decoder blocks
+    max_length: int = 32,  # longest summary (tokens, markers included)
+    image_filters: tuple = (8, 16, 32),  # channels of the image encoder's conv blocks
+) -> Seq2Seq:
     "A Seq2Seq summarizer: a memory of image regions and/or description phrases -> Transformer decoder."
     modalities = tuple(modalities)
     if not modalities or set(modalities) - {"image", "text"}:
         raise ValueError(f"modalities must be a non-empty subset of ('image', 'text'), got {modalities!r}")
-    memory = MultimodalMemory(dim=dim, vocab_size=text_vocab_size if "text" in modalities else 0,
-                              image_filters=image_filters, max_tokens=max(text_length, 1))
+    memory = MultimodalMemory(
+        dim=dim,
+        vocab_size=text_vocab_size if "text" in modalities else 0,
+        image_filters=image_filters,
+        max_tokens=max(text_length, 1),
+    )
     model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
     shapes = {"decoder_input": (None, max_length)}
-    if "image" in modalities: shapes["image"] = (None, image_size, image_size, 3)
-    if "text" in modalities: shapes["text"] = (None, text_length)
+    if "image" in modalities:
+        shapes["image"] = (None, image_size, image_size, 3)
+    if "text" in modalities:
+        shapes["text"] = (None, text_length)
     model.build(shapes)
     return model
 
 # %% ../../nbs/07_apps.summarize.ipynb #a509c124
-def training_pairs(data: SyntheticSet, # from `summary_scenes`
-                   vocab: Vocabulary, # summary tokens, with <start> and <end>
-                   text_vocab: Vocabulary, # description phrase tokens
-                   length: int, # summary length in tokens, markers included
-                   text_length: int, # description tokens per scene
-                   modalities: tuple = ("image", "text"), # the inputs to include
-                  ) -> tuple[dict, np.ndarray]:
-    "({'image': [0,1] floats, 'text': phrase ids, 'decoder_input': ids[:, :-1]} (the modalities asked for), ids[:, 1:])."
+def training_pairs(
+    data: SyntheticSet,  # from `summary_scenes`
+    vocab: Vocabulary,  # summary tokens, with <start> and <end>
+    text_vocab: Vocabulary,  # description phrase tokens
+    length: int,  # summary length in tokens, markers included
+    text_length: int,  # description tokens per scene
+    modalities: tuple = ("image", "text"),  # the inputs to include
+) -> tuple[dict, np.ndarray]:
+    """({'image': [0,1] floats, 'text': phrase ids, 'decoder_input': ids[:, :-1]} (the modalities asked for),
+    ids[:, 1:])."""
     ids = vocab.encode_batch([c[0] for c in data.captions], sequence_length=length, add_markers=True)
     x = {"decoder_input": ids[:, :-1]}
-    if "image" in modalities: x["image"] = scale_pixels(data.inputs).numpy()
-    if "text" in modalities: x["text"] = encode_descriptions(data.meta["descriptions"], text_vocab, text_length)
+    if "image" in modalities:
+        x["image"] = scale_pixels(data.inputs).numpy()
+    if "text" in modalities:
+        x["text"] = encode_descriptions(data.meta["descriptions"], text_vocab, text_length)
     return x, ids[:, 1:]
 
 # %% ../../nbs/07_apps.summarize.ipynb #2e29eff6
-DEFAULTS = dict(samples=5000, epochs=3, batch_size=16, learning_rate=2e-3, image_size=48, val_samples=300, test_samples=500,
-                dim=64, layers=2, ngrams=4, image_filters=(8, 16, 32))
-TEST_SIZES = dict(samples=16, epochs=1)
+DEFAULTS = dict(
+    samples=5000,
+    epochs=3,
+    batch_size=16,
+    learning_rate=2e-3,
+    image_size=48,
+    val_samples=300,
+    test_samples=500,
+    dim=64,
+    layers=2,
+    ngrams=4,
+    image_filters=(8, 16, 32),
+)
+
 
 def _settings(config: RunConfig) -> dict:
     "The task defaults, overridden by what the user set; held-out sets no larger than the training set."
-    s = resolve_settings(config, DEFAULTS, test_sizes=TEST_SIZES)
-    s["val_samples"], s["test_samples"] = min(s["val_samples"], s["samples"]), min(s["test_samples"], s["samples"])
+    s = resolve_settings(config, DEFAULTS)
+    s["val_samples"], s["test_samples"] = (
+        min(s["val_samples"], s["samples"]),
+        min(s["test_samples"], s["samples"]),
+    )
     return s
 
-def summary_data(config: RunConfig, # task settings: samples, seed, extra
-                ) -> dict:
+
+def summary_data(
+    config: RunConfig,  # task settings: samples, seed, extra
+) -> dict:
     "{'train'|'val'|'test': SyntheticSet from `summary_scenes`}, each from its own seed."
     if config.data or config.format:
-        raise ValueError(f"the summarize task trains on built-in data only (no standard layout pairs a description with an image); "
-                         f"drop --data {config.data} --format {config.format}")
+        raise ValueError(
+            "the summarize task trains on built-in data only (no standard layout pairs a description with "
+            f"an image); drop --data {config.data} --format {config.format}"
+        )
     s = _settings(config)
-    make = lambda n, seed: summary_scenes(n, seed=seed, image_size=s["image_size"])
-    return dict(train=make(s["samples"], config.seed), val=make(s["val_samples"], config.seed + 20_000),
-                test=make(s["test_samples"], config.seed + 10_000))
+
+    def make(n, seed):
+        return summary_scenes(n, seed=seed, image_size=s["image_size"])
+
+    return dict(
+        train=make(s["samples"], config.seed),
+        val=make(s["val_samples"], config.seed + 20_000),
+        test=make(s["test_samples"], config.seed + 10_000),
+    )
 
 # %% ../../nbs/07_apps.summarize.ipynb #21c56e7a
-def generate_summaries(model: Seq2Seq, # a trained summarizer
-                       inputs: dict, # what the model reads: 'image' (uint8 or [0,1] floats) and/or 'text' (phrase ids)
-                       vocab: Vocabulary, # the summary vocabulary
-                       max_length: int = 32, # longest summary
-                       batch_size: int = 256, # scenes decoded at once
-                       mark_unfinished: bool = False, # `note_unfinished` on summaries cut at max_length
-                      ) -> list[str]:
+def generate_summaries(
+    model: Seq2Seq,  # a trained summarizer
+    inputs: dict,  # what the model reads: 'image' (uint8 or [0,1] floats) and/or 'text' (phrase ids)
+    vocab: Vocabulary,  # the summary vocabulary
+    max_length: int = 32,  # longest summary
+    batch_size: int = 256,  # scenes decoded at once
+    mark_unfinished: bool = False,  # `note_unfinished` on summaries cut at max_length
+) -> list[str]:
     "Greedy summaries, one per scene."
     n, out = len(next(iter(inputs.values()))), []
     for i in progress(range(0, n, batch_size), desc="summarizing", terminal_only=True):
-        x = {k: (scale_pixels(v[i:i + batch_size]).numpy() if k == "image" else v[i:i + batch_size]) for k, v in inputs.items()}
-        ids = greedy_decode(model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
+        x = {
+            k: (scale_pixels(v[i : i + batch_size]).numpy() if k == "image" else v[i : i + batch_size])
+            for k, v in inputs.items()
+        }
+        ids = greedy_decode(
+            model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id
+        )
         for row in np.asarray(ids):
             text = vocab.decode(row)
             out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
     return out
 
-def _suffix(name: str) -> str: return "" if name == "fused" else f"_{name}"
+
+def _suffix(name: str) -> str:
+    return "" if name == "fused" else f"_{name}"
+
 
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
     "Held-out metrics of one model (teacher-forced token accuracy, then greedy summaries) and the summaries."
     x, y = training_pairs(test, vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    token_acc = model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    token_acc = model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)[
+        "token_accuracy"
+    ]
     x.pop("decoder_input")
     hyps = generate_summaries(model, x, vocab, task["max_length"])
     return {**caption_metrics(test.captions, hyps), "token_accuracy": float(token_acc)}, hyps
 
-def train(config: RunConfig, # the run's settings
-          run_dir: Path, # where the models, task.json and figures go
-         ) -> dict:
-    "Train the fused, text-only and image-only summarizers with one budget; save them and the figures; return the held-out metrics."
+
+def train(
+    config: RunConfig,  # the run's settings
+    run_dir: Path,  # where the models, task.json and figures go
+) -> dict:
+    """Train the fused, text-only and image-only summarizers with one budget; save them and the figures;
+    return the held-out metrics."""
     s, run_dir, quiet = _settings(config), Path(run_dir), bool(os.environ.get("MMLEARN_QUIET"))
     data = summary_data(config)
     vocab = Vocabulary.build([c for cs in data["train"].captions for c in cs])
     text_vocab = description_vocabulary(data["train"].meta["descriptions"], s["ngrams"])
     length = 2 + max(len(standardize(c).split()) for d in data.values() for cs in d.captions for c in cs)
-    task = dict(tokens=vocab.tokens, text_tokens=text_vocab.tokens, ngrams=s["ngrams"], max_length=length, image_size=s["image_size"],
-                text_length=int(encode_descriptions(data["train"].meta["descriptions"], text_vocab).shape[1]),
-                samples=s["samples"], test_samples=s["test_samples"],
-                models={name: str(Path(*([] if name == "fused" else [name])) / "model.keras") for name in MODELS})
+    task = dict(
+        tokens=vocab.tokens,
+        text_tokens=text_vocab.tokens,
+        ngrams=s["ngrams"],
+        max_length=length,
+        image_size=s["image_size"],
+        text_length=int(encode_descriptions(data["train"].meta["descriptions"], text_vocab).shape[1]),
+        samples=s["samples"],
+        test_samples=s["test_samples"],
+        models={name: str(Path(*([] if name == "fused" else [name])) / "model.keras") for name in MODELS},
+    )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "task.json").write_text(json.dumps(task, indent=1))
     metrics, history, outputs, seconds = {}, {}, {}, 0.0
     logger, level = tf.get_logger(), tf.get_logger().level
-    logger.setLevel("ERROR")   # three models trace three sets of functions; TensorFlow would warn of "retracing" one function
+    # three models trace three sets of functions; TensorFlow would warn of "retracing" one function
+    logger.setLevel("ERROR")
     try:
         for i, (name, mods) in enumerate(MODELS.items(), 1):
-            if not quiet: print(f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on {s['samples']} scenes", flush=True)
+            if not quiet:
+                print(
+                    f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
+                    f"{s['samples']} scenes",
+                    flush=True,
+                )
             start = time.perf_counter()
             model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
             seconds += time.perf_counter() - start
-            history.update({(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()})
+            history.update(
+                {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
+            )
             m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
             metrics.update({k + _suffix(name): v for k, v in m.items()})
-    finally: logger.setLevel(level)
+    finally:
+        logger.setLevel(level)
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
+
 
 def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple[Seq2Seq, dict]:
     "Build, compile and fit one of the three models; it is saved after every epoch."
     out = run_dir / Path(task["models"][name]).parent
     out.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
-    model = build_summarizer(len(vocab), len(text_vocab), mods, s["image_size"], task["text_length"], s["dim"], s["layers"],
-                             task["max_length"], s["image_filters"])
-    pairs = lambda split: training_pairs(data[split], vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    history, _ = fit_model(model, array_dataset(*pairs("train"), s["batch_size"], True, config.seed),
-                           array_dataset(*pairs("val"), 256, False, 0), s["epochs"], s["learning_rate"], out,
-                           MaskedSparseCategoricalCrossentropy(), [MaskedTokenAccuracy()], final_fraction=0.02,
-                           jit_compile=False, run_eagerly=in_test())   # under test: a few steps, cheaper eager than traced
+    model = build_summarizer(
+        len(vocab),
+        len(text_vocab),
+        mods,
+        s["image_size"],
+        task["text_length"],
+        s["dim"],
+        s["layers"],
+        task["max_length"],
+        s["image_filters"],
+    )
+
+    def pairs(split):
+        return training_pairs(data[split], vocab, text_vocab, task["max_length"], task["text_length"], mods)
+
+    history, _ = fit_model(
+        model,
+        array_dataset(*pairs("train"), s["batch_size"], True, config.seed),
+        array_dataset(*pairs("val"), 256, False, 0),
+        s["epochs"],
+        s["learning_rate"],
+        out,
+        MaskedSparseCategoricalCrossentropy(),
+        [MaskedTokenAccuracy()],
+        final_fraction=0.02,
+        jit_compile=False,
+    )
     return model, history
 
 # %% ../../nbs/07_apps.summarize.ipynb #8f3025a3
-def plot_ablation(metrics: dict, # the metrics `train` or `evaluate` returned
-                  path: str | Path | None = None, # save as PNG here
-                  keys: tuple = ("rouge_l", "bleu4", "exact_match", "token_accuracy"), # the metrics to compare
-                 ):
+def plot_ablation(
+    metrics: dict,  # the metrics `train` or `evaluate` returned
+    path: str | Path | None = None,  # save as PNG here
+    keys: tuple = ("rouge_l", "bleu4", "exact_match", "token_accuracy"),  # the metrics to compare
+):
     "Grouped bars: each metric for the fused model beside the text-only and image-only ablations."
     import matplotlib.pyplot as plt
+
     fig, ax = plt.subplots(figsize=(7, 3))
     w = 0.8 / len(MODELS)
     for j, name in enumerate(MODELS):
         vals = [metrics[k + _suffix(name)] for k in keys]
-        bars = ax.bar(np.arange(len(keys)) + (j - 1) * w, vals, w, label=f"{name} ({' + '.join(MODELS[name])})")
+        bars = ax.bar(
+            np.arange(len(keys)) + (j - 1) * w, vals, w, label=f"{name} ({' + '.join(MODELS[name])})"
+        )
         ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.set(xticks=np.arange(len(keys)), xticklabels=keys, ylim=(0, 1.12), title="held-out scores: both modalities vs one")
+    ax.set(
+        xticks=np.arange(len(keys)),
+        xticklabels=keys,
+        ylim=(0, 1.12),
+        title="held-out scores: both modalities vs one",
+    )
     ax.legend(fontsize=7, loc="upper right", ncol=3)
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
+
 
 def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, metrics: dict) -> None:
     "training_curves.png, sample_predictions.png and ablation.png in the run folder."
     import matplotlib.pyplot as plt
-    figs = [plot_history(history, run_dir / "training_curves.png"), plot_ablation(metrics, run_dir / "ablation.png"),
-            plot_summaries(test.inputs[:4], test.meta["descriptions"][:4], test.captions[:4], {k: v[:4] for k, v in outputs.items()},
-                           run_dir / "sample_predictions.png")]
-    for f in figs: plt.close(f)
+
+    figs = [
+        plot_history(history, run_dir / "training_curves.png"),
+        plot_ablation(metrics, run_dir / "ablation.png"),
+        plot_summaries(
+            test.inputs[:4],
+            test.meta["descriptions"][:4],
+            test.captions[:4],
+            {k: v[:4] for k, v in outputs.items()},
+            run_dir / "sample_predictions.png",
+        ),
+    ]
+    for f in figs:
+        plt.close(f)
+
 
 def _task(run_dir: Path) -> dict:
     p = Path(run_dir) / "task.json"
-    if not p.is_file(): raise FileNotFoundError(f"{run_dir} is not a summarize run: task.json is missing (train one with `mmlearn train --task summarize`)")
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a summarize run: task.json is missing (train one with `mmlearn train "
+            "--task summarize`)"
+        )
     return json.loads(p.read_text())
+
 
 def _load(run_dir: Path, name: str, task: dict) -> Seq2Seq:
     return keras.saving.load_model(Path(run_dir) / task["models"][name], safe_mode=True)
 
+
 def _vocabularies(task: dict) -> tuple[Vocabulary, Vocabulary]:
     return Vocabulary(task["tokens"]), Vocabulary(task["text_tokens"], specials=(), ngrams=(task["ngrams"],))
 
-def evaluate(run_dir: Path, # a finished summarize run
-             config: RunConfig, # its settings (the seed picks the held-out scenes)
-            ) -> dict:
+
+def evaluate(
+    run_dir: Path,  # a finished summarize run
+    config: RunConfig,  # its settings (the seed picks the held-out scenes)
+) -> dict:
     "Reload the three saved models (safe mode) and recompute their held-out metrics."
     task = _task(run_dir)
-    if config.data or config.format: summary_data(config)   # raises: built-in data only
+    if config.data or config.format:
+        summary_data(config)  # raises: built-in data only
     vocab, text_vocab = _vocabularies(task)
     test = summary_scenes(task["test_samples"], seed=config.seed + 10_000, image_size=task["image_size"])
     metrics = {}
@@ -332,20 +529,30 @@ def evaluate(run_dir: Path, # a finished summarize run
         metrics.update({k + _suffix(name): v for k, v in m.items()})
     return {**metrics, "samples": float(task["samples"])}
 
-def predict(run_dir: Path, # a finished summarize run
-            image: list | None = None, # image files, one per scene
-            audio: list | None = None, # not taken by this task
-            text: list | None = None, # the description of each scene, in the same order
-           ) -> list[str]:
+
+def predict(
+    run_dir: Path,  # a finished summarize run
+    image: list | None = None,  # image files, one per scene
+    audio: list | None = None,  # not taken by this task
+    text: list | None = None,  # the description of each scene, in the same order
+) -> list[str]:
     "The fused model's one-line summary of each (image, description) pair."
     image, text = as_list(image), as_list(text)
-    if as_list(audio): raise ValueError("the summarize task takes --image and --text, not --audio")
+    if as_list(audio):
+        raise ValueError("the summarize task takes --image and --text, not --audio")
     if not image or not text:
-        raise ValueError(f"the summarize task needs both modalities: one --image PATH and one --text DESCRIPTION per scene; "
-                         f"got {len(image)} image(s) and {len(text)} text(s)")
-    if len(image) != len(text): raise ValueError(f"got {len(image)} --image files but {len(text)} --text descriptions; give one description per image, in order")
+        raise ValueError(
+            "the summarize task needs both modalities: one --image PATH and one --text DESCRIPTION per "
+            f"scene; got {len(image)} image(s) and {len(text)} text(s)"
+        )
+    if len(image) != len(text):
+        raise ValueError(
+            f"got {len(image)} --image files but {len(text)} --text descriptions; give one description "
+            "per image, in order"
+        )
     for i, t in enumerate(text, 1):
-        if not isinstance(t, str) or not description_sentences(t): raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")
+        if not isinstance(t, str) or not description_sentences(t):
+            raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")
     task = _task(run_dir)
     vocab, text_vocab = _vocabularies(task)
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
@@ -355,5 +562,13 @@ def predict(run_dir: Path, # a finished summarize run
 
 # %% ../../nbs/07_apps.summarize.ipynb #ea3317e2
 TASK = Task(
-    "summarize", "long description + image -> one-line summary (facts in the text, others only in the image)", DEFAULTS,
-    train, evaluate, predict, inputs=("image", "text"), targets={"rouge_l": 0.90}, report="generation", test_sizes=TEST_SIZES)
+    "summarize",
+    "long description + image -> one-line summary (facts in the text, others only in the image)",
+    DEFAULTS,
+    train,
+    evaluate,
+    predict,
+    inputs=("image", "text"),
+    targets={"rouge_l": 0.90},
+    report="generation",
+)

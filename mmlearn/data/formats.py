@@ -31,34 +31,55 @@ __all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMN
            'load_vqa', 'write_vqa']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
-_WAV_TAGS = {1: "PCM", 2: "MS ADPCM", 3: "IEEE float", 6: "A-law", 7: "mu-law", 0x11: "IMA ADPCM", 0x55: "MP3", 0xFFFE: "extensible"}
+_WAV_TAGS = {
+    1: "PCM",
+    2: "MS ADPCM",
+    3: "IEEE float",
+    6: "A-law",
+    7: "mu-law",
+    0x11: "IMA ADPCM",
+    0x55: "MP3",
+    0xFFFE: "extensible",
+}
+
 
 @dataclass
 class WavInfo:
     "What a WAV header says: the encoding, the layout, and where the samples are."
+
     sample_rate: int  # frames per second
-    channels: int     # interleaved channels per frame
-    bits: int         # bits per sample
-    encoding: str     # "pcm" (integer) or "float"
-    frames: int       # samples per channel
+    channels: int  # interleaved channels per frame
+    bits: int  # bits per sample
+    encoding: str  # "pcm" (integer) or "float"
+    frames: int  # samples per channel
     data_offset: int  # byte offset of the first sample
-    duration: float   # seconds
+    duration: float  # seconds
 
 # %% ../../nbs/01_data.formats.ipynb #65d38e07
 MAX_SAMPLE_RATE = 768_000  # the fastest audio interfaces record at 768 kHz: a header claiming more is damaged
 
+
 def _wav_fmt(path: Path, b: bytes) -> tuple:
     "Decode a `fmt ` chunk into (encoding, channels, sample rate, bits); DatasetError if we cannot decode it."
-    if len(b) < 16: raise DatasetError(path, f"truncated 'fmt ' chunk ({len(b)} bytes, expected at least 16)")
+    if len(b) < 16:
+        raise DatasetError(path, f"truncated 'fmt ' chunk ({len(b)} bytes, expected at least 16)")
     tag, channels, rate, _, _, bits = struct.unpack("<HHIIHH", b[:16])
-    if tag == 0xFFFE and len(b) >= 26: tag = struct.unpack("<H", b[24:26])[0]  # extensible: the sub-format GUID starts with the tag
-    enc = "pcm" if tag == 1 and bits in (8, 16, 24, 32) else "float" if tag == 3 and bits in (32, 64) else None
+    if tag == 0xFFFE and len(b) >= 26:
+        tag = struct.unpack("<H", b[24:26])[0]  # extensible: the sub-format GUID starts with the tag
+    enc = (
+        "pcm" if tag == 1 and bits in (8, 16, 24, 32) else "float" if tag == 3 and bits in (32, 64) else None
+    )
     if enc is None or channels == 0 or rate == 0:
-        raise DatasetError(path, f"unsupported encoding: format tag {tag} ({_WAV_TAGS.get(tag, 'unknown')}), {bits}-bit, "
-                                 f"{channels} channel(s) at {rate} Hz; expected PCM 8/16/24/32-bit or IEEE float 32/64-bit")
+        raise DatasetError(
+            path,
+            f"unsupported encoding: format tag {tag} ({_WAV_TAGS.get(tag, 'unknown')}), {bits}-bit, "
+            f"{channels} channel(s) at {rate} Hz; expected PCM 8/16/24/32-bit or IEEE float 32/64-bit",
+        )
     if rate > MAX_SAMPLE_RATE:
-        raise DatasetError(path, f"sample rate {rate} Hz in the header; "
-                                 f"expected at most {MAX_SAMPLE_RATE} Hz (a damaged header?)")
+        raise DatasetError(
+            path,
+            f"sample rate {rate} Hz in the header; expected at most {MAX_SAMPLE_RATE} Hz (a damaged header?)",
+        )
     return enc, channels, rate, bits
 
 # %% ../../nbs/01_data.formats.ipynb #0b9cc19e
@@ -74,11 +95,14 @@ def _wav_layout(path: Path, fmt: tuple, n: int, start: int) -> WavInfo:
     frames = n // frame_bytes
     return WavInfo(rate, channels, bits, enc, frames, start, frames / rate)
 
-def wav_info(path, # a .wav file
-            ) -> WavInfo:
+
+def wav_info(
+    path,  # a .wav file
+) -> WavInfo:
     "Read only a WAV file's header; DatasetError if it is not a WAV, is cut short or empty, or not decodable."
     path = Path(path)
-    if not path.is_file(): raise DatasetError(path, "audio file not found")
+    if not path.is_file():
+        raise DatasetError(path, "audio file not found")
     size, fmt = path.stat().st_size, None
     with open(path, "rb") as f:
         head = f.read(12)
@@ -86,26 +110,39 @@ def wav_info(path, # a .wav file
             raise DatasetError(path, f"expected a RIFF/WAVE header, got {head!r}")
         while len(ch := f.read(8)) == 8:
             cid, n = ch[:4], struct.unpack("<I", ch[4:])[0]
-            if cid == b"fmt ": fmt = _wav_fmt(path, f.read(n)); f.seek(n & 1, 1)
+            if cid == b"fmt ":
+                fmt = _wav_fmt(path, f.read(n))
+                f.seek(n & 1, 1)
             elif cid == b"data":
-                if fmt is None: raise DatasetError(path, "a 'data' chunk before any 'fmt ' chunk; expected 'fmt ' first")
-                start = f.tell(); left = size - start
-                if n == 0xFFFFFFFF: n = left  # written by a streaming tool that never knew the size: samples run to the end
-                if n > left: raise DatasetError(path, f"truncated: the data chunk header says {n} bytes but only {left} follow")
+                if fmt is None:
+                    raise DatasetError(path, "a 'data' chunk before any 'fmt ' chunk; expected 'fmt ' first")
+                start = f.tell()
+                left = size - start
+                if n == 0xFFFFFFFF:
+                    n = left  # written by a streaming tool that never knew the size: samples run to the end
+                if n > left:
+                    raise DatasetError(
+                        path, f"truncated: the data chunk header says {n} bytes but only {left} follow"
+                    )
                 return _wav_layout(path, fmt, n, start)
-            else: f.seek(n + (n & 1), 1)
+            else:
+                f.seek(n + (n & 1), 1)
     raise DatasetError(path, "truncated: no 'data' chunk found; expected 'fmt ' and 'data' chunks")
 
 # %% ../../nbs/01_data.formats.ipynb #268e94f6
 def _wav_decode(raw: bytes, info: WavInfo) -> np.ndarray:
     "Bytes of interleaved samples -> float32 (frames, channels) in [-1, 1]."
     w = info.bits // 8
-    if info.encoding == "float": x = np.clip(np.frombuffer(raw, f"<f{w}"), -1, 1)
-    elif w == 1: x = (np.frombuffer(raw, np.uint8).astype(np.float64) - 128) / 128  # 8-bit WAV is unsigned
+    if info.encoding == "float":
+        x = np.clip(np.frombuffer(raw, f"<f{w}"), -1, 1)
+    elif w == 1:
+        x = (np.frombuffer(raw, np.uint8).astype(np.float64) - 128) / 128  # 8-bit WAV is unsigned
     elif w == 3:  # 24-bit: put the 3 bytes in the top of an int32, then shift back to sign-extend
-        b = np.zeros((len(raw) // 3, 4), np.uint8); b[:, 1:] = np.frombuffer(raw, np.uint8).reshape(-1, 3)
+        b = np.zeros((len(raw) // 3, 4), np.uint8)
+        b[:, 1:] = np.frombuffer(raw, np.uint8).reshape(-1, 3)
         x = (b.view("<i4")[:, 0] >> 8) / 2.0**23
-    else: x = np.frombuffer(raw, f"<i{w}") / 2.0**(info.bits - 1)
+    else:
+        x = np.frombuffer(raw, f"<i{w}") / 2.0 ** (info.bits - 1)
     return x.astype(np.float32).reshape(-1, info.channels)
 
 # %% ../../nbs/01_data.formats.ipynb #b55de92b
@@ -114,11 +151,16 @@ def _check_finite(path: Path, samples: np.ndarray, channels: int) -> None:
     bad = np.flatnonzero(~np.isfinite(samples))
     if len(bad):
         where = f"the first in frame {bad[0] // channels}"
-        raise DatasetError(path, f"{len(bad)} of {len(samples)} samples are NaN or infinite ({where}); "
-                                 "expected finite float samples")
+        raise DatasetError(
+            path,
+            f"{len(bad)} of {len(samples)} samples are NaN or infinite ({where}); "
+            "expected finite float samples",
+        )
 
-def read_wav(path, # a .wav file (PCM 8/16/24/32-bit or IEEE float 32/64-bit)
-            ) -> tuple[np.ndarray, int]:
+
+def read_wav(
+    path,  # a .wav file (PCM 8/16/24/32-bit or IEEE float 32/64-bit)
+) -> tuple[np.ndarray, int]:
     "Samples as float32 in [-1, 1], (T,) mono or (T, C), and the rate; DatasetError naming a damaged file."
     info = wav_info(path)
     with open(path, "rb") as f:
@@ -130,21 +172,30 @@ def read_wav(path, # a .wav file (PCM 8/16/24/32-bit or IEEE float 32/64-bit)
     return (x[:, 0] if info.channels == 1 else x), info.sample_rate
 
 # %% ../../nbs/01_data.formats.ipynb #67d5cb41
-def write_wav(path, # where to write (parent folders are created)
-              samples: np.ndarray, # float in [-1, 1] (or int16), shape (T,) mono or (T, C)
-              sample_rate: int, # frames per second
-             ) -> Path:
+def write_wav(
+    path,  # where to write (parent folders are created)
+    samples: np.ndarray,  # float in [-1, 1] (or int16), shape (T,) mono or (T, C)
+    sample_rate: int,  # frames per second
+) -> Path:
     "Write `samples` as a 16-bit PCM WAV file and return its path."
     path, x = Path(path), np.asarray(samples)
-    if x.ndim not in (1, 2) or x.size == 0: raise ValueError(f"samples: expected a non-empty (T,) or (T, C) array, got shape {x.shape}")
-    if x.ndim == 2 and x.shape[1] > 32: raise ValueError(f"samples: expected (T, C) with channels last (at most 32), got shape {x.shape}; transposed?")
-    if int(sample_rate) <= 0: raise ValueError(f"sample_rate: expected a positive number of frames per second, got {sample_rate}")
+    if x.ndim not in (1, 2) or x.size == 0:
+        raise ValueError(f"samples: expected a non-empty (T,) or (T, C) array, got shape {x.shape}")
+    if x.ndim == 2 and x.shape[1] > 32:
+        raise ValueError(
+            f"samples: expected (T, C) with channels last (at most 32), got shape {x.shape}; transposed?"
+        )
+    if int(sample_rate) <= 0:
+        raise ValueError(f"sample_rate: expected a positive number of frames per second, got {sample_rate}")
     if x.dtype != np.int16:
-        if not np.all(np.isfinite(x)): raise ValueError("samples: expected finite values, got NaN or inf")
+        if not np.all(np.isfinite(x)):
+            raise ValueError("samples: expected finite values, got NaN or inf")
         x = np.clip(np.round(np.clip(x, -1, 1) * 32768), -32768, 32767).astype(np.int16)
     path.parent.mkdir(parents=True, exist_ok=True)
     with wave.open(str(path), "wb") as w:
-        w.setnchannels(1 if x.ndim == 1 else x.shape[1]); w.setsampwidth(2); w.setframerate(int(sample_rate))
+        w.setnchannels(1 if x.ndim == 1 else x.shape[1])
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
         w.writeframes(x.astype("<i2").tobytes())
     return path
 
@@ -161,23 +212,25 @@ def _to_rgb(im: Image.Image) -> np.ndarray:
 # %% ../../nbs/01_data.formats.ipynb #550d8851
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+
 def _png_damage(data: bytes) -> str | None:
     "What is wrong with a PNG's chunks (one cut short, a CRC that fails, no IEND chunk at the end), or None."
     view, at = memoryview(data), len(PNG_SIGNATURE)
-    if data[at + 4:at + 8] != b"IHDR":
+    if data[at + 4 : at + 8] != b"IHDR":
         return "not a readable image: a PNG signature without the IHDR chunk that must follow it"
     while at + 12 <= len(data):
-        n, kind = int.from_bytes(data[at:at + 4], "big"), data[at + 4:at + 8].decode("latin-1")
+        n, kind = int.from_bytes(data[at : at + 4], "big"), data[at + 4 : at + 8].decode("latin-1")
         end = at + 12 + n
         if end > len(data):
             left = len(data) - at - 12
             return f"truncated: chunk {kind!r} at byte {at} says {n} bytes but only {left} follow"
-        if zlib.crc32(view[at + 4:end - 4]) != int.from_bytes(data[end - 4:end], "big"):
+        if zlib.crc32(view[at + 4 : end - 4]) != int.from_bytes(data[end - 4 : end], "big"):
             return f"damaged: chunk {kind!r} at byte {at} fails its CRC check"
         if kind == "IEND":
             return None
         at = end
     return f"truncated: the file ends after {len(data)} bytes without the IEND chunk that ends a PNG"
+
 
 def _jpeg_damage(data: bytes) -> str | None:
     "What is wrong with a JPEG's markers (no scan, or no end-of-image marker after the last scan), or None."
@@ -188,6 +241,7 @@ def _jpeg_damage(data: bytes) -> str | None:
         ends = f"the file ends after {len(data)} bytes"
         return f"truncated: {ends} without the end-of-image marker (FF D9) that ends a JPEG"
     return None
+
 
 def _header_damage(data: bytes) -> str | None:
     "Why Pillow cannot open the header (an unknown format, no pixels, more pixels than its limit), or None."
@@ -212,8 +266,10 @@ def _header_damage(data: bytes) -> str | None:
         return f"not a readable image header ({type(e).__name__}: {e})"
     return None if w >= 1 and h >= 1 else f"no pixels: the header says {w}x{h}; expected at least 1x1"
 
-def image_damage(data: bytes, # an encoded image file's bytes
-                ) -> str | None:
+
+def image_damage(
+    data: bytes,  # an encoded image file's bytes
+) -> str | None:
     "What makes image bytes unusable (empty, cut short, a failed PNG CRC, no or too many pixels), or None."
     if not data:
         return "empty file (0 bytes); expected an encoded image"
@@ -226,8 +282,9 @@ def image_damage(data: bytes, # an encoded image file's bytes
     return problem or _header_damage(data)
 
 # %% ../../nbs/01_data.formats.ipynb #bd49924e
-def read_image(path, # an image file Pillow can read (PNG, JPEG, ...)
-              ) -> np.ndarray:
+def read_image(
+    path,  # an image file Pillow can read (PNG, JPEG, ...)
+) -> np.ndarray:
     "An image as uint8 (H, W, 3); DatasetError naming the file if it is missing, damaged or does not decode."
     path = Path(path)
     if not path.is_file():
@@ -243,177 +300,262 @@ def read_image(path, # an image file Pillow can read (PNG, JPEG, ...)
         raise DatasetError(path, f"not a readable image ({type(e).__name__}: {e})") from e
 
 # %% ../../nbs/01_data.formats.ipynb #61014114
-def write_image(path, # where to write; the suffix picks the format (.png lossless, .jpg/.jpeg lossy)
-                array: np.ndarray, # uint8 (H, W, 3), (H, W, 4), (H, W) or (H, W, 1); floats in [0, 1] are scaled by 255
-               ) -> Path:
+def write_image(
+    path,  # where to write; the suffix picks the format (.png lossless, .jpg/.jpeg lossy)
+    array: np.ndarray,  # uint8 (H, W, 3), (H, W, 4), (H, W) or (H, W, 1); floats in [0, 1] are scaled by 255
+) -> Path:
     "Write an image array to `path` and return the path."
     path, a = Path(path), np.asarray(array)
-    if a.ndim == 3 and a.shape[-1] == 1: a = a[..., 0]
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[-1] in (3, 4))):
         raise ValueError(f"array: expected shape (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got {a.shape}")
     if a.dtype != np.uint8:
         if not (np.issubdtype(a.dtype, np.floating) and a.size and 0 <= a.min() and a.max() <= 1):
-            raise ValueError(f"array: expected uint8, or floats in [0, 1]; got {a.dtype}" + (f" in [{a.min()}, {a.max()}]" if a.size else ""))
+            raise ValueError(
+                f"array: expected uint8, or floats in [0, 1]; got {a.dtype}"
+                + (f" in [{a.min()}, {a.max()}]" if a.size else "")
+            )
         a = np.round(a * 255).astype(np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    try: Image.fromarray(a).save(path)
-    except (KeyError, ValueError) as e: raise ValueError(f"path: cannot tell an image format from the suffix {path.suffix!r}; expected .png or .jpg") from e
+    try:
+        Image.fromarray(a).save(path)
+    except (KeyError, ValueError) as e:
+        raise ValueError(
+            f"path: cannot tell an image format from the suffix {path.suffix!r}; expected .png or .jpg"
+        ) from e
     return path
 
 # %% ../../nbs/01_data.formats.ipynb #f55a3d1e
 class RecordList(list):
-    "The records a loader returns: a list, plus `.skipped`, the DatasetError of every record left out by `on_error='skip'`."
-    def __init__(self, records=(), # the records kept
-                 skipped=(), # a DatasetError for each record skipped
-                ):
-        super().__init__(records); self.skipped = list(skipped)
+    """The records a loader returns: a list, plus `.skipped`, the DatasetError of every record left out by
+    `on_error='skip'`."""
+
+    def __init__(
+        self,
+        records=(),  # the records kept
+        skipped=(),  # a DatasetError for each record skipped
+    ):
+        super().__init__(records)
+        self.skipped = list(skipped)
 
 # %% ../../nbs/01_data.formats.ipynb #e5f84f1b
 class _Collector:
     "Raise a record's DatasetError (on_error='raise'), or keep it and carry on (on_error='skip')."
+
     def __init__(self, on_error: str, source: str):
-        if on_error not in ("raise", "skip"): raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error: expected 'raise' or 'skip', got {on_error!r}")
         self.on_error, self.source, self.skipped = on_error, source, []
 
     def bad(self, err: DatasetError):
-        if self.on_error == "raise": raise err
+        if self.on_error == "raise":
+            raise err
         self.skipped.append(err)
 
     def attempt(self, fn, *args):
         "`fn(*args)`, or None when it raised a DatasetError that we skip."
-        try: return fn(*args)
-        except DatasetError as e: self.bad(e)
+        try:
+            return fn(*args)
+        except DatasetError as e:
+            self.bad(e)
 
     def result(self, records: list) -> RecordList:
         if self.skipped:
             first = "; ".join(str(e) for e in self.skipped[:3])
-            warnings.warn(f"{self.source}: skipped {len(self.skipped)} bad record(s) (all of them are in .skipped of the result); first: {first}", stacklevel=3)
+            warnings.warn(
+                f"{self.source}: skipped {len(self.skipped)} bad record(s) (all of them are in .skipped "
+                f"of the result); first: {first}",
+                stacklevel=3,
+            )
         return RecordList(records, self.skipped)
 
 # %% ../../nbs/01_data.formats.ipynb #e2ef0772
 def _root(root) -> Path:
     "The dataset folder as an absolute, resolved path; DatasetError if it is not a folder."
     root = Path(root).expanduser().resolve()
-    if not root.is_dir(): raise DatasetError(root, "dataset folder not found")
+    if not root.is_dir():
+        raise DatasetError(root, "dataset folder not found")
     return root
+
 
 def _manifest_text(path: Path, expected: str) -> str:
     "The text of a manifest; DatasetError if it is missing or not UTF-8 (a BOM is allowed)."
-    if not path.is_file(): raise DatasetError(path, f"manifest not found; expected {expected}")
+    if not path.is_file():
+        raise DatasetError(path, f"manifest not found; expected {expected}")
     raw = path.read_bytes()
-    try: return raw.decode("utf-8-sig")
+    try:
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise DatasetError(path, f"expected UTF-8 text, got byte {raw[e.start]:#04x}", raw[:e.start].count(b"\n") + 1) from e
+        raise DatasetError(
+            path, f"expected UTF-8 text, got byte {raw[e.start]:#04x}", raw[: e.start].count(b"\n") + 1
+        ) from e
+
 
 def _caption(text: str, file: Path, line: int | None, what: str = "caption") -> str:
     "A caption stripped of surrounding white space; DatasetError if nothing is left."
-    if not (c := text.strip()): raise DatasetError(file, f"empty {what}; expected some text", line)
+    if not (c := text.strip()):
+        raise DatasetError(file, f"empty {what}; expected some text", line)
     return c
+
 
 def _unique(seen: dict, key, file: Path, line: int | None, what: str, where: str | None = None) -> bool:
     "Remember where `key` was seen (and return True); DatasetError if it was seen before."
-    if key in seen: raise DatasetError(file, f"duplicate {what} {key!r} (first at {seen[key]})", line)
+    if key in seen:
+        raise DatasetError(file, f"duplicate {what} {key!r} (first at {seen[key]})", line)
     seen[key] = where or f"line {line}"
     return True
 
+
 def _number(text: str, file: Path, line: int | None, what: str) -> float:
     "A finite float from a manifest field; DatasetError otherwise."
-    try: x = float(text)
-    except ValueError: x = math.nan
-    if not math.isfinite(x): raise DatasetError(file, f"{what}: expected a number, got {text!r}", line)
+    try:
+        x = float(text)
+    except ValueError:
+        x = math.nan
+    if not math.isfinite(x):
+        raise DatasetError(file, f"{what}: expected a number, got {text!r}", line)
     return x
 
 # %% ../../nbs/01_data.formats.ipynb #c5d275a0
 def _inside(root: Path, folder: Path, name: str, manifest: Path, line: int | None) -> Path:
-    "The absolute path of file `name` (relative to `folder`) from a manifest; DatasetError if empty, absolute or outside `root`."
-    if not name: raise DatasetError(manifest, "empty file name; expected a path relative to " + str(folder), line)
-    if Path(name).is_absolute(): raise DatasetError(manifest, f"absolute path {name!r}; expected a path relative to {folder}", line)
+    """The absolute path of file `name` (relative to `folder`) from a manifest; DatasetError if empty,
+    absolute or outside `root`."""
+    if not name:
+        raise DatasetError(manifest, "empty file name; expected a path relative to " + str(folder), line)
+    if Path(name).is_absolute():
+        raise DatasetError(manifest, f"absolute path {name!r}; expected a path relative to {folder}", line)
     p = Path(os.path.normpath(folder / name))  # lexical: collapses '..' written in the manifest
-    if not p.is_relative_to(root): raise DatasetError(manifest, f"path {name!r} escapes the dataset root {root}", line)
+    if not p.is_relative_to(root):
+        raise DatasetError(manifest, f"path {name!r} escapes the dataset root {root}", line)
     if not (real := p.resolve()).is_relative_to(root):  # then the real path: a link may point anywhere
         escape = f"path {name!r} escapes the dataset root {root}"
         raise DatasetError(manifest, f"{escape} through a symbolic link (to {real})", line)
     return p
+
 
 def _verify_image(path: Path) -> None:
     "DatasetError unless the image file is whole (`image_damage` finds nothing); its pixels are not decoded."
     if problem := image_damage(path.read_bytes()):
         raise DatasetError(path, problem)
 
+
 def _verify_audio(path: Path) -> None:
     "DatasetError unless the WAV header decodes and, in a float WAV, every sample is finite."
     if wav_info(path).encoding == "float":
         read_wav(path)
 
+
 def _check_file(p: Path, kind: str, verify: bool, manifest: Path, line: int | None) -> Path:
     "`p` if it exists and (verify) is a whole audio or image file; else DatasetError at the manifest line."
-    if not p.is_file(): raise DatasetError(manifest, f"{kind} file {p} not found", line)
+    if not p.is_file():
+        raise DatasetError(manifest, f"{kind} file {p} not found", line)
     if verify:
-        try: _verify_audio(p) if kind == "audio" else _verify_image(p)
-        except DatasetError as e: raise DatasetError(manifest, f"unreadable {kind} file {p}: {e.message}", line) from e
+        try:
+            _verify_audio(p) if kind == "audio" else _verify_image(p)
+        except DatasetError as e:
+            raise DatasetError(manifest, f"unreadable {kind} file {p}: {e.message}", line) from e
     return p
 
-def _media(root: Path, folder: Path, name: str, kind: str, verify: bool, manifest: Path, line: int | None) -> Path:
+
+def _media(
+    root: Path, folder: Path, name: str, kind: str, verify: bool, manifest: Path, line: int | None
+) -> Path:
     "The checked absolute path of the `kind` file `name` that a manifest line names."
     return _check_file(_inside(root, folder, name, manifest, line), kind, verify, manifest, line)
 
 # %% ../../nbs/01_data.formats.ipynb #85ec00bf
 def _csv_rows(path: Path, columns: list[str], expected: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    "The header and (line, fields) of each non-blank row of a CSV manifest whose header must contain `columns`."
+    """The header and (line, fields) of each non-blank row of a CSV manifest whose header must contain
+    `columns`."""
     reader = csv.reader(io.StringIO(_manifest_text(path, expected), newline=""))
     try:
         header = [h.strip() for h in next(reader, [])]
         if missing := [c for c in columns if c not in header]:
-            raise DatasetError(path, f"expected a header with columns {','.join(columns)}; {','.join(missing)} missing from {','.join(header) or 'an empty file'!r}", 1)
+            raise DatasetError(
+                path,
+                f"expected a header with columns {','.join(columns)}; {','.join(missing)} missing from "
+                f"{','.join(header) or 'an empty file'!r}",
+                1,
+            )
         return header, [(reader.line_num, r) for r in reader if any(f.strip() for f in r)]
-    except csv.Error as e: raise DatasetError(path, f"malformed CSV ({e})", reader.line_num) from e
+    except csv.Error as e:
+        raise DatasetError(path, f"malformed CSV ({e})", reader.line_num) from e
+
 
 def _fields(path: Path, line: int, header: list[str], fields: list[str]) -> dict[str, str]:
     "One CSV row as {column: stripped value}; DatasetError if it has the wrong number of fields."
-    if len(fields) != len(header): raise DatasetError(path, f"expected {len(header)} fields ({','.join(header)}), got {len(fields)}", line)
+    if len(fields) != len(header):
+        raise DatasetError(
+            path, f"expected {len(header)} fields ({','.join(header)}), got {len(fields)}", line
+        )
     return {h: f.strip() for h, f in zip(header, fields)}
+
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> Path:
     "Write a UTF-8 CSV (quoting only where needed, '\\n' line ends)."
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f, lineterminator="\n"); w.writerow(header); w.writerows(rows)
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(header)
+        w.writerows(rows)
     return path
 
 # %% ../../nbs/01_data.formats.ipynb #16029859
 def _caption_lists(captions, n: int, what: str = "captions") -> list[list[str]]:
-    "One list of stripped captions per item (a string is a one-caption list); ValueError if the count or a caption is wrong."
-    if len(captions) != n: raise ValueError(f"{what}: expected {n} items (one per file), got {len(captions)}")
+    """One list of stripped captions per item (a string is a one-caption list); ValueError if the count or a
+    caption is wrong."""
+    if len(captions) != n:
+        raise ValueError(f"{what}: expected {n} items (one per file), got {len(captions)}")
     out = [[c] if isinstance(c, str) else list(c) for c in captions]
     for i, cs in enumerate(out):
-        if not cs: raise ValueError(f"{what}[{i}]: expected at least one caption, got none")
+        if not cs:
+            raise ValueError(f"{what}[{i}]: expected at least one caption, got none")
         if bad := [c for c in cs if not isinstance(c, str) or not c.strip() or "\n" in c or "\r" in c]:
             raise ValueError(f"{what}[{i}]: expected non-empty one-line strings, got {bad[0]!r}")
     return [[c.strip() for c in cs] for cs in out]
 
+
 def _file_names(names, n: int, suffix: str) -> list[str]:
-    "`names`, or 00000{suffix}, 00001{suffix}, ...; ValueError if the count is wrong, a name repeats or holds a folder."
+    """`names`, or 00000{suffix}, 00001{suffix}, ...; ValueError if the count is wrong, a name repeats or
+    holds a folder."""
     names = [f"{i:05d}{suffix}" for i in range(n)] if names is None else [str(s) for s in names]
-    if len(names) != n: raise ValueError(f"names: expected {n} names, got {len(names)}")
-    if bad := [s for s in names if not s or Path(s).name != s or s in (".", "..")]: raise ValueError(f"names: expected plain file names, got {bad[0]!r}")
-    if len(set(names)) != n: raise ValueError(f"names: expected unique names, got {n - len(set(names))} repeated")
+    if len(names) != n:
+        raise ValueError(f"names: expected {n} names, got {len(names)}")
+    if bad := [s for s in names if not s or Path(s).name != s or s in (".", "..")]:
+        raise ValueError(f"names: expected plain file names, got {bad[0]!r}")
+    if len(set(names)) != n:
+        raise ValueError(f"names: expected unique names, got {n - len(set(names))} repeated")
     return names
 
 # %% ../../nbs/01_data.formats.ipynb #ae3713f6
-FLICKR8K_SPLITS = {"train": "Flickr_8k.trainImages.txt", "dev": "Flickr_8k.devImages.txt", "test": "Flickr_8k.testImages.txt"}
+FLICKR8K_SPLITS = {
+    "train": "Flickr_8k.trainImages.txt",
+    "dev": "Flickr_8k.devImages.txt",
+    "test": "Flickr_8k.testImages.txt",
+}
+
 
 def _flickr_token_line(path: Path, line: int, text: str, seen: dict, by_image: dict):
     "Add one `name.jpg#n<TAB>caption` line of Flickr8k.token.txt to `by_image`."
     parts = text.split("\t")
-    if len(parts) != 2: raise DatasetError(path, f"expected 2 tab-separated fields (image.jpg#n, caption), got {len(parts)}", line)
-    key = parts[0].strip(); name, sep, n = key.rpartition("#")
-    if not (sep and name and n.isdigit()): raise DatasetError(path, f"expected 'image.jpg#n' in the first field, got {parts[0]!r}", line)
-    _unique(seen, key, path, line, "caption id"); caption = _caption(parts[1], path, line)
+    if len(parts) != 2:
+        raise DatasetError(
+            path, f"expected 2 tab-separated fields (image.jpg#n, caption), got {len(parts)}", line
+        )
+    key = parts[0].strip()
+    name, sep, n = key.rpartition("#")
+    if not (sep and name and n.isdigit()):
+        raise DatasetError(path, f"expected 'image.jpg#n' in the first field, got {parts[0]!r}", line)
+    _unique(seen, key, path, line, "caption id")
+    caption = _caption(parts[1], path, line)
     by_image.setdefault(name, []).append((line, caption))
+
 
 def _flickr_kaggle_row(path: Path, line: int, header: list, fields: list, by_image: dict):
     "Add one `image,caption` row of the Kaggle captions.txt to `by_image`."
-    r = _fields(path, line, header, fields); caption = _caption(r["caption"], path, line)
+    r = _fields(path, line, header, fields)
+    caption = _caption(r["caption"], path, line)
     by_image.setdefault(r["image"], []).append((line, caption))
 
 # %% ../../nbs/01_data.formats.ipynb #51b6f4cd
@@ -424,11 +566,18 @@ def _flickr_captions(root: Path, col: _Collector) -> tuple[Path, dict]:
     if text_dir is not None:
         path = text_dir / "Flickr8k.token.txt"
         for line, text in enumerate(_manifest_text(path, "").split("\n"), 1):
-            if text.strip(): col.attempt(_flickr_token_line, path, line, text.rstrip("\r"), seen, by_image)
+            if text.strip():
+                col.attempt(_flickr_token_line, path, line, text.rstrip("\r"), seen, by_image)
     elif (path := root / "captions.txt").is_file():
         header, rows = _csv_rows(path, ["image", "caption"], "")
-        for line, fields in rows: col.attempt(_flickr_kaggle_row, path, line, header, fields, by_image)
-    else: raise DatasetError(root, "no Flickr8k manifest: expected Flickr8k.token.txt (original layout) or captions.txt (Kaggle layout)")
+        for line, fields in rows:
+            col.attempt(_flickr_kaggle_row, path, line, header, fields, by_image)
+    else:
+        raise DatasetError(
+            root,
+            "no Flickr8k manifest: expected Flickr8k.token.txt (original layout) or captions.txt "
+            "(Kaggle layout)",
+        )
     return path, by_image
 
 # %% ../../nbs/01_data.formats.ipynb #9e09fcf4
@@ -436,258 +585,448 @@ def _flickr_splits(folder: Path, col: _Collector) -> dict[str, tuple[str, Path, 
     "{image name: (split, list file, line)} from the Flickr_8k.*Images.txt lists present in `folder`."
     split_of, seen = {}, {}
     for split, fname in FLICKR8K_SPLITS.items():
-        if not (p := folder / fname).is_file(): continue
+        if not (p := folder / fname).is_file():
+            continue
         for line, name in enumerate(_manifest_text(p, "").split("\n"), 1):
-            if (name := name.strip()) and col.attempt(_unique, seen, name, p, line, "image", f"{fname} line {line}"):
+            if (name := name.strip()) and col.attempt(
+                _unique, seen, name, p, line, "image", f"{fname} line {line}"
+            ):
                 split_of[name] = (split, p, line)
     return split_of
 
 # %% ../../nbs/01_data.formats.ipynb #40ecf1e8
-def _flickr_record(root: Path, images: Path, manifest: Path, name: str, caps: list, split: str | None, verify: bool) -> Record:
+def _flickr_record(
+    root: Path, images: Path, manifest: Path, name: str, caps: list, split: str | None, verify: bool
+) -> Record:
     line = caps[0][0]
-    return Record(_media(root, images, name, "image", verify, manifest, line), [c for _, c in caps],
-                  meta={"id": name, "split": split, "line": line})
+    return Record(
+        _media(root, images, name, "image", verify, manifest, line),
+        [c for _, c in caps],
+        meta={"id": name, "split": split, "line": line},
+    )
 
-def load_flickr8k(root, # the dataset folder (either layout)
-                  split: str | None = None, # None for all images, or "train", "dev", "test" (needs the split lists)
-                  on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                  verify: bool = True, # also check each image file is whole (`image_damage`)
-                 ) -> RecordList:
+
+def load_flickr8k(
+    root,  # the dataset folder (either layout)
+    split: str | None = None,  # None for all images, or "train", "dev", "test" (needs the split lists)
+    on_error: str = "raise",  # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
+    verify: bool = True,  # also check each image file is whole (`image_damage`)
+) -> RecordList:
     "Flickr8k image-caption records, from the original token file or the Kaggle captions.txt."
     root, col = _root(root), _Collector(on_error, "load_flickr8k")
-    if split not in (None, *FLICKR8K_SPLITS): raise ValueError(f"split: expected None, 'train', 'dev' or 'test', got {split!r}")
+    if split not in (None, *FLICKR8K_SPLITS):
+        raise ValueError(f"split: expected None, 'train', 'dev' or 'test', got {split!r}")
     manifest, by_image = _flickr_captions(root, col)
     images = next((root / d for d in ("Flicker8k_Dataset", "Images") if (root / d).is_dir()), None)
-    if images is None: raise DatasetError(root, "no image folder: expected Flicker8k_Dataset/ or Images/")
+    if images is None:
+        raise DatasetError(root, "no image folder: expected Flicker8k_Dataset/ or Images/")
     if split is not None and not (lst := manifest.parent / FLICKR8K_SPLITS[split]).is_file():
         raise DatasetError(lst, f"split list not found; expected it for split={split!r} (or pass split=None)")
     split_of = _flickr_splits(manifest.parent, col)
     for name, (s, p, line) in split_of.items():
-        if name not in by_image and split in (None, s): col.bad(DatasetError(p, f"image {name!r} is listed for split {s!r} but has no caption in {manifest.name}", line))
-    records = [col.attempt(_flickr_record, root, images, manifest, name, caps, split_of.get(name, (None,))[0], verify)
-               for name, caps in by_image.items() if split in (None, split_of.get(name, (None,))[0])]
+        if name not in by_image and split in (None, s):
+            col.bad(
+                DatasetError(
+                    p, f"image {name!r} is listed for split {s!r} but has no caption in {manifest.name}", line
+                )
+            )
+    records = [
+        col.attempt(
+            _flickr_record, root, images, manifest, name, caps, split_of.get(name, (None,))[0], verify
+        )
+        for name, caps in by_image.items()
+        if split in (None, split_of.get(name, (None,))[0])
+    ]
     return col.result([r for r in records if r is not None])
 
 # %% ../../nbs/01_data.formats.ipynb #c0c24df6
-def write_image_captions(root, # the dataset folder to write (created if needed)
-                         images, # uint8 (n, H, W, 3) or a list of n image arrays
-                         captions, # n lists of captions (or n strings); all are written, in order
-                         names=None, # n file names in Images/; default 00000.png, 00001.png, ...
-                        ) -> Path:
+def write_image_captions(
+    root,  # the dataset folder to write (created if needed)
+    images,  # uint8 (n, H, W, 3) or a list of n image arrays
+    captions,  # n lists of captions (or n strings); all are written, in order
+    names=None,  # n file names in Images/; default 00000.png, 00001.png, ...
+) -> Path:
     "Write images and captions in the Flickr8k Kaggle layout (Images/ + captions.txt) and return `root`."
-    root = Path(root); caps = _caption_lists(captions, len(images)); names = _file_names(names, len(images), ".png")
-    for name, im in zip(names, images): write_image(root / "Images" / name, im)
-    _write_csv(root / "captions.txt", ["image", "caption"], [[n, c] for n, cs in zip(names, caps) for c in cs])
+    root = Path(root)
+    caps = _caption_lists(captions, len(images))
+    names = _file_names(names, len(images), ".png")
+    for name, im in zip(names, images):
+        write_image(root / "Images" / name, im)
+    _write_csv(
+        root / "captions.txt", ["image", "caption"], [[n, c] for n, cs in zip(names, caps) for c in cs]
+    )
     return root
 
 # %% ../../nbs/01_data.formats.ipynb #222b7951
-def _is_id(v) -> bool: return isinstance(v, (int, str)) and not isinstance(v, bool)
+def _is_id(v) -> bool:
+    return isinstance(v, (int, str)) and not isinstance(v, bool)
+
 
 def _coco_json(path: Path) -> dict:
-    "The parsed captions JSON; DatasetError if it is missing, not JSON, or lacks the 'images' and 'annotations' lists."
+    """The parsed captions JSON; DatasetError if it is missing, not JSON, or lacks the 'images' and
+    'annotations' lists."""
     text = _manifest_text(path, "a COCO captions JSON such as annotations/captions_train2017.json")
-    try: data = json.loads(text)
-    except json.JSONDecodeError as e: raise DatasetError(path, f"not valid JSON: {e.msg} (column {e.colno})", e.lineno) from e
-    if not (isinstance(data, dict) and isinstance(data.get("images"), list) and isinstance(data.get("annotations"), list)):
-        raise DatasetError(path, "expected a JSON object with lists 'images' [{id, file_name}] and 'annotations' [{image_id, caption}]")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DatasetError(path, f"not valid JSON: {e.msg} (column {e.colno})", e.lineno) from e
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("images"), list)
+        and isinstance(data.get("annotations"), list)
+    ):
+        raise DatasetError(
+            path,
+            "expected a JSON object with lists 'images' [{id, file_name}] and 'annotations' [{image_id, "
+            "caption}]",
+        )
     return data
+
 
 def _coco_image(path: Path, i: int, im, images: dict):
     "Add images[i] to `images` as {id: (i, file_name)}."
     if not (isinstance(im, dict) and _is_id(im.get("id")) and isinstance(im.get("file_name"), str)):
-        raise DatasetError(path, f"images[{i}]: expected {{\"id\": int, \"file_name\": str}}, got {json.dumps(im)[:80]}")
-    if im["id"] in images: raise DatasetError(path, f"images[{i}]: duplicate image id {im['id']!r} (first at images[{images[im['id']][0]}])")
+        raise DatasetError(
+            path, f'images[{i}]: expected {{"id": int, "file_name": str}}, got {json.dumps(im)[:80]}'
+        )
+    if im["id"] in images:
+        raise DatasetError(
+            path, f"images[{i}]: duplicate image id {im['id']!r} (first at images[{images[im['id']][0]}])"
+        )
     images[im["id"]] = (i, im["file_name"])
+
 
 def _coco_annotation(path: Path, k: int, a, images: dict, captions: dict, seen: dict):
     "Add the caption of annotations[k] to `captions[image_id]`."
-    if not (isinstance(a, dict) and _is_id(a.get("image_id")) and isinstance(a.get("caption"), str) and _is_id(a.get("id", 0))):
-        raise DatasetError(path, f"annotations[{k}]: expected {{\"image_id\": int, \"caption\": str}}, got {json.dumps(a)[:80]}")
-    if a.get("id") in seen: raise DatasetError(path, f"annotations[{k}]: duplicate annotation id {a['id']!r} (first at annotations[{seen[a['id']]}])")
-    if "id" in a: seen[a["id"]] = k
-    if a["image_id"] not in images: raise DatasetError(path, f"annotations[{k}]: image_id {a['image_id']!r} is not in 'images'")
-    captions.setdefault(a["image_id"], []).append(_caption(a["caption"], path, None, f"caption in annotations[{k}]"))
+    if not (
+        isinstance(a, dict)
+        and _is_id(a.get("image_id"))
+        and isinstance(a.get("caption"), str)
+        and _is_id(a.get("id", 0))
+    ):
+        raise DatasetError(
+            path, f'annotations[{k}]: expected {{"image_id": int, "caption": str}}, got {json.dumps(a)[:80]}'
+        )
+    if a.get("id") in seen:
+        raise DatasetError(
+            path,
+            f"annotations[{k}]: duplicate annotation id {a['id']!r} (first at annotations[{seen[a['id']]}])",
+        )
+    if "id" in a:
+        seen[a["id"]] = k
+    if a["image_id"] not in images:
+        raise DatasetError(path, f"annotations[{k}]: image_id {a['image_id']!r} is not in 'images'")
+    captions.setdefault(a["image_id"], []).append(
+        _caption(a["caption"], path, None, f"caption in annotations[{k}]")
+    )
 
 # %% ../../nbs/01_data.formats.ipynb #f060c616
-def _coco_record(root: Path, folder: Path, path: Path, id_, i: int, name: str, caps: list | None, split: str, verify: bool) -> Record:
-    if not caps: raise DatasetError(path, f"images[{i}] (id {id_!r}): no caption in 'annotations'; expected at least one")
-    try: p = _media(root, folder, name, "image", verify, path, None)
-    except DatasetError as e: raise DatasetError(path, f"images[{i}]: {e.message}") from e
+def _coco_record(
+    root: Path, folder: Path, path: Path, id_, i: int, name: str, caps: list | None, split: str, verify: bool
+) -> Record:
+    if not caps:
+        raise DatasetError(
+            path, f"images[{i}] (id {id_!r}): no caption in 'annotations'; expected at least one"
+        )
+    try:
+        p = _media(root, folder, name, "image", verify, path, None)
+    except DatasetError as e:
+        raise DatasetError(path, f"images[{i}]: {e.message}") from e
     return Record(p, caps, meta={"id": id_, "split": split, "index": i})
 
-def load_coco_captions(root, # the dataset folder, holding annotations/ and {split}2017/
-                       split: str = "train", # "train" or "val" (or any name with matching files)
-                       annotations=None, # the captions JSON (relative to root, or absolute); default annotations/captions_{split}2017.json
-                       on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                       verify: bool = True, # also check each image file is whole (`image_damage`)
-                      ) -> RecordList:
+
+def load_coco_captions(
+    root,  # the dataset folder, holding annotations/ and {split}2017/
+    split: str = "train",  # "train" or "val" (or any name with matching files)
+    # the captions JSON (relative to root, or absolute); default annotations/captions_{split}2017.json
+    annotations=None,
+    on_error: str = "raise",  # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
+    verify: bool = True,  # also check each image file is whole (`image_damage`)
+) -> RecordList:
     "COCO-style image-caption records from a captions JSON file."
     root, col = _root(root), _Collector(on_error, "load_coco_captions")
-    path = root / (annotations or f"annotations/captions_{split}2017.json")  # an absolute `annotations` stays as it is
+    # an absolute `annotations` stays as it is
+    path = root / (annotations or f"annotations/captions_{split}2017.json")
     data, images, captions, seen = _coco_json(path), {}, {}, {}
-    for i, im in enumerate(data["images"]): col.attempt(_coco_image, path, i, im, images)
-    for k, a in enumerate(data["annotations"]): col.attempt(_coco_annotation, path, k, a, images, captions, seen)
-    records = [col.attempt(_coco_record, root, root / f"{split}2017", path, id_, i, name, captions.get(id_), split, verify)
-               for id_, (i, name) in images.items()]
+    for i, im in enumerate(data["images"]):
+        col.attempt(_coco_image, path, i, im, images)
+    for k, a in enumerate(data["annotations"]):
+        col.attempt(_coco_annotation, path, k, a, images, captions, seen)
+    records = [
+        col.attempt(
+            _coco_record, root, root / f"{split}2017", path, id_, i, name, captions.get(id_), split, verify
+        )
+        for id_, (i, name) in images.items()
+    ]
     return col.result([r for r in records if r is not None])
 
 # %% ../../nbs/01_data.formats.ipynb #71e45945
 CLOTHO_COLUMNS = ["file_name", *(f"caption_{i}" for i in range(1, 6))]
 
-def _clotho_record(root: Path, split: str, manifest: Path, line: int, header: list, fields: list, seen: dict, verify: bool) -> Record:
+
+def _clotho_record(
+    root: Path, split: str, manifest: Path, line: int, header: list, fields: list, seen: dict, verify: bool
+) -> Record:
     r = _fields(manifest, line, header, fields)
     _unique(seen, r["file_name"], manifest, line, "file_name")
     caps = [_caption(r[c], manifest, line, c) for c in CLOTHO_COLUMNS[1:]]
-    return Record(_media(root, root / split, r["file_name"], "audio", verify, manifest, line), caps,
-                  meta={"id": r["file_name"], "split": split, "line": line})
+    return Record(
+        _media(root, root / split, r["file_name"], "audio", verify, manifest, line),
+        caps,
+        meta={"id": r["file_name"], "split": split, "line": line},
+    )
 
-def load_clotho(root, # the dataset folder, holding clotho_captions_{split}.csv and {split}/
-                split: str = "development", # "development", "validation" or "evaluation"
-                on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                verify: bool = True, # also check each WAV is whole (header; float samples)
-               ) -> RecordList:
+
+def load_clotho(
+    root,  # the dataset folder, holding clotho_captions_{split}.csv and {split}/
+    split: str = "development",  # "development", "validation" or "evaluation"
+    on_error: str = "raise",  # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
+    verify: bool = True,  # also check each WAV is whole (header; float samples)
+) -> RecordList:
     "Clotho audio-caption records (five captions per clip)."
     root, col = _root(root), _Collector(on_error, "load_clotho")
     manifest = root / f"clotho_captions_{split}.csv"
     header, rows = _csv_rows(manifest, CLOTHO_COLUMNS, f"a CSV with header {','.join(CLOTHO_COLUMNS)}")
     seen = {}
-    records = [col.attempt(_clotho_record, root, split, manifest, line, header, fields, seen, verify) for line, fields in rows]
+    records = [
+        col.attempt(_clotho_record, root, split, manifest, line, header, fields, seen, verify)
+        for line, fields in rows
+    ]
     return col.result([r for r in records if r is not None])
 
 # %% ../../nbs/01_data.formats.ipynb #10e54012
-def write_clotho(root, # the dataset folder to write (created if needed)
-                 waveforms, # n float waveforms in [-1, 1] (an (n, T) array or a list of 1-D arrays)
-                 sample_rate: int, # frames per second of every waveform
-                 captions, # n lists of 1-5 captions (or n strings)
-                 split: str = "development", # the split name in the file and folder names
-                 names=None, # n file names in {split}/; default 00000.wav, 00001.wav, ...
-                ) -> Path:
-    "Write waveforms and captions in the Clotho layout ({split}/*.wav + clotho_captions_{split}.csv) and return `root`."
-    root = Path(root); caps = _caption_lists(captions, len(waveforms)); names = _file_names(names, len(waveforms), ".wav")
-    if bad := [i for i, c in enumerate(caps) if len(c) > 5]: raise ValueError(f"captions[{bad[0]}]: Clotho has exactly 5 caption columns, got {len(caps[bad[0]])} captions")
-    for name, x in zip(names, waveforms): write_wav(root / split / name, x, sample_rate)
-    _write_csv(root / f"clotho_captions_{split}.csv", CLOTHO_COLUMNS, [[n, *(c[j % len(c)] for j in range(5))] for n, c in zip(names, caps)])
+def write_clotho(
+    root,  # the dataset folder to write (created if needed)
+    waveforms,  # n float waveforms in [-1, 1] (an (n, T) array or a list of 1-D arrays)
+    sample_rate: int,  # frames per second of every waveform
+    captions,  # n lists of 1-5 captions (or n strings)
+    split: str = "development",  # the split name in the file and folder names
+    names=None,  # n file names in {split}/; default 00000.wav, 00001.wav, ...
+) -> Path:
+    """Write waveforms and captions in the Clotho layout ({split}/*.wav + clotho_captions_{split}.csv) and
+    return `root`."""
+    root = Path(root)
+    caps = _caption_lists(captions, len(waveforms))
+    names = _file_names(names, len(waveforms), ".wav")
+    if bad := [i for i, c in enumerate(caps) if len(c) > 5]:
+        raise ValueError(
+            f"captions[{bad[0]}]: Clotho has exactly 5 caption columns, got {len(caps[bad[0]])} captions"
+        )
+    for name, x in zip(names, waveforms):
+        write_wav(root / split / name, x, sample_rate)
+    _write_csv(
+        root / f"clotho_captions_{split}.csv",
+        CLOTHO_COLUMNS,
+        [[n, *(c[j % len(c)] for j in range(5))] for n, c in zip(names, caps)],
+    )
     return root
 
 # %% ../../nbs/01_data.formats.ipynb #d5e9e89a
 AUDIOCAPS_COLUMNS = ["audiocap_id", "youtube_id", "start_time", "caption"]
 
+
 def _audiocaps_row(manifest: Path, line: int, header: list, fields: list, seen: dict, clips: dict):
     "Add one row to `clips` {(youtube_id, start_time): [(line, audiocap_id, caption), ...]}."
     r = _fields(manifest, line, header, fields)
-    if not r["audiocap_id"].isdigit(): raise DatasetError(manifest, f"audiocap_id: expected an integer, got {r['audiocap_id']!r}", line)
+    if not r["audiocap_id"].isdigit():
+        raise DatasetError(manifest, f"audiocap_id: expected an integer, got {r['audiocap_id']!r}", line)
     _unique(seen, r["audiocap_id"], manifest, line, "audiocap_id")
     _number(r["start_time"], manifest, line, "start_time")
-    if not r["youtube_id"]: raise DatasetError(manifest, "empty youtube_id; expected a YouTube video id", line)
+    if not r["youtube_id"]:
+        raise DatasetError(manifest, "empty youtube_id; expected a YouTube video id", line)
     caption = _caption(r["caption"], manifest, line)
     clips.setdefault((r["youtube_id"], r["start_time"]), []).append((line, r["audiocap_id"], caption))
 
-def _audiocaps_record(root: Path, folder: Path, manifest: Path, key: tuple, rows: list, split: str, verify: bool) -> Record:
+
+def _audiocaps_record(
+    root: Path, folder: Path, manifest: Path, key: tuple, rows: list, split: str, verify: bool
+) -> Record:
     line, names = rows[0][0], [f"{key[0]}_{key[1]}.wav", *(f"{a}.wav" for _, a, _ in rows)]
     paths = [_inside(root, folder, n, manifest, line) for n in names]
     p = next((q for q in paths if q.is_file()), None)
-    if p is None: raise DatasetError(manifest, f"audio file not found: expected {paths[0]} or {paths[1]}", line)
-    return Record(_check_file(p, "audio", verify, manifest, line), [c for _, _, c in rows],
-                  meta={"youtube_id": key[0], "start_time": float(key[1]), "audiocap_ids": [int(a) for _, a, _ in rows], "split": split, "line": line})
+    if p is None:
+        raise DatasetError(manifest, f"audio file not found: expected {paths[0]} or {paths[1]}", line)
+    return Record(
+        _check_file(p, "audio", verify, manifest, line),
+        [c for _, _, c in rows],
+        meta={
+            "youtube_id": key[0],
+            "start_time": float(key[1]),
+            "audiocap_ids": [int(a) for _, a, _ in rows],
+            "split": split,
+            "line": line,
+        },
+    )
 
 # %% ../../nbs/01_data.formats.ipynb #7d7d043f
-def load_audiocaps(root, # the dataset folder, holding {split}.csv and audio/{split}/
-                   split: str = "train", # "train", "val" or "test"
-                   on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-                   verify: bool = True, # also check each WAV is whole (header; float samples)
-                  ) -> RecordList:
+def load_audiocaps(
+    root,  # the dataset folder, holding {split}.csv and audio/{split}/
+    split: str = "train",  # "train", "val" or "test"
+    on_error: str = "raise",  # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
+    verify: bool = True,  # also check each WAV is whole (header; float samples)
+) -> RecordList:
     "AudioCaps audio-caption records, one per clip, with all of its captions."
     root, col = _root(root), _Collector(on_error, "load_audiocaps")
     manifest = root / f"{split}.csv"
     header, rows = _csv_rows(manifest, AUDIOCAPS_COLUMNS, f"a CSV with header {','.join(AUDIOCAPS_COLUMNS)}")
     clips, seen = {}, {}
-    for line, fields in rows: col.attempt(_audiocaps_row, manifest, line, header, fields, seen, clips)
-    records = [col.attempt(_audiocaps_record, root, root / "audio" / split, manifest, key, rs, split, verify) for key, rs in clips.items()]
+    for line, fields in rows:
+        col.attempt(_audiocaps_row, manifest, line, header, fields, seen, clips)
+    records = [
+        col.attempt(_audiocaps_record, root, root / "audio" / split, manifest, key, rs, split, verify)
+        for key, rs in clips.items()
+    ]
     return col.result([r for r in records if r is not None])
 
 # %% ../../nbs/01_data.formats.ipynb #bec5f08b
 MOSI_COLUMNS = ["video_id", "clip_id", "text", "label", "label_T", "label_A", "label_V", "annotation", "mode"]
 
-def _mosi_record(root: Path, manifest: Path, line: int, header: list, fields: list, seen: dict, split: str | None, verify: bool) -> Record | None:
-    r = _fields(manifest, line, header, fields)
-    if not (r["video_id"] and r["clip_id"]): raise DatasetError(manifest, "empty video_id or clip_id; expected both", line)
-    _unique(seen, (r["video_id"], r["clip_id"]), manifest, line, "(video_id, clip_id)")
-    if split is not None and r["mode"] != split: return None
-    label, text = _number(r["label"], manifest, line, "label"), _caption(r["text"], manifest, line, "text")
-    scores = {k: _number(r[k], manifest, line, k) if r.get(k) else None for k in ("label_T", "label_A", "label_V")}
-    p = _media(root, root / "wav", f"{r['video_id']}/{r['clip_id']}.wav", "audio", verify, manifest, line)
-    return Record(p, label=label, meta={"text": text, "annotation": r["annotation"], "split": r["mode"], "video_id": r["video_id"],
-                                        "clip_id": r["clip_id"], **scores, "line": line})
 
-def load_mosi(root, # the dataset folder, holding label.csv and wav/
-              split: str | None = None, # None for all rows, or a `mode` value: "train", "valid", "test"
-              on_error: str = "raise", # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
-              verify: bool = True, # also check each WAV is whole (header; float samples)
-             ) -> RecordList:
+def _mosi_record(
+    root: Path,
+    manifest: Path,
+    line: int,
+    header: list,
+    fields: list,
+    seen: dict,
+    split: str | None,
+    verify: bool,
+) -> Record | None:
+    r = _fields(manifest, line, header, fields)
+    if not (r["video_id"] and r["clip_id"]):
+        raise DatasetError(manifest, "empty video_id or clip_id; expected both", line)
+    _unique(seen, (r["video_id"], r["clip_id"]), manifest, line, "(video_id, clip_id)")
+    if split is not None and r["mode"] != split:
+        return None
+    label, text = _number(r["label"], manifest, line, "label"), _caption(r["text"], manifest, line, "text")
+    scores = {
+        k: _number(r[k], manifest, line, k) if r.get(k) else None for k in ("label_T", "label_A", "label_V")
+    }
+    p = _media(root, root / "wav", f"{r['video_id']}/{r['clip_id']}.wav", "audio", verify, manifest, line)
+    return Record(
+        p,
+        label=label,
+        meta={
+            "text": text,
+            "annotation": r["annotation"],
+            "split": r["mode"],
+            "video_id": r["video_id"],
+            "clip_id": r["clip_id"],
+            **scores,
+            "line": line,
+        },
+    )
+
+
+def load_mosi(
+    root,  # the dataset folder, holding label.csv and wav/
+    split: str | None = None,  # None for all rows, or a `mode` value: "train", "valid", "test"
+    on_error: str = "raise",  # "raise" at the first bad record, or "skip" bad records (listed in `.skipped`)
+    verify: bool = True,  # also check each WAV is whole (header; float samples)
+) -> RecordList:
     "CMU-MOSI sentiment records (MMSA label.csv): .label is the sentiment score, meta['text'] the transcript."
     root, col = _root(root), _Collector(on_error, "load_mosi")
     manifest = root / "label.csv"
-    header, rows = _csv_rows(manifest, [c for c in MOSI_COLUMNS if not c.startswith("label_")], f"a CSV with header {','.join(MOSI_COLUMNS)}")
+    header, rows = _csv_rows(
+        manifest,
+        [c for c in MOSI_COLUMNS if not c.startswith("label_")],
+        f"a CSV with header {','.join(MOSI_COLUMNS)}",
+    )
     seen = {}
-    records = [col.attempt(_mosi_record, root, manifest, line, header, fields, seen, split, verify) for line, fields in rows]
+    records = [
+        col.attempt(_mosi_record, root, manifest, line, header, fields, seen, split, verify)
+        for line, fields in rows
+    ]
     return col.result([r for r in records if r is not None])
 
 # %% ../../nbs/01_data.formats.ipynb #6d654199
 def _mosi_scores(labels, n: int) -> np.ndarray:
     "Sentiment scores from 3-class ids (0/1/2 -> -1/0/+1) or from float scores; ValueError otherwise."
     y = np.asarray(labels)
-    if y.shape != (n,): raise ValueError(f"labels: expected {n} labels (one per clip), got shape {y.shape}")
+    if y.shape != (n,):
+        raise ValueError(f"labels: expected {n} labels (one per clip), got shape {y.shape}")
     if np.issubdtype(y.dtype, np.integer):
-        if not np.isin(y, [0, 1, 2]).all(): raise ValueError(f"labels: expected class ids 0/1/2 (negative/neutral/positive), got {sorted(set(y.tolist()) - {0, 1, 2})[:3]}")
+        if not np.isin(y, [0, 1, 2]).all():
+            raise ValueError(
+                "labels: expected class ids 0/1/2 (negative/neutral/positive), got "
+                f"{sorted(set(y.tolist()) - {0, 1, 2})[:3]}"
+            )
         return y.astype(np.float64) - 1
-    if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)): raise ValueError(f"labels: expected class ids or finite float scores, got dtype {y.dtype}")
+    if not np.issubdtype(y.dtype, np.floating) or not np.all(np.isfinite(y)):
+        raise ValueError(f"labels: expected class ids or finite float scores, got dtype {y.dtype}")
     return y.astype(np.float64)
 
-def write_mosi(root, # the dataset folder to write (created if needed)
-               waveforms, # n float waveforms in [-1, 1]
-               sample_rate: int, # frames per second of every waveform
-               texts, # n transcripts (strings, or one-element lists)
-               labels, # n class ids 0/1/2 (negative/neutral/positive) or n float scores
-               split="train", # the `mode` of every clip, or a list of n modes ("train", "valid", "test")
-               video_id: str = "synthetic", # the video id of every clip (its folder under wav/)
-              ) -> Path:
-    "Write waveforms, transcripts and sentiment labels in CMU-MOSI's MMSA layout (label.csv + wav/) and return `root`."
+
+def write_mosi(
+    root,  # the dataset folder to write (created if needed)
+    waveforms,  # n float waveforms in [-1, 1]
+    sample_rate: int,  # frames per second of every waveform
+    texts,  # n transcripts (strings, or one-element lists)
+    labels,  # n class ids 0/1/2 (negative/neutral/positive) or n float scores
+    split="train",  # the `mode` of every clip, or a list of n modes ("train", "valid", "test")
+    video_id: str = "synthetic",  # the video id of every clip (its folder under wav/)
+) -> Path:
+    """Write waveforms, transcripts and sentiment labels in CMU-MOSI's MMSA layout (label.csv + wav/) and
+    return `root`."""
     root, n = Path(root), len(waveforms)
     texts, scores = _caption_lists(texts, n, "texts"), _mosi_scores(labels, n)
-    if bad := [i for i, t in enumerate(texts) if len(t) != 1]: raise ValueError(f"texts[{bad[0]}]: expected one transcript, got {len(texts[bad[0]])}")
+    if bad := [i for i, t in enumerate(texts) if len(t) != 1]:
+        raise ValueError(f"texts[{bad[0]}]: expected one transcript, got {len(texts[bad[0]])}")
     modes = [split] * n if isinstance(split, str) else list(split)
-    if len(modes) != n: raise ValueError(f"split: expected one mode or {n} modes, got {len(modes)}")
-    if Path(video_id).name != video_id or video_id in ("", ".", ".."): raise ValueError(f"video_id: expected a plain folder name, got {video_id!r}")
+    if len(modes) != n:
+        raise ValueError(f"split: expected one mode or {n} modes, got {len(modes)}")
+    if Path(video_id).name != video_id or video_id in ("", ".", ".."):
+        raise ValueError(f"video_id: expected a plain folder name, got {video_id!r}")
     clips = [f"{i:05d}" for i in range(n)]
-    for c, x in zip(clips, waveforms): write_wav(root / "wav" / video_id / f"{c}.wav", x, sample_rate)
+    for c, x in zip(clips, waveforms):
+        write_wav(root / "wav" / video_id / f"{c}.wav", x, sample_rate)
     words = ["Negative" if s < 0 else "Positive" if s > 0 else "Neutral" for s in scores]
-    _write_csv(root / "label.csv", MOSI_COLUMNS, [[video_id, c, t[0], repr(float(s)), "", "", "", w, m] for c, t, s, w, m in zip(clips, texts, scores, words, modes)])
+    _write_csv(
+        root / "label.csv",
+        MOSI_COLUMNS,
+        [
+            [video_id, c, t[0], repr(float(s)), "", "", "", w, m]
+            for c, t, s, w, m in zip(clips, texts, scores, words, modes)
+        ],
+    )
     return root
 
 # %% ../../nbs/01_data.formats.ipynb #fd2ad5b0
 _FSDD_NAME = re.compile(r"(\d)_([^_]+)_(\d+)\.wav")
 
+
 def _fsdd_record(root: Path, p: Path, seen: dict, split: str | None, verify: bool) -> Record | None:
     if not (real := p.resolve()).is_relative_to(root):  # refused like a manifest path that leaves the root
         raise DatasetError(p, f"escapes the dataset root {root} through a symbolic link (to {real})")
-    if (m := _FSDD_NAME.fullmatch(p.name)) is None: raise DatasetError(p, "expected a file name {digit}_{speaker}_{index}.wav, e.g. 7_jackson_32.wav")
+    if (m := _FSDD_NAME.fullmatch(p.name)) is None:
+        raise DatasetError(p, "expected a file name {digit}_{speaker}_{index}.wav, e.g. 7_jackson_32.wav")
     digit, speaker, index = int(m[1]), m[2], int(m[3])
     _unique(seen, (digit, speaker, index), p, None, "(digit, speaker, index)", p.name)
     s = "test" if index < 5 else "train"
-    if split not in (None, s): return None
-    if verify: _verify_audio(p)
+    if split not in (None, s):
+        return None
+    if verify:
+        _verify_audio(p)
     return Record(p, label=digit, meta={"speaker": speaker, "index": index, "split": s, "id": p.stem})
 
-def load_fsdd(root, # the FSDD folder (holding recordings/, or the .wav files themselves)
-              split: str | None = None, # None for all, "train" (index 5-49) or "test" (index 0-4)
-              on_error: str = "raise", # "raise" at the first bad file, or "skip" bad files (listed in `.skipped`)
-              verify: bool = True, # also check each WAV is whole (header; float samples)
-             ) -> RecordList:
+
+def load_fsdd(
+    root,  # the FSDD folder (holding recordings/, or the .wav files themselves)
+    split: str | None = None,  # None for all, "train" (index 5-49) or "test" (index 0-4)
+    on_error: str = "raise",  # "raise" at the first bad file, or "skip" bad files (listed in `.skipped`)
+    verify: bool = True,  # also check each WAV is whole (header; float samples)
+) -> RecordList:
     "Free Spoken Digit Dataset records: .label is the digit, meta the speaker, index and official split."
     root, col = _root(root), _Collector(on_error, "load_fsdd")
-    if split not in (None, "train", "test"): raise ValueError(f"split: expected None, 'train' or 'test', got {split!r}")
+    if split not in (None, "train", "test"):
+        raise ValueError(f"split: expected None, 'train' or 'test', got {split!r}")
     folder = root / "recordings" if (root / "recordings").is_dir() else root
-    if not (files := sorted(folder.glob("*.wav"))): raise DatasetError(folder, "no .wav files; expected recordings/{digit}_{speaker}_{index}.wav (or the files directly in the folder)")
+    if not (files := sorted(folder.glob("*.wav"))):
+        raise DatasetError(
+            folder,
+            "no .wav files; expected recordings/{digit}_{speaker}_{index}.wav (or the files directly in "
+            "the folder)",
+        )
     seen = {}
     records = [r for p in files if (r := col.attempt(_fsdd_record, root, p, seen, split, verify)) is not None]
     return col.result(sorted(records, key=lambda r: (r.label, r.meta["speaker"], r.meta["index"])))
@@ -696,25 +1035,35 @@ def load_fsdd(root, # the FSDD folder (holding recordings/, or the .wav files th
 @dataclass
 class VQARecord(Record):
     "One VQA question: a `Record` whose `.path` is the image, with the question and its human answers."
-    question: str = ""                           # the question, as written in the questions file
+
+    question: str = ""  # the question, as written in the questions file
     answers: list[str] = field(default_factory=list)  # the human answers (ten in VQA v2), in file order
 
 # %% ../../nbs/01_data.formats.ipynb #46ac9134
 VQA_ANSWER_TYPES = ("yes/no", "number", "other")  # VQA v2's answer types, the keys of the per-type accuracy
 _VQA_QUESTION = {"image_id": int, "question": str, "question_id": int}
 _JSON_TYPES = {int: "an integer", str: "a string", list: "a list"}
-_VQA_ANNOTATION = {"question_id": int, "image_id": int, "question_type": str, "answer_type": str,
-                   "multiple_choice_answer": str, "answers": list}
+_VQA_ANNOTATION = {
+    "question_id": int,
+    "image_id": int,
+    "question_type": str,
+    "answer_type": str,
+    "multiple_choice_answer": str,
+    "answers": list,
+}
 
-def vqa_files(root, # the dataset folder
-              split: str, # e.g. "train2014" or "val2014"
-             ) -> tuple[Path, Path, Path]:
+
+def vqa_files(
+    root,  # the dataset folder
+    split: str,  # e.g. "train2014" or "val2014"
+) -> tuple[Path, Path, Path]:
     "The questions file, the annotations file and the image folder of a VQA v2 split under `root`."
     if not split or Path(split).name != split or split in (".", ".."):
         raise ValueError(f"split: expected a plain name such as 'train2014' or 'val2014', got {split!r}")
     root = Path(root)
     questions = root / f"v2_OpenEnded_mscoco_{split}_questions.json"
     return questions, root / f"v2_mscoco_{split}_annotations.json", root / split
+
 
 def _json_list(path: Path, key: str, example: str) -> list:
     "The list under `key` in a JSON file; DatasetError if it is missing, not JSON, or has no such list."
@@ -729,9 +1078,11 @@ def _json_list(path: Path, key: str, example: str) -> list:
         raise DatasetError(path, f"expected a JSON object with a list {key!r}: {example}")
     return data[key]
 
+
 def _typed(value, kind: type) -> bool:
     "Whether a JSON value is of `kind` (a JSON true/false is not an int)."
     return isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+
 
 def _json_entry(path: Path, where: str, entry, keys: dict) -> dict:
     "`entry` if it is an object holding every key of `keys` with a value of its type; DatasetError otherwise."
@@ -768,6 +1119,7 @@ def _vqa_question(path: Path, i: int, q, asked: dict) -> None:
             asked.setdefault(qid, (i, None))
         raise
 
+
 def _vqa_answers(path: Path, where: str, answers: list) -> list[str]:
     "The answer strings of an annotation's 'answers'; DatasetError if there are none or one is malformed."
     if not answers:
@@ -775,8 +1127,9 @@ def _vqa_answers(path: Path, where: str, answers: list) -> list[str]:
     for j, a in enumerate(answers):
         if not (isinstance(a, dict) and isinstance(a.get("answer"), str)):
             got = json.dumps(a)[:60]
-            raise DatasetError(path, f"{where}: answers[{j}] is {got}; expected {{\"answer\": str, ...}}")
+            raise DatasetError(path, f'{where}: answers[{j}] is {got}; expected {{"answer": str, ...}}')
     return [a["answer"] for a in answers]
+
 
 def _vqa_annotation(path: Path, k: int, a, asked: dict, answered: dict, questions: Path) -> None:
     "Add annotations[k] to `answered` {question_id: (k, entry)} after checking it against its question."
@@ -813,8 +1166,17 @@ def _vqa_image(root: Path, folder: Path, split: str, image_id: int, verify: bool
         raise DatasetError(questions, f"image file {paths[0]} not found (nor {paths[1].name})")
     return _check_file(found, "image", verify, questions, None)
 
-def _vqa_record(root: Path, split: str, files: tuple, i: int, q: dict | None, ann: tuple | None,
-                images: dict, verify: bool) -> VQARecord | None:
+
+def _vqa_record(
+    root: Path,
+    split: str,
+    files: tuple,
+    i: int,
+    q: dict | None,
+    ann: tuple | None,
+    images: dict,
+    verify: bool,
+) -> VQARecord | None:
     "The record of questions[i] and its annotation; None if either was refused already (and reported)."
     questions, annotations, folder = files
     if q is None or (ann is not None and ann[1] is None):
@@ -832,34 +1194,46 @@ def _vqa_record(root: Path, split: str, files: tuple, i: int, q: dict | None, an
     if isinstance(found := images[image_id], DatasetError):
         raise DatasetError(questions, f"questions[{i}] (question_id {qid}): {found.message}")
     extra = {k: v for k, v in a.items() if k not in _VQA_ANNOTATION}  # e.g. mmlearn's own split
-    meta = {"question_id": qid, "image_id": image_id, "question_type": a["question_type"],
-            "answer_type": a["answer_type"], "multiple_choice_answer": a["multiple_choice_answer"],
-            "split": split, **extra}
+    meta = {
+        "question_id": qid,
+        "image_id": image_id,
+        "question_type": a["question_type"],
+        "answer_type": a["answer_type"],
+        "multiple_choice_answer": a["multiple_choice_answer"],
+        "split": split,
+        **extra,
+    }
     answers = [x["answer"] for x in a["answers"]]
     label = a["multiple_choice_answer"]
     return VQARecord(found, label=label, meta=meta, question=q["question"], answers=answers)
 
-def load_vqa(root, # the dataset folder, holding the two JSON files and {split}/
-             split: str = "train2014", # "train2014", "val2014" (or any name with matching files)
-             verify: bool = True, # also check each image file is whole (`image_damage`), once per image
-             on_error: str = "raise", # "raise" at the first bad question, or "skip" them (kept in `.skipped`)
-            ) -> RecordList:
+
+def load_vqa(
+    root,  # the dataset folder, holding the two JSON files and {split}/
+    split: str = "train2014",  # "train2014", "val2014" (or any name with matching files)
+    verify: bool = True,  # also check each image file is whole (`image_damage`), once per image
+    on_error: str = "raise",  # "raise" at the first bad question, or "skip" them (kept in `.skipped`)
+) -> RecordList:
     "VQA v2 questions, one `VQARecord` per question (in question-file order) with its human answers."
     col = _Collector(on_error, "load_vqa")
     files = vqa_files(_root(root), split)
     root = files[2].parent
     questions, annotations = files[0], files[1]
     qs = _json_list(questions, "questions", '{"questions": [{"image_id", "question", "question_id"}, ...]}')
-    example = '{"annotations": [{"question_id", "image_id", "question_type", "answer_type", ' \
-              '"multiple_choice_answer", "answers": [{"answer"}, ...]}, ...]}'
+    example = (
+        '{"annotations": [{"question_id", "image_id", "question_type", "answer_type", '
+        '"multiple_choice_answer", "answers": [{"answer"}, ...]}, ...]}'
+    )
     anns = _json_list(annotations, "annotations", example)
     asked, answered, images = {}, {}, {}
     for i, q in enumerate(qs):
         col.attempt(_vqa_question, questions, i, q, asked)
     for k, a in enumerate(anns):
         col.attempt(_vqa_annotation, annotations, k, a, asked, answered, questions)
-    records = [col.attempt(_vqa_record, root, split, files, i, q, answered.get(qid), images, verify)
-               for qid, (i, q) in asked.items()]
+    records = [
+        col.attempt(_vqa_record, root, split, files, i, q, answered.get(qid), images, verify)
+        for qid, (i, q) in asked.items()
+    ]
     return col.result([r for r in records if r is not None])
 
 # %% ../../nbs/01_data.formats.ipynb #fe89cc97
@@ -877,11 +1251,13 @@ def _vqa_item(n: int, r) -> tuple[np.ndarray, list[str]]:
         raise ValueError(f"records[{n}]: answer_type {r.answer_type!r}; expected one of {VQA_ANSWER_TYPES}")
     return media, answers
 
-def write_vqa(root, # the dataset folder to write (created if needed)
-              records, # image questions (e.g. `scene_questions`): .media, .media_index, .question, .answer,
-                       # .answers, .question_type, .answer_type, and optionally .split and .phrasing
-              split: str = "train2014", # the split name in the file and folder names
-             ) -> Path:
+
+def write_vqa(
+    root,  # the dataset folder to write (created if needed)
+    records,  # image questions (e.g. `scene_questions`): .media, .media_index, .question, .answer,
+    # .answers, .question_type, .answer_type, and optionally .split and .phrasing
+    split: str = "train2014",  # the split name in the file and folder names
+) -> Path:
     "Write image questions in the VQA v2 layout (PNG images, questions and annotations JSON); return `root`."
     questions_file, annotations_file, folder = vqa_files(root, split)
     images, questions, annotations = {}, [], []
@@ -901,17 +1277,37 @@ def write_vqa(root, # the dataset folder to write (created if needed)
         images[image_id] = (images[image_id][0], seen + 1)
         questions.append({"image_id": image_id, "question": r.question, "question_id": qid})
         ours = {f"mmlearn_{k}": getattr(r, k) for k in ("split", "phrasing") if hasattr(r, k)}
-        annotations.append({"question_id": qid, "image_id": image_id, "question_type": r.question_type,
-                            "answer_type": r.answer_type, "multiple_choice_answer": r.answer,
-                            "answers": [{"answer": a, "answer_confidence": "yes", "answer_id": j + 1}
-                                        for j, a in enumerate(answers)], **ours})
-    head = {"info": {"description": "written by mmlearn.data.formats.write_vqa"}, "data_type": "mscoco",
-            "data_subtype": split}
+        annotations.append(
+            {
+                "question_id": qid,
+                "image_id": image_id,
+                "question_type": r.question_type,
+                "answer_type": r.answer_type,
+                "multiple_choice_answer": r.answer,
+                "answers": [
+                    {"answer": a, "answer_confidence": "yes", "answer_id": j + 1}
+                    for j, a in enumerate(answers)
+                ],
+                **ours,
+            }
+        )
+    head = {
+        "info": {"description": "written by mmlearn.data.formats.write_vqa"},
+        "data_type": "mscoco",
+        "data_subtype": split,
+    }
     questions_file.parent.mkdir(parents=True, exist_ok=True)
     questions_file.write_text(json.dumps({**head, "task_type": "Open-Ended", "questions": questions}))
     annotations_file.write_text(json.dumps({**head, "annotations": annotations}))
     return Path(root)
 
 # %% ../../nbs/01_data.formats.ipynb #21a61375
-FORMATS = {"flickr8k": load_flickr8k, "coco": load_coco_captions, "clotho": load_clotho,
-           "audiocaps": load_audiocaps, "mosi": load_mosi, "fsdd": load_fsdd, "vqa": load_vqa}
+FORMATS = {
+    "flickr8k": load_flickr8k,
+    "coco": load_coco_captions,
+    "clotho": load_clotho,
+    "audiocaps": load_audiocaps,
+    "mosi": load_mosi,
+    "fsdd": load_fsdd,
+    "vqa": load_vqa,
+}

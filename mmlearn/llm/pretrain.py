@@ -116,7 +116,8 @@ def lm_dataset(
 # %% ../../nbs/04d_llm.pretrain.ipynb #1ab56a84
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MaskedLMLoss(MaskedSparseCategoricalCrossentropy):
-    "Next-token cross-entropy on logits, averaged over the targets that are not padding: the Seq2Seq chapters' masked loss, named for this stage."
+    """Next-token cross-entropy on logits, averaged over the targets that are not padding: the Seq2Seq
+    chapters' masked loss, named for this stage."""
 
     def __init__(
         self,
@@ -137,7 +138,10 @@ def warmup_cosine(
     "The learning rate per step: linear from 0 to the peak, then a cosine down to final_ratio x peak."
     total_steps = _check_positive("total_steps", total_steps)
     # by default 5% of the steps, at least one, but never all of them (a one-step run has no warm-up)
-    warmup = min(max(1, round(0.05 * total_steps)), total_steps - 1) if warmup_steps is None else int(warmup_steps)
+    warmup = warmup_steps
+    if warmup is None:
+        warmup = min(max(1, round(0.05 * total_steps)), total_steps - 1)
+    warmup = int(warmup)
     if not 0 <= warmup < total_steps:
         raise ValueError(f"warmup_steps={warmup_steps} must be in 0 .. total_steps - 1 = {total_steps - 1}")
     return keras.optimizers.schedules.CosineDecay(

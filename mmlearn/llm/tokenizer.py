@@ -411,7 +411,8 @@ class BPETokenizer(keras.layers.Layer):
         pattern: str = GPT4_SPLIT_PATTERN,  # the pre-split regex
         **kwargs,  # sequence_length, allowed_special, name, ...
     ) -> BPETokenizer:
-        "Learn `vocab_size - 256 - len(special_tokens)` merges on `texts` (fewer if the corpus runs out of pairs)."
+        """Learn `vocab_size - 256 - len(special_tokens)` merges on `texts` (fewer if the corpus runs out of
+        pairs)."""
         special_tokens = _check_special_tokens(special_tokens)
         num_merges = vocab_size - 256 - len(special_tokens)
         if num_merges < 0:

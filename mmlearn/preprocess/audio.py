@@ -28,69 +28,92 @@ def _check_positive_int(name: str, value) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
+
 def _check_rate(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not value > 0 or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not value > 0
+        or not math.isfinite(value)
+    ):
         raise ValueError(f"{name} must be a positive number of samples per second, got {value!r}")
+
 
 def _check_rank(name: str, x, ranks=(1, 2), what="(T,) or (B, T)") -> None:
     rank = x.shape.rank if tf.is_tensor(x) else np.ndim(x)
-    if rank is None: raise ValueError(f"{name} must have a known rank, shape {what}")
-    if rank not in ranks: raise ValueError(f"{name} must have shape {what}, got rank {rank} with shape {tuple(x.shape)}")
+    if rank is None:
+        raise ValueError(f"{name} must have a known rank, shape {what}")
+    if rank not in ranks:
+        raise ValueError(f"{name} must have shape {what}, got rank {rank} with shape {tuple(x.shape)}")
 
 # %% ../../nbs/02_preprocess.audio.ipynb #76c68ea1
-def windowed_sinc(n_taps: int, # filter length (odd, so the filter has a centre tap)
-                  cutoff: float, # cutoff as a fraction of the Nyquist frequency, in (0, 1]
-                  beta: float = 5.0, # Kaiser window shape: larger = lower side lobes, wider transition
-                 ) -> np.ndarray:
+def windowed_sinc(
+    n_taps: int,  # filter length (odd, so the filter has a centre tap)
+    cutoff: float,  # cutoff as a fraction of the Nyquist frequency, in (0, 1]
+    beta: float = 5.0,  # Kaiser window shape: larger = lower side lobes, wider transition
+) -> np.ndarray:
     "Kaiser-windowed sinc low-pass FIR filter with unit DC gain (as scipy.signal.firwin)."
     m = np.arange(n_taps) - (n_taps - 1) / 2
     h = cutoff * np.sinc(cutoff * m) * np.kaiser(n_taps, beta)
     return h / h.sum()
 
 # %% ../../nbs/02_preprocess.audio.ipynb #956097bd
-def resample(x: np.ndarray, # waveform; time runs along `axis`
-             orig_sr: int, # its sample rate (Hz)
-             target_sr: int, # the rate wanted (Hz)
-             axis: int = -1, # the time axis
-            ) -> np.ndarray:
+def resample(
+    x: np.ndarray,  # waveform; time runs along `axis`
+    orig_sr: int,  # its sample rate (Hz)
+    target_sr: int,  # the rate wanted (Hz)
+    axis: int = -1,  # the time axis
+) -> np.ndarray:
     "Band-limited polyphase resampling with a Kaiser-windowed sinc (as scipy.signal.resample_poly)."
-    _check_rate("orig_sr", orig_sr); _check_rate("target_sr", target_sr)
+    _check_rate("orig_sr", orig_sr)
+    _check_rate("target_sr", target_sr)
     if int(orig_sr) != orig_sr or int(target_sr) != target_sr:
-        raise ValueError(f"orig_sr and target_sr must be whole numbers of Hz, got {orig_sr!r} and {target_sr!r}")
+        raise ValueError(
+            f"orig_sr and target_sr must be whole numbers of Hz, got {orig_sr!r} and {target_sr!r}"
+        )
     x = np.asarray(x)
-    g = math.gcd(int(orig_sr), int(target_sr)); up, down = int(target_sr) // g, int(orig_sr) // g
-    if up == down == 1: return x.copy()
+    g = math.gcd(int(orig_sr), int(target_sr))
+    up, down = int(target_sr) // g, int(orig_sr) // g
+    if up == down == 1:
+        return x.copy()
     half = 10 * max(up, down)
     h = windowed_sinc(2 * half + 1, 1 / max(up, down)) * up
     n_phase_taps = -(-len(h) // up)
-    phases = np.pad(h, (0, n_phase_taps * up - len(h))).reshape(n_phase_taps, up).T  # phases[p, j] = h[p + j*up]
+    # phases[p, j] = h[p + j*up]
+    phases = np.pad(h, (0, n_phase_taps * up - len(h))).reshape(n_phase_taps, up).T
     xt = np.moveaxis(x, axis, -1).astype(np.float64)
-    n_in = xt.shape[-1]; n_out = -(-n_in * up // down)
+    n_in = xt.shape[-1]
+    n_out = -(-n_in * up // down)
     pos = np.arange(n_out) * down + half
-    base, phase = pos // up, pos % up   # newest input sample that meets the filter, and which phase meets it
+    base, phase = pos // up, pos % up  # newest input sample that meets the filter, and which phase meets it
     xp = np.pad(xt, [(0, 0)] * (xt.ndim - 1) + [(n_phase_taps, max(0, int(base[-1]) + 1 - n_in))])
     y = np.empty(xt.shape[:-1] + (n_out,))
     for s in range(0, n_out, 8192):  # blocks keep the gathered (outputs x taps) array small
-        idx = base[s:s + 8192, None] - np.arange(n_phase_taps) + n_phase_taps
-        y[..., s:s + 8192] = (xp[..., idx] * phases[phase[s:s + 8192]]).sum(-1)
+        idx = base[s : s + 8192, None] - np.arange(n_phase_taps) + n_phase_taps
+        y[..., s : s + 8192] = (xp[..., idx] * phases[phase[s : s + 8192]]).sum(-1)
     return np.moveaxis(y, -1, axis).astype(x.dtype if np.issubdtype(x.dtype, np.floating) else np.float32)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #1ad9c4d4
-def load_audio(path, # a .wav file
-               sample_rate: int | None = 16000, # resample to this rate (Hz); None keeps the file's rate
-               mono: bool = True, # down-mix to one channel (mean over channels)
-              ) -> tuple[np.ndarray, int]:
+def load_audio(
+    path,  # a .wav file
+    sample_rate: int | None = 16000,  # resample to this rate (Hz); None keeps the file's rate
+    mono: bool = True,  # down-mix to one channel (mean over channels)
+) -> tuple[np.ndarray, int]:
     "Read a WAV file as float32, down-mixed (mean over channels) to (T,) and resampled to `sample_rate`."
-    if sample_rate is not None: _check_rate("sample_rate", sample_rate)
+    if sample_rate is not None:
+        _check_rate("sample_rate", sample_rate)
     x, sr = read_wav(path)
-    if mono and x.ndim == 2: x = x.mean(axis=1, dtype=np.float64).astype(np.float32)
-    if sample_rate is not None and sample_rate != sr: x, sr = resample(x, sr, sample_rate, axis=0), int(sample_rate)
+    if mono and x.ndim == 2:
+        x = x.mean(axis=1, dtype=np.float64).astype(np.float32)
+    if sample_rate is not None and sample_rate != sr:
+        x, sr = resample(x, sr, sample_rate, axis=0), int(sample_rate)
     return x, sr
 
 # %% ../../nbs/02_preprocess.audio.ipynb #d3e7cc31
-def pad_or_trim(x, # waveform(s), time on the last axis: np.ndarray or tf.Tensor
-                length: int, # the number of samples wanted
-               ):
+def pad_or_trim(
+    x,  # waveform(s), time on the last axis: np.ndarray or tf.Tensor
+    length: int,  # the number of samples wanted
+):
     "Cut `x` to `length` samples, or pad it with zeros at the end, along the last axis."
     _check_positive_int("length", length)
     if tf.is_tensor(x):
@@ -103,15 +126,19 @@ def pad_or_trim(x, # waveform(s), time on the last axis: np.ndarray or tf.Tensor
     return np.pad(x[..., :length], [(0, 0)] * (x.ndim - 1) + [(0, max(0, length - x.shape[-1]))])
 
 # %% ../../nbs/02_preprocess.audio.ipynb #12b17b9a
-def frame(x: np.ndarray, # waveform(s), time on the last axis
-          frame_length: int, # samples per frame (N)
-          hop_length: int, # samples between frame starts (H)
-         ) -> np.ndarray:
+def frame(
+    x: np.ndarray,  # waveform(s), time on the last axis
+    frame_length: int,  # samples per frame (N)
+    hop_length: int,  # samples between frame starts (H)
+) -> np.ndarray:
     "Overlapping frames of `x`, shape (..., 1 + (T - N) // H, N): a read-only view, no copy."
-    _check_positive_int("frame_length", frame_length); _check_positive_int("hop_length", hop_length)
+    _check_positive_int("frame_length", frame_length)
+    _check_positive_int("hop_length", hop_length)
     x = np.asarray(x)
     if x.ndim == 0 or x.shape[-1] < frame_length:
-        raise ValueError(f"x has {x.shape[-1] if x.ndim else 0} samples, fewer than frame_length={frame_length}")
+        raise ValueError(
+            f"x has {x.shape[-1] if x.ndim else 0} samples, fewer than frame_length={frame_length}"
+        )
     return np.lib.stride_tricks.sliding_window_view(x, frame_length, axis=-1)[..., ::hop_length, :]
 
 # %% ../../nbs/02_preprocess.audio.ipynb #87800248
@@ -119,30 +146,43 @@ def _audio(x, name: str = "x") -> tf.Tensor:
     "`x` as a float tensor of rank 1 or 2, checked to be finite."
     x = tf.convert_to_tensor(x)
     if not x.dtype.is_floating:
-        raise ValueError(f"{name} must be floating-point audio in [-1, 1], got dtype {x.dtype.name} (divide integer PCM by its full scale, or use read_wav)")
-    if x.dtype not in (tf.float32, tf.float64): x = tf.cast(x, tf.float32)  # tf.signal wants float32/64
+        raise ValueError(
+            f"{name} must be floating-point audio in [-1, 1], got dtype {x.dtype.name} (divide integer "
+            "PCM by its full scale, or use read_wav)"
+        )
+    if x.dtype not in (tf.float32, tf.float64):
+        x = tf.cast(x, tf.float32)  # tf.signal wants float32/64
     _check_rank(name, x)
-    if x.shape[-1] == 0: raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
+    if x.shape[-1] == 0:
+        raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
     if tf.executing_eagerly():
         bad = int(tf.reduce_sum(tf.cast(~tf.math.is_finite(x), tf.int32)))
-        if bad: raise ValueError(f"{name} contains NaN or inf ({bad} of {int(tf.size(x))} samples); audio must be finite")
+        if bad:
+            raise ValueError(
+                f"{name} contains NaN or inf ({bad} of {int(tf.size(x))} samples); audio must be finite"
+            )
         return x
     return tf.debugging.assert_all_finite(x, f"{name} contains NaN or inf; audio must be finite")
 
 # %% ../../nbs/02_preprocess.audio.ipynb #c7c5a58d
-def stft(x, # waveform (T,) or batch (B, T), float
-         n_fft: int = 512, # FFT size N: frame length in samples (512 = 32 ms at 16 kHz)
-         hop_length: int = 160, # samples between frames H (160 = 10 ms at 16 kHz)
-         win_length: int | None = None, # Hann window length W <= N, centred in the frame; None = n_fft
-         center: bool = True, # pad n_fft//2 on both sides so frame m is centred on sample m*hop
-         pad_mode: str = "constant", # centring pad: "constant" (zeros, librosa's default) or "reflect"
-        ) -> tf.Tensor:
-    "Complex STFT with a periodic Hann window, shape (..., frames, n_fft//2 + 1), as librosa.stft (transposed)."
-    _check_positive_int("n_fft", n_fft); _check_positive_int("hop_length", hop_length)
+def stft(
+    x,  # waveform (T,) or batch (B, T), float
+    n_fft: int = 512,  # FFT size N: frame length in samples (512 = 32 ms at 16 kHz)
+    hop_length: int = 160,  # samples between frames H (160 = 10 ms at 16 kHz)
+    win_length: int | None = None,  # Hann window length W <= N, centred in the frame; None = n_fft
+    center: bool = True,  # pad n_fft//2 on both sides so frame m is centred on sample m*hop
+    pad_mode: str = "constant",  # centring pad: "constant" (zeros, librosa's default) or "reflect"
+) -> tf.Tensor:
+    """Complex STFT with a periodic Hann window, shape (..., frames, n_fft//2 + 1), as librosa.stft
+    (transposed)."""
+    _check_positive_int("n_fft", n_fft)
+    _check_positive_int("hop_length", hop_length)
     win_length = n_fft if win_length is None else win_length
     _check_positive_int("win_length", win_length)
-    if win_length > n_fft: raise ValueError(f"win_length={win_length} is longer than n_fft={n_fft}")
-    if pad_mode not in ("constant", "reflect"): raise ValueError(f"pad_mode must be 'constant' or 'reflect', got {pad_mode!r}")
+    if win_length > n_fft:
+        raise ValueError(f"win_length={win_length} is longer than n_fft={n_fft}")
+    if pad_mode not in ("constant", "reflect"):
+        raise ValueError(f"pad_mode must be 'constant' or 'reflect', got {pad_mode!r}")
     x = _audio(x)
     T = x.shape[-1]
     if center:
@@ -152,151 +192,217 @@ def stft(x, # waveform (T,) or batch (B, T), float
     elif T is not None and T < n_fft:
         raise ValueError(f"x has {T} samples, fewer than n_fft={n_fft} (use center=True to pad)")
     left = (n_fft - win_length) // 2
-    window = tf.pad(tf.signal.hann_window(win_length, periodic=True, dtype=x.dtype), [[left, n_fft - win_length - left]])
+    window = tf.pad(
+        tf.signal.hann_window(win_length, periodic=True, dtype=x.dtype), [[left, n_fft - win_length - left]]
+    )
     return tf.signal.stft(x, n_fft, hop_length, n_fft, window_fn=lambda length, dtype: window)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #dd6b9fdf
-_F_SP, _MIN_LOG_HZ = 200.0 / 3, 1000.0     # Slaney: 200/3 Hz per mel below 1 kHz
+_F_SP, _MIN_LOG_HZ = 200.0 / 3, 1000.0  # Slaney: 200/3 Hz per mel below 1 kHz
 _MIN_LOG_MEL, _LOGSTEP = _MIN_LOG_HZ / _F_SP, math.log(6.4) / 27.0  # ... and 27 mels per factor 6.4 above
 
-def hz_to_mel(f, # frequencies in Hz
-              htk: bool = False, # True: HTK formula 2595 log10(1 + f/700); False: Slaney (librosa's default)
-             ) -> np.ndarray:
+
+def hz_to_mel(
+    f,  # frequencies in Hz
+    htk: bool = False,  # True: HTK formula 2595 log10(1 + f/700); False: Slaney (librosa's default)
+) -> np.ndarray:
     "Frequency in Hz to mels, Slaney's scale (librosa's default) or HTK's."
     f = np.asarray(f, dtype=np.float64)
-    if htk: return 2595.0 * np.log10(1.0 + f / 700.0)
-    return np.where(f >= _MIN_LOG_HZ, _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP, f / _F_SP)
+    if htk:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+    return np.where(
+        f >= _MIN_LOG_HZ,
+        _MIN_LOG_MEL + np.log(np.maximum(f, _MIN_LOG_HZ) / _MIN_LOG_HZ) / _LOGSTEP,
+        f / _F_SP,
+    )
 
-def mel_to_hz(m, # mels
-              htk: bool = False, # the scale used by hz_to_mel
-             ) -> np.ndarray:
+
+def mel_to_hz(
+    m,  # mels
+    htk: bool = False,  # the scale used by hz_to_mel
+) -> np.ndarray:
     "Mels back to Hz: the inverse of hz_to_mel."
     m = np.asarray(m, dtype=np.float64)
-    if htk: return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+    if htk:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
     return np.where(m >= _MIN_LOG_MEL, _MIN_LOG_HZ * np.exp(_LOGSTEP * (m - _MIN_LOG_MEL)), _F_SP * m)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #73471a3c
-def mel_filterbank(sample_rate: int = 16000, # audio sample rate (Hz)
-                   n_fft: int = 512, # FFT size: the filterbank has n_fft//2 + 1 columns
-                   n_mels: int = 64, # number of mel bands (rows), at most n_fft//2 + 1
-                   fmin: float = 0.0, # lowest band edge (Hz)
-                   fmax: float | None = None, # highest band edge (Hz), at most sample_rate/2; None = sample_rate/2
-                   htk: bool = False, # mel scale: False = Slaney (librosa's default), True = HTK
-                   norm: str | None = "slaney", # "slaney": equal-area triangles (librosa's default); None: peak 1
-                  ) -> np.ndarray:
+def mel_filterbank(
+    sample_rate: int = 16000,  # audio sample rate (Hz)
+    n_fft: int = 512,  # FFT size: the filterbank has n_fft//2 + 1 columns
+    n_mels: int = 64,  # number of mel bands (rows), at most n_fft//2 + 1
+    fmin: float = 0.0,  # lowest band edge (Hz)
+    fmax: float | None = None,  # highest band edge (Hz), at most sample_rate/2; None = sample_rate/2
+    htk: bool = False,  # mel scale: False = Slaney (librosa's default), True = HTK
+    norm: str | None = "slaney",  # "slaney": equal-area triangles (librosa's default); None: peak 1
+) -> np.ndarray:
     "Triangular mel filterbank, shape (n_mels, n_fft//2 + 1), equal to librosa.filters.mel."
-    _check_rate("sample_rate", sample_rate); _check_positive_int("n_fft", n_fft); _check_positive_int("n_mels", n_mels)
+    _check_rate("sample_rate", sample_rate)
+    _check_positive_int("n_fft", n_fft)
+    _check_positive_int("n_mels", n_mels)
     if n_mels > n_fft // 2 + 1:
-        raise ValueError(f"n_mels={n_mels} is more than the n_fft//2+1={n_fft // 2 + 1} FFT bins of n_fft={n_fft}; use fewer mels or a larger n_fft")
+        raise ValueError(
+            f"n_mels={n_mels} is more than the n_fft//2+1={n_fft // 2 + 1} FFT bins of n_fft={n_fft}; "
+            "use fewer mels or a larger n_fft"
+        )
     fmax = sample_rate / 2 if fmax is None else fmax
     if not 0 <= fmin < fmax <= sample_rate / 2:
-        raise ValueError(f"need 0 <= fmin < fmax <= sample_rate/2={sample_rate / 2}, got fmin={fmin}, fmax={fmax}")
-    if norm not in ("slaney", None): raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
+        raise ValueError(
+            f"need 0 <= fmin < fmax <= sample_rate/2={sample_rate / 2}, got fmin={fmin}, fmax={fmax}"
+        )
+    if norm not in ("slaney", None):
+        raise ValueError(f"norm must be 'slaney' or None, got {norm!r}")
     bin_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     edges = mel_to_hz(np.linspace(hz_to_mel(fmin, htk), hz_to_mel(fmax, htk), n_mels + 2), htk)
     width = np.diff(edges)
     ramps = edges[:, None] - bin_hz[None, :]
     w = np.maximum(0.0, np.minimum(-ramps[:-2] / width[:-1, None], ramps[2:] / width[1:, None]))
-    if norm == "slaney": w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    if norm == "slaney":
+        w *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return w
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a254e02f
-BLOCK_SAMPLES = 2 ** 19  # samples per block of a batch: 32 one-second clips at 16 kHz, whose frames and spectra fit a CPU's cache
+# samples per block of a batch: 32 one-second clips at 16 kHz, whose frames and spectra fit a CPU's cache
+BLOCK_SAMPLES = 2**19
 
-def in_blocks(fn, # maps clips (b, T) to a tensor with b rows
-              x, # a batch of clips (B, T); any other shape goes to fn whole
-              block_samples: int | None = BLOCK_SAMPLES, # samples per block (whole clips, at least one); None: one block
-              max_blocks: int = 64, # blocks are made larger rather than more numerous (a graph grows with their number)
-             ) -> tf.Tensor:
-    "fn(x), computed on consecutive blocks of whole clips and concatenated: each block's intermediates stay in the CPU cache."
-    if block_samples is not None: _check_positive_int("block_samples", block_samples)
+
+def in_blocks(
+    fn,  # maps clips (b, T) to a tensor with b rows
+    x,  # a batch of clips (B, T); any other shape goes to fn whole
+    # samples per block (whole clips, at least one); None: one block
+    block_samples: int | None = BLOCK_SAMPLES,
+    # blocks are made larger rather than more numerous (a graph grows with their number)
+    max_blocks: int = 64,
+) -> tf.Tensor:
+    """fn(x), computed on consecutive blocks of whole clips and concatenated: each block's intermediates stay
+    in the CPU cache."""
+    if block_samples is not None:
+        _check_positive_int("block_samples", block_samples)
     x = tf.convert_to_tensor(x)
-    if block_samples is None or x.shape.rank != 2 or not x.shape.is_fully_defined() or x.shape[1] == 0: return fn(x)
+    if block_samples is None or x.shape.rank != 2 or not x.shape.is_fully_defined() or x.shape[1] == 0:
+        return fn(x)
     n, T = x.shape
     clips = max(1, block_samples // T, -(-n // max_blocks))
-    if clips >= n: return fn(x)
-    return tf.concat([fn(x[i:i + clips]) for i in range(0, n, clips)], axis=0)
+    if clips >= n:
+        return fn(x)
+    return tf.concat([fn(x[i : i + clips]) for i in range(0, n, clips)], axis=0)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #3c201749
-def mel_spectrogram(x, # waveform (T,) or batch (B, T), float
-                    sample_rate: int = 16000, # sample rate of x (Hz)
-                    n_fft: int = 512, # FFT size (32 ms at 16 kHz)
-                    hop_length: int = 160, # samples between frames (10 ms at 16 kHz)
-                    win_length: int | None = None, # Hann window length; None = n_fft
-                    n_mels: int = 64, # mel bands, at most n_fft//2 + 1
-                    fmin: float = 0.0, # lowest band edge (Hz)
-                    fmax: float | None = None, # highest band edge (Hz); None = sample_rate/2
-                    power: float = 2.0, # exponent of |X|: 2 = power, 1 = magnitude
-                    center: bool = True, # pad n_fft//2 on both sides (frames centred on m*hop)
-                    pad_mode: str = "constant", # centring pad: "constant" (zeros) or "reflect"
-                    htk: bool = False, # mel scale: False = Slaney (librosa's default), True = HTK
-                    norm: str | None = "slaney", # "slaney" equal-area triangles, or None for peak 1
-                    block_samples: int | None = BLOCK_SAMPLES, # a batch goes through in blocks of about this many samples; None: all at once
-                   ) -> tf.Tensor:
-    "Mel spectrogram (..., frames, n_mels): |STFT|**power pooled by mel_filterbank, as librosa.feature.melspectrogram."
+def mel_spectrogram(
+    x,  # waveform (T,) or batch (B, T), float
+    sample_rate: int = 16000,  # sample rate of x (Hz)
+    n_fft: int = 512,  # FFT size (32 ms at 16 kHz)
+    hop_length: int = 160,  # samples between frames (10 ms at 16 kHz)
+    win_length: int | None = None,  # Hann window length; None = n_fft
+    n_mels: int = 64,  # mel bands, at most n_fft//2 + 1
+    fmin: float = 0.0,  # lowest band edge (Hz)
+    fmax: float | None = None,  # highest band edge (Hz); None = sample_rate/2
+    power: float = 2.0,  # exponent of |X|: 2 = power, 1 = magnitude
+    center: bool = True,  # pad n_fft//2 on both sides (frames centred on m*hop)
+    pad_mode: str = "constant",  # centring pad: "constant" (zeros) or "reflect"
+    htk: bool = False,  # mel scale: False = Slaney (librosa's default), True = HTK
+    norm: str | None = "slaney",  # "slaney" equal-area triangles, or None for peak 1
+    # a batch goes through in blocks of about this many samples; None: all at once
+    block_samples: int | None = BLOCK_SAMPLES,
+) -> tf.Tensor:
+    """Mel spectrogram (..., frames, n_mels): |STFT|**power pooled by mel_filterbank, as
+    librosa.feature.melspectrogram."""
     if isinstance(power, bool) or not isinstance(power, (int, float)) or not power > 0:
         raise ValueError(f"power must be > 0 (2 = power, 1 = magnitude), got {power!r}")
     weights = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax, htk, norm).T
-    x = _audio(x) if tf.executing_eagerly() else x   # eager: checked whole, so an error counts the batch's samples (a graph checks each block)
+    # eager: checked whole, so an error counts the batch's samples (a graph checks each block)
+    x = _audio(x) if tf.executing_eagerly() else x
+
     def pooled(clips):
         X = stft(clips, n_fft, hop_length, win_length, center, pad_mode)
         S = tf.math.real(X) ** 2 + tf.math.imag(X) ** 2 if power == 2 else tf.abs(X) ** power
         return tf.linalg.matmul(S, tf.constant(weights, dtype=S.dtype))
+
     return in_blocks(pooled, x, block_samples)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #6cf105bf
-def power_to_db(S, # power (or mel power) spectrogram (frames, bins) or batch (B, frames, bins)
-                ref: float | str = 1.0, # reference power for 0 dB, or "max": each clip's largest value
-                amin: float = 1e-10, # floor on S and ref before the log (1e-10 = -100 dB)
-                top_db: float | None = 80.0, # clip values more than top_db below each clip's peak; None: no clipping
-               ) -> tf.Tensor:
-    "Power to decibels, 10 log10(max(S, amin) / max(ref, amin)), floored top_db below each clip's peak (as librosa.power_to_db)."
-    if not (isinstance(amin, (int, float)) and amin > 0): raise ValueError(f"amin must be > 0, got {amin!r}")
-    if top_db is not None and not (isinstance(top_db, (int, float)) and top_db >= 0): raise ValueError(f"top_db must be >= 0 or None, got {top_db!r}")
+def power_to_db(
+    S,  # power (or mel power) spectrogram (frames, bins) or batch (B, frames, bins)
+    ref: float | str = 1.0,  # reference power for 0 dB, or "max": each clip's largest value
+    amin: float = 1e-10,  # floor on S and ref before the log (1e-10 = -100 dB)
+    top_db: float | None = 80.0,  # clip values more than top_db below each clip's peak; None: no clipping
+) -> tf.Tensor:
+    """Power to decibels, 10 log10(max(S, amin) / max(ref, amin)), floored top_db below each clip's peak (as
+    librosa.power_to_db)."""
+    if not (isinstance(amin, (int, float)) and amin > 0):
+        raise ValueError(f"amin must be > 0, got {amin!r}")
+    if top_db is not None and not (isinstance(top_db, (int, float)) and top_db >= 0):
+        raise ValueError(f"top_db must be >= 0 or None, got {top_db!r}")
     if not (ref == "max" or (isinstance(ref, (int, float)) and not isinstance(ref, bool) and ref > 0)):
         raise ValueError(f"ref must be a positive power or 'max', got {ref!r}")
     S = tf.convert_to_tensor(S)
     _check_rank("S", S, ranks=(2, 3), what="(frames, bins) or (B, frames, bins)")
     clip = [-2, -1]  # the axes of one clip
-    log10 = lambda v: tf.math.log(v) / math.log(10.0)
+
+    def log10(v):
+        return tf.math.log(v) / math.log(10.0)
+
     db = 10.0 * log10(tf.maximum(S, amin))
     r = tf.reduce_max(S, axis=clip, keepdims=True) if ref == "max" else tf.constant(ref, S.dtype)
     db = db - 10.0 * log10(tf.maximum(r, amin))
     return db if top_db is None else tf.maximum(db, tf.reduce_max(db, axis=clip, keepdims=True) - top_db)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a89b3741
-def log_mel_spectrogram(x, # waveform (T,) or batch (B, T), float in [-1, 1]
-                        sample_rate: int = 16000, # sample rate of x (Hz)
-                        n_fft: int = 512, # FFT size (32 ms at 16 kHz)
-                        hop_length: int = 160, # samples between frames (10 ms at 16 kHz)
-                        win_length: int | None = None, # Hann window length; None = n_fft
-                        n_mels: int = 64, # mel bands, at most n_fft//2 + 1
-                        fmin: float = 0.0, # lowest band edge (Hz)
-                        fmax: float | None = None, # highest band edge (Hz); None = sample_rate/2
-                        power: float = 2.0, # exponent of |X|: 2 = power, 1 = magnitude
-                        center: bool = True, # pad n_fft//2 on both sides (frames centred on m*hop)
-                        pad_mode: str = "constant", # centring pad: "constant" (zeros) or "reflect"
-                        htk: bool = False, # mel scale: False = Slaney (librosa's default), True = HTK
-                        norm: str | None = "slaney", # "slaney" equal-area triangles, or None for peak 1
-                        ref: float | str = 1.0, # power at 0 dB, or "max" (each clip's peak)
-                        amin: float = 1e-10, # power floor (-100 dB)
-                        top_db: float | None = 80.0, # floor each clip at its peak minus top_db; None: off
-                        block_samples: int | None = BLOCK_SAMPLES, # a batch goes through in blocks of about this many samples; None: all at once
-                       ) -> tf.Tensor:
-    "Log-mel spectrogram in dB, (T,) -> (frames, n_mels) or (B, T) -> (B, frames, n_mels): power_to_db(mel_spectrogram(x))."
-    S = mel_spectrogram(x, sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, power, center, pad_mode, htk, norm, block_samples)
+def log_mel_spectrogram(
+    x,  # waveform (T,) or batch (B, T), float in [-1, 1]
+    sample_rate: int = 16000,  # sample rate of x (Hz)
+    n_fft: int = 512,  # FFT size (32 ms at 16 kHz)
+    hop_length: int = 160,  # samples between frames (10 ms at 16 kHz)
+    win_length: int | None = None,  # Hann window length; None = n_fft
+    n_mels: int = 64,  # mel bands, at most n_fft//2 + 1
+    fmin: float = 0.0,  # lowest band edge (Hz)
+    fmax: float | None = None,  # highest band edge (Hz); None = sample_rate/2
+    power: float = 2.0,  # exponent of |X|: 2 = power, 1 = magnitude
+    center: bool = True,  # pad n_fft//2 on both sides (frames centred on m*hop)
+    pad_mode: str = "constant",  # centring pad: "constant" (zeros) or "reflect"
+    htk: bool = False,  # mel scale: False = Slaney (librosa's default), True = HTK
+    norm: str | None = "slaney",  # "slaney" equal-area triangles, or None for peak 1
+    ref: float | str = 1.0,  # power at 0 dB, or "max" (each clip's peak)
+    amin: float = 1e-10,  # power floor (-100 dB)
+    top_db: float | None = 80.0,  # floor each clip at its peak minus top_db; None: off
+    # a batch goes through in blocks of about this many samples; None: all at once
+    block_samples: int | None = BLOCK_SAMPLES,
+) -> tf.Tensor:
+    """Log-mel spectrogram in dB, (T,) -> (frames, n_mels) or (B, T) -> (B, frames, n_mels):
+    power_to_db(mel_spectrogram(x))."""
+    S = mel_spectrogram(
+        x,
+        sample_rate,
+        n_fft,
+        hop_length,
+        win_length,
+        n_mels,
+        fmin,
+        fmax,
+        power,
+        center,
+        pad_mode,
+        htk,
+        norm,
+        block_samples,
+    )
     return power_to_db(S, ref, amin, top_db)
 
 # %% ../../nbs/02_preprocess.audio.ipynb #7acdcabf
-def mfcc(x, # waveform (T,) or batch (B, T), float in [-1, 1]
-         sample_rate: int = 16000, # sample rate of x (Hz)
-         n_mfcc: int = 20, # coefficients kept, at most n_mels
-         n_mels: int = 64, # mel bands of the log-mel spectrogram underneath
-         **kwargs, # any other option of log_mel_spectrogram (n_fft, hop_length, top_db, ...)
-        ) -> tf.Tensor:
+def mfcc(
+    x,  # waveform (T,) or batch (B, T), float in [-1, 1]
+    sample_rate: int = 16000,  # sample rate of x (Hz)
+    n_mfcc: int = 20,  # coefficients kept, at most n_mels
+    n_mels: int = 64,  # mel bands of the log-mel spectrogram underneath
+    **kwargs,  # any other option of log_mel_spectrogram (n_fft, hop_length, top_db, ...)
+) -> tf.Tensor:
     "MFCCs (..., frames, n_mfcc): orthonormal DCT-II of the dB log-mel spectrogram, as librosa.feature.mfcc."
     _check_positive_int("n_mfcc", n_mfcc)
-    if n_mfcc > n_mels: raise ValueError(f"n_mfcc={n_mfcc} is more than n_mels={n_mels}: a DCT of {n_mels} bands has {n_mels} coefficients")
+    if n_mfcc > n_mels:
+        raise ValueError(
+            f"n_mfcc={n_mfcc} is more than n_mels={n_mels}: a DCT of {n_mels} bands has {n_mels} coefficients"
+        )
     L = log_mel_spectrogram(x, sample_rate, n_mels=n_mels, **kwargs)
     return tf.signal.dct(L, type=2, norm="ortho")[..., :n_mfcc]
 
@@ -304,32 +410,50 @@ def mfcc(x, # waveform (T,) or batch (B, T), float in [-1, 1]
 @keras.saving.register_keras_serializable(package="mmlearn")
 class LogMelSpectrogram(keras.layers.Layer):
     "Keras layer: waveforms (B, T) -> log-mel spectrograms (B, frames, n_mels) in dB, by log_mel_spectrogram."
-    def __init__(self, sample_rate: int = 16000, # sample rate of the input (Hz)
-                 n_fft: int = 512, # FFT size (32 ms at 16 kHz)
-                 hop_length: int = 160, # samples between frames (10 ms at 16 kHz)
-                 win_length: int | None = None, # Hann window length; None = n_fft
-                 n_mels: int = 64, # mel bands
-                 fmin: float = 0.0, # lowest band edge (Hz)
-                 fmax: float | None = None, # highest band edge (Hz); None = sample_rate/2
-                 power: float = 2.0, # 2 = power, 1 = magnitude
-                 center: bool = True, # centre frames on m*hop (pad n_fft//2)
-                 pad_mode: str = "constant", # "constant" (zeros) or "reflect"
-                 htk: bool = False, # HTK mel scale instead of Slaney
-                 norm: str | None = "slaney", # "slaney" equal-area triangles, or None
-                 ref: float | str = 1.0, # power at 0 dB, or "max"
-                 amin: float = 1e-10, # power floor
-                 top_db: float | None = 80.0, # per-clip dynamic range; None: off
-                 **kwargs, # Layer options (name, dtype, ...)
-                ):
+
+    def __init__(
+        self,
+        sample_rate: int = 16000,  # sample rate of the input (Hz)
+        n_fft: int = 512,  # FFT size (32 ms at 16 kHz)
+        hop_length: int = 160,  # samples between frames (10 ms at 16 kHz)
+        win_length: int | None = None,  # Hann window length; None = n_fft
+        n_mels: int = 64,  # mel bands
+        fmin: float = 0.0,  # lowest band edge (Hz)
+        fmax: float | None = None,  # highest band edge (Hz); None = sample_rate/2
+        power: float = 2.0,  # 2 = power, 1 = magnitude
+        center: bool = True,  # centre frames on m*hop (pad n_fft//2)
+        pad_mode: str = "constant",  # "constant" (zeros) or "reflect"
+        htk: bool = False,  # HTK mel scale instead of Slaney
+        norm: str | None = "slaney",  # "slaney" equal-area triangles, or None
+        ref: float | str = 1.0,  # power at 0 dB, or "max"
+        amin: float = 1e-10,  # power floor
+        top_db: float | None = 80.0,  # per-clip dynamic range; None: off
+        **kwargs,  # Layer options (name, dtype, ...)
+    ):
         super().__init__(**kwargs)
-        self.options = dict(sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, win_length=win_length, n_mels=n_mels,
-                            fmin=fmin, fmax=fmax, power=power, center=center, pad_mode=pad_mode, htk=htk, norm=norm,
-                            ref=ref, amin=amin, top_db=top_db)
+        self.options = dict(
+            sample_rate=sample_rate,
+            n_fft=n_fft,
+            hop_length=hop_length,
+            win_length=win_length,
+            n_mels=n_mels,
+            fmin=fmin,
+            fmax=fmax,
+            power=power,
+            center=center,
+            pad_mode=pad_mode,
+            htk=htk,
+            norm=norm,
+            ref=ref,
+            amin=amin,
+            top_db=top_db,
+        )
         _check_positive_int("n_fft", n_fft)
         log_mel_spectrogram(np.zeros(n_fft, np.float32), **self.options)  # dry run: every option checked now
 
     def call(self, inputs):
-        dtype = self.compute_dtype if self.compute_dtype in ("float32", "float64") else "float32"  # tf.signal needs float32/64
+        # tf.signal needs float32/64
+        dtype = self.compute_dtype if self.compute_dtype in ("float32", "float64") else "float32"
         return tf.cast(log_mel_spectrogram(tf.cast(inputs, dtype), **self.options), self.compute_dtype)
 
     def compute_output_shape(self, input_shape):
@@ -341,63 +465,108 @@ class LogMelSpectrogram(keras.layers.Layer):
         return {**super().get_config(), **self.options}
 
 # %% ../../nbs/02_preprocess.audio.ipynb #cd2f5fdd
-def logmel_benchmark(n_clips: int = 1000, # one-second clips in the batch
-                     sample_rate: int = 16000, # their sample rate (Hz)
-                     repeats: int = 3, # timed runs of each; the medians are reported
-                     seed: int = 0, # seed of the synthetic clips
-                    ) -> dict:
+def logmel_benchmark(
+    n_clips: int = 1000,  # one-second clips in the batch
+    sample_rate: int = 16000,  # their sample rate (Hz)
+    repeats: int = 3,  # timed runs of each; the medians are reported
+    seed: int = 0,  # seed of the synthetic clips
+) -> dict:
     "Median seconds for log-mel features of a batch: one tf.function over the batch vs librosa clip by clip."
     try:
         import librosa
     except ImportError as e:
-        raise ImportError("logmel_benchmark compares against librosa, a development dependency: pip install librosa") from e
-    _check_positive_int("n_clips", n_clips); _check_positive_int("repeats", repeats); _check_rate("sample_rate", sample_rate)
+        raise ImportError(
+            "logmel_benchmark compares against librosa, a development dependency: pip install librosa"
+        ) from e
+    _check_positive_int("n_clips", n_clips)
+    _check_positive_int("repeats", repeats)
+    _check_rate("sample_rate", sample_rate)
     g, t = rng(seed), np.arange(int(sample_rate)) / sample_rate
-    clips = (0.5 * np.sin(2 * np.pi * g.uniform(100, sample_rate / 4, (n_clips, 1)) * t)
-             + 0.05 * g.standard_normal((n_clips, len(t)))).astype(np.float32)
+    clips = (
+        0.5 * np.sin(2 * np.pi * g.uniform(100, sample_rate / 4, (n_clips, 1)) * t)
+        + 0.05 * g.standard_normal((n_clips, len(t)))
+    ).astype(np.float32)
     opts = dict(n_fft=512, hop_length=160, n_mels=64)
+
     @tf.function
-    def in_graph(batch, block_samples=BLOCK_SAMPLES): return log_mel_spectrogram(batch, sample_rate, block_samples=block_samples, **opts)
-    def one_clip(y): return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate, **opts)).T
+    def in_graph(batch, block_samples=BLOCK_SAMPLES):
+        return log_mel_spectrogram(batch, sample_rate, block_samples=block_samples, **opts)
+
+    def one_clip(y):
+        return librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=sample_rate, **opts)).T
+
     batch = tf.constant(clips)
-    ours, theirs = in_graph(batch).numpy(), np.stack([one_clip(y) for y in clips])  # also the warm-up (tracing)
+    # also the warm-up (tracing)
+    ours, theirs = (in_graph(batch).numpy(), np.stack([one_clip(y) for y in clips]))
     in_graph(batch, None).numpy()
     diff, span = float(np.abs(ours - theirs).max()), float(np.ptp(theirs))
-    if diff > 1e-3 * span: raise RuntimeError(f"log-mel features disagree with librosa: {diff:.3g} dB over a {span:.3g} dB range")
+    if diff > 1e-3 * span:
+        raise RuntimeError(
+            f"log-mel features disagree with librosa: {diff:.3g} dB over a {span:.3g} dB range"
+        )
+
     def seconds(fn):
         runs = []
         for _ in range(repeats):
-            start = time.perf_counter(); fn(); runs.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            fn()
+            runs.append(time.perf_counter() - start)
         return statistics.median(runs)
-    tf_s, one_block_s = seconds(lambda: in_graph(batch).numpy()), seconds(lambda: in_graph(batch, None).numpy())
+
+    tf_s, one_block_s = (
+        seconds(lambda: in_graph(batch).numpy()),
+        seconds(lambda: in_graph(batch, None).numpy()),
+    )
     librosa_s = seconds(lambda: [one_clip(y) for y in clips])
-    return dict(tf_seconds=tf_s, librosa_seconds=librosa_s, ratio=librosa_s / tf_s, one_block_seconds=one_block_s, n_clips=n_clips,
-                sample_rate=int(sample_rate), repeats=repeats, cpu_count=os.cpu_count(),
-                max_abs_diff_db=diff, dynamic_range_db=span)
+    return dict(
+        tf_seconds=tf_s,
+        librosa_seconds=librosa_s,
+        ratio=librosa_s / tf_s,
+        one_block_seconds=one_block_s,
+        n_clips=n_clips,
+        sample_rate=int(sample_rate),
+        repeats=repeats,
+        cpu_count=os.cpu_count(),
+        max_abs_diff_db=diff,
+        dynamic_range_db=span,
+    )
 
 # %% ../../nbs/02_preprocess.audio.ipynb #246ba30d
 @functools.lru_cache(maxsize=16)
 def _log_mel_graph(sample_rate: int, options: tuple):
     "log_mel_spectrogram with these options as one TensorFlow graph, built once per sample rate and options."
-    return tf.function(lambda clips: log_mel_spectrogram(clips, sample_rate, **dict(options)), reduce_retracing=True)
+    return tf.function(
+        lambda clips: log_mel_spectrogram(clips, sample_rate, **dict(options)), reduce_retracing=True
+    )
 
-def clip_log_mels(waves, # clips: an (N, T) array, or a list of 1-D waveforms of any lengths
-                  sample_rate: int, # their sample rate (Hz)
-                  clip_samples: int, # every clip is cut or zero-padded to this many samples
-                  batch_size: int = 256, # clips per graph call (bounds the memory)
-                  **options, # log_mel_spectrogram's options: n_fft, hop_length, n_mels, ...
-                 ) -> np.ndarray:
-    "Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, batch by batch in one compiled graph."
-    _check_rate("sample_rate", sample_rate); _check_positive_int("clip_samples", clip_samples); _check_positive_int("batch_size", batch_size)
-    if len(waves) == 0: raise ValueError("waves: no clips given; expected at least one clip")
+
+def clip_log_mels(
+    waves,  # clips: an (N, T) array, or a list of 1-D waveforms of any lengths
+    sample_rate: int,  # their sample rate (Hz)
+    clip_samples: int,  # every clip is cut or zero-padded to this many samples
+    batch_size: int = 256,  # clips per graph call (bounds the memory)
+    **options,  # log_mel_spectrogram's options: n_fft, hop_length, n_mels, ...
+) -> np.ndarray:
+    """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`,
+    batch by batch in one compiled graph."""
+    _check_rate("sample_rate", sample_rate)
+    _check_positive_int("clip_samples", clip_samples)
+    _check_positive_int("batch_size", batch_size)
+    if len(waves) == 0:
+        raise ValueError("waves: no clips given; expected at least one clip")
     listed = isinstance(waves, (list, tuple))
     if listed:
         for i, w in enumerate(waves):
-            if np.ndim(w) != 1: raise ValueError(f"waves[{i}]: expected a 1-D waveform, got shape {np.shape(w)}")
-    else: _check_rank("waves", waves, ranks=(2,), what="(N, T), or a list of 1-D waveforms")
+            if np.ndim(w) != 1:
+                raise ValueError(f"waves[{i}]: expected a 1-D waveform, got shape {np.shape(w)}")
+    else:
+        _check_rank("waves", waves, ranks=(2,), what="(N, T), or a list of 1-D waveforms")
     log_mel = _log_mel_graph(sample_rate, tuple(sorted(options.items())))
+
     def batch(i):  # padded batch by batch, so a long list of clips is never copied whole
-        part = waves[i:i + batch_size]
-        if listed: return np.stack([pad_or_trim(np.asarray(w, np.float32), clip_samples) for w in part])
+        part = waves[i : i + batch_size]
+        if listed:
+            return np.stack([pad_or_trim(np.asarray(w, np.float32), clip_samples) for w in part])
         return pad_or_trim(np.asarray(part, np.float32), clip_samples)
+
     return np.concatenate([log_mel(tf.constant(batch(i))).numpy() for i in range(0, len(waves), batch_size)])

@@ -21,17 +21,25 @@ __all__ = ['check_images', 'decode_image', 'scale_pixels', 'resize_images', 'Cha
            'standardize_channels', 'augmentation', 'flip_left_right', 'extract_patches', 'region_centers']
 
 # %% ../../nbs/02_preprocess.image.ipynb #4471eec4
-def check_images(images, # an image (H, W, C) or a batch (B, H, W, C), NumPy or TensorFlow
-                 name: str = "images", # the parameter name to report
-                 pixel_range: bool = True, # also require floats to lie in [0, 1]
-                ) -> int:
+def check_images(
+    images,  # an image (H, W, C) or a batch (B, H, W, C), NumPy or TensorFlow
+    name: str = "images",  # the parameter name to report
+    pixel_range: bool = True,  # also require floats to lie in [0, 1]
+) -> int:
     "Raise a ValueError naming `name` unless `images` is a valid image or batch; return its rank (3 or 4)."
     x = images if tf.is_tensor(images) or isinstance(images, np.ndarray) else np.asarray(images)
-    shape, dtype = tuple(x.shape), tf.as_dtype(x.dtype).name if not isinstance(x, np.ndarray) or x.dtype.kind not in "USO" else "string"
+    shape, dtype = (
+        tuple(x.shape),
+        tf.as_dtype(x.dtype).name if not isinstance(x, np.ndarray) or x.dtype.kind not in "USO" else "string",
+    )
     if len(shape) not in (3, 4):
-        raise ValueError(f"{name} must have shape (H, W, C) or (B, H, W, C), got shape {shape} (rank {len(shape)})")
+        raise ValueError(
+            f"{name} must have shape (H, W, C) or (B, H, W, C), got shape {shape} (rank {len(shape)})"
+        )
     if shape[-1] not in (1, 3, 4, None):
-        raise ValueError(f"{name} must have 1, 3 or 4 channels (the last axis), got {shape[-1]} in shape {shape}")
+        raise ValueError(
+            f"{name} must have 1, 3 or 4 channels (the last axis), got {shape[-1]} in shape {shape}"
+        )
     if any(s is not None and s < 1 for s in shape[-3:-1]):
         raise ValueError(f"{name} must have height and width >= 1, got shape {shape}")
     if dtype not in ("uint8", "float16", "float32", "float64"):
@@ -40,8 +48,10 @@ def check_images(images, # an image (H, W, C) or a batch (B, H, W, C), NumPy or 
     if pixel_range and dtype != "uint8" and (not tf.is_tensor(x) or hasattr(x, "numpy")) and np.size(x):
         lo, hi = float(np.min(x)), float(np.max(x))
         if lo < 0 or hi > 1:
-            raise ValueError(f"{name} are {dtype} with values in [{lo:g}, {hi:g}]; expected floats in [0, 1] "
-                             "(divide 0..255 values by 255, or pass uint8)")
+            raise ValueError(
+                f"{name} are {dtype} with values in [{lo:g}, {hi:g}]; expected floats in [0, 1] "
+                "(divide 0..255 values by 255, or pass uint8)"
+            )
     return len(shape)
 
 # %% ../../nbs/02_preprocess.image.ipynb #85b390ed
@@ -53,13 +63,19 @@ def _encoded_bytes(data) -> bytes | None:
         return data.numpy()
     return None
 
-def decode_image(data: bytes | tf.Tensor, # the encoded file's bytes (PNG, JPEG, GIF or BMP), e.g. from tf.io.read_file
-                 channels: int = 3, # 1 grey, 3 RGB, 4 RGBA: what every image is converted to
-                ) -> tf.Tensor:
+
+def decode_image(
+    data: bytes | tf.Tensor,  # the encoded file's bytes (PNG, JPEG, GIF or BMP), e.g. from tf.io.read_file
+    channels: int = 3,  # 1 grey, 3 RGB, 4 RGBA: what every image is converted to
+) -> tf.Tensor:
     "Image bytes as a uint8 (H, W, channels) tensor (a GIF: its first frame); damaged bytes are refused."
-    if channels not in (1, 3, 4): raise ValueError(f"channels must be 1, 3 or 4, got {channels!r}")
+    if channels not in (1, 3, 4):
+        raise ValueError(f"channels must be 1, 3 or 4, got {channels!r}")
     if isinstance(data, (str, Path)):
-        raise ValueError(f"data must be the file's bytes, got {type(data).__name__} {str(data)!r:.60}; read it first (Path.read_bytes or tf.io.read_file)")
+        raise ValueError(
+            f"data must be the file's bytes, got {type(data).__name__} {str(data)!r:.60}; read it first "
+            "(Path.read_bytes or tf.io.read_file)"
+        )
     raw = _encoded_bytes(data)
     if raw is not None and (problem := image_damage(raw)):  # read_image's rule: a cut file is not an image
         raise ValueError(f"data: {problem}")
@@ -70,8 +86,9 @@ def decode_image(data: bytes | tf.Tensor, # the encoded file's bytes (PNG, JPEG,
         raise ValueError(f"data is not a PNG, JPEG, GIF or BMP image (starts with {head!r:.60})") from None
 
 # %% ../../nbs/02_preprocess.image.ipynb #b4bf574b
-def scale_pixels(images, # uint8 (0..255) or float (0..1) image(s), (H, W, C) or (B, H, W, C)
-                ) -> tf.Tensor:
+def scale_pixels(
+    images,  # uint8 (0..255) or float (0..1) image(s), (H, W, C) or (B, H, W, C)
+) -> tf.Tensor:
     "float32 pixels in [0, 1]: uint8 divided by 255, floats (already in [0, 1]) cast."
     check_images(images)
     x = tf.convert_to_tensor(images)
@@ -80,29 +97,40 @@ def scale_pixels(images, # uint8 (0..255) or float (0..1) image(s), (H, W, C) or
 # %% ../../nbs/02_preprocess.image.ipynb #ee6ac473
 def _size_pair(size, name: str = "size") -> tuple[int, int]:
     "(height, width) from an int or a pair; each must be an int >= 1."
-    hw = (size, size) if isinstance(size, (int, np.integer)) else tuple(size) if isinstance(size, (tuple, list)) else None
+    hw = (
+        (size, size)
+        if isinstance(size, (int, np.integer))
+        else tuple(size)
+        if isinstance(size, (tuple, list))
+        else None
+    )
     if hw is None or len(hw) != 2 or not all(isinstance(v, (int, np.integer)) and v >= 1 for v in hw):
         raise ValueError(f"{name} must be a positive int or (height, width) of positive ints, got {size!r}")
     return int(hw[0]), int(hw[1])
 
-def resize_images(images, # uint8 or [0, 1] float image(s), (H, W, C) or (B, H, W, C)
-                  size: int | tuple[int, int], # the output (height, width), or one int for a square
-                  mode: str = "stretch", # "stretch": aspect ratio not kept; "pad": kept, black borders
-                 ) -> tf.Tensor:
+
+def resize_images(
+    images,  # uint8 or [0, 1] float image(s), (H, W, C) or (B, H, W, C)
+    size: int | tuple[int, int],  # the output (height, width), or one int for a square
+    mode: str = "stretch",  # "stretch": aspect ratio not kept; "pad": kept, black borders
+) -> tf.Tensor:
     "Resize with antialiased bilinear interpolation to float32 in [0, 1]."
     h, w = _size_pair(size)
-    if mode not in ("stretch", "pad"): raise ValueError(f"mode must be 'stretch' or 'pad', got {mode!r}")
+    if mode not in ("stretch", "pad"):
+        raise ValueError(f"mode must be 'stretch' or 'pad', got {mode!r}")
     x = scale_pixels(images)
-    if mode == "stretch": return tf.image.resize(x, (h, w), method="bilinear", antialias=True)
+    if mode == "stretch":
+        return tf.image.resize(x, (h, w), method="bilinear", antialias=True)
     return tf.image.resize_with_pad(x, h, w, method="bilinear", antialias=True)
 
 # %% ../../nbs/02_preprocess.image.ipynb #87bfd934
 @dataclass
 class ChannelStats:
     "Per-channel mean and standard deviation of [0, 1] pixels, computed once over a training set."
-    mean: np.ndarray # (C,) mean of each channel
+
+    mean: np.ndarray  # (C,) mean of each channel
     std: np.ndarray  # (C,) population standard deviation of each channel
-    count: int = 0   # pixels per channel they were computed from
+    count: int = 0  # pixels per channel they were computed from
 
     def normalization_layer(self) -> keras.layers.Normalization:
         "The same standardisation as a Keras layer, to put inside a model."
@@ -110,7 +138,16 @@ class ChannelStats:
 
     def save(self, path) -> Path:
         "Write the statistics as JSON (beside a saved model, say)."
-        path = Path(path); path.write_text(json.dumps({"mean": np.asarray(self.mean).tolist(), "std": np.asarray(self.std).tolist(), "count": int(self.count)}))
+        path = Path(path)
+        path.write_text(
+            json.dumps(
+                {
+                    "mean": np.asarray(self.mean).tolist(),
+                    "std": np.asarray(self.std).tolist(),
+                    "count": int(self.count),
+                }
+            )
+        )
         return path
 
     @classmethod
@@ -119,26 +156,38 @@ class ChannelStats:
         d = json.loads(Path(path).read_text())
         return cls(np.array(d["mean"], np.float32), np.array(d["std"], np.float32), d["count"])
 
-def channel_stats(images, # a batch (B, H, W, C) / one image, or an iterable of batches (a tf.data.Dataset; dicts use their "image")
-                 ) -> ChannelStats:
+
+def channel_stats(
+    # a batch (B, H, W, C) / one image, or an iterable of batches (a tf.data.Dataset; dicts use their "image")
+    images,
+) -> ChannelStats:
     "Mean and standard deviation of each channel over every pixel, accumulated batch by batch in float64."
     batches = [images] if tf.is_tensor(images) or isinstance(images, np.ndarray) else images
-    s1 = s2 = None; n = 0
+    s1 = s2 = None
+    n = 0
     for i, batch in enumerate(batches):
-        if isinstance(batch, dict): batch = batch["image"]
+        if isinstance(batch, dict):
+            batch = batch["image"]
         x = scale_pixels(batch).numpy().astype(np.float64)
         x = x.reshape(-1, x.shape[-1])
         if s1 is not None and x.shape[1] != s1.shape[0]:
             raise ValueError(f"images batch {i} has {x.shape[1]} channels, earlier batches had {s1.shape[0]}")
-        s1 = x.sum(0) + (0 if s1 is None else s1); s2 = np.square(x).sum(0) + (0 if s2 is None else s2); n += len(x)
-    if not n: raise ValueError("images contained no pixels: expected at least one image")
+        s1 = x.sum(0) + (0 if s1 is None else s1)
+        s2 = np.square(x).sum(0) + (0 if s2 is None else s2)
+        n += len(x)
+    if not n:
+        raise ValueError("images contained no pixels: expected at least one image")
     mean = s1 / n
-    return ChannelStats(mean.astype(np.float32), np.sqrt(np.maximum(s2 / n - mean ** 2, 0)).astype(np.float32), n)
+    return ChannelStats(
+        mean.astype(np.float32), np.sqrt(np.maximum(s2 / n - mean**2, 0)).astype(np.float32), n
+    )
 
-def standardize_channels(images, # uint8 or [0, 1] float image(s)
-                         stats: ChannelStats, # the training set's statistics
-                         epsilon: float = 1e-7, # the smallest divisor (Keras's backend epsilon)
-                        ) -> tf.Tensor:
+
+def standardize_channels(
+    images,  # uint8 or [0, 1] float image(s)
+    stats: ChannelStats,  # the training set's statistics
+    epsilon: float = 1e-7,  # the smallest divisor (Keras's backend epsilon)
+) -> tf.Tensor:
     "(x - mean) / std for each channel, with x the [0, 1] pixels: float32 of the same shape."
     x = scale_pixels(images)
     if x.shape[-1] != len(stats.mean):
@@ -146,51 +195,75 @@ def standardize_channels(images, # uint8 or [0, 1] float image(s)
     return (x - np.float32(stats.mean)) / np.maximum(np.float32(stats.std), np.float32(epsilon))
 
 # %% ../../nbs/02_preprocess.image.ipynb #4a90c16b
-def augmentation(translation: float = 0.1, # largest shift, as a fraction of height and width
-                 zoom: float = 0.1, # largest zoom in or out, as a fraction
-                 contrast: float = 0.2, # largest contrast change, as a fraction
-                 seed: int | None = None, # seed for repeatable draws
-                ) -> keras.Sequential:
+def augmentation(
+    translation: float = 0.1,  # largest shift, as a fraction of height and width
+    zoom: float = 0.1,  # largest zoom in or out, as a fraction
+    contrast: float = 0.2,  # largest contrast change, as a fraction
+    seed: int | None = None,  # seed for repeatable draws
+) -> keras.Sequential:
     "Caption-safe augmentation for [0, 1] images: random translation, zoom and contrast, and no flips."
     for name, v in (("translation", translation), ("zoom", zoom), ("contrast", contrast)):
-        if not 0 <= v < 1: raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
-    s = lambda k: None if seed is None else seed + k
-    return keras.Sequential([
-        keras.layers.RandomTranslation(translation, translation, fill_mode="nearest", seed=s(0)),
-        keras.layers.RandomZoom(zoom, zoom, fill_mode="nearest", seed=s(1)),
-        keras.layers.RandomContrast(contrast, value_range=(0, 1), seed=s(2))], name="augmentation")
+        if not 0 <= v < 1:
+            raise ValueError(f"{name} must lie in [0, 1), got {v!r}")
+
+    def s(k):
+        return None if seed is None else seed + k
+
+    return keras.Sequential(
+        [
+            keras.layers.RandomTranslation(translation, translation, fill_mode="nearest", seed=s(0)),
+            keras.layers.RandomZoom(zoom, zoom, fill_mode="nearest", seed=s(1)),
+            keras.layers.RandomContrast(contrast, value_range=(0, 1), seed=s(2)),
+        ],
+        name="augmentation",
+    )
 
 # %% ../../nbs/02_preprocess.image.ipynb #58f6519b
-def flip_left_right(image, # one image (H, W, C) or a batch (B, H, W, C)
-                    caption: str, # its caption
-                   ) -> tuple[tf.Tensor, str]:
+def flip_left_right(
+    image,  # one image (H, W, C) or a batch (B, H, W, C)
+    caption: str,  # its caption
+) -> tuple[tf.Tensor, str]:
     "Mirror the image and swap 'left' and 'right' in the caption, so that the caption stays true."
     check_images(image, "image", pixel_range=False)
     swapped = re.sub(r"\b(left|right)\b", lambda m: {"left": "right", "right": "left"}[m.group(1)], caption)
     return tf.reverse(tf.convert_to_tensor(image), axis=[-2]), swapped
 
 # %% ../../nbs/02_preprocess.image.ipynb #48368008
-def extract_patches(images, # image(s) (H, W, C) or (B, H, W, C); any value range
-                    patch_size: int, # side p of the square patches, in pixels
-                   ) -> tuple[tf.Tensor, tuple[int, int]]:
-    "Non-overlapping p x p patches, row-major: ((B, R, p*p*C) or (R, p*p*C), grid (g_h, g_w)); edge remainders dropped."
+def extract_patches(
+    images,  # image(s) (H, W, C) or (B, H, W, C); any value range
+    patch_size: int,  # side p of the square patches, in pixels
+) -> tuple[tf.Tensor, tuple[int, int]]:
+    """Non-overlapping p x p patches, row-major: ((B, R, p*p*C) or (R, p*p*C), grid (g_h, g_w)); edge
+    remainders dropped."""
     rank = check_images(images, pixel_range=False)
     x = tf.convert_to_tensor(images)
     x = x[None] if rank == 3 else x
     H, W, C = x.shape[1:]
-    if not isinstance(patch_size, (int, np.integer)) or isinstance(patch_size, bool) or not 1 <= patch_size <= min(H, W):
-        raise ValueError(f"patch_size must be an int in 1..{min(H, W)} (the image is {H}x{W}), got {patch_size!r}")
-    p = int(patch_size); gh, gw = H // p, W // p
-    x = tf.reshape(x[:, :gh * p, :gw * p], (-1, gh, p, gw, p, C))
+    if (
+        not isinstance(patch_size, (int, np.integer))
+        or isinstance(patch_size, bool)
+        or not 1 <= patch_size <= min(H, W)
+    ):
+        raise ValueError(
+            f"patch_size must be an int in 1..{min(H, W)} (the image is {H}x{W}), got {patch_size!r}"
+        )
+    p = int(patch_size)
+    gh, gw = H // p, W // p
+    x = tf.reshape(x[:, : gh * p, : gw * p], (-1, gh, p, gw, p, C))
     x = tf.reshape(tf.transpose(x, (0, 1, 3, 2, 4, 5)), (-1, gh * gw, p * p * C))
     return (x[0] if rank == 3 else x), (gh, gw)
 
-def region_centers(grid: tuple[int, int], # (g_h, g_w) as returned by `extract_patches`
-                   patch_size: int | None = None, # pixels per patch side: centres in pixels; None: fractions of the grid in (0, 1)
-                  ) -> np.ndarray:
+
+def region_centers(
+    grid: tuple[int, int],  # (g_h, g_w) as returned by `extract_patches`
+    # pixels per patch side: centres in pixels; None: fractions of the grid in (0, 1)
+    patch_size: int | None = None,
+) -> np.ndarray:
     "(R, 2) float32 (y, x) centre of each region, row-major like `extract_patches`."
     gh, gw = _size_pair(grid, "grid")
     i, j = np.meshgrid(np.arange(gh) + 0.5, np.arange(gw) + 0.5, indexing="ij")
-    if patch_size is None: return np.stack([i.ravel() / gh, j.ravel() / gw], -1).astype(np.float32)
-    if not isinstance(patch_size, (int, np.integer)) or patch_size < 1: raise ValueError(f"patch_size must be an int >= 1 or None, got {patch_size!r}")
+    if patch_size is None:
+        return np.stack([i.ravel() / gh, j.ravel() / gw], -1).astype(np.float32)
+    if not isinstance(patch_size, (int, np.integer)) or patch_size < 1:
+        raise ValueError(f"patch_size must be an int >= 1 or None, got {patch_size!r}")
     return (np.stack([i.ravel(), j.ravel()], -1) * patch_size).astype(np.float32)

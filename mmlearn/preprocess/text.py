@@ -18,9 +18,10 @@ __all__ = ['PAD', 'UNK', 'START', 'END', 'STRIP_PUNCTUATION', 'standardize', 'sp
            'token_counts', 'Vocabulary', 'pad_sequences', 'TokenIds']
 
 # %% ../../nbs/02_preprocess.text.ipynb #9bdd64ff
-PAD, UNK, START, END = "", "[UNK]", "<start>", "<end>"   # the reserved tokens, as Keras spells the first two
+PAD, UNK, START, END = "", "[UNK]", "<start>", "<end>"  # the reserved tokens, as Keras spells the first two
 STRIP_PUNCTUATION = r'[!"#$%&()\*\+,-\./:;<=>?@\[\\\]^_`{|}~\']'  # TextVectorization's own pattern
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
 
 def _check_text(text, name: str = "text") -> str:
     "Return `text` if it is a non-empty str, else raise a ValueError that names it."
@@ -31,174 +32,249 @@ def _check_text(text, name: str = "text") -> str:
     return text
 
 # %% ../../nbs/02_preprocess.text.ipynb #06ee0ccd
-def standardize(text: str, # raw text, e.g. a caption
-               ) -> str:
+def standardize(
+    text: str,  # raw text, e.g. a caption
+) -> str:
     "Lower-case ASCII letters and delete ASCII punctuation, exactly as TextVectorization's default."
     return re.sub(STRIP_PUNCTUATION, "", _check_text(text).translate(_ASCII_LOWER))
 
 # %% ../../nbs/02_preprocess.text.ipynb #f09ce017
-def split_words(text: str, # standardised text
-               ) -> list[str]:
+def split_words(
+    text: str,  # standardised text
+) -> list[str]:
     "Split on runs of ASCII whitespace, as `tf.strings.split` does, dropping empty pieces."
     return [w for w in re.split(r"[ \t\n\v\f\r]+", text) if w]
 
+
 def _ngram_widths(ngrams) -> tuple[int, ...]:
     "The widths asked for: None -> (1,), n -> (1, ..., n), a tuple -> itself; each must be >= 1."
-    widths = (1,) if ngrams is None else tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else tuple(ngrams)
+    widths = (
+        (1,) if ngrams is None else tuple(range(1, ngrams + 1)) if isinstance(ngrams, int) else tuple(ngrams)
+    )
     if not widths or not all(isinstance(n, int) and n >= 1 for n in widths):
         raise ValueError(f"ngrams must be None, an int >= 1 or a tuple of ints >= 1, got {ngrams!r}")
     return widths
 
-def word_ngrams(words: Sequence[str], # the words of one text
-                ngrams: int | tuple[int, ...] | None = None, # n -> widths 1..n; a tuple -> those widths; None -> words only
-               ) -> list[str]:
-    "All n-grams of `words`, width by width, each joined by a space (the order of `tf.strings.ngrams`)."
-    return [" ".join(words[i:i + n]) for n in _ngram_widths(ngrams) for i in range(len(words) - n + 1)]
 
-def tokenize(text: str, # raw text
-             ngrams: int | tuple[int, ...] | None = None, # phrase widths, as in `word_ngrams`
-            ) -> list[str]:
+def word_ngrams(
+    words: Sequence[str],  # the words of one text
+    # n -> widths 1..n; a tuple -> those widths; None -> words only
+    ngrams: int | tuple[int, ...] | None = None,
+) -> list[str]:
+    "All n-grams of `words`, width by width, each joined by a space (the order of `tf.strings.ngrams`)."
+    return [" ".join(words[i : i + n]) for n in _ngram_widths(ngrams) for i in range(len(words) - n + 1)]
+
+
+def tokenize(
+    text: str,  # raw text
+    ngrams: int | tuple[int, ...] | None = None,  # phrase widths, as in `word_ngrams`
+) -> list[str]:
     "Standardise, split into words, and add the n-grams: the tokens TextVectorization would look up."
     return word_ngrams(split_words(standardize(text)), ngrams)
 
 # %% ../../nbs/02_preprocess.text.ipynb #77e80e47
-def token_counts(corpus: Sequence[str], # the texts to count over
-                 ngrams: int | tuple[int, ...] | None = None, # phrase widths, as in `word_ngrams`
-                ) -> Counter:
+def token_counts(
+    corpus: Sequence[str],  # the texts to count over
+    ngrams: int | tuple[int, ...] | None = None,  # phrase widths, as in `word_ngrams`
+) -> Counter:
     "How often each token (word or n-gram) occurs in `corpus`."
     if isinstance(corpus, str) or len(corpus) == 0:
         raise ValueError(f"corpus must be a non-empty list of str, got {corpus!r:.60}")
-    return Counter(t for i, text in enumerate(corpus) for t in tokenize(_check_text(text, f"corpus[{i}]"), ngrams))
+    return Counter(
+        t for i, text in enumerate(corpus) for t in tokenize(_check_text(text, f"corpus[{i}]"), ngrams)
+    )
 
 # %% ../../nbs/02_preprocess.text.ipynb #a3dcc20a
 class Vocabulary:
     "Token <-> id maps: padding at 0, unknown at 1, then `specials`, then learned tokens by frequency."
-    def __init__(self, tokens: Sequence[str], # every token in id order: padding, unknown, specials, learned
-                 specials: Sequence[str] = (START, END), # the reserved tokens after padding and unknown
-                 ngrams: int | tuple[int, ...] | None = None, # the phrase widths texts are tokenised with
-                 counts: dict | None = None, # token -> count in the corpus it was built from
-                ):
+
+    def __init__(
+        self,
+        tokens: Sequence[str],  # every token in id order: padding, unknown, specials, learned
+        specials: Sequence[str] = (START, END),  # the reserved tokens after padding and unknown
+        ngrams: int | tuple[int, ...] | None = None,  # the phrase widths texts are tokenised with
+        counts: dict | None = None,  # token -> count in the corpus it was built from
+    ):
         self.tokens, self.specials, self.ngrams = list(tokens), list(specials), ngrams
         dup = [t for t, c in Counter(self.tokens).items() if c > 1]
-        if dup: raise ValueError(f"tokens must be unique; repeated: {dup[:5]}")
-        if len(self.tokens) < 2 + len(self.specials) or self.tokens[2:2 + len(self.specials)] != self.specials:
-            raise ValueError(f"tokens must start with padding, unknown and specials {self.specials}, got {self.tokens[:4]}")
-        self.index = {t: i for i, t in enumerate(self.tokens) if i >= 2}  # padding/unknown strings never look up
+        if dup:
+            raise ValueError(f"tokens must be unique; repeated: {dup[:5]}")
+        if (
+            len(self.tokens) < 2 + len(self.specials)
+            or self.tokens[2 : 2 + len(self.specials)] != self.specials
+        ):
+            raise ValueError(
+                f"tokens must start with padding, unknown and specials {self.specials}, got {self.tokens[:4]}"
+            )
+        # padding/unknown strings never look up
+        self.index = {t: i for i, t in enumerate(self.tokens) if i >= 2}
         self.counts = dict(counts or {})
 
     @classmethod
-    def build(cls, corpus: Sequence[str], # the texts to learn tokens from
-              min_freq: int = 1, # keep tokens seen at least this often
-              max_size: int | None = None, # most ids in all, reserved ones included (None: no limit)
-              ngrams: int | tuple[int, ...] | None = None, # phrase widths, as in `word_ngrams`
-              pad_token: str = PAD, # id 0: "" as in Keras, or "<pad>"
-              oov_token: str = UNK, # id 1: what unknown tokens become
-              specials: Sequence[str] = (START, END), # ids 2, 3, ...: reserved markers; () for Keras's layout
-             ) -> Vocabulary:
+    def build(
+        cls,
+        corpus: Sequence[str],  # the texts to learn tokens from
+        min_freq: int = 1,  # keep tokens seen at least this often
+        max_size: int | None = None,  # most ids in all, reserved ones included (None: no limit)
+        ngrams: int | tuple[int, ...] | None = None,  # phrase widths, as in `word_ngrams`
+        pad_token: str = PAD,  # id 0: "" as in Keras, or "<pad>"
+        oov_token: str = UNK,  # id 1: what unknown tokens become
+        specials: Sequence[str] = (START, END),  # ids 2, 3, ...: reserved markers; () for Keras's layout
+    ) -> Vocabulary:
         "Count tokens in `corpus` and keep the frequent ones, most frequent first (ties: reverse byte order)."
         reserved = [pad_token, oov_token, *specials]
         if not isinstance(min_freq, int) or min_freq < 1:
             raise ValueError(f"min_freq must be an int >= 1, got {min_freq!r}")
         if max_size is not None and (not isinstance(max_size, int) or max_size < len(reserved)):
-            raise ValueError(f"max_size={max_size!r} is too small: the {len(reserved)} reserved tokens {reserved} need at least {len(reserved)} ids")
+            raise ValueError(
+                f"max_size={max_size!r} is too small: the {len(reserved)} reserved tokens {reserved} "
+                f"need at least {len(reserved)} ids"
+            )
         counts = token_counts(corpus, ngrams)
         kept = [t for t, c in counts.items() if c >= min_freq and t not in reserved]
         kept.sort(key=lambda t: (counts[t], t.encode()), reverse=True)
-        kept = kept[:None if max_size is None else max_size - len(reserved)]
+        kept = kept[: None if max_size is None else max_size - len(reserved)]
         return cls(reserved + kept, specials, ngrams, {t: counts[t] for t in kept})
 
-    def __len__(self): return len(self.tokens)
-    def __contains__(self, token): return token in self.index
-    def __repr__(self): return f"Vocabulary({len(self)} tokens: {self.tokens[:8]}...)"
-    def __getitem__(self, token: str) -> int: return self.index.get(token, 1)
+    def __len__(self):
+        return len(self.tokens)
+
+    def __contains__(self, token):
+        return token in self.index
+
+    def __repr__(self):
+        return f"Vocabulary({len(self)} tokens: {self.tokens[:8]}...)"
+
+    def __getitem__(self, token: str) -> int:
+        return self.index.get(token, 1)
+
     @property
-    def start_id(self) -> int: return self._special_id(START)
+    def start_id(self) -> int:
+        return self._special_id(START)
+
     @property
-    def end_id(self) -> int: return self._special_id(END)
+    def end_id(self) -> int:
+        return self._special_id(END)
+
     def _special_id(self, token):
-        if token not in self.specials: raise ValueError(f"this vocabulary has no {token!r} token (specials={self.specials})")
+        if token not in self.specials:
+            raise ValueError(f"this vocabulary has no {token!r} token (specials={self.specials})")
         return self.index[token]
 
-    def encode(self, text: str, # raw text
-               add_markers: bool = False, # wrap the ids in <start> ... <end>
-              ) -> list[int]:
+    def encode(
+        self,
+        text: str,  # raw text
+        add_markers: bool = False,  # wrap the ids in <start> ... <end>
+    ) -> list[int]:
         "The ids of `text`'s tokens; unknown tokens get id 1."
         ids = [self[t] for t in tokenize(text, self.ngrams)]
         return [self.start_id, *ids, self.end_id] if add_markers else ids
 
-    def encode_batch(self, texts: Sequence[str], # raw texts
-                     sequence_length: int | None = None, # pad/truncate to this; None: the longest in the batch
-                     add_markers: bool = False, # wrap each in <start> ... <end> (before truncating)
-                     padding: str = "post", # "post": zeros after the ids, "pre": before
-                     truncating: str = "post", # "post": drop the end, "pre": drop the beginning
-                    ) -> np.ndarray:
+    def encode_batch(
+        self,
+        texts: Sequence[str],  # raw texts
+        sequence_length: int | None = None,  # pad/truncate to this; None: the longest in the batch
+        add_markers: bool = False,  # wrap each in <start> ... <end> (before truncating)
+        padding: str = "post",  # "post": zeros after the ids, "pre": before
+        truncating: str = "post",  # "post": drop the end, "pre": drop the beginning
+    ) -> np.ndarray:
         "A (len(texts), sequence_length) int64 array of ids, 0 = padding."
         if isinstance(texts, str) or len(texts) == 0:
             raise ValueError(f"texts must be a non-empty list of str, got {texts!r:.60}")
-        return pad_sequences([self.encode(_check_text(t, f"texts[{i}]"), add_markers) for i, t in enumerate(texts)],
-                             sequence_length, padding, truncating)
+        return pad_sequences(
+            [self.encode(_check_text(t, f"texts[{i}]"), add_markers) for i, t in enumerate(texts)],
+            sequence_length,
+            padding,
+            truncating,
+        )
 
-    def decode(self, ids: Sequence[int], # token ids, e.g. a row of `encode_batch`
-               skip_special: bool = True, # drop padding, <start>, and everything from <end> on
-              ) -> str:
+    def decode(
+        self,
+        ids: Sequence[int],  # token ids, e.g. a row of `encode_batch`
+        skip_special: bool = True,  # drop padding, <start>, and everything from <end> on
+    ) -> str:
         "The tokens of `ids` joined by spaces."
         words = []
         for i in map(int, ids):
-            if not 0 <= i < len(self): raise ValueError(f"ids contains {i}, outside this vocabulary's 0..{len(self) - 1}")
-            if skip_special and END in self.specials and i == self.end_id: break
-            if skip_special and (i == 0 or self.tokens[i] in self.specials): continue
+            if not 0 <= i < len(self):
+                raise ValueError(f"ids contains {i}, outside this vocabulary's 0..{len(self) - 1}")
+            if skip_special and END in self.specials and i == self.end_id:
+                break
+            if skip_special and (i == 0 or self.tokens[i] in self.specials):
+                continue
             words.append(self.tokens[i])
         return " ".join(words)
 
 # %% ../../nbs/02_preprocess.text.ipynb #08ffeee8
-def pad_sequences(sequences: Sequence[Sequence[int]], # one list of ids per text
-                  length: int | None = None, # the output length; None: the longest sequence
-                  padding: str = "post", # "post" or "pre": where the zeros go
-                  truncating: str = "post", # "post" or "pre": which end of a long sequence is cut
-                  value: int = 0, # the padding id
-                 ) -> np.ndarray:
+def pad_sequences(
+    sequences: Sequence[Sequence[int]],  # one list of ids per text
+    length: int | None = None,  # the output length; None: the longest sequence
+    padding: str = "post",  # "post" or "pre": where the zeros go
+    truncating: str = "post",  # "post" or "pre": which end of a long sequence is cut
+    value: int = 0,  # the padding id
+) -> np.ndarray:
     "Pad or cut every sequence to `length`: a (len(sequences), length) int64 array."
     for name, v in (("padding", padding), ("truncating", truncating)):
-        if v not in ("pre", "post"): raise ValueError(f"{name} must be 'pre' or 'post', got {v!r}")
-    if length is None: length = max((len(s) for s in sequences), default=0)
+        if v not in ("pre", "post"):
+            raise ValueError(f"{name} must be 'pre' or 'post', got {v!r}")
+    if length is None:
+        length = max((len(s) for s in sequences), default=0)
     elif not isinstance(length, (int, np.integer)) or length < 1:
         raise ValueError(f"length must be an int >= 1 or None, got {length!r}")
     out = np.full((len(sequences), length), value, dtype=np.int64)
     for row, s in zip(out, sequences):
         s = list(s)[:length] if truncating == "post" else list(s)[-length:] if length else []
-        if s and padding == "post": row[:len(s)] = s
-        if s and padding == "pre": row[length - len(s):] = s
+        if s and padding == "post":
+            row[: len(s)] = s
+        if s and padding == "pre":
+            row[length - len(s) :] = s
     return out
 
 # %% ../../nbs/02_preprocess.text.ipynb #bb18b87b
 def _fit_length(ids: tf.RaggedTensor, length: int | None, padding: str, truncating: str) -> tf.Tensor:
     "Truncate ragged ids to `length` and pad with 0 into a dense tensor ('pre' or 'post' for each)."
-    if length is not None: ids = ids[:, :length] if truncating == "post" else ids[:, -length:]
-    if padding == "post": return ids.to_tensor(0, shape=[None, length])
+    if length is not None:
+        ids = ids[:, :length] if truncating == "post" else ids[:, -length:]
+    if padding == "post":
+        return ids.to_tensor(0, shape=[None, length])
     return tf.reverse(tf.reverse(ids, axis=[1]).to_tensor(0, shape=[None, length]), axis=[1])
+
 
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TokenIds(keras.layers.Layer):
-    "Raw strings (B,) in, int64 token ids (B, L) out, computed in the graph: the layer a saved model starts with."
-    def __init__(self, vocabulary: Sequence[str], # tokens in id order: padding, unknown, specials, learned
-                 ngrams: int | tuple[int, ...] | None = None, # phrase widths, as the vocabulary was built
-                 sequence_length: int | None = None, # pad/truncate to this; None: the longest in the batch
-                 add_markers: bool = False, # wrap each text in <start> ... <end>
-                 padding: str = "post", # "post" or "pre"
-                 truncating: str = "post", # "post" or "pre"
-                 **kwargs):
+    """Raw strings (B,) in, int64 token ids (B, L) out, computed in the graph: the layer a saved model starts
+    with."""
+
+    def __init__(
+        self,
+        vocabulary: Sequence[str],  # tokens in id order: padding, unknown, specials, learned
+        ngrams: int | tuple[int, ...] | None = None,  # phrase widths, as the vocabulary was built
+        sequence_length: int | None = None,  # pad/truncate to this; None: the longest in the batch
+        add_markers: bool = False,  # wrap each text in <start> ... <end>
+        padding: str = "post",  # "post" or "pre"
+        truncating: str = "post",  # "post" or "pre"
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.vocabulary, self.ngrams, self.sequence_length = [str(t) for t in vocabulary], ngrams, sequence_length
+        self.vocabulary, self.ngrams, self.sequence_length = (
+            [str(t) for t in vocabulary],
+            ngrams,
+            sequence_length,
+        )
         self.add_markers, self.padding, self.truncating = add_markers, padding, truncating
-        pad_sequences([[1]], sequence_length, padding, truncating)   # the same checks on length, padding, truncating
-        if self.ngrams is not None: _ngram_widths(self.ngrams)
+        # the same checks on length, padding, truncating
+        pad_sequences([[1]], sequence_length, padding, truncating)
+        if self.ngrams is not None:
+            _ngram_widths(self.ngrams)
         if add_markers and not {START, END} <= set(self.vocabulary):
             raise ValueError(f"add_markers=True needs {START!r} and {END!r} in the vocabulary")
-        Vocabulary(self.vocabulary, specials=())    # checks: unique tokens, at least padding and unknown
+        Vocabulary(self.vocabulary, specials=())  # checks: unique tokens, at least padding and unknown
         keys = tf.constant(self.vocabulary[2:], dtype=tf.string)
         self.table = tf.lookup.StaticHashTable(
-            tf.lookup.KeyValueTensorInitializer(keys, tf.range(2, len(self.vocabulary), dtype=tf.int64)), default_value=1)
-        self._convert_input_args = False                 # strings pass through as they are, as in TextVectorization
+            tf.lookup.KeyValueTensorInitializer(keys, tf.range(2, len(self.vocabulary), dtype=tf.int64)),
+            default_value=1,
+        )
+        self._convert_input_args = False  # strings pass through as they are, as in TextVectorization
         self._allow_non_tensor_positional_args = True
 
     @classmethod
@@ -208,18 +284,32 @@ class TokenIds(keras.layers.Layer):
 
     def call(self, texts):
         x = tf.convert_to_tensor(texts, dtype=tf.string)
-        if x.shape.rank == 0: x = x[None]
-        if x.shape.rank == 2: x = tf.squeeze(x, -1)       # (B, 1), as keras.Input(shape=(1,), dtype="string") gives
+        if x.shape.rank == 0:
+            x = x[None]
+        if x.shape.rank == 2:
+            x = tf.squeeze(x, -1)  # (B, 1), as keras.Input(shape=(1,), dtype="string") gives
         x = tf.strings.regex_replace(tf.strings.lower(x), STRIP_PUNCTUATION, "")
         tokens = tf.strings.split(x)
-        if self.ngrams is not None: tokens = tf.strings.ngrams(tokens, ngram_width=_ngram_widths(self.ngrams), separator=" ")
+        if self.ngrams is not None:
+            tokens = tf.strings.ngrams(tokens, ngram_width=_ngram_widths(self.ngrams), separator=" ")
         ids = tf.ragged.map_flat_values(self.table.lookup, tokens)
         if self.add_markers:
-            marker = lambda t: tf.RaggedTensor.from_tensor(tf.fill([ids.nrows(), 1], tf.constant(self.vocabulary.index(t), tf.int64)))
-            ids = tf.concat([marker(START), ids, marker(END)], axis=1)   # every row, even an empty one
+
+            def marker(t):
+                return tf.RaggedTensor.from_tensor(
+                    tf.fill([ids.nrows(), 1], tf.constant(self.vocabulary.index(t), tf.int64))
+                )
+
+            ids = tf.concat([marker(START), ids, marker(END)], axis=1)  # every row, even an empty one
         return _fit_length(ids, self.sequence_length, self.padding, self.truncating)
 
     def get_config(self):
-        return {**super().get_config(), "vocabulary": self.vocabulary, "ngrams": self.ngrams,
-                "sequence_length": self.sequence_length, "add_markers": self.add_markers,
-                "padding": self.padding, "truncating": self.truncating}
+        return {
+            **super().get_config(),
+            "vocabulary": self.vocabulary,
+            "ngrams": self.ngrams,
+            "sequence_length": self.sequence_length,
+            "add_markers": self.add_markers,
+            "padding": self.padding,
+            "truncating": self.truncating,
+        }

@@ -6,40 +6,51 @@
 from __future__ import annotations
 
 import math
-from collections import Counter
-from dataclasses import dataclass
+
+# the next three imports and Vocabulary, standardize below: for the cells 07_apps.retrieval exports here
+from collections import Counter  # noqa: F401
+from dataclasses import dataclass  # noqa: F401
 from itertools import combinations
-from pathlib import Path
+from pathlib import Path  # noqa: F401
 
 import numpy as np
 import keras
 from keras import ops
 
 from .encoders import ProjectionHead
-from ..preprocess.text import Vocabulary, standardize
+from ..preprocess.text import Vocabulary, standardize  # noqa: F401
 from .fusion import check_modalities, encoder_features
 
 # %% auto #0
 __all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs']
 
 # %% ../../nbs/03_represent.align.ipynb #8eaa09ab
-def info_nce_loss(a, # embeddings of one modality (N, D), L2-normalised; row i pairs with row i of `b`
-                  b, # embeddings of the other modality (N, D), L2-normalised
-                  temperature=0.07, # tau > 0: a float or a scalar tensor (a learnable one, in training)
-                  labels=None, # (N,) class ids: items with equal labels all count as positives; None: only the diagonal
-                 ):
-    "Symmetric InfoNCE (CLIP) loss: cross-entropy of a->b and b->a over the batch, with the pairs as the right answers."
+def info_nce_loss(
+    a,  # embeddings of one modality (N, D), L2-normalised; row i pairs with row i of `b`
+    b,  # embeddings of the other modality (N, D), L2-normalised
+    temperature=0.07,  # tau > 0: a float or a scalar tensor (a learnable one, in training)
+    labels=None,  # (N,) class ids: items with equal labels all count as positives; None: only the diagonal
+):
+    """Symmetric InfoNCE (CLIP) loss: cross-entropy of a->b and b->a over the batch, with the pairs as the
+    right answers."""
     sa, sb = tuple(a.shape), tuple(b.shape)
-    if len(sa) != 2 or len(sb) != 2: raise ValueError(f"info_nce_loss: expected embeddings (N, D) for a and b, got shapes {sa} and {sb}")
+    if len(sa) != 2 or len(sb) != 2:
+        raise ValueError(f"info_nce_loss: expected embeddings (N, D) for a and b, got shapes {sa} and {sb}")
     if sa[0] is not None and sb[0] is not None and sa[0] != sb[0]:
-        raise ValueError(f"info_nce_loss: a and b have different batch sizes ({sa[0]} and {sb[0]}); row i of a must pair with row i of b")
-    if sa[0] == 0: raise ValueError("info_nce_loss: empty batch (N = 0)")
-    if isinstance(temperature, (int, float)) and temperature <= 0: raise ValueError(f"info_nce_loss: temperature={temperature}; expected > 0")
+        raise ValueError(
+            f"info_nce_loss: a and b have different batch sizes ({sa[0]} and {sb[0]}); row i of a must "
+            "pair with row i of b"
+        )
+    if sa[0] == 0:
+        raise ValueError("info_nce_loss: empty batch (N = 0)")
+    if isinstance(temperature, (int, float)) and temperature <= 0:
+        raise ValueError(f"info_nce_loss: temperature={temperature}; expected > 0")
     logits = ops.matmul(a, ops.transpose(b)) / temperature
-    if labels is None: targets = ops.eye(ops.shape(logits)[0], dtype=logits.dtype)
+    if labels is None:
+        targets = ops.eye(ops.shape(logits)[0], dtype=logits.dtype)
     else:
         same = ops.cast(ops.equal(ops.expand_dims(labels, 1), ops.expand_dims(labels, 0)), logits.dtype)
-        targets = same / ops.sum(same, axis=1, keepdims=True)   # symmetric, so the columns read the same way
+        targets = same / ops.sum(same, axis=1, keepdims=True)  # symmetric, so the columns read the same way
     a_to_b = keras.losses.categorical_crossentropy(targets, logits, from_logits=True)
     b_to_a = keras.losses.categorical_crossentropy(targets, ops.transpose(logits), from_logits=True)
     return (ops.mean(a_to_b) + ops.mean(b_to_a)) / 2
@@ -47,54 +58,85 @@ def info_nce_loss(a, # embeddings of one modality (N, D), L2-normalised; row i p
 # %% ../../nbs/03_represent.align.ipynb #88d8a267
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ContrastiveAligner(keras.Model):
-    "Encoders + projection heads into one shared space, trained with the symmetric InfoNCE loss at a learnable temperature."
-    def __init__(self, encoders: dict, # {modality: encoder layer}, two or three of them (more work too)
-                 dim: int = 64, # width of the shared space
-                 temperature: float = 0.07, # initial tau
-                 learn_temperature: bool = True, # learn log(tau) with the encoders; False keeps it fixed
-                 min_temperature: float = 0.01, # tau is clipped to [min_temperature, max_temperature]
-                 max_temperature: float = 1.0,
-                 **kwargs):
+    """Encoders + projection heads into one shared space, trained with the symmetric InfoNCE loss at a
+    learnable temperature."""
+
+    def __init__(
+        self,
+        encoders: dict,  # {modality: encoder layer}, two or three of them (more work too)
+        dim: int = 64,  # width of the shared space
+        temperature: float = 0.07,  # initial tau
+        learn_temperature: bool = True,  # learn log(tau) with the encoders; False keeps it fixed
+        min_temperature: float = 0.01,  # tau is clipped to [min_temperature, max_temperature]
+        max_temperature: float = 1.0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(encoders, dict) or len(encoders) < 2:
-            raise ValueError(f"ContrastiveAligner: encoders must be a dict of at least two modalities, got {encoders!r}")
+            raise ValueError(
+                f"ContrastiveAligner: encoders must be a dict of at least two modalities, got {encoders!r}"
+            )
         if not 0 < min_temperature <= temperature <= max_temperature:
-            raise ValueError(f"ContrastiveAligner: expected 0 < min_temperature <= temperature <= max_temperature, got {min_temperature}, {temperature}, {max_temperature}")
+            raise ValueError(
+                "ContrastiveAligner: expected 0 < min_temperature <= temperature <= max_temperature, "
+                f"got {min_temperature}, {temperature}, {max_temperature}"
+            )
         self.modalities = list(encoders)
         self.encoders = dict(encoders)
         self.heads = {m: ProjectionHead(dim, name=f"{m}_head") for m in self.modalities}
         self.dim, self.initial_temperature, self.learn_temperature = dim, temperature, learn_temperature
         self.min_temperature, self.max_temperature = min_temperature, max_temperature
-        self.log_temperature = self.add_weight(shape=(), initializer=keras.initializers.Constant(math.log(temperature)),
-                                               trainable=learn_temperature, name="log_temperature")
+        self.log_temperature = self.add_weight(
+            shape=(),
+            initializer=keras.initializers.Constant(math.log(temperature)),
+            trainable=learn_temperature,
+            name="log_temperature",
+        )
         self.temperature_tracker = keras.metrics.Mean(name="temperature")
-        self.input_shapes = {}  # modality -> input shape, for every modality seen: what a loaded model must build
+        # modality -> input shape, for every modality seen: what a loaded model must build
+        self.input_shapes = {}
 
     def build(self, input_shape):
         for m, shape in dict(input_shape).items():
-            if m not in self.encoders: continue  # call() names the unknown modality
+            if m not in self.encoders:
+                continue  # call() names the unknown modality
             self.input_shapes[m] = tuple(shape)
             encoder, head = self.encoders[m], self.heads[m]
-            if not encoder.built: encoder.build(shape)
+            if not encoder.built:
+                encoder.build(shape)
             out = encoder.compute_output_shape(shape)
-            if not head.built: head.build(out["pooled"] if isinstance(out, dict) else out)
+            if not head.built:
+                head.build(out["pooled"] if isinstance(out, dict) else out)
 
     def get_build_config(self):
         return {"input_shape": dict(self.input_shapes)} if self.input_shapes else None
 
     def temperature(self):
         "The current tau: exp of the clipped log-temperature."
-        return ops.exp(ops.clip(self.log_temperature, math.log(self.min_temperature), math.log(self.max_temperature)))
+        return ops.exp(
+            ops.clip(self.log_temperature, math.log(self.min_temperature), math.log(self.max_temperature))
+        )
 
     def call(self, inputs, training=None):
-        inputs = check_modalities(inputs, self.modalities, what=f"ContrastiveAligner '{self.name}'", required=False)
+        inputs = check_modalities(
+            inputs, self.modalities, what=f"ContrastiveAligner '{self.name}'", required=False
+        )
         for m, x in inputs.items():  # a modality first seen after the model was built: remember its shape too
-            if m not in self.input_shapes: self.input_shapes[m] = (None,) + tuple(x.shape[1:])
-        return {m: self.heads[m](encoder_features(self.encoders[m](x, training=training))) for m, x in inputs.items()}
+            if m not in self.input_shapes:
+                self.input_shapes[m] = (None,) + tuple(x.shape[1:])
+        return {
+            m: self.heads[m](encoder_features(self.encoders[m](x, training=training)))
+            for m, x in inputs.items()
+        }
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        if y_pred is None: y_pred = self(x, training=training)
-        if len(y_pred) < 2: raise ValueError(f"ContrastiveAligner '{self.name}': the loss needs at least two modalities, got {list(y_pred)}")
+        if y_pred is None:
+            y_pred = self(x, training=training)
+        if len(y_pred) < 2:
+            raise ValueError(
+                f"ContrastiveAligner '{self.name}': the loss needs at least two modalities, got "
+                f"{list(y_pred)}"
+            )
         tau = self.temperature()
         pairs = list(combinations(list(y_pred), 2))
         loss = sum(info_nce_loss(y_pred[p], y_pred[q], tau, labels=y) for p, q in pairs) / len(pairs)
@@ -102,54 +144,89 @@ class ContrastiveAligner(keras.Model):
         return loss + ops.sum(self.losses) if self.losses else loss
 
     @property
-    def metrics(self): return super().metrics + [self.temperature_tracker]
+    def metrics(self):
+        return super().metrics + [self.temperature_tracker]
 
-    def encode(self, modality: str, # which modality `x` is
-               x, # a batch of inputs of that modality
-               batch_size: int = 256, # how many to encode at once
-              ) -> np.ndarray:
+    def encode(
+        self,
+        modality: str,  # which modality `x` is
+        x,  # a batch of inputs of that modality
+        batch_size: int = 256,  # how many to encode at once
+    ) -> np.ndarray:
         "Shared-space embeddings (N, dim) of one modality, as a NumPy array."
-        if modality not in self.modalities: raise ValueError(f"ContrastiveAligner.encode: unknown modality {modality!r}; expected one of {self.modalities}")
+        if modality not in self.modalities:
+            raise ValueError(
+                f"ContrastiveAligner.encode: unknown modality {modality!r}; expected one of {self.modalities}"
+            )
         check_modalities({modality: x}, what="ContrastiveAligner.encode")
-        return np.concatenate([ops.convert_to_numpy(self({modality: x[i:i + batch_size]})[modality]) for i in range(0, len(x), batch_size)])
+        return np.concatenate(
+            [
+                ops.convert_to_numpy(self({modality: x[i : i + batch_size]})[modality])
+                for i in range(0, len(x), batch_size)
+            ]
+        )
 
     def _checked(self, x):
-        if isinstance(x, dict): check_modalities(x, self.modalities, what=f"ContrastiveAligner '{self.name}'", required=False)
+        if isinstance(x, dict):
+            check_modalities(x, self.modalities, what=f"ContrastiveAligner '{self.name}'", required=False)
         return x
 
-    def fit(self, x=None, y=None, *args, **kwargs): return super().fit(self._checked(x), y, *args, **kwargs)
-    def evaluate(self, x=None, y=None, *args, **kwargs): return super().evaluate(self._checked(x), y, *args, **kwargs)
-    def predict(self, x, *args, **kwargs): return super().predict(self._checked(x), *args, **kwargs)
+    def fit(self, x=None, y=None, *args, **kwargs):
+        return super().fit(self._checked(x), y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        return super().evaluate(self._checked(x), y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return super().predict(self._checked(x), *args, **kwargs)
 
     def get_config(self):
-        return {**super().get_config(), "encoders": {m: keras.saving.serialize_keras_object(e) for m, e in self.encoders.items()},
-                "dim": self.dim, "temperature": self.initial_temperature, "learn_temperature": self.learn_temperature,
-                "min_temperature": self.min_temperature, "max_temperature": self.max_temperature}
+        return {
+            **super().get_config(),
+            "encoders": {m: keras.saving.serialize_keras_object(e) for m, e in self.encoders.items()},
+            "dim": self.dim,
+            "temperature": self.initial_temperature,
+            "learn_temperature": self.learn_temperature,
+            "min_temperature": self.min_temperature,
+            "max_temperature": self.max_temperature,
+        }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        config["encoders"] = {m: keras.saving.deserialize_keras_object(e) for m, e in config["encoders"].items()}
+        config["encoders"] = {
+            m: keras.saving.deserialize_keras_object(e) for m, e in config["encoders"].items()
+        }
         return cls(**config)
 
 # %% ../../nbs/07_apps.retrieval.ipynb #357c93ad
 @dataclass
 class CaptionedItems:
     "Items of one modality, each with its reference captions (the first is canonical) and a name to show."
-    inputs: np.ndarray # images uint8 (N,H,W,3), or model-ready features such as log-mel spectrograms (N,T,M)
-    captions: list # one list of reference captions per item
-    names: list # one display name per item: a file name, or e.g. 'scene 0017'
-    sources: list | None = None # where each item comes from (e.g. 'sounds' or 'speech'), for per-source scores; None: one source
+
+    inputs: np.ndarray  # images uint8 (N,H,W,3), or model-ready features such as log-mel spectrograms (N,T,M)
+    captions: list  # one list of reference captions per item
+    names: list  # one display name per item: a file name, or e.g. 'scene 0017'
+    # where each item comes from (e.g. 'sounds' or 'speech'), for per-source scores; None: one source
+    sources: list | None = None
 
     def __post_init__(self):
         n = len(self.inputs)
         if len(self.captions) != n or len(self.names) != n:
-            raise ValueError(f"CaptionedItems: {n} inputs, {len(self.captions)} caption lists and {len(self.names)} names; expected one of each per item")
-        if self.sources is not None and len(self.sources) != n: raise ValueError(f"CaptionedItems: {len(self.sources)} sources for {n} items")
+            raise ValueError(
+                f"CaptionedItems: {n} inputs, {len(self.captions)} caption lists and {len(self.names)} "
+                "names; expected one of each per item"
+            )
+        if self.sources is not None and len(self.sources) != n:
+            raise ValueError(f"CaptionedItems: {len(self.sources)} sources for {n} items")
         for i, refs in enumerate(self.captions):
-            if isinstance(refs, str) or not len(refs): raise ValueError(f"CaptionedItems: captions[{i}] must be a non-empty list of captions, got {refs!r}")
+            if isinstance(refs, str) or not len(refs):
+                raise ValueError(
+                    f"CaptionedItems: captions[{i}] must be a non-empty list of captions, got {refs!r}"
+                )
 
-    def __len__(self) -> int: return len(self.inputs)
+    def __len__(self) -> int:
+        return len(self.inputs)
 
     @property
     def canonical(self) -> list:
@@ -159,41 +236,57 @@ class CaptionedItems:
     def subset(self, index) -> CaptionedItems:
         "The items at `index` (an index array or a boolean mask)."
         index = np.flatnonzero(index) if np.asarray(index).dtype == bool else np.asarray(index, dtype=int)
-        return CaptionedItems(self.inputs[index], [self.captions[i] for i in index], [self.names[i] for i in index],
-                              None if self.sources is None else [self.sources[i] for i in index])
+        return CaptionedItems(
+            self.inputs[index],
+            [self.captions[i] for i in index],
+            [self.names[i] for i in index],
+            None if self.sources is None else [self.sources[i] for i in index],
+        )
 
 # %% ../../nbs/07_apps.retrieval.ipynb #d917f989
-def caption_relevance(queries: list, # the query captions
-                      references: list, # one list of reference captions per gallery item
-                     ) -> np.ndarray:
+def caption_relevance(
+    queries: list,  # the query captions
+    references: list,  # one list of reference captions per gallery item
+) -> np.ndarray:
     "Boolean (queries x items): True where the query is one of the item's references (after standardisation)."
     refs = [{standardize(r) for r in rs} for rs in references]
-    return np.array([[q in rs for rs in refs] for q in map(standardize, queries)], dtype=bool).reshape(len(queries), len(references))
+    return np.array([[q in rs for rs in refs] for q in map(standardize, queries)], dtype=bool).reshape(
+        len(queries), len(references)
+    )
 
 # %% ../../nbs/07_apps.retrieval.ipynb #5e2e0c7b
-def text_ids(vocab: Vocabulary, # the model's vocabulary
-             texts: list, # the texts to encode
-             strict: bool = False, # True: refuse a text none of whose words the vocabulary knows
-            ) -> np.ndarray:
-    "Token ids (N, L) of `texts`, padded with 0; with `strict`, a ValueError names a text made only of unknown words."
+def text_ids(
+    vocab: Vocabulary,  # the model's vocabulary
+    texts: list,  # the texts to encode
+    strict: bool = False,  # True: refuse a text none of whose words the vocabulary knows
+) -> np.ndarray:
+    """Token ids (N, L) of `texts`, padded with 0; with `strict`, a ValueError names a text made only of
+    unknown words."""
     ids = vocab.encode_batch(list(texts))
     if strict:
         for text, row in zip(texts, ids):
             if not (row > 1).any():
-                raise ValueError(f"query {text!r} has no word the model knows; it knows {len(vocab) - 2} words, such as "
-                                 + ", ".join(vocab.tokens[2:10]))
+                raise ValueError(
+                    f"query {text!r} has no word the model knows; it knows {len(vocab) - 2} words, such as "
+                    + ", ".join(vocab.tokens[2:10])
+                )
     return ids
 
-def training_pairs(items: CaptionedItems, # one split
-                   vocab: Vocabulary, # the model's vocabulary
-                   modality: str = "image", # the key of the non-text input
-                   all_captions: bool = False, # one pair per reference caption (True) or per item (False)
-                  ) -> tuple[dict, np.ndarray]:
-    "({'text': ids, modality: inputs}, labels): labels number the canonical captions, so equal captions are positives."
+
+def training_pairs(
+    items: CaptionedItems,  # one split
+    vocab: Vocabulary,  # the model's vocabulary
+    modality: str = "image",  # the key of the non-text input
+    all_captions: bool = False,  # one pair per reference caption (True) or per item (False)
+) -> tuple[dict, np.ndarray]:
+    """({'text': ids, modality: inputs}, labels): labels number the canonical captions, so equal captions are
+    positives."""
     rows = [(i, c) for i, refs in enumerate(items.captions) for c in (refs if all_captions else refs[:1])]
     index = np.array([i for i, _ in rows])
     _, labels = np.unique([standardize(c) for c in items.canonical], return_inverse=True)
-    return {"text": text_ids(vocab, [c for _, c in rows]), modality: items.inputs[index]}, labels[index].astype("int32")
+    return {"text": text_ids(vocab, [c for _, c in rows]), modality: items.inputs[index]}, labels[
+        index
+    ].astype("int32")
 
 # %% ../../nbs/07_apps.retrieval.ipynb #50576124
 def model_inputs(x) -> np.ndarray:
@@ -201,85 +294,126 @@ def model_inputs(x) -> np.ndarray:
     x = np.asarray(x)
     return x.astype("float32") / 255.0 if x.dtype == np.uint8 else x
 
-def top_k(similarity: np.ndarray, # queries x items scores
-          k: int, # how many items per query
-         ) -> tuple[np.ndarray, np.ndarray]:
+
+def top_k(
+    similarity: np.ndarray,  # queries x items scores
+    k: int,  # how many items per query
+) -> tuple[np.ndarray, np.ndarray]:
     "Indices (Q, k) of the k best-scored items per query, best first, and their scores."
-    s = np.asarray(similarity); k = min(k, s.shape[1])
+    s = np.asarray(similarity)
+    k = min(k, s.shape[1])
     idx = np.argsort(-s, axis=1, kind="stable")[:, :k]
     return idx, np.take_along_axis(s, idx, axis=1)
 
+
 class SearchIndex:
     "A trained aligner, its vocabulary and a gallery embedded once: text -> items, and item -> captions."
-    def __init__(self, model: ContrastiveAligner, # the trained model
-                 vocab: Vocabulary, # its vocabulary
-                 gallery: CaptionedItems, # the items to search; inputs may be None when `embeddings` are given
-                 modality: str = "image", # the gallery's modality, a key of the model
-                 embeddings: np.ndarray | None = None, # the gallery already embedded (N, D); None: embed it now
-                ):
+
+    def __init__(
+        self,
+        model: ContrastiveAligner,  # the trained model
+        vocab: Vocabulary,  # its vocabulary
+        gallery: CaptionedItems,  # the items to search; inputs may be None when `embeddings` are given
+        modality: str = "image",  # the gallery's modality, a key of the model
+        embeddings: np.ndarray | None = None,  # the gallery already embedded (N, D); None: embed it now
+    ):
         if modality == "text" or modality not in model.modalities:
-            raise ValueError(f"SearchIndex: unknown gallery modality {modality!r}; expected one of {[m for m in model.modalities if m != 'text']}")
+            raise ValueError(
+                f"SearchIndex: unknown gallery modality {modality!r}; expected one of "
+                f"{[m for m in model.modalities if m != 'text']}"
+            )
         n = len(gallery.captions)
-        if n == 0: raise ValueError("SearchIndex: the gallery is empty; expected at least one item to rank")
+        if n == 0:
+            raise ValueError("SearchIndex: the gallery is empty; expected at least one item to rank")
         self.model, self.vocab, self.gallery, self.modality = model, vocab, gallery, modality
-        self.embeddings = model.encode(modality, model_inputs(gallery.inputs)) if embeddings is None else np.asarray(embeddings)
-        if len(self.embeddings) != n: raise ValueError(f"SearchIndex: {len(self.embeddings)} embeddings for {n} gallery items")
+        self.embeddings = (
+            model.encode(modality, model_inputs(gallery.inputs))
+            if embeddings is None
+            else np.asarray(embeddings)
+        )
+        if len(self.embeddings) != n:
+            raise ValueError(f"SearchIndex: {len(self.embeddings)} embeddings for {n} gallery items")
         self.captions = list(dict.fromkeys(gallery.canonical))  # distinct, in gallery order
         self.caption_embeddings = model.encode("text", text_ids(vocab, self.captions))
 
-    def __len__(self) -> int: return len(self.embeddings)
+    def __len__(self) -> int:
+        return len(self.embeddings)
 
-    def search(self, texts: list, # query texts
-               k: int = 5, # results per query
-               strict: bool = True, # refuse a query made only of unknown words (False: rank it anyway)
-               source: str | None = None, # only items of this source (e.g. 'speech'); None: every item
-              ) -> list:
-        "For each text, the top k gallery items (of one source, or of all) as (index, score) pairs, best first."
-        if isinstance(texts, str): texts = [texts]
+    def search(
+        self,
+        texts: list,  # query texts
+        k: int = 5,  # results per query
+        strict: bool = True,  # refuse a query made only of unknown words (False: rank it anyway)
+        source: str | None = None,  # only items of this source (e.g. 'speech'); None: every item
+    ) -> list:
+        """For each text, the top k gallery items (of one source, or of all) as (index, score) pairs, best
+        first."""
+        if isinstance(texts, str):
+            texts = [texts]
         sim = self.model.encode("text", text_ids(self.vocab, texts, strict=strict)) @ self.embeddings.T
         if source is not None:  # the other sources' items are scored -inf, and k is capped at what is left
             keep = np.array(self.gallery.sources or [""] * len(self)) == source
-            if not keep.any(): raise ValueError(f"no gallery item comes from source {source!r}; the gallery's sources are {sorted(set(self.gallery.sources or []))}")
+            if not keep.any():
+                raise ValueError(
+                    f"no gallery item comes from source {source!r}; the gallery's sources are "
+                    f"{sorted(set(self.gallery.sources or []))}"
+                )
             sim, k = np.where(keep, sim, -np.inf), min(k, int(keep.sum()))
         idx, score = top_k(sim, k)
         return [list(zip(i.tolist(), s.tolist())) for i, s in zip(idx, score)]
 
-    def describe(self, items, # model inputs of the gallery's modality (a batch)
-                 k: int = 5, # captions per item
-                ) -> list:
+    def describe(
+        self,
+        items,  # model inputs of the gallery's modality (a batch)
+        k: int = 5,  # captions per item
+    ) -> list:
         "For each item, the top k distinct gallery captions as (caption, score) pairs, best first."
-        idx, score = top_k(self.model.encode(self.modality, model_inputs(items)) @ self.caption_embeddings.T, k)
+        idx, score = top_k(
+            self.model.encode(self.modality, model_inputs(items)) @ self.caption_embeddings.T, k
+        )
         return [[(self.captions[j], s) for j, s in zip(i.tolist(), sc.tolist())] for i, sc in zip(idx, score)]
 
 # %% ../../nbs/07_apps.retrieval.ipynb #43ec572a
 def _short(text: str, width: int = 34) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
+
 
 def _lines(text: str, width: int = 30, most: int = 3) -> str:
     "`text` wrapped at word boundaries into at most `most` lines of about `width` characters."
     lines = [""]
     for w in text.split():
-        if lines[-1] and len(lines[-1]) + 1 + len(w) > width: lines.append(w)
-        else: lines[-1] = f"{lines[-1]} {w}".strip()
-    return "\n".join(lines[:most - 1] + [_short(" ".join(lines[most - 1:]), width)] if len(lines) > most else lines)
+        if lines[-1] and len(lines[-1]) + 1 + len(w) > width:
+            lines.append(w)
+        else:
+            lines[-1] = f"{lines[-1]} {w}".strip()
+    return "\n".join(
+        lines[: most - 1] + [_short(" ".join(lines[most - 1 :]), width)] if len(lines) > most else lines
+    )
+
 
 def _show_item(ax, x, kind: str):
     "Draw one gallery item: an image, or a spectrogram (time on the horizontal axis)."
-    if kind == "image": ax.imshow(x)
-    else: ax.imshow(np.asarray(x).T, origin="lower", aspect="auto", cmap="magma")
-    ax.set_xticks([]); ax.set_yticks([])
+    if kind == "image":
+        ax.imshow(x)
+    else:
+        ax.imshow(np.asarray(x).T, origin="lower", aspect="auto", cmap="magma")
+    ax.set_xticks([])
+    ax.set_yticks([])
 
-def plot_similarity(similarity: np.ndarray, # texts x items
-                    texts: list, # row labels: the query texts
-                    items: list | None = None, # column labels (names); None: numbers
-                    thumbnails=None, # one input per column to draw above it (images or spectrograms), or None
-                    kind: str = "image", # "image" or "spectrogram": how to draw the thumbnails
-                    path: str | Path | None = None, # save as PNG here
-                   ):
+
+def plot_similarity(
+    similarity: np.ndarray,  # texts x items
+    texts: list,  # row labels: the query texts
+    items: list | None = None,  # column labels (names); None: numbers
+    thumbnails=None,  # one input per column to draw above it (images or spectrograms), or None
+    kind: str = "image",  # "image" or "spectrogram": how to draw the thumbnails
+    path: str | Path | None = None,  # save as PNG here
+):
     "Heat map of text x item cosine similarities, with the items drawn above their columns."
     import matplotlib.pyplot as plt
+
     q, n = similarity.shape
-    cell, left, bottom = 0.55, 3.3, 1.0                       # inches: one square cell per (text, item)
+    cell, left, bottom = 0.55, 3.3, 1.0  # inches: one square cell per (text, item)
     thumb = cell if thumbnails is not None else 0.0
     W, H = left + cell * n + 1.3, bottom + cell * q + thumb + 0.2
     fig = plt.figure(figsize=(W, H))
@@ -289,79 +423,144 @@ def plot_similarity(similarity: np.ndarray, # texts x items
     ax.set_xticks(range(n), items if items is not None else range(n), rotation=90, fontsize=7)
     if thumbnails is not None:
         for j, x in enumerate(thumbnails):
-            _show_item(fig.add_axes([(left + j * cell + 0.03) / W, (bottom + cell * q + 0.05) / H, (cell - 0.06) / W, (thumb - 0.06) / H]), x, kind)
-    fig.colorbar(im, cax=fig.add_axes([(left + cell * n + 0.25) / W, bottom / H, 0.15 / W, cell * q / H]), label="cosine similarity")
-    if path: fig.savefig(path, dpi=100, bbox_inches="tight")
+            _show_item(
+                fig.add_axes(
+                    [
+                        (left + j * cell + 0.03) / W,
+                        (bottom + cell * q + 0.05) / H,
+                        (cell - 0.06) / W,
+                        (thumb - 0.06) / H,
+                    ]
+                ),
+                x,
+                kind,
+            )
+    fig.colorbar(
+        im,
+        cax=fig.add_axes([(left + cell * n + 0.25) / W, bottom / H, 0.15 / W, cell * q / H]),
+        label="cosine similarity",
+    )
+    if path:
+        fig.savefig(path, dpi=100, bbox_inches="tight")
     return fig
 
-def plot_top_k(queries: list, # query texts
-               hits: list, # per query, (index, score) pairs from SearchIndex.search
-               gallery: CaptionedItems, # the items the indices point into
-               kind: str = "image", # "image" or "spectrogram"
-               path: str | Path | None = None, # save as PNG here
-              ):
+
+def plot_top_k(
+    queries: list,  # query texts
+    hits: list,  # per query, (index, score) pairs from SearchIndex.search
+    gallery: CaptionedItems,  # the items the indices point into
+    kind: str = "image",  # "image" or "spectrogram"
+    path: str | Path | None = None,  # save as PNG here
+):
     "One row per query: its top-k items with their captions and scores (green: same caption as the query)."
     import matplotlib.pyplot as plt
+
     k = max(len(h) for h in hits)
     fig, axes = plt.subplots(len(queries), k, figsize=(2.2 * k, 2.9 * len(queries)), squeeze=False)
-    fig.subplots_adjust(left=0.02, right=0.98, bottom=0.02, top=1 - 1.0 / (2.9 * len(queries)), wspace=0.12, hspace=0.95)
+    fig.subplots_adjust(
+        left=0.02, right=0.98, bottom=0.02, top=1 - 1.0 / (2.9 * len(queries)), wspace=0.12, hspace=0.95
+    )
     for row, (q, hs) in enumerate(zip(queries, hits)):
-        for ax in axes[row]: ax.axis("off")
+        for ax in axes[row]:
+            ax.axis("off")
         box = axes[row, 0].get_position()
-        fig.text(box.x0, box.y1 + 0.75 / (2.9 * len(queries)), "query: " + _short(q, 90), fontsize=9, weight="bold")
+        fig.text(
+            box.x0, box.y1 + 0.75 / (2.9 * len(queries)), "query: " + _short(q, 90), fontsize=9, weight="bold"
+        )
         for ax, (j, score) in zip(axes[row], hs):
-            ax.axis("on"); _show_item(ax, gallery.inputs[j], kind)
+            ax.axis("on")
+            _show_item(ax, gallery.inputs[j], kind)
             ok = standardize(q) in {standardize(c) for c in gallery.captions[j]}
-            ax.set_title(f"{gallery.names[j]} ({score:.2f})\n{_lines(gallery.canonical[j])}", fontsize=7, color="green" if ok else "red")
-            for s in ax.spines.values(): s.set_color("green" if ok else "red"); s.set_linewidth(2)
-    if path: fig.savefig(path, dpi=100)
+            ax.set_title(
+                f"{gallery.names[j]} ({score:.2f})\n{_lines(gallery.canonical[j])}",
+                fontsize=7,
+                color="green" if ok else "red",
+            )
+            for s in ax.spines.values():
+                s.set_color("green" if ok else "red")
+                s.set_linewidth(2)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
-def plot_shared_space(spaces: dict, # {title: {modality: (N, D) embeddings}}, e.g. before and after training; rows i pair up
-                      concepts: list, # a concept name per item (the same for every modality), for the colours
-                      path: str | Path | None = None, # save as PNG here
-                     ):
-    "The shared space in 2-D (PCA over all modalities): one row per entry of `spaces`, coloured by modality, then by concept."
+
+def plot_shared_space(
+    spaces: dict,  # {title: {modality: (N, D) embeddings}}, e.g. before and after training; rows i pair up
+    concepts: list,  # a concept name per item (the same for every modality), for the colours
+    path: str | Path | None = None,  # save as PNG here
+):
+    """The shared space in 2-D (PCA over all modalities): one row per entry of `spaces`, coloured by modality,
+    then by concept."""
     import matplotlib.pyplot as plt
     from sklearn.decomposition import PCA
-    names = sorted(set(concepts)); cid = np.array([names.index(c) for c in concepts])
+
+    names = sorted(set(concepts))
+    cid = np.array([names.index(c) for c in concepts])
     cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
     markers = dict(zip(["text", "image", "audio"], ["s", "o", "^"]))
     fig, axes = plt.subplots(len(spaces), 2, figsize=(11, 4.2 * len(spaces)), squeeze=False)
     for row, (title, emb) in enumerate(spaces.items()):
         mods = list(emb)
-        xy = np.split(PCA(2, random_state=0).fit_transform(np.concatenate([emb[mo] for mo in mods])), np.cumsum([len(emb[mo]) for mo in mods])[:-1])
+        xy = np.split(
+            PCA(2, random_state=0).fit_transform(np.concatenate([emb[mo] for mo in mods])),
+            np.cumsum([len(emb[mo]) for mo in mods])[:-1],
+        )
         for mo, p in zip(mods, xy):
             axes[row, 0].scatter(p[:, 0], p[:, 1], s=8, alpha=0.5, marker=markers.get(mo, "o"), label=mo)
-            axes[row, 1].scatter(p[:, 0], p[:, 1], s=8, alpha=0.6, marker=markers.get(mo, "o"), c=[cmap(i % cmap.N) for i in cid])
-        axes[row, 0].legend(title="modality", markerscale=2); axes[row, 0].set_title(f"{title}: coloured by modality")
+            axes[row, 1].scatter(
+                p[:, 0],
+                p[:, 1],
+                s=8,
+                alpha=0.6,
+                marker=markers.get(mo, "o"),
+                c=[cmap(i % cmap.N) for i in cid],
+            )
+        axes[row, 0].legend(title="modality", markerscale=2)
+        axes[row, 0].set_title(f"{title}: coloured by modality")
         axes[row, 1].set_title(f"{title}: coloured by concept (marker = modality)")
-    handles = [plt.Line2D([], [], ls="", marker="o", color=cmap(i % cmap.N), label=n) for i, n in enumerate(names)]
+    handles = [
+        plt.Line2D([], [], ls="", marker="o", color=cmap(i % cmap.N), label=n) for i, n in enumerate(names)
+    ]
     axes[0, 1].legend(handles=handles, fontsize=7, loc="best", title="concept")
     fig.tight_layout()
-    if path: fig.savefig(path, dpi=100)
+    if path:
+        fig.savefig(path, dpi=100)
     return fig
 
 # %% ../../nbs/07_apps.retrieval.ipynb #4382e9b1
-def caption_concepts(captions: list, # one caption per item
-                     words: list | None = None, # the concept names (a name may be several words); None: found from the captions
-                     most: int = 8, # with words=None, how many of the commonest words become concepts
-                    ) -> list:
-    "For each caption, the concept of `words` that comes first in it, or 'other': a colour per point of a shared-space plot."
+def caption_concepts(
+    captions: list,  # one caption per item
+    # the concept names (a name may be several words); None: found from the captions
+    words: list | None = None,
+    most: int = 8,  # with words=None, how many of the commonest words become concepts
+) -> list:
+    """For each caption, the concept of `words` that comes first in it, or 'other': a colour per point of a
+    shared-space plot."""
     texts = [f" {standardize(c)} " for c in captions]
     if words is None:  # the commonest words that still tell captions apart (in fewer than half of them)
         counts = Counter(w for t in texts for w in set(t.split()))
-        words = sorted((w for w, c in counts.items() if c < len(texts) / 2), key=lambda w: (-counts[w], w))[:most]  # ties: a-z
+        # ties: a-z
+        words = sorted((w for w, c in counts.items() if c < len(texts) / 2), key=lambda w: (-counts[w], w))[
+            :most
+        ]
+
     def first(t):
         at = {w: t.find(f" {standardize(w)} ") for w in words}
         found = [w for w in words if at[w] >= 0]
         return min(found, key=at.get) if found else "other"
+
     return [first(t) for t in texts]
 
-def embed_pairs(model: ContrastiveAligner, # an aligner, trained or not
-                vocab: Vocabulary, # its vocabulary
-                items: CaptionedItems, # the items, with their inputs
-                modality: str = "image", # the items' modality
-               ) -> dict:
-    "{'text': embeddings of the canonical captions, modality: embeddings of the inputs}; row i of each comes from item i."
-    return {"text": model.encode("text", text_ids(vocab, items.canonical)), modality: model.encode(modality, model_inputs(items.inputs))}
+
+def embed_pairs(
+    model: ContrastiveAligner,  # an aligner, trained or not
+    vocab: Vocabulary,  # its vocabulary
+    items: CaptionedItems,  # the items, with their inputs
+    modality: str = "image",  # the items' modality
+) -> dict:
+    """{'text': embeddings of the canonical captions, modality: embeddings of the inputs}; row i of each comes
+    from item i."""
+    return {
+        "text": model.encode("text", text_ids(vocab, items.canonical)),
+        modality: model.encode(modality, model_inputs(items.inputs)),
+    }

@@ -5,7 +5,6 @@
 # %% ../../nbs/03_represent.encoders.ipynb #02a277a4
 from __future__ import annotations
 
-import numpy as np
 import keras
 from keras import ops
 
@@ -13,24 +12,29 @@ from keras import ops
 __all__ = ['check_rank', 'masked_mean', 'TransformerBlock', 'TextEncoder', 'ImageEncoder', 'AudioEncoder', 'ProjectionHead']
 
 # %% ../../nbs/03_represent.encoders.ipynb #474ff7db
-def check_rank(layer: keras.layers.Layer, # the layer receiving `x`, named in the message
-               x, # the input tensor or array
-               rank: int, # the rank `layer` expects
-               what: str, # what `layer` expects, in words, e.g. "token ids (batch, length)"
-              ) -> tuple:
+def check_rank(
+    layer: keras.layers.Layer,  # the layer receiving `x`, named in the message
+    x,  # the input tensor or array
+    rank: int,  # the rank `layer` expects
+    what: str,  # what `layer` expects, in words, e.g. "token ids (batch, length)"
+) -> tuple:
     "The static shape of `x`, after checking that it has `rank` axes and none of them is empty."
     shape = tuple(x.shape)
     who = f"{layer.__class__.__name__} '{layer.name}'"
-    if len(shape) != rank: raise ValueError(f"{who}: expected {what}, a rank-{rank} input; got shape {shape}")
-    if any(d == 0 for d in shape): raise ValueError(f"{who}: empty input of shape {shape}; expected {what} with no zero-sized axis")
+    if len(shape) != rank:
+        raise ValueError(f"{who}: expected {what}, a rank-{rank} input; got shape {shape}")
+    if any(d == 0 for d in shape):
+        raise ValueError(f"{who}: empty input of shape {shape}; expected {what} with no zero-sized axis")
     return shape
 
 # %% ../../nbs/03_represent.encoders.ipynb #11b66c61
-def masked_mean(x, # features (B, L, D)
-                mask=None, # (B, L), True for real steps; None: every step counts
-               ):
+def masked_mean(
+    x,  # features (B, L, D)
+    mask=None,  # (B, L), True for real steps; None: every step counts
+):
     "Mean of `x` over its valid steps: the pooled vector of a padded sequence."
-    if mask is None: return ops.mean(x, axis=1)
+    if mask is None:
+        return ops.mean(x, axis=1)
     m = ops.expand_dims(ops.cast(mask, x.dtype), -1)
     return ops.sum(x * m, axis=1) / ops.maximum(ops.sum(m, axis=1), 1.0)
 
@@ -38,13 +42,18 @@ def masked_mean(x, # features (B, L, D)
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TransformerBlock(keras.layers.Layer):
     "A pre-norm Transformer encoder block: self-attention then a feed-forward network, each with a residual."
-    def __init__(self, dim: int = 64, # model width D
-                 num_heads: int = 2, # attention heads (each of width D / num_heads)
-                 ff_dim: int | None = None, # hidden width of the feed-forward network (default 2 D)
-                 dropout: float = 0.0, # dropout on the attention weights
-                 **kwargs):
+
+    def __init__(
+        self,
+        dim: int = 64,  # model width D
+        num_heads: int = 2,  # attention heads (each of width D / num_heads)
+        ff_dim: int | None = None,  # hidden width of the feed-forward network (default 2 D)
+        dropout: float = 0.0,  # dropout on the attention weights
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if dim % num_heads: raise ValueError(f"TransformerBlock: dim={dim} is not divisible by num_heads={num_heads}")
+        if dim % num_heads:
+            raise ValueError(f"TransformerBlock: dim={dim} is not divisible by num_heads={num_heads}")
         self.dim, self.num_heads, self.ff_dim, self.dropout = dim, num_heads, ff_dim or 2 * dim, dropout
         self.supports_masking = True
         self.norm1 = keras.layers.LayerNormalization(epsilon=1e-6)
@@ -54,8 +63,10 @@ class TransformerBlock(keras.layers.Layer):
         self.ff2 = keras.layers.Dense(dim)
 
     def build(self, input_shape):
-        self.norm1.build(input_shape); self.attention.build(input_shape, input_shape)
-        self.norm2.build(input_shape); self.ff1.build(input_shape)
+        self.norm1.build(input_shape)
+        self.attention.build(input_shape, input_shape)
+        self.norm2.build(input_shape)
+        self.ff1.build(input_shape)
         self.ff2.build(tuple(input_shape[:-1]) + (self.ff_dim,))
 
     def call(self, x, mask=None, training=None):
@@ -68,24 +79,41 @@ class TransformerBlock(keras.layers.Layer):
         return x + self.ff2(self.ff1(self.norm2(x)))
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads,
-                "ff_dim": self.ff_dim, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "ff_dim": self.ff_dim,
+            "dropout": self.dropout,
+        }
 
 # %% ../../nbs/03_represent.encoders.ipynb #032d8d25
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TextEncoder(keras.layers.Layer):
-    "Token ids (B, L), 0 = padding -> {'pooled': (B, D), 'tokens': (B, L, D)}: embeddings, then a bidirectional GRU or a Transformer."
-    def __init__(self, vocab_size: int, # number of token ids, padding (0) included
-                 dim: int = 64, # output width D
-                 kind: str = "gru", # "gru" (bidirectional GRU) or "transformer"
-                 num_heads: int = 2, # attention heads (kind="transformer")
-                 num_layers: int = 1, # Transformer blocks (kind="transformer")
-                 max_len: int = 128, # longest sequence, for the position embeddings (kind="transformer")
-                 **kwargs):
+    """Token ids (B, L), 0 = padding -> {'pooled': (B, D), 'tokens': (B, L, D)}: embeddings, then a
+    bidirectional GRU or a Transformer."""
+
+    def __init__(
+        self,
+        vocab_size: int,  # number of token ids, padding (0) included
+        dim: int = 64,  # output width D
+        kind: str = "gru",  # "gru" (bidirectional GRU) or "transformer"
+        num_heads: int = 2,  # attention heads (kind="transformer")
+        num_layers: int = 1,  # Transformer blocks (kind="transformer")
+        max_len: int = 128,  # longest sequence, for the position embeddings (kind="transformer")
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if kind not in ("gru", "transformer"): raise ValueError(f"TextEncoder: kind={kind!r}; expected 'gru' or 'transformer'")
-        if kind == "gru" and dim % 2: raise ValueError(f"TextEncoder: dim={dim} must be even for kind='gru' (two directions of dim/2 units)")
-        if vocab_size < 2: raise ValueError(f"TextEncoder: vocab_size={vocab_size}; expected at least 2 (padding and one token)")
+        if kind not in ("gru", "transformer"):
+            raise ValueError(f"TextEncoder: kind={kind!r}; expected 'gru' or 'transformer'")
+        if kind == "gru" and dim % 2:
+            raise ValueError(
+                f"TextEncoder: dim={dim} must be even for kind='gru' (two directions of dim/2 units)"
+            )
+        if vocab_size < 2:
+            raise ValueError(
+                f"TextEncoder: vocab_size={vocab_size}; expected at least 2 (padding and one token)"
+            )
         self.vocab_size, self.dim, self.kind = vocab_size, dim, kind
         self.num_heads, self.num_layers, self.max_len = num_heads, num_layers, max_len
         self.embedding = keras.layers.Embedding(vocab_size, dim)
@@ -99,10 +127,12 @@ class TextEncoder(keras.layers.Layer):
     def build(self, input_shape):
         self.embedding.build(input_shape)
         seq = tuple(input_shape) + (self.dim,)
-        if self.kind == "gru": self.rnn.build(seq)
+        if self.kind == "gru":
+            self.rnn.build(seq)
         else:
             self.position.build((None,))
-            for block in self.blocks: block.build(seq)
+            for block in self.blocks:
+                block.build(seq)
             self.norm.build(seq)
 
     def call(self, token_ids, training=None):
@@ -110,16 +140,23 @@ class TextEncoder(keras.layers.Layer):
         if hasattr(token_ids, "numpy"):  # an eager call holds values: check them here, not deep in a gather
             lo, hi = int(ops.min(token_ids)), int(ops.max(token_ids))
             if lo < 0 or hi >= self.vocab_size:
-                raise ValueError(f"TextEncoder '{self.name}': token ids must lie in [0, {self.vocab_size}); got values from {lo} to {hi}")
+                raise ValueError(
+                    f"TextEncoder '{self.name}': token ids must lie in [0, {self.vocab_size}); got "
+                    f"values from {lo} to {hi}"
+                )
         if self.kind == "transformer" and shape[1] is not None and shape[1] > self.max_len:
-            raise ValueError(f"TextEncoder '{self.name}': sequences of length {shape[1]} exceed max_len={self.max_len}")
+            raise ValueError(
+                f"TextEncoder '{self.name}': sequences of length {shape[1]} exceed max_len={self.max_len}"
+            )
         ids = ops.cast(token_ids, "int32")
         mask = ops.not_equal(ids, 0)
         x = self.embedding(ids)
-        if self.kind == "gru": x = self.rnn(x, mask=mask, training=training)
+        if self.kind == "gru":
+            x = self.rnn(x, mask=mask, training=training)
         else:
             x = x + self.position(ops.arange(ops.shape(ids)[1]))
-            for block in self.blocks: x = block(x, mask=mask, training=training)
+            for block in self.blocks:
+                x = block(x, mask=mask, training=training)
             x = self.norm(x)
         x = x * ops.expand_dims(ops.cast(mask, x.dtype), -1)
         return {"pooled": masked_mean(x, mask), "tokens": x}
@@ -128,23 +165,41 @@ class TextEncoder(keras.layers.Layer):
         return {"pooled": (input_shape[0], self.dim), "tokens": tuple(input_shape) + (self.dim,)}
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "kind": self.kind,
-                "num_heads": self.num_heads, "num_layers": self.num_layers, "max_len": self.max_len}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "dim": self.dim,
+            "kind": self.kind,
+            "num_heads": self.num_heads,
+            "num_layers": self.num_layers,
+            "max_len": self.max_len,
+        }
 
 # %% ../../nbs/03_represent.encoders.ipynb #4e0aea53
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ImageEncoder(keras.layers.Layer):
-    "Images (B, H, W, C) -> {'pooled': (B, D), 'regions': (B, R, D)}, R = (H / 2^n)(W / 2^n) grid cells, row-major."
-    def __init__(self, dim: int = 64, # output width D
-                 filters: tuple = (32, 64), # channels of each conv block; each block halves H and W
-                 kernel_size: int = 3, # convolution window
-                 pooling: str = "flatten", # "flatten": a dense layer over all regions; "mean": their average
-                 **kwargs):
+    """Images (B, H, W, C) -> {'pooled': (B, D), 'regions': (B, R, D)}, R = (H / 2^n)(W / 2^n) grid cells,
+    row-major."""
+
+    def __init__(
+        self,
+        dim: int = 64,  # output width D
+        filters: tuple = (32, 64),  # channels of each conv block; each block halves H and W
+        kernel_size: int = 3,  # convolution window
+        pooling: str = "flatten",  # "flatten": a dense layer over all regions; "mean": their average
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if not filters: raise ValueError("ImageEncoder: filters is empty; expected at least one conv block, e.g. (32, 64)")
-        if pooling not in ("flatten", "mean"): raise ValueError(f"ImageEncoder: pooling={pooling!r}; expected 'flatten' or 'mean'")
+        if not filters:
+            raise ValueError(
+                "ImageEncoder: filters is empty; expected at least one conv block, e.g. (32, 64)"
+            )
+        if pooling not in ("flatten", "mean"):
+            raise ValueError(f"ImageEncoder: pooling={pooling!r}; expected 'flatten' or 'mean'")
         self.dim, self.filters, self.kernel_size, self.pooling = dim, tuple(filters), kernel_size, pooling
-        self.convs = [keras.layers.Conv2D(f, kernel_size, padding="same", activation="relu") for f in self.filters]
+        self.convs = [
+            keras.layers.Conv2D(f, kernel_size, padding="same", activation="relu") for f in self.filters
+        ]
         self.pool = keras.layers.MaxPooling2D(2)
         self.to_regions = keras.layers.Conv2D(dim, 1)  # one D-vector per grid cell
         self.summary_layer = keras.layers.Dense(dim) if pooling == "flatten" else None
@@ -157,7 +212,11 @@ class ImageEncoder(keras.layers.Layer):
             shape = self.pool.compute_output_shape(conv.compute_output_shape(shape))
         self.to_regions.build(shape)
         if self.summary_layer is not None:
-            if None in shape[1:3]: raise ValueError(f"ImageEncoder '{self.name}': pooling='flatten' needs a fixed image size; got input shape {tuple(input_shape)} (or use pooling='mean')")
+            if None in shape[1:3]:
+                raise ValueError(
+                    f"ImageEncoder '{self.name}': pooling='flatten' needs a fixed image size; got input "
+                    f"shape {tuple(input_shape)} (or use pooling='mean')"
+                )
             self.built_grid = tuple(shape[1:3])
             self.summary_layer.build((None, shape[1] * shape[2] * self.dim))
 
@@ -170,38 +229,70 @@ class ImageEncoder(keras.layers.Layer):
         _, h, w, _ = check_rank(self, images, 4, "images (batch, height, width, channels)")
         n = 2 ** len(self.filters)
         if h is not None and w is not None and (h < n or w < n):
-            raise ValueError(f"ImageEncoder '{self.name}': images of {h}x{w} pixels are too small for "
-                             f"{len(self.filters)} pooling steps; expected at least {n}x{n}")
-        if self.built_grid is not None and h is not None and w is not None and self.grid(h, w) != self.built_grid:
-            raise ValueError(f"ImageEncoder '{self.name}': built for a {self.built_grid[0]}x{self.built_grid[1]} region grid, but {h}x{w} "
-                             f"images give {self.grid(h, w)[0]}x{self.grid(h, w)[1]}; resize the images or use pooling='mean'")
+            raise ValueError(
+                f"ImageEncoder '{self.name}': images of {h}x{w} pixels are too small for "
+                f"{len(self.filters)} pooling steps; expected at least {n}x{n}"
+            )
+        if (
+            self.built_grid is not None
+            and h is not None
+            and w is not None
+            and self.grid(h, w) != self.built_grid
+        ):
+            raise ValueError(
+                f"ImageEncoder '{self.name}': built for a {self.built_grid[0]}x{self.built_grid[1]} region "
+                f"grid, but {h}x{w} images give {self.grid(h, w)[0]}x{self.grid(h, w)[1]}; resize the "
+                "images or use pooling='mean'"
+            )
         x = ops.cast(images, self.compute_dtype)
-        for conv in self.convs: x = self.pool(conv(x))
-        x = self.to_regions(x)                                     # (B, h, w, D)
+        for conv in self.convs:
+            x = self.pool(conv(x))
+        x = self.to_regions(x)  # (B, h, w, D)
         rows, cols = x.shape[1], x.shape[2]
-        regions = ops.reshape(x, (-1, rows * cols, self.dim) if rows and cols else (ops.shape(x)[0], -1, self.dim))  # row-major: (B, h*w, D)
-        if self.summary_layer is None: pooled = ops.mean(regions, axis=1)
-        else: pooled = self.summary_layer(ops.reshape(regions, (ops.shape(regions)[0], -1)))
+        # row-major: (B, h*w, D)
+        regions = ops.reshape(
+            x, (-1, rows * cols, self.dim) if rows and cols else (ops.shape(x)[0], -1, self.dim)
+        )
+        if self.summary_layer is None:
+            pooled = ops.mean(regions, axis=1)
+        else:
+            pooled = self.summary_layer(ops.reshape(regions, (ops.shape(regions)[0], -1)))
         return {"pooled": pooled, "regions": regions}
 
     def compute_output_shape(self, input_shape):
         rows, cols = self.grid(*input_shape[1:3]) if None not in input_shape[1:3] else (None, None)
-        return {"pooled": (input_shape[0], self.dim), "regions": (input_shape[0], None if rows is None else rows * cols, self.dim)}
+        return {
+            "pooled": (input_shape[0], self.dim),
+            "regions": (input_shape[0], None if rows is None else rows * cols, self.dim),
+        }
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "filters": list(self.filters), "kernel_size": self.kernel_size, "pooling": self.pooling}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "filters": list(self.filters),
+            "kernel_size": self.kernel_size,
+            "pooling": self.pooling,
+        }
 
 # %% ../../nbs/03_represent.encoders.ipynb #a9744b26
 @keras.saving.register_keras_serializable(package="mmlearn")
 class AudioEncoder(keras.layers.Layer):
-    "Log-mel frames (B, T, M) -> {'pooled': (B, D), 'frames': (B, T', D)}, T' = T / 2^n: conv blocks, then a GRU."
-    def __init__(self, dim: int = 64, # output width D (GRU units)
-                 filters: tuple = (64,), # channels of each Conv1D block; each block halves T
-                 kernel_size: int = 5, # convolution window, in frames
-                 **kwargs):
+    """Log-mel frames (B, T, M) -> {'pooled': (B, D), 'frames': (B, T', D)}, T' = T / 2^n: conv blocks, then a
+    GRU."""
+
+    def __init__(
+        self,
+        dim: int = 64,  # output width D (GRU units)
+        filters: tuple = (64,),  # channels of each Conv1D block; each block halves T
+        kernel_size: int = 5,  # convolution window, in frames
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.dim, self.filters, self.kernel_size = dim, tuple(filters), kernel_size
-        self.convs = [keras.layers.Conv1D(f, kernel_size, padding="same", activation="relu") for f in self.filters]
+        self.convs = [
+            keras.layers.Conv1D(f, kernel_size, padding="same", activation="relu") for f in self.filters
+        ]
         self.pool = keras.layers.MaxPooling1D(2)
         self.rnn = keras.layers.GRU(dim, return_sequences=True)
 
@@ -216,9 +307,13 @@ class AudioEncoder(keras.layers.Layer):
         _, t, _ = check_rank(self, log_mel, 3, "log-mel frames (batch, time, mels)")
         n = 2 ** len(self.filters)
         if t is not None and t < n:
-            raise ValueError(f"AudioEncoder '{self.name}': {t} frames are too few for {len(self.filters)} pooling steps; expected at least {n}")
+            raise ValueError(
+                f"AudioEncoder '{self.name}': {t} frames are too few for {len(self.filters)} pooling "
+                f"steps; expected at least {n}"
+            )
         x = ops.cast(log_mel, self.compute_dtype)
-        for conv in self.convs: x = self.pool(conv(x))
+        for conv in self.convs:
+            x = self.pool(conv(x))
         frames = self.rnn(x, training=training)
         return {"pooled": ops.mean(frames, axis=1), "frames": frames}
 
@@ -227,18 +322,29 @@ class AudioEncoder(keras.layers.Layer):
         return {"pooled": (input_shape[0], self.dim), "frames": (input_shape[0], t, self.dim)}
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "filters": list(self.filters), "kernel_size": self.kernel_size}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "filters": list(self.filters),
+            "kernel_size": self.kernel_size,
+        }
 
 # %% ../../nbs/03_represent.encoders.ipynb #ee81d954
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ProjectionHead(keras.layers.Layer):
-    "Features (..., D_in) -> (..., dim) in the shared space: dense (after an optional hidden layer), then L2-normalised."
-    def __init__(self, dim: int, # width of the shared space
-                 normalize: bool = True, # divide by the L2 norm, so dot products are cosine similarities
-                 hidden: int | None = None, # width of a GELU hidden layer before the projection; None: linear
-                 **kwargs):
+    """Features (..., D_in) -> (..., dim) in the shared space: dense (after an optional hidden layer), then
+    L2-normalised."""
+
+    def __init__(
+        self,
+        dim: int,  # width of the shared space
+        normalize: bool = True,  # divide by the L2 norm, so dot products are cosine similarities
+        hidden: int | None = None,  # width of a GELU hidden layer before the projection; None: linear
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if dim < 1: raise ValueError(f"ProjectionHead: dim={dim}; expected a positive width")
+        if dim < 1:
+            raise ValueError(f"ProjectionHead: dim={dim}; expected a positive width")
         self.dim, self.normalize, self.hidden = dim, normalize, hidden
         self.hidden_layer = keras.layers.Dense(hidden, activation="gelu") if hidden else None
         self.projection = keras.layers.Dense(dim)
@@ -246,12 +352,18 @@ class ProjectionHead(keras.layers.Layer):
     def build(self, input_shape):
         shape = tuple(input_shape)
         if self.hidden_layer is not None:
-            self.hidden_layer.build(shape); shape = shape[:-1] + (self.hidden,)
+            self.hidden_layer.build(shape)
+            shape = shape[:-1] + (self.hidden,)
         self.projection.build(shape)
 
     def call(self, x):
-        if len(x.shape) < 2: raise ValueError(f"ProjectionHead '{self.name}': expected features (batch, ..., dim), got shape {tuple(x.shape)}")
-        if self.hidden_layer is not None: x = self.hidden_layer(x)
+        if len(x.shape) < 2:
+            raise ValueError(
+                f"ProjectionHead '{self.name}': expected features (batch, ..., dim), got shape "
+                f"{tuple(x.shape)}"
+            )
+        if self.hidden_layer is not None:
+            x = self.hidden_layer(x)
         z = self.projection(x)
         return ops.normalize(z, axis=-1, order=2) if self.normalize else z
 

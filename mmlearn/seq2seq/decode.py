@@ -23,10 +23,14 @@ __all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 's
 def _compiled(model, key, make):
     "The tf.function for `key` stored on `model` (made on first use), so each model traces each setting once."
     fns = model.__dict__.get("_mmlearn_decoders")
-    if fns is None:   # object.__setattr__: Keras would otherwise track the dict; the model owns it and frees it with itself
-        fns = {}; object.__setattr__(model, "_mmlearn_decoders", fns)
-    if key not in fns: fns[key] = make()
+    # object.__setattr__: Keras would otherwise track the dict; the model owns it and frees it with itself
+    if fns is None:
+        fns = {}
+        object.__setattr__(model, "_mmlearn_decoders", fns)
+    if key not in fns:
+        fns[key] = make()
     return fns[key]
+
 
 def _check_positive(name, value, kind="integer"):
     "A ValueError naming `name` unless `value` is a positive integer (or number)."
@@ -34,11 +38,13 @@ def _check_positive(name, value, kind="integer"):
     if isinstance(value, bool) or not isinstance(value, types) or not value > 0:
         raise ValueError(f"{name} must be a positive {kind}, got {value!r}")
 
+
 def _check_length(model, max_length):
     _check_positive("max_length", max_length)
-    limit = getattr(model.decoder, "max_length", None)   # the Transformer's position table and cache size
+    limit = getattr(model.decoder, "max_length", None)  # the Transformer's position table and cache size
     if limit is not None and max_length > limit:
         raise ValueError(f"max_length={max_length} exceeds the decoder's max_length={limit}")
+
 
 def _encoder_inputs(inputs: dict) -> dict:
     "The inputs the memory reads, as tensors (a 'decoder_input' is dropped: decoding makes its own)."
@@ -52,12 +58,15 @@ def _xla_step(model):
     "The decoder's `step` compiled with XLA, once per model (fixed shapes: it compiles once per batch size)."
     return _compiled(model, ("xla_step",), lambda: tf.function(model.decoder.step, jit_compile=True))
 
+
 def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention, xla=True):
-    "A compiled batched loop that feeds one token per step; it takes the arg-max (`greedy`), or samples from the top-k at a temperature."
+    """A compiled batched loop that feeds one token per step; it takes the arg-max (`greedy`), or samples from
+    the top-k at a temperature."""
     dec, stop = model.decoder, -1 if end_token is None else end_token
-    step = _xla_step(model) if xla and not greedy else dec.step   # greedy: the whole loop goes to XLA below
+    step = _xla_step(model) if xla and not greedy else dec.step  # greedy: the whole loop goes to XLA below
+
     def decode(memory, mask, temperature, top_k, seed):
-        prepared = dec.prepare(memory, mask)               # the memory's keys/values: once per batch
+        prepared = dec.prepare(memory, mask)  # the memory's keys/values: once per batch
         state = dec.initial_state(prepared, max_length)
         b, m = tf.shape(memory)[0], tf.shape(memory)[1]
         token, done = tf.fill([b], start_token), tf.zeros([b], tf.bool)
@@ -65,14 +74,14 @@ def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention,
         weights = tf.zeros([b, max_length, m if attention else 0])
         for t in tf.range(max_length):
             logits, state, a = step(token, state, prepared)
-            if greedy:   # a Python branch: traced once per setting
+            if greedy:  # a Python branch: traced once per setting
                 token = tf.argmax(logits, -1, output_type=tf.int32)
             else:
                 z = logits / temperature
-                z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)    # keep the k largest
+                z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)  # keep the k largest
                 token = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)[:, 0]
             token = tf.where(done, 0, token)
-            here = tf.equal(tf.range(max_length), t)        # column t of the output: the shapes stay fixed
+            here = tf.equal(tf.range(max_length), t)  # column t of the output: the shapes stay fixed
             tokens = tf.where(here, token[:, None], tokens)
             if attention:
                 weights = tf.where(here[None, :, None], a[:, None, :], weights)
@@ -80,62 +89,97 @@ def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention,
             if tf.reduce_all(done):
                 break
         return tokens, weights
+
     # XLA draws stateless_categorical samples its own way: only greedy decoding compiles the whole loop
     decode = tf.function(decode, jit_compile=True) if xla and greedy else decode
-    @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
+
+    @tf.function(reduce_retracing=True)  # batch sizes vary: trace a general shape after the first
     def run(inputs, temperature, top_k, seed):
         memory, mask = model.encode(inputs)
         return decode(memory, mask, temperature, top_k, seed)
+
     return run
 
-def _run_stepwise(model, inputs, max_length, start_token, end_token, greedy, temperature=1.0, top_k=None,
-                  seed=0, attention=False, xla=True):
+
+def _run_stepwise(
+    model,
+    inputs,
+    max_length,
+    start_token,
+    end_token,
+    greedy,
+    temperature=1.0,
+    top_k=None,
+    seed=0,
+    attention=False,
+    xla=True,
+):
     setting = (max_length, start_token, end_token, greedy, attention, bool(xla))
     fn = _compiled(model, ("stepwise", *setting), lambda: _stepwise_loop(model, *setting))
     k = model.decoder.vocab_size if top_k is None else min(int(top_k), model.decoder.vocab_size)
-    tokens, weights = fn(_encoder_inputs(inputs), tf.constant(float(temperature)), tf.constant(k), tf.constant(int(seed)))
+    tokens, weights = fn(
+        _encoder_inputs(inputs), tf.constant(float(temperature)), tf.constant(k), tf.constant(int(seed))
+    )
     return tokens.numpy(), weights.numpy()
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #c74ac835
-def greedy_decode(model: Seq2Seq, # a trained model (its memory and decoder are used)
-                  inputs: dict, # the encoder's inputs: any of "image", "audio", "text" (batched)
-                  max_length: int = 20, # most tokens to produce
-                  start_token: int = 2, # the id fed first (<start>)
-                  end_token: int | None = 3, # the id that ends a sequence (<end>); None: always decode max_length
-                  return_attention: bool = False, # also return the attention over the memory (B, max_length, M)
-                  xla: bool = True, # compile the loop with XLA (False: op by op, to compare)
-                 ) -> np.ndarray:
-    "The arg-max token at every step, (B, max_length) ids, zero after the end token; the decoder state is cached between steps."
+def greedy_decode(
+    model: Seq2Seq,  # a trained model (its memory and decoder are used)
+    inputs: dict,  # the encoder's inputs: any of "image", "audio", "text" (batched)
+    max_length: int = 20,  # most tokens to produce
+    start_token: int = 2,  # the id fed first (<start>)
+    end_token: int | None = 3,  # the id that ends a sequence (<end>); None: always decode max_length
+    return_attention: bool = False,  # also return the attention over the memory (B, max_length, M)
+    xla: bool = True,  # compile the loop with XLA (False: op by op, to compare)
+) -> np.ndarray:
+    """The arg-max token at every step, (B, max_length) ids, zero after the end token; the decoder state is
+    cached between steps."""
     _check_length(model, max_length)
-    tokens, weights = _run_stepwise(model, inputs, max_length, start_token, end_token, True,
-                                    attention=return_attention, xla=xla)
+    tokens, weights = _run_stepwise(
+        model, inputs, max_length, start_token, end_token, True, attention=return_attention, xla=xla
+    )
     return (tokens, weights) if return_attention else tokens
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #73ef58b4
-def prefix_decode(model: Seq2Seq, # a trained model
-                  inputs: dict, # the encoder's inputs (batched)
-                  max_length: int = 20, # most tokens to produce
-                  start_token: int = 2, # the id fed first
-                  end_token: int | None = 3, # the id that ends a sequence; None: always decode max_length
-                 ) -> np.ndarray:
-    "Greedy decoding without a cache: the whole prefix goes through the decoder again at every step (the slow reference)."
+def prefix_decode(
+    model: Seq2Seq,  # a trained model
+    inputs: dict,  # the encoder's inputs (batched)
+    max_length: int = 20,  # most tokens to produce
+    start_token: int = 2,  # the id fed first
+    end_token: int | None = 3,  # the id that ends a sequence; None: always decode max_length
+) -> np.ndarray:
+    """Greedy decoding without a cache: the whole prefix goes through the decoder again at every step (the
+    slow reference)."""
     _check_length(model, max_length)
     encode = _compiled(model, ("encode",), lambda: tf.function(model.encode))
     memory, mask = encode(_encoder_inputs(inputs))
-    spec = (tf.TensorSpec([None, None], tf.int32), tf.TensorSpec([None, None, memory.shape[-1]]), tf.TensorSpec([None, None], tf.bool))
-    last = _compiled(model, ("prefix",), lambda: tf.function(lambda p, m, k: model.decoder(p, m, k)[:, -1], input_signature=spec))
+    spec = (
+        tf.TensorSpec([None, None], tf.int32),
+        tf.TensorSpec([None, None, memory.shape[-1]]),
+        tf.TensorSpec([None, None], tf.bool),
+    )
+    last = _compiled(
+        model,
+        ("prefix",),
+        lambda: tf.function(lambda p, m, k: model.decoder(p, m, k)[:, -1], input_signature=spec),
+    )
     prefix = np.full((memory.shape[0], 1), start_token, np.int32)
     done = np.zeros(memory.shape[0], bool)
     for _ in range(max_length):
         token = np.where(done, 0, np.argmax(last(tf.constant(prefix), memory, mask), -1)).astype(np.int32)
-        prefix, done = np.concatenate([prefix, token[:, None]], 1), done | (token == (-1 if end_token is None else end_token))
-        if done.all(): break
+        prefix, done = (
+            np.concatenate([prefix, token[:, None]], 1),
+            done | (token == (-1 if end_token is None else end_token)),
+        )
+        if done.all():
+            break
     return np.pad(prefix[:, 1:], [(0, 0), (0, max_length + 1 - prefix.shape[1])])
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #526ed875
-def length_penalty(length, # |Y|: tokens in the hypothesis, the end token included
-                   alpha: float = 0.6, # strength: 0 turns the penalty off
-                  ):
+def length_penalty(
+    length,  # |Y|: tokens in the hypothesis, the end token included
+    alpha: float = 0.6,  # strength: 0 turns the penalty off
+):
     "GNMT's length penalty ((5 + |Y|) / 6) ** alpha."
     return ((5.0 + tf.cast(length, tf.float32)) / 6.0) ** alpha
 
@@ -151,26 +195,36 @@ def _top_k(x, k: int):
     index = tf.math.top_k(key, k).indices
     return tf.gather(x, index, batch_dims=1), index
 
+
 def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla=True):
     "A compiled batched beam search over B*k rows that keeps the k best finished hypotheses per input."
     dec, K, T, V = model.decoder, beam_width, max_length, model.decoder.vocab_size
     stop, lp_max = -1 if end_token is None else end_token, length_penalty(max_length, alpha)
+
     def search(memory, mask):
         b = tf.shape(memory)[0]
-        prepared = dec.prepare(memory, mask, beams=K)      # row b*K + i: input b, beam i, all K sharing memory row b
+        # row b*K + i: input b, beam i, all K sharing memory row b
+        prepared = dec.prepare(memory, mask, beams=K)
         state = dec.initial_state(prepared, T)
-        alive_seq, alive_logp = tf.zeros([b, K, T], tf.int32), tf.tile(tf.constant([[0.0] + [-np.inf] * (K - 1)]), [b, 1])
+        alive_seq, alive_logp = (
+            tf.zeros([b, K, T], tf.int32),
+            tf.tile(tf.constant([[0.0] + [-np.inf] * (K - 1)]), [b, 1]),
+        )
         done_seq, done_score = tf.zeros([b, K, T], tf.int32), tf.fill([b, K], -np.inf)
         token = tf.fill([b * K], start_token)
         for t in tf.range(T):
             logits, state, _ = dec.step(token, state, prepared)
-            logp = tf.reshape(alive_logp[..., None] + tf.reshape(tf.nn.log_softmax(logits), [b, K, V]), [b, K * V])
-            cand_logp, cand = _top_k(logp, 2 * K)                # 2K: at most K end, so K stay alive
+            logp = tf.reshape(
+                alive_logp[..., None] + tf.reshape(tf.nn.log_softmax(logits), [b, K, V]), [b, K * V]
+            )
+            cand_logp, cand = _top_k(logp, 2 * K)  # 2K: at most K end, so K stay alive
             beam, word = cand // V, cand % V
             seqs = tf.where(tf.range(T) == t, word[..., None], tf.gather(alive_seq, beam, batch_dims=1))
             ends = tf.equal(word, stop) | tf.equal(t, T - 1)
             # finished: scored with the length penalty; the best K so far are kept
-            scores = tf.concat([done_score, tf.where(ends, cand_logp / length_penalty(t + 1, alpha), -np.inf)], 1)
+            scores = tf.concat(
+                [done_score, tf.where(ends, cand_logp / length_penalty(t + 1, alpha), -np.inf)], 1
+            )
             done_score, best = _top_k(scores, K)
             done_seq = tf.gather(tf.concat([done_seq, seqs], 1), best, batch_dims=1)
             # alive: the best K that did not end; each carries its parent's decoder state
@@ -179,28 +233,33 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla
             rows = tf.reshape(tf.gather(beam, keep, batch_dims=1) + tf.range(b)[:, None] * K, [-1])
             state = dec.reorder(state, rows)
             token = tf.reshape(word, [-1])
-            # a live prefix's score can at best reach logp / lp(max_length): stop when none beats the worst kept
+            # a live prefix's score can at best reach logp / lp(max_length):
+            # stop when none beats the worst kept
             if tf.reduce_all(done_score[:, -1] >= alive_logp[:, 0] / lp_max):
                 break
         return done_seq, done_score
-    if xla:   # the whole search in XLA, compiled once per batch size
+
+    if xla:  # the whole search in XLA, compiled once per batch size
         search = tf.function(search, jit_compile=True)
-    @tf.function(reduce_retracing=True)   # batch sizes vary: trace a general shape after the first
+
+    @tf.function(reduce_retracing=True)  # batch sizes vary: trace a general shape after the first
     def run(inputs):
         return search(*model.encode(inputs))
+
     return run
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #ca192a0e
-def beam_search(model: Seq2Seq, # a trained model
-                inputs: dict, # the encoder's inputs (batched)
-                beam_width: int = 5, # k: prefixes kept per input
-                max_length: int = 20, # most tokens to produce
-                alpha: float = 0.6, # GNMT length-penalty strength (>= 0; 0: raw log-probability)
-                start_token: int = 2, # the id fed first
-                end_token: int | None = 3, # the id that ends a hypothesis; None: all run to max_length
-                return_all: bool = False, # return all k finished hypotheses (B, k, T) and scores (B, k), best first
-                xla: bool = True, # compile the search with XLA (False: op by op, to compare)
-               ) -> tuple:
+def beam_search(
+    model: Seq2Seq,  # a trained model
+    inputs: dict,  # the encoder's inputs (batched)
+    beam_width: int = 5,  # k: prefixes kept per input
+    max_length: int = 20,  # most tokens to produce
+    alpha: float = 0.6,  # GNMT length-penalty strength (>= 0; 0: raw log-probability)
+    start_token: int = 2,  # the id fed first
+    end_token: int | None = 3,  # the id that ends a hypothesis; None: all run to max_length
+    return_all: bool = False,  # return all k finished hypotheses (B, k, T) and scores (B, k), best first
+    xla: bool = True,  # compile the search with XLA (False: op by op, to compare)
+) -> tuple:
     "The best hypothesis per input (B, max_length) and its score log p(Y|X) / ((5+|Y|)/6)^alpha (B,)."
     _check_positive("beam_width", beam_width)
     _check_length(model, max_length)
@@ -212,15 +271,18 @@ def beam_search(model: Seq2Seq, # a trained model
     return (seqs, scores) if return_all else (seqs[:, 0], scores[:, 0])
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #18248446
-def sequence_log_prob(model: Seq2Seq, # a trained model
-                      inputs: dict, # the encoder's inputs (batched)
-                      tokens: np.ndarray, # (B, T) output ids, as the decoders return them
-                      start_token: int = 2, # the id fed first
-                      end_token: int | None = 3, # tokens after the first end token are not scored
-                     ) -> tuple:
-    "log p(Y|X) of each row of `tokens` by teacher forcing, and |Y| (tokens up to and including the first end)."
+def sequence_log_prob(
+    model: Seq2Seq,  # a trained model
+    inputs: dict,  # the encoder's inputs (batched)
+    tokens: np.ndarray,  # (B, T) output ids, as the decoders return them
+    start_token: int = 2,  # the id fed first
+    end_token: int | None = 3,  # tokens after the first end token are not scored
+) -> tuple:
+    """log p(Y|X) of each row of `tokens` by teacher forcing, and |Y| (tokens up to and including the first
+    end)."""
     tokens = np.asarray(tokens)
-    if tokens.ndim != 2: raise ValueError(f"tokens must be (batch, length) ids, got shape {tokens.shape}")
+    if tokens.ndim != 2:
+        raise ValueError(f"tokens must be (batch, length) ids, got shape {tokens.shape}")
     prev = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1)
     logp = tf.nn.log_softmax(model({**_encoder_inputs(inputs), "decoder_input": prev})).numpy()
     token_logp = np.take_along_axis(logp, tokens[..., None].astype(np.int64), -1)[..., 0]
@@ -229,34 +291,42 @@ def sequence_log_prob(model: Seq2Seq, # a trained model
     return (token_logp * (np.arange(tokens.shape[1]) < length[:, None])).sum(1), length
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #b2abee22
-def sample_decode(model: Seq2Seq, # a trained model
-                  inputs: dict, # the encoder's inputs (batched)
-                  max_length: int = 20, # most tokens to produce
-                  temperature: float = 1.0, # tau > 0: < 1 sharper, > 1 flatter
-                  top_k: int | None = None, # sample only among the k most likely tokens (None: all)
-                  seed: int = 0, # the same seed gives the same samples
-                  start_token: int = 2, # the id fed first
-                  end_token: int | None = 3, # the id that ends a sequence; None: always decode max_length
-                  xla: bool = True, # compile the decoder step with XLA (the draws stay TensorFlow's)
-                 ) -> np.ndarray:
+def sample_decode(
+    model: Seq2Seq,  # a trained model
+    inputs: dict,  # the encoder's inputs (batched)
+    max_length: int = 20,  # most tokens to produce
+    temperature: float = 1.0,  # tau > 0: < 1 sharper, > 1 flatter
+    top_k: int | None = None,  # sample only among the k most likely tokens (None: all)
+    seed: int = 0,  # the same seed gives the same samples
+    start_token: int = 2,  # the id fed first
+    end_token: int | None = 3,  # the id that ends a sequence; None: always decode max_length
+    xla: bool = True,  # compile the decoder step with XLA (the draws stay TensorFlow's)
+) -> np.ndarray:
     "Each token drawn from softmax(logits / temperature) over the top_k most likely: (B, max_length) ids."
     _check_length(model, max_length)
     _check_positive("temperature", temperature, "number")
-    if top_k is not None: _check_positive("top_k", top_k)
+    if top_k is not None:
+        _check_positive("top_k", top_k)
     args = (max_length, start_token, end_token, False, temperature, top_k, seed)
     return _run_stepwise(model, inputs, *args, xla=xla)[0]
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #6bffaa38
-def benchmark_model(decoder: str = "transformer", # "transformer" or "gru"
-                    max_length: int = 24, # the Transformer's position table and cache size
-                    vocab_size: int = 32, # output vocabulary
-                    seed: int = 0, # weight initialisation
-                   ) -> Seq2Seq:
-    "A randomly initialised image-to-text Seq2Seq of a small realistic size (64-wide, 8x8 regions), for timing."
-    if decoder not in ("transformer", "gru"): raise ValueError(f"decoder must be 'transformer' or 'gru', got {decoder!r}")
+def benchmark_model(
+    decoder: str = "transformer",  # "transformer" or "gru"
+    max_length: int = 24,  # the Transformer's position table and cache size
+    vocab_size: int = 32,  # output vocabulary
+    seed: int = 0,  # weight initialisation
+) -> Seq2Seq:
+    """A randomly initialised image-to-text Seq2Seq of a small realistic size (64-wide, 8x8 regions), for
+    timing."""
+    if decoder not in ("transformer", "gru"):
+        raise ValueError(f"decoder must be 'transformer' or 'gru', got {decoder!r}")
     keras.utils.set_random_seed(seed)
-    dec = (TransformerDecoder(vocab_size, dim=64, num_heads=4, num_layers=2, ffn_dim=128, max_length=max_length) if decoder == "transformer"
-           else GRUDecoder(vocab_size, units=64, embed_dim=32, attention_units=64))
+    dec = (
+        TransformerDecoder(vocab_size, dim=64, num_heads=4, num_layers=2, ffn_dim=128, max_length=max_length)
+        if decoder == "transformer"
+        else GRUDecoder(vocab_size, units=64, embed_dim=32, attention_units=64)
+    )
     model = Seq2Seq(MultimodalMemory(64, image_filters=(32, 64)), dec)
     model({"image": np.zeros((1, 32, 32, 3), np.float32), "decoder_input": np.full((1, 2), 2)})
     return model
@@ -264,43 +334,74 @@ def benchmark_model(decoder: str = "transformer", # "transformer" or "gru"
 # %% ../../nbs/04_seq2seq.decode.ipynb #3885a09c
 def _timed(run) -> tuple[float, float]:
     "Wall-clock and process CPU seconds (all threads) of one call."
-    wall, cpu = time.perf_counter(), time.process_time(); run()
+    wall, cpu = time.perf_counter(), time.process_time()
+    run()
     return time.perf_counter() - wall, time.process_time() - cpu
 
-def decode_benchmark(model: Seq2Seq | None = None, # the model to time (None: `benchmark_model(decoder, max_length)`)
-                     decoder: str = "transformer", # which benchmark model, when `model` is None
-                     batch_size: int = 64, # images decoded at once
-                     max_length: int = 24, # tokens decoded per image
-                     repeats: int = 5, # timed rounds; medians are reported
-                     seed: int = 0, # for the model and the random images
-                     xla: bool = True, # cached decoding compiled with XLA (False: the same loops, op by op)
-                    ) -> dict:
-    "Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats` rounds; wall-clock, and CPU time beside it."
-    for name, v in (("batch_size", batch_size), ("max_length", max_length), ("repeats", repeats)): _check_positive(name, v)
-    if model is None: model = benchmark_model(decoder, max_length, seed=seed)
+
+def decode_benchmark(
+    model: Seq2Seq | None = None,  # the model to time (None: `benchmark_model(decoder, max_length)`)
+    decoder: str = "transformer",  # which benchmark model, when `model` is None
+    batch_size: int = 64,  # images decoded at once
+    max_length: int = 24,  # tokens decoded per image
+    repeats: int = 5,  # timed rounds; medians are reported
+    seed: int = 0,  # for the model and the random images
+    xla: bool = True,  # cached decoding compiled with XLA (False: the same loops, op by op)
+) -> dict:
+    """Cached greedy vs prefix re-running (tokens/s) and beam-5 vs greedy (time), medians over `repeats`
+    rounds; wall-clock, and CPU time beside it."""
+    for name, v in (("batch_size", batch_size), ("max_length", max_length), ("repeats", repeats)):
+        _check_positive(name, v)
+    if model is None:
+        model = benchmark_model(decoder, max_length, seed=seed)
     x = {"image": np.random.default_rng(seed).random((batch_size, 32, 32, 3), dtype=np.float32)}
     kw = dict(max_length=max_length, end_token=None)
-    runs = {"prefix": lambda: prefix_decode(model, x, **kw),   # greedy in the middle: next to both it is compared with
-            "greedy": lambda: greedy_decode(model, x, xla=xla, **kw),
-            "beam5": lambda: beam_search(model, x, beam_width=5, xla=xla, **kw)}
-    for name in ("greedy", "prefix", "beam5"):   # warm-up (tracing is not decoding); greedy first: its new graph may
-        runs[name]()                             # build layers for a new input kind, which prefix's traced one cannot
+    runs = {
+        # greedy in the middle: next to both it is compared with
+        "prefix": lambda: prefix_decode(model, x, **kw),
+        "greedy": lambda: greedy_decode(model, x, xla=xla, **kw),
+        "beam5": lambda: beam_search(model, x, beam_width=5, xla=xla, **kw),
+    }
+    # warm-up (tracing is not decoding); greedy first: its new graph may
+    for name in ("greedy", "prefix", "beam5"):
+        runs[name]()  # build layers for a new input kind, which prefix's traced one cannot
     # one round times all three back to back, so each ratio compares runs made under the same machine load
     rounds = [{name: _timed(run) for name, run in runs.items()} for _ in range(repeats)]
-    med = lambda f: statistics.median(f(r) for r in rounds)
+
+    def med(f):
+        return statistics.median(f(r) for r in rounds)
+
     wall = {n: med(lambda r, n=n: r[n][0]) for n in runs}
-    cpu = {n: med(lambda r, n=n: r[n][1]) for n in runs}   # waiting for a busy CPU costs wall time but no CPU time
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None   # other work on the machine skews every timing
+    # waiting for a busy CPU costs wall time but no CPU time
+    cpu = {n: med(lambda r, n=n: r[n][1]) for n in runs}
+    # other work on the machine skews every timing
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     # one ratio per round: both sides ran under the same load
-    pairs = {"decode_cached_vs_prefix": [r["prefix"][0] / r["greedy"][0] for r in rounds],
-             "beam5_vs_greedy_time": [r["beam5"][0] / r["greedy"][0] for r in rounds]}
-    return {"decoder": type(model.decoder).__name__, "batch_size": batch_size, "max_length": max_length, "repeats": repeats,
-            "cpu_count": os.cpu_count(), "load_average": load, "xla": bool(xla), "pairs": pairs,
-            "wall_seconds_per_round": {n: [r[n][0] for r in rounds] for n in runs},
-            "cpu_seconds_per_round": {n: [r[n][1] for r in rounds] for n in runs},
-            "greedy_seconds": wall["greedy"], "prefix_seconds": wall["prefix"], "beam5_seconds": wall["beam5"],
-            "greedy_tokens_per_s": batch_size * max_length / wall["greedy"], "prefix_tokens_per_s": batch_size * max_length / wall["prefix"],
-            "decode_cached_vs_prefix": statistics.median(pairs["decode_cached_vs_prefix"]),
-            "beam5_vs_greedy_time": statistics.median(pairs["beam5_vs_greedy_time"]),
-            "greedy_cpu_seconds": cpu["greedy"], "prefix_cpu_seconds": cpu["prefix"], "beam5_cpu_seconds": cpu["beam5"],
-            "cpu_cached_vs_prefix": med(lambda r: r["prefix"][1] / r["greedy"][1]), "cpu_beam5_vs_greedy": med(lambda r: r["beam5"][1] / r["greedy"][1])}
+    pairs = {
+        "decode_cached_vs_prefix": [r["prefix"][0] / r["greedy"][0] for r in rounds],
+        "beam5_vs_greedy_time": [r["beam5"][0] / r["greedy"][0] for r in rounds],
+    }
+    return {
+        "decoder": type(model.decoder).__name__,
+        "batch_size": batch_size,
+        "max_length": max_length,
+        "repeats": repeats,
+        "cpu_count": os.cpu_count(),
+        "load_average": load,
+        "xla": bool(xla),
+        "pairs": pairs,
+        "wall_seconds_per_round": {n: [r[n][0] for r in rounds] for n in runs},
+        "cpu_seconds_per_round": {n: [r[n][1] for r in rounds] for n in runs},
+        "greedy_seconds": wall["greedy"],
+        "prefix_seconds": wall["prefix"],
+        "beam5_seconds": wall["beam5"],
+        "greedy_tokens_per_s": batch_size * max_length / wall["greedy"],
+        "prefix_tokens_per_s": batch_size * max_length / wall["prefix"],
+        "decode_cached_vs_prefix": statistics.median(pairs["decode_cached_vs_prefix"]),
+        "beam5_vs_greedy_time": statistics.median(pairs["beam5_vs_greedy_time"]),
+        "greedy_cpu_seconds": cpu["greedy"],
+        "prefix_cpu_seconds": cpu["prefix"],
+        "beam5_cpu_seconds": cpu["beam5"],
+        "cpu_cached_vs_prefix": med(lambda r: r["prefix"][1] / r["greedy"][1]),
+        "cpu_beam5_vs_greedy": med(lambda r: r["beam5"][1] / r["greedy"][1]),
+    }

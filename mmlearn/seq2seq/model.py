@@ -22,41 +22,73 @@ MODALITIES = ("image", "audio", "text")  # the input keys a memory can read, in 
 # %% ../../nbs/04_seq2seq.model.ipynb #66aaf38d
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MultimodalMemory(keras.layers.Layer):
-    "Any subset of {image, audio, text} -> one memory (B, R+F+L, dim) with modality and position embeddings, and its mask."
-    def __init__(self, dim: int = 64, # width of every memory vector
-                 vocab_size: int = 0, # text vocabulary size (0: this memory reads no text)
-                 image_filters: tuple = (32, 64), # channels of the ImageEncoder's conv blocks (each halves H and W)
-                 max_rows: int = 16, # most region-grid rows (row-embedding table size)
-                 max_cols: int = 16, # most region-grid columns
-                 max_frames: int = 512, # most audio frames
-                 max_tokens: int = 128, # most text tokens
-                 region_positions: bool = True, # add row/column embeddings to regions (False: the ablation)
-                 **kwargs):
+    """Any subset of {image, audio, text} -> one memory (B, R+F+L, dim) with modality and position embeddings,
+    and its mask."""
+
+    def __init__(
+        self,
+        dim: int = 64,  # width of every memory vector
+        vocab_size: int = 0,  # text vocabulary size (0: this memory reads no text)
+        image_filters: tuple = (32, 64),  # channels of the ImageEncoder's conv blocks (each halves H and W)
+        max_rows: int = 16,  # most region-grid rows (row-embedding table size)
+        max_cols: int = 16,  # most region-grid columns
+        max_frames: int = 512,  # most audio frames
+        max_tokens: int = 128,  # most text tokens
+        region_positions: bool = True,  # add row/column embeddings to regions (False: the ablation)
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        for name, v in (("dim", dim), ("max_rows", max_rows), ("max_cols", max_cols), ("max_frames", max_frames), ("max_tokens", max_tokens)):
-            if int(v) < 1: raise ValueError(f"MultimodalMemory: {name}={v!r}; expected a positive integer")
-        self.dim, self.vocab_size, self.image_filters = int(dim), int(vocab_size), tuple(int(f) for f in image_filters)
-        self.max_rows, self.max_cols, self.max_frames, self.max_tokens = int(max_rows), int(max_cols), int(max_frames), int(max_tokens)
+        for name, v in (
+            ("dim", dim),
+            ("max_rows", max_rows),
+            ("max_cols", max_cols),
+            ("max_frames", max_frames),
+            ("max_tokens", max_tokens),
+        ):
+            if int(v) < 1:
+                raise ValueError(f"MultimodalMemory: {name}={v!r}; expected a positive integer")
+        self.dim, self.vocab_size, self.image_filters = (
+            int(dim),
+            int(vocab_size),
+            tuple(int(f) for f in image_filters),
+        )
+        self.max_rows, self.max_cols, self.max_frames, self.max_tokens = (
+            int(max_rows),
+            int(max_cols),
+            int(max_frames),
+            int(max_tokens),
+        )
         self.region_positions = bool(region_positions)
         E = keras.layers.Embedding
         self.image_encoder = ImageEncoder(self.dim, self.image_filters, pooling="mean", name="image_encoder")
         self.audio_proj = keras.layers.Dense(self.dim, name="audio_proj")
         self.text_embed = E(max(self.vocab_size, 1), self.dim, name="text_embed")
         self.modality_embed = E(len(MODALITIES), self.dim, name="modality_embed")
-        self.row_embed, self.col_embed = E(self.max_rows, self.dim, name="row_embed"), E(self.max_cols, self.dim, name="col_embed")
-        self.frame_embed, self.token_embed = E(self.max_frames, self.dim, name="frame_embed"), E(self.max_tokens, self.dim, name="token_embed")
+        self.row_embed, self.col_embed = (
+            E(self.max_rows, self.dim, name="row_embed"),
+            E(self.max_cols, self.dim, name="col_embed"),
+        )
+        self.frame_embed, self.token_embed = (
+            E(self.max_frames, self.dim, name="frame_embed"),
+            E(self.max_tokens, self.dim, name="token_embed"),
+        )
         self.norm = keras.layers.LayerNormalization(name="norm")
 
     def build(self, input_shape):
-        self.built = True  # sub-layers build on first use: a memory that never sees audio has no audio weights
+        # sub-layers build on first use: a memory that never sees audio has no audio weights
+        self.built = True
 
     def _image(self, images):
         _, h, w, _ = check_rank(self, images, 4, "images (batch, height, width, 3)")
-        if h is None or w is None: raise ValueError(f"image: the height and width must be known, got shape {tuple(images.shape)}")
+        if h is None or w is None:
+            raise ValueError(f"image: the height and width must be known, got shape {tuple(images.shape)}")
         rows, cols = self.image_encoder.grid(h, w)
         if rows > self.max_rows or cols > self.max_cols:
-            raise ValueError(f"image: a {h}x{w} image gives a {rows}x{cols} region grid; max_rows x max_cols is {self.max_rows}x{self.max_cols}")
-        x = self.image_encoder(ops.cast(images, "float32"))["regions"]          # (B, rows*cols, dim), row-major
+            raise ValueError(
+                f"image: a {h}x{w} image gives a {rows}x{cols} region grid; max_rows x max_cols is "
+                f"{self.max_rows}x{self.max_cols}"
+            )
+        x = self.image_encoder(ops.cast(images, "float32"))["regions"]  # (B, rows*cols, dim), row-major
         if self.region_positions:
             r, c = np.repeat(np.arange(rows), cols), np.tile(np.arange(cols), rows)
             x = x + (self.row_embed(r) + self.col_embed(c))[None]
@@ -64,47 +96,81 @@ class MultimodalMemory(keras.layers.Layer):
 
     def _audio(self, frames, mask=None):
         n = check_rank(self, frames, 3, "audio frames (batch, frames, features)")[1]
-        if n is not None and n > self.max_frames: raise ValueError(f"audio: {n} frames; max_frames is {self.max_frames}")
-        x = self.audio_proj(ops.cast(frames, "float32")) + self.frame_embed(ops.arange(ops.shape(frames)[1]))[None]
+        if n is not None and n > self.max_frames:
+            raise ValueError(f"audio: {n} frames; max_frames is {self.max_frames}")
+        x = (
+            self.audio_proj(ops.cast(frames, "float32"))
+            + self.frame_embed(ops.arange(ops.shape(frames)[1]))[None]
+        )
         return x, ops.ones(ops.shape(x)[:2], "bool") if mask is None else ops.cast(mask, "bool")
 
     def _text(self, ids):
         n = check_rank(self, ids, 2, "token ids (batch, length)")[1]
-        if self.vocab_size < 1: raise ValueError("text: this MultimodalMemory has vocab_size=0; build it with vocab_size > 0 to read text")
-        if n is not None and n > self.max_tokens: raise ValueError(f"text: {n} tokens; max_tokens is {self.max_tokens}")
+        if self.vocab_size < 1:
+            raise ValueError(
+                "text: this MultimodalMemory has vocab_size=0; build it with vocab_size > 0 to read text"
+            )
+        if n is not None and n > self.max_tokens:
+            raise ValueError(f"text: {n} tokens; max_tokens is {self.max_tokens}")
         ids = ops.cast(ids, "int32")
-        return self.text_embed(ids) + self.token_embed(ops.arange(ops.shape(ids)[1]))[None], ops.not_equal(ids, 0)
+        return self.text_embed(ids) + self.token_embed(ops.arange(ops.shape(ids)[1]))[None], ops.not_equal(
+            ids, 0
+        )
 
     def call(self, inputs: dict):
         if not any(inputs.get(m) is not None for m in MODALITIES):
-            raise ValueError(f"inputs: expected at least one of {list(MODALITIES)}, got keys {sorted(inputs)}")
+            raise ValueError(
+                f"inputs: expected at least one of {list(MODALITIES)}, got keys {sorted(inputs)}"
+            )
         parts, masks = [], []
         for i, m in enumerate(MODALITIES):
-            if inputs.get(m) is None: continue
-            x, mask = (self._image(inputs[m]) if m == "image" else self._text(inputs[m]) if m == "text"
-                       else self._audio(inputs[m], inputs.get("audio_mask")))
-            parts.append(x + self.modality_embed(np.array([i]))[None]); masks.append(mask)
+            if inputs.get(m) is None:
+                continue
+            x, mask = (
+                self._image(inputs[m])
+                if m == "image"
+                else self._text(inputs[m])
+                if m == "text"
+                else self._audio(inputs[m], inputs.get("audio_mask"))
+            )
+            parts.append(x + self.modality_embed(np.array([i]))[None])
+            masks.append(mask)
         return self.norm(ops.concatenate(parts, axis=1)), ops.concatenate(masks, axis=1)
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "vocab_size": self.vocab_size, "image_filters": list(self.image_filters),
-                "max_rows": self.max_rows, "max_cols": self.max_cols, "max_frames": self.max_frames,
-                "max_tokens": self.max_tokens, "region_positions": self.region_positions}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "vocab_size": self.vocab_size,
+            "image_filters": list(self.image_filters),
+            "max_rows": self.max_rows,
+            "max_cols": self.max_cols,
+            "max_frames": self.max_frames,
+            "max_tokens": self.max_tokens,
+            "region_positions": self.region_positions,
+        }
 
 # %% ../../nbs/04_seq2seq.model.ipynb #b84dc6e3
 @keras.saving.register_keras_serializable(package="mmlearn")
 class AdditiveAttention(keras.layers.Layer):
-    "Bahdanau attention: e_j = v^T tanh(W_s s + W_h h_j), softmax over unmasked positions, context = sum_j a_j h_j."
-    def __init__(self, units: int = 64, # width of the hidden layer that scores each pair
-                 **kwargs):
+    """Bahdanau attention: e_j = v^T tanh(W_s s + W_h h_j), softmax over unmasked positions, context = sum_j
+    a_j h_j."""
+
+    def __init__(
+        self,
+        units: int = 64,  # width of the hidden layer that scores each pair
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.units = int(units)
-        self.query_proj = keras.layers.Dense(self.units, use_bias=False, name="query_proj")   # W_s
-        self.key_proj = keras.layers.Dense(self.units, name="key_proj")                       # W_h (and the bias)
-        self.score = keras.layers.Dense(1, use_bias=False, name="score")                      # v
+        self.query_proj = keras.layers.Dense(self.units, use_bias=False, name="query_proj")  # W_s
+        self.key_proj = keras.layers.Dense(self.units, name="key_proj")  # W_h (and the bias)
+        self.score = keras.layers.Dense(1, use_bias=False, name="score")  # v
 
     def build(self, query_shape, value_shape):
-        self.query_proj.build(query_shape); self.key_proj.build(value_shape); self.score.build((None, self.units))
+        self.query_proj.build(query_shape)
+        self.key_proj.build(value_shape)
+        self.score.build((None, self.units))
         self.built = True
 
     def keys(self, value):
@@ -114,7 +180,8 @@ class AdditiveAttention(keras.layers.Layer):
     def attend(self, query, keys, value, mask=None):
         "Context (B, D) and weights (B, M) for decoder states `query` (B, Dq) against precomputed `keys`."
         e = ops.squeeze(self.score(ops.tanh(keys + self.query_proj(query)[:, None, :])), -1)
-        if mask is not None: e = ops.where(mask, e, -1e9)
+        if mask is not None:
+            e = ops.where(mask, e, -1e9)
         a = tf.nn.softmax(e, axis=-1)
         return ops.einsum("bm,bmd->bd", a, value), a
 
@@ -128,14 +195,24 @@ class AdditiveAttention(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="mmlearn")
 class GRUDecoder(keras.layers.Layer):
     "A GRU decoder with additive attention over the memory; `step` decodes one token from a cached state."
-    def __init__(self, vocab_size: int, # output vocabulary size V (id 0 is padding)
-                 units: int = 64, # GRU state width
-                 embed_dim: int = 32, # token embedding width
-                 attention_units: int = 64, # hidden width of the additive attention
-                 **kwargs):
+
+    def __init__(
+        self,
+        vocab_size: int,  # output vocabulary size V (id 0 is padding)
+        units: int = 64,  # GRU state width
+        embed_dim: int = 32,  # token embedding width
+        attention_units: int = 64,  # hidden width of the additive attention
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if int(vocab_size) < 2: raise ValueError(f"GRUDecoder: vocab_size={vocab_size!r}; expected at least 2 tokens")
-        self.vocab_size, self.units, self.embed_dim, self.attention_units = int(vocab_size), int(units), int(embed_dim), int(attention_units)
+        if int(vocab_size) < 2:
+            raise ValueError(f"GRUDecoder: vocab_size={vocab_size!r}; expected at least 2 tokens")
+        self.vocab_size, self.units, self.embed_dim, self.attention_units = (
+            int(vocab_size),
+            int(units),
+            int(embed_dim),
+            int(attention_units),
+        )
         self.embed = keras.layers.Embedding(self.vocab_size, self.embed_dim, name="embed")
         self.attention = AdditiveAttention(self.attention_units, name="attention")
         self.init_proj = keras.layers.Dense(self.units, activation="tanh", name="init_proj")
@@ -143,16 +220,22 @@ class GRUDecoder(keras.layers.Layer):
         self.out = keras.layers.Dense(self.vocab_size, name="out")
 
     def build(self, tokens_shape, memory_shape, memory_mask_shape=None):
-        d = memory_shape[-1]   # built here, not lazily: sub-layers must exist before tf.scan's loop
-        self.embed.build(tokens_shape); self.attention.build((None, self.units), memory_shape)
-        self.init_proj.build((None, d)); self.cell.build((None, self.embed_dim + d))
+        d = memory_shape[-1]  # built here, not lazily: sub-layers must exist before tf.scan's loop
+        self.embed.build(tokens_shape)
+        self.attention.build((None, self.units), memory_shape)
+        self.init_proj.build((None, d))
+        self.cell.build((None, self.embed_dim + d))
         self.out.build((None, self.units + d + self.embed_dim))
         self.built = True
 
     def prepare(self, memory, memory_mask=None, beams: int = 1) -> dict:
-        "Computed once per sequence: the memory, its mask and its attention keys, repeated for `beams` decoding rows per input."
-        if memory_mask is None: memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
-        if beams > 1: memory, memory_mask = ops.repeat(memory, beams, 0), ops.repeat(memory_mask, beams, 0)   # row b*beams + i: input b
+        """Computed once per sequence: the memory, its mask and its attention keys, repeated for `beams`
+        decoding rows per input."""
+        if memory_mask is None:
+            memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
+        if beams > 1:
+            # row b*beams + i: input b
+            memory, memory_mask = (ops.repeat(memory, beams, 0), ops.repeat(memory_mask, beams, 0))
         return {"values": memory, "keys": self.attention.keys(memory), "mask": ops.cast(memory_mask, "bool")}
 
     def initial_state(self, prepared: dict, max_length: int | None = None) -> dict:
@@ -162,7 +245,9 @@ class GRUDecoder(keras.layers.Layer):
 
     def step(self, token, state: dict, prepared: dict, training=False):
         "token (B,) -> logits (B, V), the next state, attention weights (B, M)."
-        context, weights = self.attention.attend(state["h"], prepared["keys"], prepared["values"], prepared["mask"])
+        context, weights = self.attention.attend(
+            state["h"], prepared["keys"], prepared["values"], prepared["mask"]
+        )
         e = self.embed(ops.cast(token, "int32"))
         h, _ = self.cell(ops.concatenate([e, context], -1), [state["h"]], training=training)
         return self.out(ops.concatenate([h, context, e], -1)), {"h": h}, weights
@@ -175,9 +260,11 @@ class GRUDecoder(keras.layers.Layer):
         "Teacher forcing: tokens (B, L) are the previous tokens; logits (B, L, V) [and attention (B, L, M)]."
         check_rank(self, tokens, 2, "decoder tokens (batch, length)")
         prep = self.prepare(memory, memory_mask)
+
         def scan_step(carry, token):
             logits, state, weights = self.step(token, carry[2], prep, training=training)
             return logits, weights, state
+
         b, m = ops.shape(memory)[0], ops.shape(memory)[1]
         init = (ops.zeros((b, self.vocab_size)), ops.zeros((b, m)), self.initial_state(prep))
         logits, weights, _ = tf.scan(scan_step, ops.transpose(ops.cast(tokens, "int32")), init)
@@ -189,52 +276,82 @@ class GRUDecoder(keras.layers.Layer):
         return self(tokens, memory, memory_mask, return_attention=True)[1][:, None, None]
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "units": self.units,
-                "embed_dim": self.embed_dim, "attention_units": self.attention_units}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "units": self.units,
+            "embed_dim": self.embed_dim,
+            "attention_units": self.attention_units,
+        }
 
 # %% ../../nbs/04_seq2seq.model.ipynb #f25ffbd3
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MultiHeadAttention(keras.layers.Layer):
-    "Multi-head scaled dot-product attention whose key/value projection is exposed, so keys and values can be cached."
-    def __init__(self, num_heads: int = 4, # number of heads H
-                 key_dim: int = 16, # width of each head's queries and keys d_k
-                 **kwargs):
+    """Multi-head scaled dot-product attention whose key/value projection is exposed, so keys and values can
+    be cached."""
+
+    def __init__(
+        self,
+        num_heads: int = 4,  # number of heads H
+        key_dim: int = 16,  # width of each head's queries and keys d_k
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.num_heads, self.key_dim = int(num_heads), int(key_dim)
         inner = self.num_heads * self.key_dim
-        self.q_proj, self.k_proj, self.v_proj = (keras.layers.Dense(inner, name=n) for n in ("query", "key", "value"))
+        self.q_proj, self.k_proj, self.v_proj = (
+            keras.layers.Dense(inner, name=n) for n in ("query", "key", "value")
+        )
         self.o_proj = None
 
     def build(self, query_shape, value_shape):
-        self.o_proj = keras.layers.Dense(query_shape[-1], name="attention_output")  # back to the query's width
-        self.q_proj.build(query_shape); self.k_proj.build(value_shape); self.v_proj.build(value_shape)
+        # back to the query's width
+        self.o_proj = keras.layers.Dense(query_shape[-1], name="attention_output")
+        self.q_proj.build(query_shape)
+        self.k_proj.build(value_shape)
+        self.v_proj.build(value_shape)
         self.o_proj.build((None, self.num_heads * self.key_dim))
         self.built = True
 
     def heads(self, x):
-        "(B, T, H*d_k) -> (B, H, T, d_k); one position per row (B, H*d_k) -> (B, H, 1, d_k) needs no transpose."
-        if len(x.shape) == 2: return ops.reshape(x, (-1, self.num_heads, 1, self.key_dim))
-        return ops.transpose(ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.key_dim)), (0, 2, 1, 3))
+        """(B, T, H*d_k) -> (B, H, T, d_k); one position per row (B, H*d_k) -> (B, H, 1, d_k) needs no
+        transpose."""
+        if len(x.shape) == 2:
+            return ops.reshape(x, (-1, self.num_heads, 1, self.key_dim))
+        return ops.transpose(
+            ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.key_dim)), (0, 2, 1, 3)
+        )
 
     def key_value(self, value):
-        "Keys and values of `value` (B, T, D) [or one position (B, D)], each (B, H, T, d_k): what a cache stores."
+        """Keys and values of `value` (B, T, D) [or one position (B, D)], each (B, H, T, d_k): what a cache
+        stores."""
         return self.heads(self.k_proj(value)), self.heads(self.v_proj(value))
 
     def attend(self, query, key, value, mask=None, group: int = 1):
-        "Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed. A decoding step passes one query per row (R, D) and mask (B, Tk), and gets (R, D) and (R, H, Tk); rows b*group .. b*group+group-1 share key/value row b."
+        """Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed. A decoding
+        step passes one query per row (R, D) and mask (B, Tk), and gets (R, D) and (R, H, Tk); rows b*group ..
+        b*group+group-1 share key/value row b."""
         H, dk = self.num_heads, self.key_dim
         q = self.q_proj(query) * (1.0 / np.sqrt(dk))
-        if len(query.shape) == 2:   # one query per row: (R, H*d_k) -> (B, H, group, d_k); group 1 needs no transpose
-            q = ops.reshape(q, (-1, H, 1, dk)) if group == 1 else ops.transpose(ops.reshape(q, (-1, group, H, dk)), (0, 2, 1, 3))
-        else: q = self.heads(q)
+        # one query per row: (R, H*d_k) -> (B, H, group, d_k); group 1 needs no transpose
+        if len(query.shape) == 2:
+            q = (
+                ops.reshape(q, (-1, H, 1, dk))
+                if group == 1
+                else ops.transpose(ops.reshape(q, (-1, group, H, dk)), (0, 2, 1, 3))
+            )
+        else:
+            q = self.heads(q)
         s = ops.einsum("bhqd,bhkd->bhqk", q, key)
-        if mask is not None:   # an additive -1e9 on the small mask, broadcast by the add (a broadcast `where` is slow on CPU)
+        # an additive -1e9 on the small mask, broadcast by the add (a broadcast `where` is slow on CPU)
+        if mask is not None:
             bias = ops.where(ops.cast(mask, "bool"), 0.0, -1e9)
             s = s + (bias[:, None, None] if len(query.shape) == 2 else bias[:, None])
-        a = tf.nn.softmax(s, axis=-1)   # tf: keras.ops.softmax warns when a prefix has a single key
+        a = tf.nn.softmax(s, axis=-1)  # tf: keras.ops.softmax warns when a prefix has a single key
         o = ops.einsum("bhqk,bhkd->bhqd", a, value)
-        if len(query.shape) == 2:   # back to one row per query: (B, H, group, .) -> (R, H, .)
-            if group > 1: o, a = ops.transpose(o, (0, 2, 1, 3)), ops.transpose(a, (0, 2, 1, 3))
+        if len(query.shape) == 2:  # back to one row per query: (B, H, group, .) -> (R, H, .)
+            if group > 1:
+                o, a = ops.transpose(o, (0, 2, 1, 3)), ops.transpose(a, (0, 2, 1, 3))
             return self.o_proj(ops.reshape(o, (-1, H * dk))), ops.reshape(a, (-1, H, ops.shape(key)[2]))
         o = ops.transpose(o, (0, 2, 1, 3))
         return self.o_proj(ops.reshape(o, (ops.shape(o)[0], -1, H * dk))), a
@@ -252,27 +369,43 @@ def _gather_slots(cache, origin):
     slots = tf.broadcast_to(tf.range(tf.shape(origin)[1])[None], tf.shape(origin))
     return tf.gather_nd(cache, tf.stack([origin, slots], -1))
 
+
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TransformerDecoderBlock(keras.layers.Layer):
     "Pre-LN decoder block: x + SelfAttn(LN x), then x + CrossAttn(LN x, memory), then x + FFN(LN x)."
-    def __init__(self, dim: int = 64, # model width D
-                 num_heads: int = 4, # attention heads (dim must divide evenly)
-                 ffn_dim: int = 128, # hidden width of the feed-forward network
-                 dropout: float = 0.0, # dropout on each sub-layer's output, in training
-                 **kwargs):
+
+    def __init__(
+        self,
+        dim: int = 64,  # model width D
+        num_heads: int = 4,  # attention heads (dim must divide evenly)
+        ffn_dim: int = 128,  # hidden width of the feed-forward network
+        dropout: float = 0.0,  # dropout on each sub-layer's output, in training
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        self.dim, self.num_heads, self.ffn_dim, self.dropout = int(dim), int(num_heads), int(ffn_dim), float(dropout)
+        self.dim, self.num_heads, self.ffn_dim, self.dropout = (
+            int(dim),
+            int(num_heads),
+            int(ffn_dim),
+            float(dropout),
+        )
         L = keras.layers
         self.ln1, self.ln2, self.ln3 = (L.LayerNormalization(name=f"ln{i}") for i in (1, 2, 3))
         self.self_attn = MultiHeadAttention(self.num_heads, self.dim // self.num_heads, name="self_attn")
         self.cross_attn = MultiHeadAttention(self.num_heads, self.dim // self.num_heads, name="cross_attn")
-        self.ffn1, self.ffn2 = L.Dense(self.ffn_dim, activation="gelu", name="ffn1"), L.Dense(self.dim, name="ffn2")
+        self.ffn1, self.ffn2 = (
+            L.Dense(self.ffn_dim, activation="gelu", name="ffn1"),
+            L.Dense(self.dim, name="ffn2"),
+        )
         self.drop = L.Dropout(self.dropout)
 
     def build(self, x_shape, memory_shape):
-        for ln in (self.ln1, self.ln2, self.ln3): ln.build(x_shape)
-        self.self_attn.build(x_shape, x_shape); self.cross_attn.build(x_shape, memory_shape)
-        self.ffn1.build(x_shape); self.ffn2.build(tuple(x_shape[:-1]) + (self.ffn_dim,))
+        for ln in (self.ln1, self.ln2, self.ln3):
+            ln.build(x_shape)
+        self.self_attn.build(x_shape, x_shape)
+        self.cross_attn.build(x_shape, memory_shape)
+        self.ffn1.build(x_shape)
+        self.ffn2.build(tuple(x_shape[:-1]) + (self.ffn_dim,))
         self.built = True
 
     def cross_and_ffn(self, x, cross_kv, memory_mask=None, training=False, group=1):
@@ -295,101 +428,139 @@ class TransformerDecoderBlock(keras.layers.Layer):
         h = self.ln1(x)
         k, v = (ops.reshape(proj(h), (-1, 1, H, dk)) for proj in (att.k_proj, att.v_proj))
         at = (0, position, 0, 0)
-        cache = (ops.slice_update(cache[0], at, k), ops.slice_update(cache[1], at, v))   # in place under XLA
+        cache = (ops.slice_update(cache[0], at, k), ops.slice_update(cache[1], at, v))  # in place under XLA
         keys, values = cache if origin is None else (_gather_slots(c, origin) for c in cache)
         q = ops.reshape(att.q_proj(h), (-1, 1, H, dk)) * (1.0 / np.sqrt(dk))
         n = ops.shape(keys)[1]
-        bias = ops.where(ops.arange(n) <= position, 0.0, -1e9)[None, :, None]   # empty slots: exactly 0
-        a = tf.nn.softmax(ops.sum(q * keys, -1) + bias, axis=1)                 # (R, n, H): over the slots
+        bias = ops.where(ops.arange(n) <= position, 0.0, -1e9)[None, :, None]  # empty slots: exactly 0
+        a = tf.nn.softmax(ops.sum(q * keys, -1) + bias, axis=1)  # (R, n, H): over the slots
         o = ops.reshape(ops.sum(a[..., None] * values, 1), (-1, H * dk))
         x = x + self.drop(att.o_proj(o), training=training)
         x, a = self.cross_and_ffn(x, cross_kv, memory_mask, training, group)
         return x, cache, a
 
     def get_config(self):
-        return {**super().get_config(), "dim": self.dim, "num_heads": self.num_heads, "ffn_dim": self.ffn_dim, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "ffn_dim": self.ffn_dim,
+            "dropout": self.dropout,
+        }
 
 # %% ../../nbs/04_seq2seq.model.ipynb #8072a564
 @keras.saving.register_keras_serializable(package="mmlearn")
 class TransformerDecoder(keras.layers.Layer):
-    "A pre-LN Transformer decoder (masked self-attention, cross-attention, FFN) with a key/value cache for `step`."
-    def __init__(self, vocab_size: int, # output vocabulary size V (id 0 is padding)
-                 dim: int = 64, # model width D
-                 num_heads: int = 4, # attention heads
-                 num_layers: int = 2, # decoder blocks
-                 ffn_dim: int = 128, # feed-forward hidden width
-                 max_length: int = 64, # longest sequence (position-embedding table and cache size)
-                 dropout: float = 0.0, # dropout in training
-                 **kwargs):
+    """A pre-LN Transformer decoder (masked self-attention, cross-attention, FFN) with a key/value cache for
+    `step`."""
+
+    def __init__(
+        self,
+        vocab_size: int,  # output vocabulary size V (id 0 is padding)
+        dim: int = 64,  # model width D
+        num_heads: int = 4,  # attention heads
+        num_layers: int = 2,  # decoder blocks
+        ffn_dim: int = 128,  # feed-forward hidden width
+        max_length: int = 64,  # longest sequence (position-embedding table and cache size)
+        dropout: float = 0.0,  # dropout in training
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if int(vocab_size) < 2: raise ValueError(f"TransformerDecoder: vocab_size={vocab_size!r}; expected at least 2 tokens")
-        if int(dim) % int(num_heads): raise ValueError(f"TransformerDecoder: dim={dim} is not divisible by num_heads={num_heads}")
-        self.vocab_size, self.dim, self.num_heads, self.num_layers = int(vocab_size), int(dim), int(num_heads), int(num_layers)
+        if int(vocab_size) < 2:
+            raise ValueError(f"TransformerDecoder: vocab_size={vocab_size!r}; expected at least 2 tokens")
+        if int(dim) % int(num_heads):
+            raise ValueError(f"TransformerDecoder: dim={dim} is not divisible by num_heads={num_heads}")
+        self.vocab_size, self.dim, self.num_heads, self.num_layers = (
+            int(vocab_size),
+            int(dim),
+            int(num_heads),
+            int(num_layers),
+        )
         self.ffn_dim, self.max_length, self.dropout = int(ffn_dim), int(max_length), float(dropout)
         self.embed = keras.layers.Embedding(self.vocab_size, self.dim, name="embed")
         self.pos_embed = keras.layers.Embedding(self.max_length, self.dim, name="pos_embed")
-        self.blocks = [TransformerDecoderBlock(self.dim, self.num_heads, self.ffn_dim, self.dropout, name=f"block{i}")
-                       for i in range(self.num_layers)]
+        self.blocks = [
+            TransformerDecoderBlock(self.dim, self.num_heads, self.ffn_dim, self.dropout, name=f"block{i}")
+            for i in range(self.num_layers)
+        ]
         self.ln = keras.layers.LayerNormalization(name="ln")
         self.out = keras.layers.Dense(self.vocab_size, name="out")
 
     def build(self, tokens_shape, memory_shape, memory_mask_shape=None):
         x_shape = tuple(tokens_shape) + (self.dim,)
-        self.embed.build(tokens_shape); self.pos_embed.build(tokens_shape)
-        for b in self.blocks: b.build(x_shape, memory_shape)
-        self.ln.build(x_shape); self.out.build(x_shape)
+        self.embed.build(tokens_shape)
+        self.pos_embed.build(tokens_shape)
+        for b in self.blocks:
+            b.build(x_shape, memory_shape)
+        self.ln.build(x_shape)
+        self.out.build(x_shape)
         self.built = True
 
     def _embed(self, tokens, positions):
-        return self.embed(ops.cast(tokens, "int32")) * np.sqrt(self.dim).astype("float32") + self.pos_embed(positions)
+        return self.embed(ops.cast(tokens, "int32")) * np.sqrt(self.dim).astype("float32") + self.pos_embed(
+            positions
+        )
 
     def _forward(self, tokens, memory, memory_mask=None, training=False):
         "Logits (B, L, V) and every layer's cross-attention weights [(B, H, L, M)] under a causal mask."
         n = check_rank(self, tokens, 2, "decoder tokens (batch, length)")[1]
-        if n is not None and n > self.max_length: raise ValueError(f"tokens: length {n} exceeds max_length={self.max_length}")
+        if n is not None and n > self.max_length:
+            raise ValueError(f"tokens: length {n} exceeds max_length={self.max_length}")
         t = ops.shape(tokens)[1]
         x = self._embed(tokens, ops.arange(t)[None])
-        causal = ops.greater_equal(ops.arange(t)[:, None], ops.arange(t)[None, :])[None]   # query i sees keys j <= i
-        mmask = None if memory_mask is None else ops.cast(memory_mask, "bool")[:, None, :]   # the same for every query
+        # query i sees keys j <= i
+        causal = ops.greater_equal(ops.arange(t)[:, None], ops.arange(t)[None, :])[None]
+        # the same for every query
+        mmask = None if memory_mask is None else ops.cast(memory_mask, "bool")[:, None, :]
         weights = []
         for b in self.blocks:
-            x, a = b(x, memory, causal, mmask, training=training); weights.append(a)
+            x, a = b(x, memory, causal, mmask, training=training)
+            weights.append(a)
         return self.out(self.ln(x)), weights
 
     def call(self, tokens, memory, memory_mask=None, training=False, return_attention=False):
-        "Teacher forcing: tokens (B, L) -> logits (B, L, V) [and the last layer's cross-attention (B, L, M), mean over heads]."
+        """Teacher forcing: tokens (B, L) -> logits (B, L, V) [and the last layer's cross-attention (B, L, M),
+        mean over heads]."""
         logits, weights = self._forward(tokens, memory, memory_mask, training)
         return (logits, ops.mean(weights[-1], axis=1)) if return_attention else logits
 
     def cross_attention(self, tokens, memory, memory_mask=None):
-        "Every layer's and head's attention over the memory for teacher-forced `tokens`: (B, num_layers, num_heads, L, M)."
+        """Every layer's and head's attention over the memory for teacher-forced `tokens`: (B, num_layers,
+        num_heads, L, M)."""
         return ops.stack(self._forward(tokens, memory, memory_mask)[1], axis=1)
 
     def prepare(self, memory, memory_mask=None, beams: int = 1) -> dict:
-        "Computed once per input: every layer's cross-attention keys and values, the memory mask, and how many decoding rows (`beams`) share each input."
-        if memory_mask is None: memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
-        return {"cross": [b.cross_attn.key_value(memory) for b in self.blocks], "mask": ops.cast(memory_mask, "bool"), "beams": int(beams)}
+        """Computed once per input: every layer's cross-attention keys and values, the memory mask, and how
+        many decoding rows (`beams`) share each input."""
+        if memory_mask is None:
+            memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
+        return {
+            "cross": [b.cross_attn.key_value(memory) for b in self.blocks],
+            "mask": ops.cast(memory_mask, "bool"),
+            "beams": int(beams),
+        }
 
     def initial_state(self, prepared: dict, max_length: int | None = None) -> dict:
         """A key/value cache of n = max_length slots per layer, (rows, n, H, d_k) with rows = inputs * beams,
         and the position 0; each step fills one slot. With beams, also `origin`: the row holding each slot
         of each hypothesis."""
         n = self.max_length if max_length is None else int(max_length)
-        if n > self.max_length: raise ValueError(f"max_length={n} exceeds the decoder's max_length={self.max_length}")
+        if n > self.max_length:
+            raise ValueError(f"max_length={n} exceeds the decoder's max_length={self.max_length}")
         rows = ops.shape(prepared["mask"])[0] * prepared["beams"]
         empty = ops.zeros((rows, n, self.num_heads, self.dim // self.num_heads))
         state = {"cache": [(empty, empty) for _ in self.blocks], "position": ops.zeros((), "int32")}
-        if prepared["beams"] > 1:   # beam search reorders its rows: recorded here, the cache does not move
+        if prepared["beams"] > 1:  # beam search reorders its rows: recorded here, the cache does not move
             state["origin"] = ops.tile(ops.arange(rows, dtype="int32")[:, None], (1, n))
         return state
 
     def step(self, token, state: dict, prepared: dict, training=False):
         "token (R,) -> logits (R, V), the state with this token's keys/values in its slot, attention (R, M)."
         t, origin = state["position"], state.get("origin")
-        if origin is not None:   # slot t of every row is the one it writes now
+        if origin is not None:  # slot t of every row is the one it writes now
             rows = ops.arange(ops.shape(origin)[0], dtype="int32")[:, None]
             origin = ops.where(ops.arange(ops.shape(origin)[1]) == t, rows, origin)
-        x = self._embed(token, t)                                          # (R, D)
+        x = self._embed(token, t)  # (R, D)
         cache = []
         for b, c, cross_kv in zip(self.blocks, state["cache"], prepared["cross"]):
             x, c, a = b.step(x, c, t, cross_kv, prepared["mask"], prepared["beams"], training, origin)
@@ -404,19 +575,34 @@ class TransformerDecoder(keras.layers.Layer):
         return {**state, "cache": [tuple(ops.take(c, rows, axis=0) for c in kv) for kv in state["cache"]]}
 
     def get_config(self):
-        return {**super().get_config(), "vocab_size": self.vocab_size, "dim": self.dim, "num_heads": self.num_heads,
-                "num_layers": self.num_layers, "ffn_dim": self.ffn_dim, "max_length": self.max_length, "dropout": self.dropout}
+        return {
+            **super().get_config(),
+            "vocab_size": self.vocab_size,
+            "dim": self.dim,
+            "num_heads": self.num_heads,
+            "num_layers": self.num_layers,
+            "ffn_dim": self.ffn_dim,
+            "max_length": self.max_length,
+            "dropout": self.dropout,
+        }
 
 # %% ../../nbs/04_seq2seq.model.ipynb #7d587412
 @keras.saving.register_keras_serializable(package="mmlearn")
 class Seq2Seq(keras.Model):
-    "A multimodal memory and an attention decoder: inputs dict (+ 'decoder_input' (B, L)) -> next-token logits (B, L, V)."
-    def __init__(self, memory: MultimodalMemory, # the encoder: inputs dict -> (memory, mask)
-                 decoder: GRUDecoder | TransformerDecoder, # reads previous tokens and attends to the memory
-                 **kwargs):
+    """A multimodal memory and an attention decoder: inputs dict (+ 'decoder_input' (B, L)) -> next-token
+    logits (B, L, V)."""
+
+    def __init__(
+        self,
+        memory: MultimodalMemory,  # the encoder: inputs dict -> (memory, mask)
+        decoder: GRUDecoder | TransformerDecoder,  # reads previous tokens and attends to the memory
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if isinstance(memory, dict): memory = keras.saving.deserialize_keras_object(memory)
-        if isinstance(decoder, dict): decoder = keras.saving.deserialize_keras_object(decoder)
+        if isinstance(memory, dict):
+            memory = keras.saving.deserialize_keras_object(memory)
+        if isinstance(decoder, dict):
+            decoder = keras.saving.deserialize_keras_object(decoder)
         self.memory, self.decoder = memory, decoder
 
     def encode(self, inputs: dict, training=False):
@@ -424,33 +610,50 @@ class Seq2Seq(keras.Model):
         return self.memory(inputs, training=training)
 
     def call(self, inputs: dict, training=False):
-        if inputs.get("decoder_input") is None: raise ValueError(f"inputs: 'decoder_input' (B, L) is missing; got keys {sorted(inputs)}")
+        if inputs.get("decoder_input") is None:
+            raise ValueError(f"inputs: 'decoder_input' (B, L) is missing; got keys {sorted(inputs)}")
         memory, mask = self.encode(inputs, training=training)
         return self.decoder(inputs["decoder_input"], memory, mask, training=training)
 
     def build(self, input_shape):
-        "Build every used sub-layer by one forward pass on zeros of `input_shape` (how a loaded model gets its weights)."
+        """Build every used sub-layer by one forward pass on zeros of `input_shape` (how a loaded model gets
+        its weights)."""
         ints = ("text", "decoder_input")
-        self.call({k: ops.zeros([1 if d is None else d for d in s], "int32" if k in ints else "float32") for k, s in input_shape.items()})
+        self.call(
+            {
+                k: ops.zeros([1 if d is None else d for d in s], "int32" if k in ints else "float32")
+                for k, s in input_shape.items()
+            }
+        )
         self.built = True
 
     def get_config(self):
-        return {**super().get_config(), "memory": keras.saving.serialize_keras_object(self.memory),
-                "decoder": keras.saving.serialize_keras_object(self.decoder)}
+        return {
+            **super().get_config(),
+            "memory": keras.saving.serialize_keras_object(self.memory),
+            "decoder": keras.saving.serialize_keras_object(self.decoder),
+        }
 
 # %% ../../nbs/04_seq2seq.model.ipynb #bff23ebb
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
     "Cross-entropy from logits, averaged over the target tokens that are not padding."
-    def __init__(self, pad_id: int = 0, # the target id to ignore
-                 name: str = "masked_sparse_categorical_crossentropy", **kwargs):
+
+    def __init__(
+        self,
+        pad_id: int = 0,  # the target id to ignore
+        name: str = "masked_sparse_categorical_crossentropy",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.pad_id = int(pad_id)
 
     def call(self, y_true, y_pred):
         y_true = ops.cast(y_true, "int32")
         keep = ops.cast(ops.not_equal(y_true, self.pad_id), y_pred.dtype)
-        ce = keras.losses.sparse_categorical_crossentropy(ops.where(keep > 0, y_true, 0), y_pred, from_logits=True)
+        ce = keras.losses.sparse_categorical_crossentropy(
+            ops.where(keep > 0, y_true, 0), y_pred, from_logits=True
+        )
         return ops.sum(ce * keep) / ops.maximum(ops.sum(keep), 1.0)
 
     def get_config(self):
@@ -460,8 +663,13 @@ class MaskedSparseCategoricalCrossentropy(keras.losses.Loss):
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MaskedTokenAccuracy(keras.metrics.Metric):
     "Fraction of non-padding target tokens whose arg-max prediction is right, accumulated over batches."
-    def __init__(self, pad_id: int = 0, # the target id to ignore
-                 name: str = "token_accuracy", **kwargs):
+
+    def __init__(
+        self,
+        pad_id: int = 0,  # the target id to ignore
+        name: str = "token_accuracy",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.pad_id = int(pad_id)
         self.correct = self.add_variable((), initializer="zeros", name="correct")
@@ -471,13 +679,15 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
         y_true = ops.cast(y_true, "int32")
         keep = ops.cast(ops.not_equal(y_true, self.pad_id), "float32")
         hit = ops.cast(ops.equal(ops.cast(ops.argmax(y_pred, -1), "int32"), y_true), "float32")
-        self.correct.assign_add(ops.sum(hit * keep)); self.count.assign_add(ops.sum(keep))
+        self.correct.assign_add(ops.sum(hit * keep))
+        self.count.assign_add(ops.sum(keep))
 
     def result(self):
         return self.correct / ops.maximum(self.count, 1.0)
 
     def reset_state(self):
-        self.correct.assign(0.0); self.count.assign(0.0)
+        self.correct.assign(0.0)
+        self.count.assign(0.0)
 
     def get_config(self):
         return {**super().get_config(), "pad_id": self.pad_id}
