@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING
 
 from .core import DatasetError, progress
 
-if TYPE_CHECKING:   # the registry and TensorFlow load only when a command needs them
+if TYPE_CHECKING:  # the registry and TensorFlow load only when a command needs them
     from mmlearn.train import RunConfig
-
 
 # %% auto #0
 __all__ = ['DATASETS', 'VQA_PER_SCENE', 'write_builtin', 'check_data', 'format_metrics', 'run_config', 'check_from', 'run_folder',
@@ -27,74 +26,117 @@ __all__ = ['DATASETS', 'VQA_PER_SCENE', 'write_builtin', 'check_data', 'format_m
 
 # %% ../nbs/09_cli.ipynb #80a609bd
 DATASETS = {  # name: (layout, default number of samples: items, or for vqa scenes)
-    "shapes": ("flickr8k", 1000), "digits": ("flickr8k", 1797), "sounds": ("clotho", 500),
-    "speech": ("clotho", 200), "sentiment": ("mosi", 300), "vqa": ("vqa", 1000)}
+    "shapes": ("flickr8k", 1000),
+    "digits": ("flickr8k", 1797),
+    "sounds": ("clotho", 500),
+    "speech": ("clotho", 200),
+    "sentiment": ("mosi", 300),
+    "vqa": ("vqa", 1000),
+}
 VQA_PER_SCENE = 4  # questions `mmlearn data vqa` asks about each scene
+
 
 class _Counted(Sequence):
     "A sequence that shows a progress bar while it is iterated (the writers take len() and iterate once)."
-    def __init__(self, items, desc: str): self.items, self.desc = items, desc
-    def __len__(self): return len(self.items)
-    def __getitem__(self, i): return self.items[i]
-    def __iter__(self): return iter(progress(self.items, desc=self.desc, total=len(self.items)))
+
+    def __init__(self, items, desc: str):
+        self.items, self.desc = items, desc
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        return self.items[i]
+
+    def __iter__(self):
+        return iter(progress(self.items, desc=self.desc, total=len(self.items)))
+
 
 def _write_vqa(out: Path, scenes: int, seed: int) -> Path:
     "Scene questions in the VQA v2 layout: train2014 the training split, val2014 the held-out scenes."
     from mmlearn.data import formats as fmt
     from mmlearn.data import synthetic as syn
+
     asked = syn.scene_questions(scenes * VQA_PER_SCENE, seed=seed, per_scene=VQA_PER_SCENE)
     train = [q for q in asked if q.split == "train"]
     held = [q for q in asked if q.split != "train"]  # test and held out: the split is kept in mmlearn_split
     fmt.write_vqa(out, _Counted(train, "writing vqa train2014"), "train2014")
     return fmt.write_vqa(out, _Counted(held, "writing vqa val2014"), "val2014")
 
-def write_builtin(name: str, # one of DATASETS
-                  out_dir: str | Path, # the folder to write (created; must be empty if it exists)
-                  samples: int | None = None, # how many items, or scenes for vqa (default: DATASETS[name][1])
-                  seed: int = 0, # the generator's seed
-                 ) -> Path:
+
+def write_builtin(
+    name: str,  # one of DATASETS
+    out_dir: str | Path,  # the folder to write (created; must be empty if it exists)
+    samples: int | None = None,  # how many items, or scenes for vqa (default: DATASETS[name][1])
+    seed: int = 0,  # the generator's seed
+) -> Path:
     "Generate the built-in dataset `name` and write it to `out_dir` in its standard layout."
     from mmlearn.data import synthetic as syn, formats as fmt
-    if name not in DATASETS: raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
+
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}")
     n = DATASETS[name][1] if samples is None else samples
-    if n <= 0: raise ValueError(f"--samples must be a positive number of items, got {n}")
+    if n <= 0:
+        raise ValueError(f"--samples must be a positive number of items, got {n}")
     out = Path(out_dir)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"output folder {out} exists and is not an empty folder: choose a new OUT_DIR")
     if name == "vqa":
         return _write_vqa(out, n, seed)
-    make = {"shapes": syn.shapes_scenes, "digits": syn.handwritten_digits, "sounds": syn.sound_events,
-            "speech": syn.spoken_phrases, "sentiment": syn.sentiment_clips}[name]
+    make = {
+        "shapes": syn.shapes_scenes,
+        "digits": syn.handwritten_digits,
+        "sounds": syn.sound_events,
+        "speech": syn.spoken_phrases,
+        "sentiment": syn.sentiment_clips,
+    }[name]
     data = make(n, seed=seed)
     items = _Counted(data.inputs, f"writing {name}")
-    if DATASETS[name][0] == "flickr8k": return fmt.write_image_captions(out, items, data.captions)
-    if DATASETS[name][0] == "clotho": return fmt.write_clotho(out, items, data.sample_rate, data.captions)
+    if DATASETS[name][0] == "flickr8k":
+        return fmt.write_image_captions(out, items, data.captions)
+    if DATASETS[name][0] == "clotho":
+        return fmt.write_clotho(out, items, data.sample_rate, data.captions)
     return fmt.write_mosi(out, items, data.sample_rate, [c[0] for c in data.captions], data.labels)
 
 # %% ../nbs/09_cli.ipynb #b3339cc8
-def check_data(data: str | None, # the dataset folder (None: built-in data)
-               fmt: str | None, # its layout, a name in mmlearn.data.formats.FORMATS
-              ) -> None:
-    "Refuse a format mmlearn cannot read, or a dataset folder that does not exist or holds no records, before any work starts."
+def check_data(
+    data: str | None,  # the dataset folder (None: built-in data)
+    fmt: str | None,  # its layout, a name in mmlearn.data.formats.FORMATS
+) -> None:
+    """Refuse a format mmlearn cannot read, or a dataset folder that does not exist or holds no records,
+    before any work starts."""
     from mmlearn.data.formats import FORMATS
-    if fmt is not None and fmt not in FORMATS: raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
-    if data is None: return
-    if not Path(data).is_dir(): raise FileNotFoundError(f"data folder {data} does not exist")
-    if fmt is not None and not FORMATS[fmt](data): raise DatasetError(data, f"the {fmt} layout lists no records here; expected at least one")
 
-def format_metrics(metrics: dict, # name -> number
-                  ) -> str:
+    if fmt is not None and fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if data is None:
+        return
+    if not Path(data).is_dir():
+        raise FileNotFoundError(f"data folder {data} does not exist")
+    if fmt is not None and not FORMATS[fmt](data):
+        raise DatasetError(data, f"the {fmt} layout lists no records here; expected at least one")
+
+
+def format_metrics(
+    metrics: dict,  # name -> number
+) -> str:
     "The metrics as a two-column table."
     w = max(len(k) for k in metrics)
-    return "\n".join([f"{'metric':<{w}}  value", f"{'-' * w}  --------"] + [f"{k:<{w}}  {v:8.4f}" for k, v in sorted(metrics.items())])
+    return "\n".join(
+        [f"{'metric':<{w}}  value", f"{'-' * w}  --------"]
+        + [f"{k:<{w}}  {v:8.4f}" for k, v in sorted(metrics.items())]
+    )
 
 # %% ../nbs/09_cli.ipynb #f40ee81b
 def run_config(args) -> "RunConfig":
     "The RunConfig of `mmlearn train`'s arguments, each --set KEY=VALUE read as the task declares it."
     from mmlearn.tasks import task_for
     from mmlearn.train import RUN_SETTINGS, RunConfig, parse_setting
+
     task = task_for(args.task, args.format)
-    values = dict(epochs=args.epochs, samples=args.samples, batch_size=args.batch_size, learning_rate=args.learning_rate)
+    values = dict(
+        epochs=args.epochs, samples=args.samples, batch_size=args.batch_size, learning_rate=args.learning_rate
+    )
     extra = {}
     for text in args.set or []:
         key, value = parse_setting(text, task.defaults)
@@ -102,32 +144,47 @@ def run_config(args) -> "RunConfig":
             values[key] = value
         else:
             extra[key] = value
-    return RunConfig(task=args.task, seed=args.seed, data=args.data, format=args.format, strategy=args.strategy,
-                     extra=extra, **values)
+    return RunConfig(
+        task=args.task,
+        seed=args.seed,
+        data=args.data,
+        format=args.format,
+        strategy=args.strategy,
+        extra=extra,
+        **values,
+    )
 
 
-def check_from(task: str, # the --task being trained
-               source: str | None, # --from: the run to continue from (None: train from scratch)
-               lora: int | None, # --lora: the adapters' rank (None: none)
-              ) -> None:
+def check_from(
+    task: str,  # the --task being trained
+    source: str | None,  # --from: the run to continue from (None: train from scratch)
+    lora: int | None,  # --lora: the adapters' rank (None: none)
+) -> None:
     "Refuse `--lora` without `--from`, and `--from` for a task other than the assistant, before TF loads."
     if lora is not None and source is None:
-        raise ValueError(f"--lora {lora} adapts a saved model with rank-{lora} adapters: "
-                         "name the run to adapt with --from RUN_DIR")
+        raise ValueError(
+            f"--lora {lora} adapts a saved model with rank-{lora} adapters: "
+            "name the run to adapt with --from RUN_DIR"
+        )
     if source is None:
         return
     if task != "assistant":
-        raise ValueError(f"--from continues a saved assistant run; --task {task} trains from scratch "
-                         "(use --task assistant, or leave out --from)")
+        raise ValueError(
+            f"--from continues a saved assistant run; --task {task} trains from scratch "
+            "(use --task assistant, or leave out --from)"
+        )
     if not Path(source).is_dir():
         raise FileNotFoundError(f"--from {source}: run folder does not exist")
-    raise ValueError(f"--from {source}: continuing or adapting a saved assistant is not implemented yet; "
-                     "train without --from")
+    raise ValueError(
+        f"--from {source}: continuing or adapting a saved assistant is not implemented yet; "
+        "train without --from"
+    )
 
 
-def run_folder(out: str | None, # the --out argument (None: runs/TASK)
-               task: str, # the task being trained
-              ) -> Path:
+def run_folder(
+    out: str | None,  # the --out argument (None: runs/TASK)
+    task: str,  # the task being trained
+) -> Path:
     "The run folder `mmlearn train` writes; ValueError if it, or a folder above it, is an existing file."
     run_dir = Path(out or f"runs/{task}")
     for p in (run_dir, *run_dir.parents):
@@ -138,14 +195,16 @@ def run_folder(out: str | None, # the --out argument (None: runs/TASK)
             raise ValueError(f"--out {run_dir} {what}; expected {expected}")
     return run_dir
 
+
 def _train(args) -> None:
     check_from(args.task, args.from_run, args.lora)
-    run_dir = run_folder(args.out, args.task)   # before anything loads: a wrong --out costs nothing
-    check_data(args.data, args.format)   # before TensorFlow loads: a typo costs a second, not ten
+    run_dir = run_folder(args.out, args.task)  # before anything loads: a wrong --out costs nothing
+    check_data(args.data, args.format)  # before TensorFlow loads: a typo costs a second, not ten
     import_tensorflow_quietly()
     from mmlearn.tasks import run
     from mmlearn.distributed import is_chief, split_cpu
-    split_cpu()   # MMLEARN_CPU_DEVICES: logical CPUs for --strategy mirrored without GPUs
+
+    split_cpu()  # MMLEARN_CPU_DEVICES: logical CPUs for --strategy mirrored without GPUs
     config = run_config(args)
     metrics = run(config, run_dir, deterministic=not args.nondeterministic)
     print(format_metrics(metrics))
@@ -158,6 +217,7 @@ def _evaluate(args) -> None:
         check_data(args.data, args.format)
     import_tensorflow_quietly()
     from mmlearn.tasks import evaluate_run
+
     where = f"{args.data} ({args.format})" if args.data else "the built-in held-out data"
     print(f"evaluating {args.run_dir} on {where}", flush=True)
     print(format_metrics(evaluate_run(args.run_dir, args.data, args.format)))
@@ -169,6 +229,7 @@ def _evaluate(args) -> None:
 def _predict(args) -> None:
     import_tensorflow_quietly()
     from mmlearn.tasks import predict_run
+
     for line in predict_run(args.run_dir, image=args.image, audio=args.audio, text=args.text):
         print(line)
 
@@ -176,57 +237,110 @@ def _predict(args) -> None:
 def _tasks(args) -> None:
     import_tensorflow_quietly()
     from mmlearn.tasks import TASKS
+
     for task in TASKS.values():
         print(f"{task.name}: {task.summary}")
-        print(f"  --format {', '.join(task.formats) or '(built-in data only)'}; predict takes {', '.join(task.inputs)}")
+        print(
+            f"  --format {', '.join(task.formats) or '(built-in data only)'}; predict takes "
+            f"{', '.join(task.inputs)}"
+        )
         settings = ", ".join(f"{k}={v}" for k, v in task.defaults.items())
         print(f"  settings (--set KEY=VALUE): {settings}")
 
 # %% ../nbs/09_cli.ipynb #ce7d14b8
 def _positive(kind):
     "An argparse type: a positive int or float, with a one-line message otherwise."
+
     def parse(text: str):
-        try: value = kind(text)
-        except ValueError: raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
-        if not value > 0: raise argparse.ArgumentTypeError(f"must be a positive {'integer' if kind is int else 'number'}, got {text}")
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a positive {kind.__name__}, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(
+                f"must be a positive {'integer' if kind is int else 'number'}, got {text}"
+            )
         return value
+
     return parse
+
 
 def _add_run_commands(sub) -> None:
     "Register `train`, `evaluate` and `predict` on the subparsers `sub`."
-    t = sub.add_parser("train", help="train a model for a task and write a run folder",
-                       epilog="example: mmlearn train --task caption --epochs 20 --out runs/caption")
-    t.add_argument("--task", default="caption", help="what to learn (default caption; `mmlearn tasks` lists them)")
+    t = sub.add_parser(
+        "train",
+        help="train a model for a task and write a run folder",
+        epilog="example: mmlearn train --task caption --epochs 20 --out runs/caption",
+    )
+    t.add_argument(
+        "--task", default="caption", help="what to learn (default caption; `mmlearn tasks` lists them)"
+    )
     t.add_argument("--data", help="a dataset folder (default: built-in data)")
     t.add_argument("--format", help="the layout of --data: flickr8k, coco, clotho, audiocaps, mosi, fsdd")
-    t.add_argument("--epochs", type=_positive(int), help="passes over the training data (default: the task's)")
+    t.add_argument(
+        "--epochs", type=_positive(int), help="passes over the training data (default: the task's)"
+    )
     t.add_argument("--samples", type=_positive(int), help="training examples (default: the task's)")
     t.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    t.add_argument("--batch-size", type=_positive(int), help="examples per step, over all replicas (default: the task's)")
+    t.add_argument(
+        "--batch-size", type=_positive(int), help="examples per step, over all replicas (default: the task's)"
+    )
     t.add_argument("--learning-rate", type=_positive(float), help="Adam's step size (default: the task's)")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE",
-                   help="any setting the task declares, e.g. --set image_size=32 (repeatable; `mmlearn tasks` lists them)")
-    t.add_argument("--out", help="run folder (default runs/TASK); the same command resumes an interrupted run")
-    t.add_argument("--strategy", default="default", choices=["default", "mirrored", "multiworker"],
-                   help="tf.distribute strategy: mirrored = every local GPU (or MMLEARN_CPU_DEVICES logical CPUs), multiworker = the TF_CONFIG cluster")
-    t.add_argument("--nondeterministic", action="store_true", help="allow nondeterministic (sometimes faster) kernels")
-    t.add_argument("--from", dest="from_run", metavar="RUN_DIR",
-                   help="assistant: continue from the model of this finished run (not implemented yet)")
-    t.add_argument("--lora", type=_positive(int), metavar="RANK",
-                   help="assistant, with --from: adapt the saved model with low-rank adapters of this rank")
+    t.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="any setting the task declares, e.g. --set image_size=32 (repeatable; `mmlearn tasks` lists "
+        "them)",
+    )
+    t.add_argument(
+        "--out", help="run folder (default runs/TASK); the same command resumes an interrupted run"
+    )
+    t.add_argument(
+        "--strategy",
+        default="default",
+        choices=["default", "mirrored", "multiworker"],
+        help="tf.distribute strategy: mirrored = every local GPU (or MMLEARN_CPU_DEVICES logical CPUs), "
+        "multiworker = the TF_CONFIG cluster",
+    )
+    t.add_argument(
+        "--nondeterministic", action="store_true", help="allow nondeterministic (sometimes faster) kernels"
+    )
+    t.add_argument(
+        "--from",
+        dest="from_run",
+        metavar="RUN_DIR",
+        help="assistant: continue from the model of this finished run (not implemented yet)",
+    )
+    t.add_argument(
+        "--lora",
+        type=_positive(int),
+        metavar="RANK",
+        help="assistant, with --from: adapt the saved model with low-rank adapters of this rank",
+    )
     t.set_defaults(run=_train)
-    e = sub.add_parser("evaluate", help="recompute a run's metrics on held-out data", epilog="example: mmlearn evaluate runs/caption")
+    e = sub.add_parser(
+        "evaluate",
+        help="recompute a run's metrics on held-out data",
+        epilog="example: mmlearn evaluate runs/caption",
+    )
     e.add_argument("run_dir", help="a run folder written by mmlearn train")
-    e.add_argument("--data", help="evaluate on this dataset folder instead"); e.add_argument("--format", help="its layout")
+    e.add_argument("--data", help="evaluate on this dataset folder instead")
+    e.add_argument("--format", help="its layout")
     e.set_defaults(run=_evaluate)
-    p = sub.add_parser("predict", help="run a trained model on your inputs",
-                       epilog="example: mmlearn predict runs/caption --image scene.png")
+    p = sub.add_parser(
+        "predict",
+        help="run a trained model on your inputs",
+        epilog="example: mmlearn predict runs/caption --image scene.png",
+    )
     p.add_argument("run_dir", help="a run folder written by mmlearn train")
     p.add_argument("--image", action="append", help="an image file (repeatable)")
     p.add_argument("--audio", action="append", help="a WAV file (repeatable)")
     p.add_argument("--text", action="append", help="a text input (repeatable)")
     p.set_defaults(run=_predict)
-    k = sub.add_parser("tasks", help="list the tasks, their data layouts and their settings", epilog="example: mmlearn tasks")
+    k = sub.add_parser(
+        "tasks", help="list the tasks, their data layouts and their settings", epilog="example: mmlearn tasks"
+    )
     k.set_defaults(run=_tasks)
 
 # %% ../nbs/09_cli.ipynb #4000536f
@@ -354,23 +468,32 @@ def _data(args) -> None:
     out = write_builtin(args.name, args.out_dir, args.samples, args.seed)
     print(f"wrote {args.name} ({DATASETS[args.name][0]} layout) to {out} in {time.perf_counter() - t:.1f} s")
 
+
 def _bench(args) -> None:
     import_tensorflow_quietly()
     from mmlearn.bench import run_benchmarks, format_table
+
     results = run_benchmarks(quick=args.quick)
     print(format_table(results))
-    if args.json: Path(args.json).write_text(json.dumps(results, indent=2)); print(f"wrote {args.json}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"wrote {args.json}")
+
 
 def _docs(args) -> None:
     from mmlearn.docs import build_readme, build_site
+
     print(f"wrote {build_readme()}")
-    if args.readme_only: return
-    import_tensorflow_quietly()   # the site imports every module for its API entries
+    if args.readme_only:
+        return
+    import_tensorflow_quietly()  # the site imports every module for its API entries
     index = build_site(args.out)
     print(f"open {index} in a browser; to use search, serve it: python3 -m http.server -d {index.parent}")
 
+
 class _Parser(argparse.ArgumentParser):
     "argparse, but a usage error is one line (what is wrong, and where to read more), exit status 2."
+
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
@@ -382,29 +505,45 @@ class _Parser(argparse.ArgumentParser):
             namespace.question = extras.pop()
         return namespace, extras
 
+
 def build_parser() -> argparse.ArgumentParser:
     "The `mmlearn` command line: one subparser per subcommand, each with an example in its help."
     p = _Parser(prog="mmlearn", description="Learn and build multimodal language models.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run_commands(sub)
     _add_chat_command(sub)
-    d = sub.add_parser("data", help="write a built-in dataset in a standard layout",
-                       epilog="example: mmlearn data shapes data/shapes --samples 500 --seed 1; "
-                              "mmlearn data vqa data/vqa --samples 200 (800 questions)")
-    d.add_argument("name", choices=list(DATASETS),
-                   help="which dataset (vqa: questions about shapes scenes, in the VQA v2 layout)")
+    d = sub.add_parser(
+        "data",
+        help="write a built-in dataset in a standard layout",
+        epilog="example: mmlearn data shapes data/shapes --samples 500 --seed 1; "
+        "mmlearn data vqa data/vqa --samples 200 (800 questions)",
+    )
+    d.add_argument(
+        "name",
+        choices=list(DATASETS),
+        help="which dataset (vqa: questions about shapes scenes, in the VQA v2 layout)",
+    )
     d.add_argument("out_dir", help="the folder to write (must not exist or be empty)")
-    d.add_argument("--samples", type=int, default=None,
-                   help="number of items (default depends on the dataset); for vqa the number of scenes, "
-                        f"{VQA_PER_SCENE} questions each (default {DATASETS['vqa'][1]})")
+    d.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="number of items (default depends on the dataset); for vqa the number of scenes, "
+        f"{VQA_PER_SCENE} questions each (default {DATASETS['vqa'][1]})",
+    )
     d.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     d.set_defaults(run=_data)
-    b = sub.add_parser("bench", help="measure speed ratios in one run", epilog="example: mmlearn bench --json bench.json")
+    b = sub.add_parser(
+        "bench", help="measure speed ratios in one run", epilog="example: mmlearn bench --json bench.json"
+    )
     b.add_argument("--json", help="also write the results to this JSON file")
     b.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (a smoke run)")
     b.set_defaults(run=_bench)
-    o = sub.add_parser("docs", help="build the docs site and the README offline from the notebooks",
-                       epilog="example: mmlearn docs --out site")
+    o = sub.add_parser(
+        "docs",
+        help="build the docs site and the README offline from the notebooks",
+        epilog="example: mmlearn docs --out site",
+    )
     o.add_argument("--out", default=None, help="the site folder (default: docs/ in the checkout)")
     o.add_argument("--readme-only", action="store_true", help="only rebuild README.md from nbs/index.ipynb")
     o.set_defaults(run=_docs)
@@ -412,31 +551,46 @@ def build_parser() -> argparse.ArgumentParser:
 
 # %% ../nbs/09_cli.ipynb #8884e3e0
 def import_tensorflow_quietly() -> None:
-    "Import TensorFlow and list the devices with their start-up messages on stderr suppressed (later errors still show)."
-    if "tensorflow" in sys.modules: return
+    """Import TensorFlow and list the devices with their start-up messages on stderr suppressed (later errors
+    still show)."""
+    if "tensorflow" in sys.modules:
+        return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
     saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(null, 2)
         import tensorflow as tf
-        tf.config.list_physical_devices()   # loads the GPU platform now, while its complaints go nowhere
+
+        tf.config.list_physical_devices()  # loads the GPU platform now, while its complaints go nowhere
     finally:
-        os.dup2(saved, 2); os.close(saved); os.close(null)
-    tf.get_logger().setLevel("ERROR")   # TensorFlow's Python warnings (e.g. on eager steps under a strategy) are not for command-line users
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(null)
+    # TensorFlow's Python warnings (e.g. on eager steps under a strategy) are not for command-line users
+    tf.get_logger().setLevel("ERROR")
 
 # %% ../nbs/09_cli.ipynb #eddc2edb
-def main(argv: list[str] | None = None, # the arguments (default: sys.argv[1:])
-        ) -> int:
-    "Entry point of the `mmlearn` command: run a subcommand; user errors print one line and return 2, Ctrl-C returns 130."
+def main(
+    argv: list[str] | None = None,  # the arguments (default: sys.argv[1:])
+) -> int:
+    """Entry point of the `mmlearn` command: run a subcommand; user errors print one line and return 2, Ctrl-C
+    returns 130."""
     args = build_parser().parse_args(argv)
     # Keras warns on every fit of a tf.data dataset that it will not shuffle it (the apps shuffle their own)
     warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
     try:
         args.run(args)
-    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError,
-            PermissionError) as e:
-        print(f"mmlearn {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)   # one line, whatever the message
+    except (
+        ValueError,
+        FileNotFoundError,
+        FileExistsError,
+        NotADirectoryError,
+        IsADirectoryError,
+        PermissionError,
+    ) as e:
+        # one line, whatever the message
+        print(f"mmlearn {args.command}: error: {' '.join(str(e).split())}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:
         print(f"mmlearn {args.command}: {e or 'interrupted'}", file=sys.stderr)

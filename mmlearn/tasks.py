@@ -21,13 +21,25 @@ from .apps import assistant, audio_caption, caption, digits, retrieval, search, 
 __all__ = ['TASKS', 'task_for', 'write_config', 'unfinished_run_conflict', 'run', 'evaluate_run', 'predict_run']
 
 # %% ../nbs/08_tasks.ipynb #5b238edb
-TASKS = {task.name: task for task in (caption.TASK, audio_caption.TASK, summarize.TASK, retrieval.TASK, search.TASK,
-                                      sentiment.TASK, digits.TASK, assistant.TASK)}
+TASKS = {
+    task.name: task
+    for task in (
+        caption.TASK,
+        audio_caption.TASK,
+        summarize.TASK,
+        retrieval.TASK,
+        search.TASK,
+        sentiment.TASK,
+        digits.TASK,
+        assistant.TASK,
+    )
+}
 
 # %% ../nbs/08_tasks.ipynb #1bcc598e
-def task_for(name: str, # a name in TASKS
-             fmt: str | None = None, # the layout of the run's data (None: built-in data)
-            ) -> Task:
+def task_for(
+    name: str,  # a name in TASKS
+    fmt: str | None = None,  # the layout of the run's data (None: built-in data)
+) -> Task:
     "The Task that trains `name` on data in layout `fmt`, following the task's declared routes."
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}: expected one of {', '.join(TASKS)}")
@@ -35,10 +47,11 @@ def task_for(name: str, # a name in TASKS
     return TASKS[task.routes[fmt]] if fmt in task.routes else task
 
 # %% ../nbs/08_tasks.ipynb #80339a99
-def write_config(run_dir: Path, # the run folder
-                 config: RunConfig, # what the user chose
-                 settings: dict, # every setting the run uses (`Task.settings`)
-                ) -> Path:
+def write_config(
+    run_dir: Path,  # the run folder
+    config: RunConfig,  # what the user chose
+    settings: dict,  # every setting the run uses (`Task.settings`)
+) -> Path:
     "Write config.json: the configuration, and the settings the run used."
     path = Path(run_dir) / "config.json"
     record = {**asdict(config), "settings": settings}
@@ -46,9 +59,10 @@ def write_config(run_dir: Path, # the run folder
     return path
 
 
-def unfinished_run_conflict(run_dir: Path, # a run folder, possibly holding an interrupted run
-                            config: RunConfig, # the configuration of the run about to start
-                           ) -> str | None:
+def unfinished_run_conflict(
+    run_dir: Path,  # a run folder, possibly holding an interrupted run
+    config: RunConfig,  # the configuration of the run about to start
+) -> str | None:
     "Why a backup in run_dir cannot be resumed with `config` (None when it can, or when there is none)."
     run_dir = Path(run_dir)
     if not (run_dir / "backup").is_dir() or not (run_dir / "config.json").is_file():
@@ -65,20 +79,29 @@ def unfinished_run_conflict(run_dir: Path, # a run folder, possibly holding an i
     return f"it was started with other settings ({', '.join(f'{k}: {old.get(k)!r}' for k in diff)})"
 
 # %% ../nbs/08_tasks.ipynb #e9afe238
-def run(config: RunConfig, # what to train, and how
-        run_dir: str | Path, # the run folder (created; an interrupted run there is resumed)
-        deterministic: bool = True, # TensorFlow's deterministic kernels, so the same seed gives the same numbers
-       ) -> dict:
-    "Train `config.task` and write the whole run folder: config.json, the model, figures, metrics.json and report.md."
+def run(
+    config: RunConfig,  # what to train, and how
+    run_dir: str | Path,  # the run folder (created; an interrupted run there is resumed)
+    deterministic: bool = True,  # TensorFlow's deterministic kernels, so the same seed gives the same numbers
+) -> dict:
+    """Train `config.task` and write the whole run folder: config.json, the model, figures, metrics.json and
+    report.md."""
     task = task_for(config.task, config.format)
     settings = task.settings(config)
-    strategy = distribution_strategy(config.strategy)   # first: a multi-worker strategy must exist before TensorFlow runs anything
+    # first: a multi-worker strategy must exist before TensorFlow runs anything
+    strategy = distribution_strategy(config.strategy)
     run_dir = Path(run_dir)
     chief = config.strategy != "multiworker" or is_chief()
     if chief and (why := unfinished_run_conflict(run_dir, config)):
-        raise ValueError(f"{run_dir} holds an unfinished run that cannot be resumed: {why}; "
-                         "repeat that command to resume it, or choose another --out")
-    replicas = f" on {strategy.num_replicas_in_sync} replicas ({config.strategy})" if config.strategy != "default" else ""
+        raise ValueError(
+            f"{run_dir} holds an unfinished run that cannot be resumed: {why}; "
+            "repeat that command to resume it, or choose another --out"
+        )
+    replicas = (
+        f" on {strategy.num_replicas_in_sync} replicas ({config.strategy})"
+        if config.strategy != "default"
+        else ""
+    )
     role = "" if chief else " (a worker: the chief writes the run folder)"
     print(f"training {config.task} -> {run_dir}{replicas}{role}", flush=True)
     if deterministic:
@@ -92,8 +115,11 @@ def run(config: RunConfig, # what to train, and how
     except KeyboardInterrupt:
         model = work_dir / "model.keras"
         saved = f"{model} holds the last completed epoch, and the same command resumes the run"
-        raise KeyboardInterrupt("interrupted; " + saved if model.is_file() else
-                                "interrupted before the first epoch ended: no model was saved") from None
+        raise KeyboardInterrupt(
+            "interrupted; " + saved
+            if model.is_file()
+            else "interrupted before the first epoch ended: no model was saved"
+        ) from None
     if chief:
         write_metrics(run_dir, metrics)
         write_report(run_dir, task)
@@ -102,18 +128,24 @@ def run(config: RunConfig, # what to train, and how
     return metrics
 
 # %% ../nbs/08_tasks.ipynb #768e8f2d
-def evaluate_run(run_dir: str | Path, # a run folder written by `run`
-                 data: str | None = None, # evaluate on this dataset folder instead of the run's own held-out data
-                 fmt: str | None = None, # its layout
-                ) -> dict:
-    "The held-out metrics of a saved run, recomputed from its model; its report is refreshed when they are its own."
+def evaluate_run(
+    run_dir: str | Path,  # a run folder written by `run`
+    data: str | None = None,  # evaluate on this dataset folder instead of the run's own held-out data
+    fmt: str | None = None,  # its layout
+) -> dict:
+    """The held-out metrics of a saved run, recomputed from its model; its report is refreshed when they are
+    its own."""
     run_dir = Path(run_dir)
     config = read_config(run_dir)
-    task = task_for(config.task, config.format)   # the task that trained the run, whatever data it is evaluated on
+    # the task that trained the run, whatever data it is evaluated on
+    task = task_for(config.task, config.format)
     if (data is None) != (fmt is None):
         raise ValueError("--data and --format go together: give both or neither")
     if not (run_dir / "model.keras").is_file():
-        raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish an epoch (run its mmlearn train command again)")
+        raise FileNotFoundError(
+            f"{run_dir} has no model.keras: the run did not finish an epoch (run its mmlearn train "
+            "command again)"
+        )
     if data is not None:
         config = RunConfig(**{**asdict(config), "data": str(data), "format": fmt})
     metrics = task.evaluate(run_dir, config)
@@ -122,11 +154,12 @@ def evaluate_run(run_dir: str | Path, # a run folder written by `run`
     return metrics
 
 
-def predict_run(run_dir: str | Path, # a run folder written by `run`
-                image=None, # image files (one path or a list)
-                audio=None, # WAV files (one path or a list)
-                text=None, # texts (one string or a list)
-               ) -> list[str]:
+def predict_run(
+    run_dir: str | Path,  # a run folder written by `run`
+    image=None,  # image files (one path or a list)
+    audio=None,  # WAV files (one path or a list)
+    text=None,  # texts (one string or a list)
+) -> list[str]:
     "The saved model's output for each input, one line each."
     run_dir = Path(run_dir)
     config = read_config(run_dir)

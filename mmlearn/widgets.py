@@ -24,11 +24,27 @@ from PIL import Image as PILImage
 
 from .core import fsdd_root, rng
 from .data.formats import load_fsdd, write_wav
-from .data.synthetic import (DIGIT_WORDS, SENTIMENT_CLASSES, handwritten_digits, scene_questions,
-                                    sentiment_clips, shapes_scenes, sound_events, sound_questions, spoken_phrases)
+from mmlearn.data.synthetic import (
+    DIGIT_WORDS,
+    SENTIMENT_CLASSES,
+    handwritten_digits,
+    scene_questions,
+    sentiment_clips,
+    shapes_scenes,
+    sound_events,
+    sound_questions,
+    spoken_phrases,
+)
 from .preprocess.text import Vocabulary, split_words, standardize, tokenize
-from .preprocess.image import (ChannelStats, augmentation, channel_stats, decode_image, extract_patches, resize_images,
-                                      standardize_channels)
+from mmlearn.preprocess.image import (
+    ChannelStats,
+    augmentation,
+    channel_stats,
+    decode_image,
+    extract_patches,
+    resize_images,
+    standardize_channels,
+)
 from .preprocess.audio import frame, load_audio, log_mel_spectrogram, mfcc, pad_or_trim, stft
 from .represent.align import SearchIndex, plot_top_k
 from .apps import retrieval, search
@@ -47,15 +63,24 @@ __all__ = ['DATASETS', 'DEFAULT_SIZES', 'HELD_OUT', 'TEXT_ONLY', 'UPLOADED', 'av
            'run_index', 'search_widget', 'caption_explorer', 'chat_examples', 'plot_chat_attention', 'chat_widget']
 
 # %% ../nbs/08_widgets.ipynb #67158919
-DATASETS = {"shapes": "shapes scenes: coloured shapes in a row or a column, with captions in reading order",
-            "sounds": "sound events: beeps, chirps, buzzes and noise bursts, with captions in time order",
-            "speech": "spoken phrases: English spoken by eSpeak NG; the caption is what is said",
-            "sentiment": "sentiment clips: a spoken sentence whose words and voice together give the label",
-            "digits": "handwritten digits: scikit-learn's real 8x8 scans, labelled 0-9",
-            "fsdd": "FSDD: real recordings of spoken digits, 8 kHz (read from MMLEARN_FSDD)"}
-DEFAULT_SIZES = dict(shapes=64, sounds=32, speech=16, sentiment=24, digits=None, fsdd=None)  # None: every item there is
-_GENERATORS = dict(shapes=shapes_scenes, sounds=sound_events, speech=spoken_phrases, sentiment=sentiment_clips,
-                   digits=handwritten_digits)
+DATASETS = {
+    "shapes": "shapes scenes: coloured shapes in a row or a column, with captions in reading order",
+    "sounds": "sound events: beeps, chirps, buzzes and noise bursts, with captions in time order",
+    "speech": "spoken phrases: English spoken by eSpeak NG; the caption is what is said",
+    "sentiment": "sentiment clips: a spoken sentence whose words and voice together give the label",
+    "digits": "handwritten digits: scikit-learn's real 8x8 scans, labelled 0-9",
+    "fsdd": "FSDD: real recordings of spoken digits, 8 kHz (read from MMLEARN_FSDD)",
+}
+# None: every item there is
+DEFAULT_SIZES = dict(shapes=64, sounds=32, speech=16, sentiment=24, digits=None, fsdd=None)
+_GENERATORS = dict(
+    shapes=shapes_scenes,
+    sounds=sound_events,
+    speech=spoken_phrases,
+    sentiment=sentiment_clips,
+    digits=handwritten_digits,
+)
+
 
 def available_datasets() -> list[str]:
     "The datasets the explorers can show: the five built-in ones, and FSDD when `fsdd_root()` finds it."
@@ -65,24 +90,34 @@ def available_datasets() -> list[str]:
 @dataclass
 class Sample:
     "One item of a dataset, as the explorers show it."
-    dataset: str                    # the dataset's name in DATASETS
-    index: int                      # its position in the dataset
-    data: np.ndarray                # uint8 image (H, W, 3), or float32 waveform (T,) in [-1, 1]
-    captions: list                  # reference captions, the canonical one first
-    label: str | None = None        # class name, for datasets with classes
+
+    dataset: str  # the dataset's name in DATASETS
+    index: int  # its position in the dataset
+    data: np.ndarray  # uint8 image (H, W, 3), or float32 waveform (T,) in [-1, 1]
+    captions: list  # reference captions, the canonical one first
+    label: str | None = None  # class name, for datasets with classes
     sample_rate: int | None = None  # audio rate in Hz; None for an image
     meta: dict = field(default_factory=dict)  # this item's drawn attributes (objects, voice, speaker, ...)
 
     @property
-    def modality(self) -> str: return "image" if self.sample_rate is None else "audio"
+    def modality(self) -> str:
+        return "image" if self.sample_rate is None else "audio"
+
     @property
-    def caption(self) -> str: return self.captions[0] if self.captions else ""
+    def caption(self) -> str:
+        return self.captions[0] if self.captions else ""
+
 
 def _check_dataset(name) -> str:
-    if name not in DATASETS: raise ValueError(f"dataset must be one of {list(DATASETS)}, got {name!r}")
+    if name not in DATASETS:
+        raise ValueError(f"dataset must be one of {list(DATASETS)}, got {name!r}")
     if name == "fsdd" and fsdd_root() is None:
-        raise ValueError("dataset 'fsdd' reads the FSDD recordings: set MMLEARN_FSDD to their folder (it is unset or missing)")
+        raise ValueError(
+            "dataset 'fsdd' reads the FSDD recordings: set MMLEARN_FSDD to their folder (it is unset or "
+            "missing)"
+        )
     return name
+
 
 @lru_cache(maxsize=16)
 def _items(name: str, n: int | None, seed: int, root: Path | None):
@@ -93,226 +128,362 @@ def _items(name: str, n: int | None, seed: int, root: Path | None):
         return [records[i] for i in rng(seed).permutation(len(records))[:n]]
     return _GENERATORS[name](n, seed=seed)
 
-def dataset_size(name: str, # a name in available_datasets()
-                 n: int | None = None, # items to make; None: DEFAULT_SIZES[name]
-                 seed: int = 0, # the generator's seed (FSDD: of the order)
-                ) -> int:
+
+def dataset_size(
+    name: str,  # a name in available_datasets()
+    n: int | None = None,  # items to make; None: DEFAULT_SIZES[name]
+    seed: int = 0,  # the generator's seed (FSDD: of the order)
+) -> int:
     "How many items the explorers show of dataset `name`."
     return len(_items(_check_dataset(name), n, seed, fsdd_root()))
 
+
 def _item_meta(meta: dict, i: int, size: int) -> dict:
     "The per-item entries of a SyntheticSet's meta (lists as long as the set), for item `i`."
-    out = {k: v[i] for k, v in meta.items() if k != "classes" and isinstance(v, (list, np.ndarray)) and len(v) == size}
+    out = {
+        k: v[i]
+        for k, v in meta.items()
+        if k != "classes" and isinstance(v, (list, np.ndarray)) and len(v) == size
+    }
     return {k: v.item() if isinstance(v, np.generic) else v for k, v in out.items()}
 
-def dataset_sample(name: str, # a name in available_datasets()
-                   index: int, # which item, 0 .. dataset_size(name, n, seed) - 1
-                   n: int | None = None, # items to make; None: DEFAULT_SIZES[name]
-                   seed: int = 0, # the generator's seed (FSDD: of the order)
-                  ) -> Sample:
+
+def dataset_sample(
+    name: str,  # a name in available_datasets()
+    index: int,  # which item, 0 .. dataset_size(name, n, seed) - 1
+    n: int | None = None,  # items to make; None: DEFAULT_SIZES[name]
+    seed: int = 0,  # the generator's seed (FSDD: of the order)
+) -> Sample:
     "Item `index` of dataset `name`, with its captions, class name and attributes."
     items = _items(_check_dataset(name), n, seed, fsdd_root())
     if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(items):
-        raise ValueError(f"index must be an int in 0..{len(items) - 1} (dataset {name!r} has {len(items)} items), got {index!r}")
+        raise ValueError(
+            f"index must be an int in 0..{len(items) - 1} (dataset {name!r} has {len(items)} items), "
+            f"got {index!r}"
+        )
     index = int(index)
     if name == "fsdd":
         r = items[index]
         x, sr = load_audio(r.path, sample_rate=None)
-        return Sample(name, index, x, [DIGIT_WORDS[r.label]], DIGIT_WORDS[r.label], sr, {**r.meta, "file": r.path.name})
+        return Sample(
+            name, index, x, [DIGIT_WORDS[r.label]], DIGIT_WORDS[r.label], sr, {**r.meta, "file": r.path.name}
+        )
     d = items
-    label = None if d.labels is None else d.meta.get("classes", [str(i) for i in range(int(d.labels.max()) + 1)])[int(d.labels[index])]
-    return Sample(name, index, d.inputs[index], list(d.captions[index]), label, d.sample_rate, _item_meta(d.meta, index, len(d)))
+    label = (
+        None
+        if d.labels is None
+        else d.meta.get("classes", [str(i) for i in range(int(d.labels.max()) + 1)])[int(d.labels[index])]
+    )
+    return Sample(
+        name,
+        index,
+        d.inputs[index],
+        list(d.captions[index]),
+        label,
+        d.sample_rate,
+        _item_meta(d.meta, index, len(d)),
+    )
 
 # %% ../nbs/08_widgets.ipynb #fcfd50c1
-def png_bytes(x, # a matplotlib Figure, or a uint8 image (H, W, 3)
-              scale: int = 1, # enlarge an image this many times by repeating pixels (keeps them sharp)
-             ) -> bytes:
+def png_bytes(
+    x,  # a matplotlib Figure, or a uint8 image (H, W, 3)
+    scale: int = 1,  # enlarge an image this many times by repeating pixels (keeps them sharp)
+) -> bytes:
     "The bytes of a PNG file of a figure, or of an image (lossless)."
     buf = io.BytesIO()
-    if isinstance(x, Figure): x.savefig(buf, format="png", dpi=80)
+    if isinstance(x, Figure):
+        x.savefig(buf, format="png", dpi=80)
     else:
         x = np.asarray(x)
-        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[-1] != 3: raise ValueError(f"x must be a Figure or a uint8 (H, W, 3) image, got {x.dtype} {x.shape}")
-        if not isinstance(scale, int) or scale < 1: raise ValueError(f"scale must be an int >= 1, got {scale!r}")
+        if x.dtype != np.uint8 or x.ndim != 3 or x.shape[-1] != 3:
+            raise ValueError(f"x must be a Figure or a uint8 (H, W, 3) image, got {x.dtype} {x.shape}")
+        if not isinstance(scale, int) or scale < 1:
+            raise ValueError(f"scale must be an int >= 1, got {scale!r}")
         PILImage.fromarray(x.repeat(scale, 0).repeat(scale, 1)).save(buf, format="png")
     return buf.getvalue()
 
-def wav_bytes(waveform: np.ndarray, # float samples (T,) in [-1, 1]; louder ones are clipped
-              sample_rate: int, # samples per second
-             ) -> bytes:
+
+def wav_bytes(
+    waveform: np.ndarray,  # float samples (T,) in [-1, 1]; louder ones are clipped
+    sample_rate: int,  # samples per second
+) -> bytes:
     "The bytes of a 16-bit PCM mono WAV file, the same as `write_wav` writes."
     x = np.asarray(waveform)
-    if x.ndim != 1 or not x.size or not np.all(np.isfinite(x)): raise ValueError(f"waveform must be a non-empty finite (T,) array, got shape {x.shape}")
+    if x.ndim != 1 or not x.size or not np.all(np.isfinite(x)):
+        raise ValueError(f"waveform must be a non-empty finite (T,) array, got shape {x.shape}")
     if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
         raise ValueError(f"sample_rate must be a positive int, got {sample_rate!r}")
     pcm = np.clip(np.round(np.clip(x, -1, 1) * 32768), -32768, 32767).astype("<i2")
     buf = io.BytesIO()
     with wave.open(buf, "wb") as w:
-        w.setnchannels(1); w.setsampwidth(2); w.setframerate(int(sample_rate)); w.writeframes(pcm.tobytes())
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(int(sample_rate))
+        w.writeframes(pcm.tobytes())
     return buf.getvalue()
 
 # %% ../nbs/08_widgets.ipynb #ec50f436
-def audio_figure(waveform: np.ndarray, # float samples (T,)
-                 sample_rate: int, # samples per second
-                 title: str = "", # drawn above the waveform
-                 **log_mel, # options of log_mel_spectrogram (n_fft, hop_length, n_mels, fmax, ...)
-                ) -> Figure:
+def audio_figure(
+    waveform: np.ndarray,  # float samples (T,)
+    sample_rate: int,  # samples per second
+    title: str = "",  # drawn above the waveform
+    **log_mel,  # options of log_mel_spectrogram (n_fft, hop_length, n_mels, fmax, ...)
+) -> Figure:
     "A waveform against time, above its log-mel spectrogram."
     fig = Figure(figsize=(8, 4.2))
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.11, hspace=0.3)  # fixed margins: faster than a layout engine
+    # fixed margins: faster than a layout engine
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.93, bottom=0.11, hspace=0.3)
     top, bottom = fig.subplots(2, 1)
     t = np.arange(len(waveform)) / sample_rate
-    top.plot(t, waveform, lw=0.5); top.set(xlim=(0, t[-1]), ylim=(-1, 1), ylabel="amplitude"); top.set_title(title, fontsize=10)
+    top.plot(t, waveform, lw=0.5)
+    top.set(xlim=(0, t[-1]), ylim=(-1, 1), ylabel="amplitude")
+    top.set_title(title, fontsize=10)
     mel = log_mel_spectrogram(np.asarray(waveform, np.float32), sample_rate, **log_mel).numpy()
     bottom.imshow(mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, t[-1], 0, mel.shape[1]))
     bottom.set(xlabel="time (s)", ylabel="mel band")
     return fig
 
+
 def _attribute(v) -> str:
     "A short text for an attribute value: floats rounded, a list of objects one after another."
-    if isinstance(v, float): return f"{v:.3g}"
-    if isinstance(v, dict): return " ".join(_attribute(x) for x in v.values() if x != "")
-    if isinstance(v, (list, tuple)): return "; ".join(_attribute(x) for x in v)
+    if isinstance(v, float):
+        return f"{v:.3g}"
+    if isinstance(v, dict):
+        return " ".join(_attribute(x) for x in v.values() if x != "")
+    if isinstance(v, (list, tuple)):
+        return "; ".join(_attribute(x) for x in v)
     return str(v)
 
-def sample_html(sample: Sample, # what to describe
-               ) -> str:
+
+def sample_html(
+    sample: Sample,  # what to describe
+) -> str:
     "The sample's captions, class name and attributes as an HTML block (every value escaped)."
     e = html.escape
-    lines = [f"<b>{e(sample.dataset)} #{sample.index}</b>" + (f" &nbsp; label: <b>{e(sample.label)}</b>" if sample.label is not None else "")]
-    lines += [f'<span class="mmlearn-caption">{e(cap)}</span>' if i == 0 else f'<span style="color:#666">{e(cap)}</span>'
-              for i, cap in enumerate(sample.captions)]
+    lines = [
+        f"<b>{e(sample.dataset)} #{sample.index}</b>"
+        + (f" &nbsp; label: <b>{e(sample.label)}</b>" if sample.label is not None else "")
+    ]
+    lines += [
+        f'<span class="mmlearn-caption">{e(cap)}</span>'
+        if i == 0
+        else f'<span style="color:#666">{e(cap)}</span>'
+        for i, cap in enumerate(sample.captions)
+    ]
     lines += [f'<small style="color:#666">{e(k)}: {e(_attribute(v))}</small>' for k, v in sample.meta.items()]
     return "<br>".join(lines)
 
-def sample_png(sample: Sample, # what to draw
-              ) -> bytes:
-    "PNG bytes of the sample: its image enlarged to about 256 pixels, or its waveform and log-mel spectrogram."
-    if sample.modality == "image": return png_bytes(sample.data, scale=max(1, 256 // sample.data.shape[1]))
-    return png_bytes(audio_figure(sample.data, sample.sample_rate, f"{sample.dataset} #{sample.index}: {sample.caption}"))
+
+def sample_png(
+    sample: Sample,  # what to draw
+) -> bytes:
+    """PNG bytes of the sample: its image enlarged to about 256 pixels, or its waveform and log-mel
+    spectrogram."""
+    if sample.modality == "image":
+        return png_bytes(sample.data, scale=max(1, 256 // sample.data.shape[1]))
+    return png_bytes(
+        audio_figure(sample.data, sample.sample_rate, f"{sample.dataset} #{sample.index}: {sample.caption}")
+    )
 
 # %% ../nbs/08_widgets.ipynb #484cd729
-def _explorer(rows: list, # the widgets to stack, top to bottom
-              controls: dict, # name -> the widgets the user changes
-              views: dict, # name -> the widgets that show the result (one must be "status", an HTML)
-              redraw, # called with no arguments to fill `views` from `controls`
-             ) -> widgets.VBox:
-    "A VBox of `rows` that redraws whenever a control's value changes (once per distinct state), errors shown in views['status']."
+def _explorer(
+    rows: list,  # the widgets to stack, top to bottom
+    controls: dict,  # name -> the widgets the user changes
+    views: dict,  # name -> the widgets that show the result (one must be "status", an HTML)
+    redraw,  # called with no arguments to fill `views` from `controls`
+) -> widgets.VBox:
+    """A VBox of `rows` that redraws whenever a control's value changes (once per distinct state), errors
+    shown in views['status']."""
     box = widgets.VBox(rows)
     box.controls, box.views, last = controls, views, {}
+
     def update(change=None):
         state = tuple((k, c.value) for k, c in controls.items() if hasattr(c, "value"))
-        if last.get("state") == state: return
+        if last.get("state") == state:
+            return
         last["state"] = state
         try:
-            redraw(); views["status"].value = ""
+            redraw()
+            views["status"].value = ""
         except Exception as err:  # shown in the widget: an exception in a callback would only reach the log
-            views["status"].value = f'<span style="color:#b00">{html.escape(type(err).__name__)}: {html.escape(str(err))}</span>'
+            views[
+                "status"
+            ].value = (
+                f'<span style="color:#b00">{html.escape(type(err).__name__)}: {html.escape(str(err))}</span>'
+            )
+
     for c in controls.values():
-        if hasattr(c, "value"): c.observe(update, "value")
+        if hasattr(c, "value"):
+            c.observe(update, "value")
     update()
     return box
+
 
 def _dataset_controls(datasets, dataset, index, n, seed) -> tuple:
     "A dataset menu and an index slider whose range follows the dataset chosen."
     names = available_datasets() if datasets is None else [_check_dataset(d) for d in datasets]
-    if not names: raise ValueError("datasets is empty: expected at least one name from available_datasets()")
-    if dataset is not None and dataset not in names: raise ValueError(f"dataset must be one of {names}, got {dataset!r}")
+    if not names:
+        raise ValueError("datasets is empty: expected at least one name from available_datasets()")
+    if dataset is not None and dataset not in names:
+        raise ValueError(f"dataset must be one of {names}, got {dataset!r}")
     pick = widgets.Dropdown(options=names, value=dataset or names[0], description="dataset")
     size = dataset_size(pick.value, n, seed)
-    slider = widgets.IntSlider(value=min(index, size - 1), min=0, max=size - 1, description="sample", continuous_update=False)
-    pick.observe(lambda change: setattr(slider, "max", dataset_size(change["new"], n, seed) - 1), "value")  # observed before the redraw is
+    slider = widgets.IntSlider(
+        value=min(index, size - 1), min=0, max=size - 1, description="sample", continuous_update=False
+    )
+    # observed before the redraw is
+    pick.observe(lambda change: setattr(slider, "max", dataset_size(change["new"], n, seed) - 1), "value")
     return pick, slider
 
-def dataset_explorer(datasets: list | None = None, # dataset names to offer; None: available_datasets()
-                     n: int | None = None, # items per generated dataset; None: DEFAULT_SIZES
-                     seed: int = 0, # the datasets' seed; also seeds the random button
-                     dataset: str | None = None, # the one shown first; None: the first offered
-                     index: int = 0, # the sample shown first
-                    ) -> widgets.VBox:
-    "Pick a dataset and a sample (or a random one): see the image, or see and hear the sound, with its captions and label."
+
+def dataset_explorer(
+    datasets: list | None = None,  # dataset names to offer; None: available_datasets()
+    n: int | None = None,  # items per generated dataset; None: DEFAULT_SIZES
+    seed: int = 0,  # the datasets' seed; also seeds the random button
+    dataset: str | None = None,  # the one shown first; None: the first offered
+    index: int = 0,  # the sample shown first
+) -> widgets.VBox:
+    """Pick a dataset and a sample (or a random one): see the image, or see and hear the sound, with its
+    captions and label."""
     pick, slider = _dataset_controls(datasets, dataset, index, n, seed)
     lucky, draw = widgets.Button(description="random", icon="random"), rng(seed)
     lucky.on_click(lambda _: setattr(slider, "value", int(draw.integers(slider.max + 1))))
-    caption, picture, player, status = widgets.HTML(), widgets.Image(format="png"), widgets.Audio(format="wav", autoplay=False), widgets.HTML()
+    caption, picture, player, status = (
+        widgets.HTML(),
+        widgets.Image(format="png"),
+        widgets.Audio(format="wav", autoplay=False),
+        widgets.HTML(),
+    )
+
     def redraw():
         s = dataset_sample(pick.value, slider.value, n, seed)
         caption.value, picture.value = sample_html(s), sample_png(s)
         player.layout.display = None if s.modality == "audio" else "none"
-        if s.modality == "audio": player.value = wav_bytes(s.data, s.sample_rate)
-    return _explorer([widgets.HBox([pick, slider, lucky]), status, caption, picture, player],
-                     dict(dataset=pick, index=slider, random=lucky), dict(caption=caption, image=picture, audio=player, status=status), redraw)
+        if s.modality == "audio":
+            player.value = wav_bytes(s.data, s.sample_rate)
+
+    return _explorer(
+        [widgets.HBox([pick, slider, lucky]), status, caption, picture, player],
+        dict(dataset=pick, index=slider, random=lucky),
+        dict(caption=caption, image=picture, audio=player, status=status),
+        redraw,
+    )
 
 # %% ../nbs/08_widgets.ipynb #da7f4485
 @lru_cache(maxsize=16)
 def _vocabulary(name: str, n: int | None, seed: int, ngrams: int | None, root: Path | None) -> Vocabulary:
     items = _items(name, n, seed, root)
-    texts = [DIGIT_WORDS[r.label] for r in items] if name == "fsdd" else [c for caps in items.captions for c in caps]
+    texts = (
+        [DIGIT_WORDS[r.label] for r in items]
+        if name == "fsdd"
+        else [c for caps in items.captions for c in caps]
+    )
     return Vocabulary.build(texts, ngrams=ngrams)
 
-def dataset_vocabulary(name: str, # a name in available_datasets()
-                       n: int | None = None, # items to make; None: DEFAULT_SIZES[name]
-                       seed: int = 0, # the generator's seed
-                       ngrams: int | None = None, # phrase widths 1..ngrams as tokens too; None: words only
-                      ) -> Vocabulary:
+
+def dataset_vocabulary(
+    name: str,  # a name in available_datasets()
+    n: int | None = None,  # items to make; None: DEFAULT_SIZES[name]
+    seed: int = 0,  # the generator's seed
+    ngrams: int | None = None,  # phrase widths 1..ngrams as tokens too; None: words only
+) -> Vocabulary:
     "The vocabulary of every caption in the dataset (built once per process)."
     return _vocabulary(_check_dataset(name), n, seed, ngrams, fsdd_root())
 
-def text_stages(text: str, # a raw caption
-                vocabulary: Vocabulary, # the ids to look tokens up in
-                sequence_length: int = 16, # pad or cut the ids to this length
-                add_markers: bool = True, # wrap the ids in <start> ... <end>, as a decoder's target
-               ) -> dict:
+
+def text_stages(
+    text: str,  # a raw caption
+    vocabulary: Vocabulary,  # the ids to look tokens up in
+    sequence_length: int = 16,  # pad or cut the ids to this length
+    add_markers: bool = True,  # wrap the ids in <start> ... <end>, as a decoder's target
+) -> dict:
     "Every text stage: raw -> standardised -> words -> tokens -> ids -> padded ids -> decoded text."
     ids = vocabulary.encode(text, add_markers)
     padded = vocabulary.encode_batch([text], sequence_length, add_markers)[0]
-    return dict(text=text, standardized=standardize(text), words=split_words(standardize(text)),
-                tokens=tokenize(text, vocabulary.ngrams), ids=ids, padded=padded, decoded=vocabulary.decode(padded))
+    return dict(
+        text=text,
+        standardized=standardize(text),
+        words=split_words(standardize(text)),
+        tokens=tokenize(text, vocabulary.ngrams),
+        ids=ids,
+        padded=padded,
+        decoded=vocabulary.decode(padded),
+    )
 
 # %% ../nbs/08_widgets.ipynb #735a399a
-def text_stages_html(stages: dict, # as text_stages returns
-                    ) -> str:
+def text_stages_html(
+    stages: dict,  # as text_stages returns
+) -> str:
     "The text stages as an HTML table, one row per stage."
     e = html.escape
-    chips = lambda xs: " ".join(f'<code style="background:#eef">{e(str(x))}</code>' for x in xs)
-    padded = " ".join(f'<code style="color:{"#bbb" if i == 0 else "#000"}">{i}</code>' for i in stages["padded"])
-    rows = [("raw text", e(stages["text"])), ("standardised", e(stages["standardized"])), ("words", chips(stages["words"])),
-            ("tokens", chips(stages["tokens"])), ("ids", chips(stages["ids"])), (f"padded ({len(stages['padded'])})", padded),
-            ("decoded", e(stages["decoded"]))]
-    return "<table>" + "".join(f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
+
+    def chips(xs):
+        return " ".join(f'<code style="background:#eef">{e(str(x))}</code>' for x in xs)
+
+    padded = " ".join(
+        f'<code style="color:{"#bbb" if i == 0 else "#000"}">{i}</code>' for i in stages["padded"]
+    )
+    rows = [
+        ("raw text", e(stages["text"])),
+        ("standardised", e(stages["standardized"])),
+        ("words", chips(stages["words"])),
+        ("tokens", chips(stages["tokens"])),
+        ("ids", chips(stages["ids"])),
+        (f"padded ({len(stages['padded'])})", padded),
+        ("decoded", e(stages["decoded"])),
+    ]
+    return (
+        "<table>"
+        + "".join(
+            f"<tr><th style='text-align:left;padding-right:1em'>{k}</th><td>{v}</td></tr>" for k, v in rows
+        )
+        + "</table>"
+    )
 
 # %% ../nbs/08_widgets.ipynb #6108e9ba
 @lru_cache(maxsize=8)
 def _channel_stats(name: str, n: int | None, seed: int) -> ChannelStats:
     return channel_stats(_items(name, n, seed, None).inputs)
 
-def dataset_channel_stats(name: str, # an image dataset: "shapes" or "digits"
-                          n: int | None = None, # items to make; None: DEFAULT_SIZES[name]
-                          seed: int = 0, # the generator's seed
-                         ) -> ChannelStats:
+
+def dataset_channel_stats(
+    name: str,  # an image dataset: "shapes" or "digits"
+    n: int | None = None,  # items to make; None: DEFAULT_SIZES[name]
+    seed: int = 0,  # the generator's seed
+) -> ChannelStats:
     "Per-channel mean and standard deviation of the dataset's [0, 1] pixels (computed once per process)."
-    if _check_dataset(name) not in ("shapes", "digits"): raise ValueError(f"name must be an image dataset ('shapes' or 'digits'), got {name!r}")
+    if _check_dataset(name) not in ("shapes", "digits"):
+        raise ValueError(f"name must be an image dataset ('shapes' or 'digits'), got {name!r}")
     return _channel_stats(name, n, seed)
 
-def patch_mosaic(patches: np.ndarray, # (R, p*p*C) patches, row-major, as extract_patches returns
-                 grid: tuple[int, int], # (g_h, g_w) of the patches
-                 gap: int = 1, # pixels of white between neighbouring patches
-                ) -> np.ndarray:
-    "The patches laid back out on their grid, `gap` pixels apart: float (g_h*(p+gap)-gap, g_w*(p+gap)-gap, C)."
-    gh, gw = grid; R, D = np.shape(patches)
-    if R != gh * gw: raise ValueError(f"patches has {R} rows but grid {grid} has {gh * gw} cells")
-    p = int(round((D / 3) ** 0.5)); C = D // (p * p)
+
+def patch_mosaic(
+    patches: np.ndarray,  # (R, p*p*C) patches, row-major, as extract_patches returns
+    grid: tuple[int, int],  # (g_h, g_w) of the patches
+    gap: int = 1,  # pixels of white between neighbouring patches
+) -> np.ndarray:
+    """The patches laid back out on their grid, `gap` pixels apart: float (g_h*(p+gap)-gap, g_w*(p+gap)-gap,
+    C)."""
+    gh, gw = grid
+    R, D = np.shape(patches)
+    if R != gh * gw:
+        raise ValueError(f"patches has {R} rows but grid {grid} has {gh * gw} cells")
+    p = int(round((D / 3) ** 0.5))
+    C = D // (p * p)
     out = np.ones((gh * (p + gap) - gap, gw * (p + gap) - gap, C), np.float32)
     for r, patch in enumerate(np.asarray(patches, np.float32).reshape(R, p, p, C)):
-        i, j = divmod(r, gw); out[i * (p + gap): i * (p + gap) + p, j * (p + gap): j * (p + gap) + p] = patch
+        i, j = divmod(r, gw)
+        out[i * (p + gap) : i * (p + gap) + p, j * (p + gap) : j * (p + gap) + p] = patch
     return out
 
-def image_stages(image: np.ndarray, # uint8 (H, W, 3), as a dataset gives it
-                 stats: ChannelStats, # the training set's channel statistics
-                 size: int = 32, # side of the network's input
-                 patch_size: int = 8, # side of a region, in pixels of the resized image
-                 seed: int = 0, # seed of the random augmentation
-                ) -> dict:
+
+def image_stages(
+    image: np.ndarray,  # uint8 (H, W, 3), as a dataset gives it
+    stats: ChannelStats,  # the training set's channel statistics
+    size: int = 32,  # side of the network's input
+    patch_size: int = 8,  # side of a region, in pixels of the resized image
+    seed: int = 0,  # seed of the random augmentation
+) -> dict:
     "Every image stage: PNG bytes -> decoded -> resized -> standardised -> augmented -> patches."
     encoded = png_bytes(image)
     decoded = decode_image(encoded).numpy()
@@ -320,9 +491,19 @@ def image_stages(image: np.ndarray, # uint8 (H, W, 3), as a dataset gives it
     standardized = standardize_channels(resized, stats).numpy()
     augmented = np.asarray(augmentation(seed=seed)(resized[None], training=True))[0]
     patches, grid = extract_patches(resized, patch_size)
-    return dict(encoded=encoded, decoded=decoded, resized=resized, standardized=standardized, augmented=augmented,
-                patches=np.asarray(patches), grid=grid, patch_size=patch_size, stats=stats,
-                mean=standardized.mean((0, 1)), std=standardized.std((0, 1)))
+    return dict(
+        encoded=encoded,
+        decoded=decoded,
+        resized=resized,
+        standardized=standardized,
+        augmented=augmented,
+        patches=np.asarray(patches),
+        grid=grid,
+        patch_size=patch_size,
+        stats=stats,
+        mean=standardized.mean((0, 1)),
+        std=standardized.std((0, 1)),
+    )
 
 # %% ../nbs/08_widgets.ipynb #c69cdd15
 def _shown(x: np.ndarray) -> np.ndarray:
@@ -330,43 +511,68 @@ def _shown(x: np.ndarray) -> np.ndarray:
     lo, hi = float(x.min()), float(x.max())
     return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
 
-def plot_image_stages(stages: dict, # as image_stages returns
-                     ) -> Figure:
+
+def plot_image_stages(
+    stages: dict,  # as image_stages returns
+) -> Figure:
     "The image stages side by side, each titled with its shape and what it did."
     fig = Figure(figsize=(13, 3.2))
     fig.subplots_adjust(left=0.01, right=0.99, top=0.82, bottom=0.02, wspace=0.08)
     axes = fig.subplots(1, 5)
     (H, W, _), S = stages["decoded"].shape, stages["resized"].shape[0]
     (gh, gw), p = stages["grid"], stages["patch_size"]
-    panels = [(stages["decoded"], f"decoded: {H}x{W} uint8"), (stages["resized"], f"resized: {S}x{S}, [0, 1]"),
-              (_shown(stages["standardized"]), "standardised: mean " + " ".join(f"{m:+.2f}" for m in stages["mean"])
-               + "\nstd " + " ".join(f"{v:.2f}" for v in stages["std"]) + " (R G B)"),
-              (np.clip(stages["augmented"], 0, 1), "augmented (shift, zoom, contrast)"),
-              (patch_mosaic(stages["patches"], stages["grid"]), f"{gh * gw} patches of {p}x{p} ({gh}x{gw} grid)")]
+    panels = [
+        (stages["decoded"], f"decoded: {H}x{W} uint8"),
+        (stages["resized"], f"resized: {S}x{S}, [0, 1]"),
+        (
+            _shown(stages["standardized"]),
+            "standardised: mean "
+            + " ".join(f"{m:+.2f}" for m in stages["mean"])
+            + "\nstd "
+            + " ".join(f"{v:.2f}" for v in stages["std"])
+            + " (R G B)",
+        ),
+        (np.clip(stages["augmented"], 0, 1), "augmented (shift, zoom, contrast)"),
+        (patch_mosaic(stages["patches"], stages["grid"]), f"{gh * gw} patches of {p}x{p} ({gh}x{gw} grid)"),
+    ]
     for ax, (im, title) in zip(axes, panels):
-        ax.imshow(im, interpolation="nearest"); ax.set_title(title, fontsize=9); ax.axis("off")
+        ax.imshow(im, interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
     return fig
 
 # %% ../nbs/08_widgets.ipynb #a38a30fc
-def audio_stages(waveform: np.ndarray, # float samples (T,) in [-1, 1]
-                 sample_rate: int, # samples per second
-                 n_fft: int = 512, # frame length N in samples (the FFT size)
-                 hop_length: int = 160, # samples H between frame starts
-                 n_mels: int = 64, # mel bands
-                 n_mfcc: int = 20, # MFCCs kept, at most n_mels
-                ) -> dict:
-    "Every audio stage: waveform -> frames -> STFT magnitude -> log-mel -> MFCC, with the library's functions."
+def audio_stages(
+    waveform: np.ndarray,  # float samples (T,) in [-1, 1]
+    sample_rate: int,  # samples per second
+    n_fft: int = 512,  # frame length N in samples (the FFT size)
+    hop_length: int = 160,  # samples H between frame starts
+    n_mels: int = 64,  # mel bands
+    n_mfcc: int = 20,  # MFCCs kept, at most n_mels
+) -> dict:
+    """Every audio stage: waveform -> frames -> STFT magnitude -> log-mel -> MFCC, with the library's
+    functions."""
     x = np.asarray(waveform, np.float32)
-    frames = frame(np.pad(x, n_fft // 2), n_fft, hop_length)  # the frames stft() transforms: centred, zero padded
+    # the frames stft() transforms: centred, zero padded
+    frames = frame(np.pad(x, n_fft // 2), n_fft, hop_length)
     magnitude = np.abs(stft(x, n_fft, hop_length).numpy())
     log_mel = log_mel_spectrogram(x, sample_rate, n_fft, hop_length, n_mels=n_mels).numpy()
     coefficients = mfcc(x, sample_rate, n_mfcc, n_mels, n_fft=n_fft, hop_length=hop_length).numpy()
-    return dict(waveform=x, sample_rate=sample_rate, n_fft=n_fft, hop_length=hop_length, frames=frames,
-                magnitude=magnitude, log_mel=log_mel, mfcc=coefficients)
+    return dict(
+        waveform=x,
+        sample_rate=sample_rate,
+        n_fft=n_fft,
+        hop_length=hop_length,
+        frames=frames,
+        magnitude=magnitude,
+        log_mel=log_mel,
+        mfcc=coefficients,
+    )
 
 # %% ../nbs/08_widgets.ipynb #43217cb8
-def plot_audio_stages(stages: dict, # as audio_stages returns
-                     ) -> Figure:
+def plot_audio_stages(
+    stages: dict,  # as audio_stages returns
+) -> Figure:
     "The audio stages one above the other on one time axis, each titled with its shape."
     fig = Figure(figsize=(10, 10))
     fig.subplots_adjust(left=0.08, right=0.98, top=0.97, bottom=0.05, hspace=0.62)
@@ -375,203 +581,371 @@ def plot_audio_stages(stages: dict, # as audio_stages returns
     T, F = len(x) / sr, len(stages["frames"])
     m = int(np.argmax((stages["frames"] ** 2).sum(1)))  # the loudest frame
     axes[0].plot(np.arange(len(x)) / sr, x, lw=0.5)
-    for k in range(3): axes[0].axvspan((m + k) * H / sr - N / 2 / sr, (m + k) * H / sr + N / 2 / sr, alpha=0.15, color="C1")
-    axes[0].set(xlim=(0, T), ylabel="amplitude"); axes[0].set_title(f"waveform: {len(x)} samples at {sr} Hz (shaded: frames {m}-{m + 2})", fontsize=9)
+    for k in range(3):
+        axes[0].axvspan((m + k) * H / sr - N / 2 / sr, (m + k) * H / sr + N / 2 / sr, alpha=0.15, color="C1")
+    axes[0].set(xlim=(0, T), ylabel="amplitude")
+    axes[0].set_title(f"waveform: {len(x)} samples at {sr} Hz (shaded: frames {m}-{m + 2})", fontsize=9)
     window = np.hanning(N + 1)[:-1]
-    for k in range(3): axes[1].plot(np.arange(N) / sr * 1000, stages["frames"][min(m + k, F - 1)] * window - 0.6 * k * np.abs(x).max(), lw=0.7)
+    for k in range(3):
+        axes[1].plot(
+            np.arange(N) / sr * 1000,
+            stages["frames"][min(m + k, F - 1)] * window - 0.6 * k * np.abs(x).max(),
+            lw=0.7,
+        )
     axes[1].set(xlabel="ms within the frame", yticks=[])
-    axes[1].set_title(f"frames: {F} x {N} samples ({1000 * N / sr:.0f} ms every {1000 * H / sr:.0f} ms), three of them Hann-windowed", fontsize=9)
-    spectra = [(20 * np.log10(np.maximum(stages["magnitude"], 1e-5)), f"STFT magnitude (dB): {stages['magnitude'].shape}", (0, sr / 2), "Hz"),
-               (stages["log_mel"], f"log-mel spectrogram (dB): {stages['log_mel'].shape}", (0, stages["log_mel"].shape[1]), "mel band"),
-               (stages["mfcc"], f"MFCC: {stages['mfcc'].shape}", (0, stages["mfcc"].shape[1]), "coefficient")]
+    axes[1].set_title(
+        f"frames: {F} x {N} samples ({1000 * N / sr:.0f} ms every {1000 * H / sr:.0f} ms), three of "
+        "them Hann-windowed",
+        fontsize=9,
+    )
+    spectra = [
+        (
+            20 * np.log10(np.maximum(stages["magnitude"], 1e-5)),
+            f"STFT magnitude (dB): {stages['magnitude'].shape}",
+            (0, sr / 2),
+            "Hz",
+        ),
+        (
+            stages["log_mel"],
+            f"log-mel spectrogram (dB): {stages['log_mel'].shape}",
+            (0, stages["log_mel"].shape[1]),
+            "mel band",
+        ),
+        (stages["mfcc"], f"MFCC: {stages['mfcc'].shape}", (0, stages["mfcc"].shape[1]), "coefficient"),
+    ]
     for ax, (S, title, (lo, hi), unit) in zip(axes[2:], spectra):
-        ax.imshow(S.T, origin="lower", aspect="auto", cmap="magma" if unit != "coefficient" else "coolwarm", extent=(0, T, lo, hi))
-        ax.set(ylabel=unit); ax.set_title(title, fontsize=9)
+        ax.imshow(
+            S.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma" if unit != "coefficient" else "coolwarm",
+            extent=(0, T, lo, hi),
+        )
+        ax.set(ylabel=unit)
+        ax.set_title(title, fontsize=9)
     axes[-1].set(xlabel="time (s)")
     return fig
 
 # %% ../nbs/08_widgets.ipynb #819bfbb4
-def preprocessing_stages(sample: Sample, # from dataset_sample
-                         vocabulary: Vocabulary, # for the caption's ids
-                         stats: ChannelStats | None = None, # for an image: the training set's statistics; None: the image's own
-                         sequence_length: int = 16, # text: padded length
-                         size: int = 32, # image: side after resizing
-                         patch_size: int = 8, # image: side of a patch
-                         seed: int = 0, # image: seed of the augmentation
-                         n_fft: int = 512, # audio: frame length (FFT size)
-                         hop_length: int = 160, # audio: samples between frames
-                         n_mels: int = 64, # audio: mel bands
-                         n_mfcc: int = 20, # audio: MFCCs kept
-                        ) -> dict:
+def preprocessing_stages(
+    sample: Sample,  # from dataset_sample
+    vocabulary: Vocabulary,  # for the caption's ids
+    stats: ChannelStats | None = None,  # for an image: the training set's statistics; None: the image's own
+    sequence_length: int = 16,  # text: padded length
+    size: int = 32,  # image: side after resizing
+    patch_size: int = 8,  # image: side of a patch
+    seed: int = 0,  # image: seed of the augmentation
+    n_fft: int = 512,  # audio: frame length (FFT size)
+    hop_length: int = 160,  # audio: samples between frames
+    n_mels: int = 64,  # audio: mel bands
+    n_mfcc: int = 20,  # audio: MFCCs kept
+) -> dict:
     "{'text': text_stages of the caption, and 'image': image_stages or 'audio': audio_stages of the data}."
     out = dict(text=text_stages(sample.caption, vocabulary, sequence_length))
     if sample.modality == "image":
         out["image"] = image_stages(sample.data, stats or channel_stats(sample.data), size, patch_size, seed)
-    else: out["audio"] = audio_stages(sample.data, sample.sample_rate, n_fft, hop_length, n_mels, n_mfcc)
+    else:
+        out["audio"] = audio_stages(sample.data, sample.sample_rate, n_fft, hop_length, n_mels, n_mfcc)
     return out
 
-def stage_shapes(stages: dict, # as preprocessing_stages returns
-                ) -> str:
-    "One line per modality: the shape after each stage, e.g. 'audio: waveform (48000,) -> frames (301, 512) -> ...'."
+
+def stage_shapes(
+    stages: dict,  # as preprocessing_stages returns
+) -> str:
+    """One line per modality: the shape after each stage, e.g. 'audio: waveform (48000,) -> frames (301, 512)
+    -> ...'."""
     t = stages["text"]
-    lines = [f"text: {len(t['words'])} words -> {len(t['tokens'])} tokens -> {len(t['ids'])} ids -> padded ({len(t['padded'])},)"]
+    lines = [
+        f"text: {len(t['words'])} words -> {len(t['tokens'])} tokens -> {len(t['ids'])} ids -> padded "
+        f"({len(t['padded'])},)"
+    ]
     if "image" in stages:
         i = stages["image"]
-        lines.append(f"image: {len(i['encoded'])} PNG bytes -> decoded {i['decoded'].shape} -> resized {i['resized'].shape} -> "
-                     f"standardised {i['standardized'].shape} -> augmented {i['augmented'].shape} -> patches {i['patches'].shape}")
+        lines.append(
+            f"image: {len(i['encoded'])} PNG bytes -> decoded {i['decoded'].shape} -> resized "
+            f"{i['resized'].shape} -> standardised {i['standardized'].shape} -> augmented "
+            f"{i['augmented'].shape} -> patches {i['patches'].shape}"
+        )
     if "audio" in stages:
         a = stages["audio"]
-        lines.append(f"audio: waveform {a['waveform'].shape} -> frames {a['frames'].shape} -> STFT magnitude {a['magnitude'].shape} -> "
-                     f"log-mel {a['log_mel'].shape} -> MFCC {a['mfcc'].shape}")
+        lines.append(
+            f"audio: waveform {a['waveform'].shape} -> frames {a['frames'].shape} -> STFT magnitude "
+            f"{a['magnitude'].shape} -> log-mel {a['log_mel'].shape} -> MFCC {a['mfcc'].shape}"
+        )
     return "\n".join(lines)
 
 # %% ../nbs/08_widgets.ipynb #2709c4a9
-def preprocessing_explorer(datasets: list | None = None, # dataset names to offer; None: available_datasets()
-                           n: int | None = None, # items per generated dataset; None: DEFAULT_SIZES
-                           seed: int = 0, # the datasets' seed
-                           dataset: str | None = None, # the one shown first; None: the first offered
-                           index: int = 0, # the sample shown first
-                          ) -> widgets.VBox:
+def preprocessing_explorer(
+    datasets: list | None = None,  # dataset names to offer; None: available_datasets()
+    n: int | None = None,  # items per generated dataset; None: DEFAULT_SIZES
+    seed: int = 0,  # the datasets' seed
+    dataset: str | None = None,  # the one shown first; None: the first offered
+    index: int = 0,  # the sample shown first
+) -> widgets.VBox:
     "Every preprocessing stage of a sample, text and image or audio, redrawn as the main settings change."
     pick, slider = _dataset_controls(datasets, dataset, index, n, seed)
-    box = lambda w: dict(style={"description_width": "initial"}, layout=widgets.Layout(width=w))
-    text = dict(sequence_length=widgets.IntSlider(16, 4, 32, description="sequence length", **box("300px")),
-                ngrams=widgets.IntSlider(1, 1, 3, description="n-grams up to", **box("260px")))
-    image = dict(size=widgets.IntSlider(32, 16, 64, 8, description="input size", **box("260px")),
-                 patch_size=widgets.Dropdown(options=[4, 8, 16], value=8, description="patch size", **box("160px")),
-                 seed=widgets.IntSlider(0, 0, 20, description="augmentation seed", **box("300px")))
-    audio = dict(n_fft=widgets.Dropdown(options=[256, 512, 1024], value=512, description="frame length", **box("200px")),
-                 hop_length=widgets.Dropdown(options=[80, 160, 320], value=160, description="hop", **box("140px")),
-                 n_mels=widgets.IntSlider(64, 8, 128, 8, description="mel bands", **box("280px")),
-                 n_mfcc=widgets.IntSlider(20, 4, 40, description="MFCCs", **box("260px")))
-    audio["n_mels"].observe(lambda change: setattr(audio["n_mfcc"], "max", change["new"]), "value")  # a DCT of n_mels bands has n_mels coefficients
-    rows = {k: widgets.HBox(list(g.values())) for k, g in (("text", text), ("image", image), ("audio", audio))}
-    table, shapes, picture, player, status = widgets.HTML(), widgets.HTML(), widgets.Image(format="png"), widgets.Audio(format="wav", autoplay=False), widgets.HTML()
+
+    def box(w):
+        return dict(style={"description_width": "initial"}, layout=widgets.Layout(width=w))
+
+    text = dict(
+        sequence_length=widgets.IntSlider(16, 4, 32, description="sequence length", **box("300px")),
+        ngrams=widgets.IntSlider(1, 1, 3, description="n-grams up to", **box("260px")),
+    )
+    image = dict(
+        size=widgets.IntSlider(32, 16, 64, 8, description="input size", **box("260px")),
+        patch_size=widgets.Dropdown(options=[4, 8, 16], value=8, description="patch size", **box("160px")),
+        seed=widgets.IntSlider(0, 0, 20, description="augmentation seed", **box("300px")),
+    )
+    audio = dict(
+        n_fft=widgets.Dropdown(
+            options=[256, 512, 1024], value=512, description="frame length", **box("200px")
+        ),
+        hop_length=widgets.Dropdown(options=[80, 160, 320], value=160, description="hop", **box("140px")),
+        n_mels=widgets.IntSlider(64, 8, 128, 8, description="mel bands", **box("280px")),
+        n_mfcc=widgets.IntSlider(20, 4, 40, description="MFCCs", **box("260px")),
+    )
+    # a DCT of n_mels bands has n_mels coefficients
+    audio["n_mels"].observe(lambda change: setattr(audio["n_mfcc"], "max", change["new"]), "value")
+    rows = {
+        k: widgets.HBox(list(g.values())) for k, g in (("text", text), ("image", image), ("audio", audio))
+    }
+    table, shapes, picture, player, status = (
+        widgets.HTML(),
+        widgets.HTML(),
+        widgets.Image(format="png"),
+        widgets.Audio(format="wav", autoplay=False),
+        widgets.HTML(),
+    )
+
     def redraw():
         s = dataset_sample(pick.value, slider.value, n, seed)
-        vocab = dataset_vocabulary(pick.value, n, seed, text["ngrams"].value if text["ngrams"].value > 1 else None)
-        stats = dataset_channel_stats(pick.value, n, seed) if s.modality == "image" and pick.value != "fsdd" else None
-        settings = {k: c.value for g in (text, image, audio) for k, c in g.items() if k != "ngrams"}  # n-grams shape the vocabulary
+        vocab = dataset_vocabulary(
+            pick.value, n, seed, text["ngrams"].value if text["ngrams"].value > 1 else None
+        )
+        stats = (
+            dataset_channel_stats(pick.value, n, seed)
+            if s.modality == "image" and pick.value != "fsdd"
+            else None
+        )
+        # n-grams shape the vocabulary
+        settings = {k: c.value for g in (text, image, audio) for k, c in g.items() if k != "ngrams"}
         stages = preprocessing_stages(s, vocab, stats, **settings)
         rows["image"].layout.display = None if s.modality == "image" else "none"
         rows["audio"].layout.display = None if s.modality == "audio" else "none"
         player.layout.display = None if s.modality == "audio" else "none"
-        if s.modality == "audio": player.value = wav_bytes(s.data, s.sample_rate)
+        if s.modality == "audio":
+            player.value = wav_bytes(s.data, s.sample_rate)
         table.value = text_stages_html(stages["text"])
-        shapes.value = "<pre style='font-size:11px;white-space:pre-wrap'>" + html.escape(stage_shapes(stages)) + "</pre>"
+        shapes.value = (
+            "<pre style='font-size:11px;white-space:pre-wrap'>" + html.escape(stage_shapes(stages)) + "</pre>"
+        )
         plot = plot_image_stages if s.modality == "image" else plot_audio_stages
         picture.value = png_bytes(plot(stages[s.modality]))
-    return _explorer([widgets.HBox([pick, slider]), *rows.values(), status, table, shapes, picture, player],
-                     dict(dataset=pick, index=slider, **text, **image, **audio),
-                     dict(text=table, shapes=shapes, image=picture, audio=player, status=status), redraw)
+
+    return _explorer(
+        [widgets.HBox([pick, slider]), *rows.values(), status, table, shapes, picture, player],
+        dict(dataset=pick, index=slider, **text, **image, **audio),
+        dict(text=table, shapes=shapes, image=picture, audio=player, status=status),
+        redraw,
+    )
 
 # %% ../nbs/08_widgets.ipynb #55b21385
 @dataclass
 class SentimentRun:
     "A finished sentiment run: its task.json settings and its text, audio and fused models."
+
     run_dir: Path  # the run folder
-    task: dict     # its task.json: classes, sample_rate, clip_samples, models, ...
-    models: dict   # "text" / "audio" / "fused" -> keras.Model
-    _calls: dict = field(default_factory=dict, init=False, repr=False)  # name -> the model's call as a tf.function
+    task: dict  # its task.json: classes, sample_rate, clip_samples, models, ...
+    models: dict  # "text" / "audio" / "fused" -> keras.Model
+    # name -> the model's call as a tf.function
+    _calls: dict = field(default_factory=dict, init=False, repr=False)
 
     @classmethod
-    def load(cls, run_dir, # a folder written by `mmlearn train --task sentiment`
-            ) -> SentimentRun:
+    def load(
+        cls,
+        run_dir,  # a folder written by `mmlearn train --task sentiment`
+    ) -> SentimentRun:
         "Read task.json and reload the three models (Keras safe mode)."
-        run_dir = Path(run_dir); p = run_dir / "task.json"
-        if not p.is_file(): raise FileNotFoundError(f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train --task sentiment`)")
+        run_dir = Path(run_dir)
+        p = run_dir / "task.json"
+        if not p.is_file():
+            raise FileNotFoundError(
+                f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train "
+                "--task sentiment`)"
+            )
         task = json.loads(p.read_text())
-        return cls(run_dir, task, {name: keras.saving.load_model(run_dir / task["models"][name], safe_mode=True) for name in MODALITIES})
+        return cls(
+            run_dir,
+            task,
+            {
+                name: keras.saving.load_model(run_dir / task["models"][name], safe_mode=True)
+                for name in MODALITIES
+            },
+        )
 
-    def probabilities(self, text: str, # the clip's transcript
-                      audio: np.ndarray, # its waveform (T,) at the run's sample rate; cut or padded to the run's clip length
-                     ) -> dict:
+    def probabilities(
+        self,
+        text: str,  # the clip's transcript
+        # its waveform (T,) at the run's sample rate; cut or padded to the run's clip length
+        audio: np.ndarray,
+    ) -> dict:
         "Each model's class probabilities (3,) for one clip, the inputs each model reads fed to it."
-        if not isinstance(text, str) or not text.strip(): raise ValueError(f"text must be a non-empty transcript, got {text!r}")
-        x = dict(text=tf.constant([text]), audio=tf.constant(pad_or_trim(np.asarray(audio, np.float32), self.task["clip_samples"])[None]))
-        for name, m in self.models.items():  # traced once (a second or two), then milliseconds per clip instead of a second eagerly
-            if name not in self._calls: self._calls[name] = tf.function(lambda inputs, m=m: m(inputs, training=False))
-        return {name: self._calls[name]({k: x[k] for k in MODALITIES[name]}).numpy()[0] for name in self.models}
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"text must be a non-empty transcript, got {text!r}")
+        x = dict(
+            text=tf.constant([text]),
+            audio=tf.constant(pad_or_trim(np.asarray(audio, np.float32), self.task["clip_samples"])[None]),
+        )
+        for (
+            name,
+            m,
+            # traced once (a second or two), then milliseconds per clip instead of a second eagerly
+        ) in self.models.items():
+            if name not in self._calls:
+                self._calls[name] = tf.function(lambda inputs, m=m: m(inputs, training=False))
+        return {
+            name: self._calls[name]({k: x[k] for k in MODALITIES[name]}).numpy()[0] for name in self.models
+        }
 
 # %% ../nbs/08_widgets.ipynb #78edb30e
-def sentiment_html(probabilities: dict, # model name -> class probabilities, as SentimentRun.probabilities returns
-                   classes: list = SENTIMENT_CLASSES, # the class names, in id order
-                   true: str | None = None, # the true class, when known (answers are then green or red)
-                  ) -> str:
+def sentiment_html(
+    probabilities: dict,  # model name -> class probabilities, as SentimentRun.probabilities returns
+    classes: list = SENTIMENT_CLASSES,  # the class names, in id order
+    true: str | None = None,  # the true class, when known (answers are then green or red)
+) -> str:
     "A table: one row per model, a bar per class probability, and the model's answer."
     e = html.escape
-    bar = lambda q: (f'<div style="display:inline-block;width:{int(round(80 * q))}px;height:10px;background:#4a7"></div>'
-                     f' <small>{q:.2f}</small>')
-    head = "<tr><th></th>" + "".join(f"<th style='text-align:left'>{e(k)}</th>" for k in classes) + "<th>answer</th></tr>"
+
+    def bar(q):
+        return (
+            "<div "
+            f'style="display:inline-block;width:{int(round(80 * q))}px;height:10px;background:#4a7"></div>'
+            f" <small>{q:.2f}</small>"
+        )
+
+    head = (
+        "<tr><th></th>"
+        + "".join(f"<th style='text-align:left'>{e(k)}</th>" for k in classes)
+        + "<th>answer</th></tr>"
+    )
     rows = []
     for name, q in probabilities.items():
         answer = classes[int(np.argmax(q))]
         colour = "#000" if true is None else "#080" if answer == true else "#b00"
-        rows.append(f"<tr><th style='text-align:left;padding-right:1em'>{e(name)}</th>" + "".join(f"<td>{bar(float(x))}</td>" for x in q)
-                    + f"<td style='color:{colour};font-weight:bold' class='mmlearn-answer'>{e(answer)}</td></tr>")
+        rows.append(
+            f"<tr><th style='text-align:left;padding-right:1em'>{e(name)}</th>"
+            + "".join(f"<td>{bar(float(x))}</td>" for x in q)
+            + f"<td style='color:{colour};font-weight:bold' class='mmlearn-answer'>{e(answer)}</td></tr>"
+        )
     return "<table>" + head + "".join(rows) + "</table>"
 
-def sentiment_explorer(run: SentimentRun | str | Path, # a finished sentiment run, or its folder
-                       n: int = 24, # clips to offer
-                       seed: int | None = None, # their seed; None: the run's test-split seed (run seed + 10000)
-                       index: int = 0, # the clip shown first
-                      ) -> widgets.VBox:
-    "Pick a sentiment clip, hear and see it, edit its transcript, and compare the text, audio and fused models' answers."
+
+def sentiment_explorer(
+    run: SentimentRun | str | Path,  # a finished sentiment run, or its folder
+    n: int = 24,  # clips to offer
+    seed: int | None = None,  # their seed; None: the run's test-split seed (run seed + 10000)
+    index: int = 0,  # the clip shown first
+) -> widgets.VBox:
+    """Pick a sentiment clip, hear and see it, edit its transcript, and compare the text, audio and fused
+    models' answers."""
     run = run if isinstance(run, SentimentRun) else SentimentRun.load(run)
     sr, samples = run.task["sample_rate"], run.task["clip_samples"]
-    clips = cached_sentiment_clips(n, run.task.get("seed", 0) + 10_000 if seed is None else seed, samples / sr)
+    clips = cached_sentiment_clips(
+        n, run.task.get("seed", 0) + 10_000 if seed is None else seed, samples / sr
+    )
     slider = widgets.IntSlider(value=index, min=0, max=n - 1, description="clip", continuous_update=False)
-    transcript = widgets.Text(description="transcript", continuous_update=False, layout=widgets.Layout(width="520px"))
-    about, answers, picture, player, status = widgets.HTML(), widgets.HTML(), widgets.Image(format="png"), widgets.Audio(format="wav", autoplay=False), widgets.HTML()
+    transcript = widgets.Text(
+        description="transcript", continuous_update=False, layout=widgets.Layout(width="520px")
+    )
+    about, answers, picture, player, status = (
+        widgets.HTML(),
+        widgets.HTML(),
+        widgets.Image(format="png"),
+        widgets.Audio(format="wav", autoplay=False),
+        widgets.HTML(),
+    )
     shown = {}
+
     def redraw():
         i = slider.value
         if shown.get("clip") != i:  # a new clip: its transcript replaces the edited one
-            shown["clip"] = i; transcript.value = clips.captions[i][0]
+            shown["clip"] = i
+            transcript.value = clips.captions[i][0]
             m = clips.meta
-            about.value = (f"true label <b>{m['classes'][clips.labels[i]]}</b> (words: {SENTIMENT_CLASSES[m['text_polarity'][i]]}, "
-                           f"voice: {m['prosody'][i]}, {m['voice'][i]}; rate {m['rate'][i]} wpm, pitch {m['pitch'][i]})")
-            picture.value = png_bytes(audio_figure(clips.inputs[i], sr, f"clip {i}: prosody band (below 400 Hz)", **run.task.get("prosody_band", PROSODY_BAND)))
+            about.value = (
+                f"true label <b>{m['classes'][clips.labels[i]]}</b> (words: "
+                f"{SENTIMENT_CLASSES[m['text_polarity'][i]]}, voice: {m['prosody'][i]}, {m['voice'][i]}; "
+                f"rate {m['rate'][i]} wpm, pitch {m['pitch'][i]})"
+            )
+            picture.value = png_bytes(
+                audio_figure(
+                    clips.inputs[i],
+                    sr,
+                    f"clip {i}: prosody band (below 400 Hz)",
+                    **run.task.get("prosody_band", PROSODY_BAND),
+                )
+            )
             player.value = wav_bytes(clips.inputs[i], sr)
-        if shown.get("answered") == (i, transcript.value): return   # already answered (setting the transcript redraws too)
+        if shown.get("answered") == (i, transcript.value):
+            return  # already answered (setting the transcript redraws too)
         edited = transcript.value != clips.captions[i][0]
-        answers.value = sentiment_html(run.probabilities(transcript.value, clips.inputs[i]), run.task["classes"],
-                                       None if edited else SENTIMENT_CLASSES[clips.labels[i]])
+        answers.value = sentiment_html(
+            run.probabilities(transcript.value, clips.inputs[i]),
+            run.task["classes"],
+            None if edited else SENTIMENT_CLASSES[clips.labels[i]],
+        )
         shown["answered"] = (i, transcript.value)
-    return _explorer([widgets.HBox([slider, transcript]), status, about, answers, picture, player],
-                     dict(index=slider, transcript=transcript), dict(about=about, answers=answers, image=picture, audio=player, status=status), redraw)
+
+    return _explorer(
+        [widgets.HBox([slider, transcript]), status, about, answers, picture, player],
+        dict(index=slider, transcript=transcript),
+        dict(about=about, answers=answers, image=picture, audio=player, status=status),
+        redraw,
+    )
 
 # %% ../nbs/08_widgets.ipynb #79782a31
-HELD_OUT = {"retrieval": retrieval.held_out, "search": search.held_out}  # task -> its held-out gallery, from task.json
+# task -> its held-out gallery, from task.json
+HELD_OUT = {"retrieval": retrieval.held_out, "search": search.held_out}
 
 
-def run_index(run_dir: str | Path, # a finished retrieval or search run
-              with_inputs: bool = True, # also regenerate the gallery's inputs, to draw them
-             ) -> SearchIndex:
+def run_index(
+    run_dir: str | Path,  # a finished retrieval or search run
+    with_inputs: bool = True,  # also regenerate the gallery's inputs, to draw them
+) -> SearchIndex:
     "The SearchIndex of a run folder, with the gallery's images or spectrograms when `with_inputs`."
     task_file = Path(run_dir) / "task.json"
     if not task_file.is_file():
         return retrieval.load_index(run_dir)  # names what is missing
     task = json.loads(task_file.read_text())
     if task.get("task") not in HELD_OUT:
-        raise ValueError(f"{run_dir} is a {task.get('task')!r} run; the search box needs a retrieval or search run")
+        raise ValueError(
+            f"{run_dir} is a {task.get('task')!r} run; the search box needs a retrieval or search run"
+        )
     return retrieval.load_index(run_dir, HELD_OUT[task["task"]](task) if with_inputs else None)
 
 
-def search_widget(run_dir_or_index, # a run folder of the retrieval or search task, or a SearchIndex
-                  k: int = 5, # results per query
-                  show_items: bool = True, # draw the items (images or spectrograms) under the list
-                  kind: str | None = None, # "image" or "spectrogram"; None: from the gallery's modality
-                 ):
-    "A text box (and a menu of sources, for a gallery of several) above an output area: a typed query shows its top-k gallery items."
+def search_widget(
+    run_dir_or_index,  # a run folder of the retrieval or search task, or a SearchIndex
+    k: int = 5,  # results per query
+    show_items: bool = True,  # draw the items (images or spectrograms) under the list
+    kind: str | None = None,  # "image" or "spectrogram"; None: from the gallery's modality
+):
+    """A text box (and a menu of sources, for a gallery of several) above an output area: a typed query shows
+    its top-k gallery items."""
     import matplotlib.pyplot as plt
     from IPython.display import Image as PNG
+
     is_folder = isinstance(run_dir_or_index, (str, Path))
     index = run_index(run_dir_or_index, show_items) if is_folder else run_dir_or_index
     kind = kind or ("image" if index.modality == "image" else "spectrogram")
     g, sources = index.gallery, list(dict.fromkeys(index.gallery.sources or []))
-    box = widgets.Text(placeholder=f"e.g. {g.canonical[0]}", description="query", continuous_update=False,
-                       layout=widgets.Layout(width="60%"))
+    box = widgets.Text(
+        placeholder=f"e.g. {g.canonical[0]}",
+        description="query",
+        continuous_update=False,
+        layout=widgets.Layout(width="60%"),
+    )
     menu = widgets.Dropdown(options=["all"] + sources, description="from")
     out = widgets.Output()
 
@@ -585,7 +959,9 @@ def search_widget(run_dir_or_index, # a run folder of the retrieval or search ta
         except ValueError as e:
             out.append_stdout(f"{e}\n")
             return
-        out.append_stdout("".join(f"{r}. {s:.3f}  {g.names[j]}: {g.canonical[j]}\n" for r, (j, s) in enumerate(hits, 1)))
+        out.append_stdout(
+            "".join(f"{r}. {s:.3f}  {g.names[j]}: {g.canonical[j]}\n" for r, (j, s) in enumerate(hits, 1))
+        )
         if show_items and g.inputs[0] is not None:
             fig = plot_top_k([query], [hits], g, kind)
             out.append_display_data(PNG(png_bytes(fig)))
@@ -596,41 +972,72 @@ def search_widget(run_dir_or_index, # a run folder of the retrieval or search ta
     return widgets.VBox([widgets.HBox([box, menu] if len(sources) > 1 else [box]), out])
 
 # %% ../nbs/08_widgets.ipynb #63f7da5a
-def caption_explorer(model: Seq2Seq, # a trained captioner
-                     vocab: Vocabulary, # its vocabulary
-                     images: np.ndarray, # uint8 (N,H,W,3) scenes to choose from
-                     references: list | None = None, # reference captions per image, shown under the picture
-                     max_length: int = 32, # longest caption
-                     seed: int = 0, # seeds the random-sample button and sampled decoding
-                     size: int = 240, # side of the picture in pixels
-                    ) -> widgets.VBox:
-    "Choose a scene (or a random one), caption it greedily, with beam search or by sampling, and play each word's attention."
+def caption_explorer(
+    model: Seq2Seq,  # a trained captioner
+    vocab: Vocabulary,  # its vocabulary
+    images: np.ndarray,  # uint8 (N,H,W,3) scenes to choose from
+    references: list | None = None,  # reference captions per image, shown under the picture
+    max_length: int = 32,  # longest caption
+    seed: int = 0,  # seeds the random-sample button and sampled decoding
+    size: int = 240,  # side of the picture in pixels
+) -> widgets.VBox:
+    """Choose a scene (or a random one), caption it greedily, with beam search or by sampling, and play each
+    word's attention."""
     images = np.asarray(images)
-    if images.ndim != 4 or not len(images): raise ValueError(f"images must be (N, H, W, 3) with N >= 1, got shape {images.shape}")
+    if images.ndim != 4 or not len(images):
+        raise ValueError(f"images must be (N, H, W, 3) with N >= 1, got shape {images.shape}")
     if references is not None and len(references) != len(images):
-        raise ValueError(f"references: {len(references)} lists for {len(images)} images; expected one per image")
+        raise ValueError(
+            f"references: {len(references)} lists for {len(images)} images; expected one per image"
+        )
     rng, n, shown = np.random.default_rng(seed), len(images), {}
+
     def explain(i, mode):
-        return explain_caption(model, vocab, images[i], max_length, beam_width=5 if mode == "beam 5" else 1,
-                               temperature=1.0 if mode == "sampled" else None, seed=seed + i)
+        return explain_caption(
+            model,
+            vocab,
+            images[i],
+            max_length,
+            beam_width=5 if mode == "beam 5" else 1,
+            temperature=1.0 if mode == "sampled" else None,
+            seed=seed + i,
+        )
+
     shown["words"], shown["attention"] = explain(0, "greedy")
     layers, heads = shown["attention"].shape[:2]
     W = widgets
-    sample, pick = W.IntSlider(0, min=0, max=n - 1, description="sample"), W.Button(description="random sample", icon="random")
-    decoding = W.ToggleButtons(options=["greedy", "beam 5", "sampled"], value="greedy", description="decoding")
-    layer = W.Dropdown(options=[(f"layer {l + 1}", l) for l in range(layers)], value=layers - 1, description="layer")
-    head = W.Dropdown(options=[("mean of heads", -1)] + [(f"head {h + 1}", h) for h in range(heads)], value=-1, description="head")
-    play, word = W.Play(0, min=0, max=0, interval=900, description="play"), W.IntSlider(0, min=0, max=0, description="word")
-    W.link((play, "value"), (word, "value"))                        # the play button moves the word slider
+    sample, pick = (
+        W.IntSlider(0, min=0, max=n - 1, description="sample"),
+        W.Button(description="random sample", icon="random"),
+    )
+    decoding = W.ToggleButtons(
+        options=["greedy", "beam 5", "sampled"], value="greedy", description="decoding"
+    )
+    layer = W.Dropdown(
+        options=[(f"layer {k + 1}", k) for k in range(layers)], value=layers - 1, description="layer"
+    )
+    head = W.Dropdown(
+        options=[("mean of heads", -1)] + [(f"head {h + 1}", h) for h in range(heads)],
+        value=-1,
+        description="head",
+    )
+    play, word = (
+        W.Play(0, min=0, max=0, interval=900, description="play"),
+        W.IntSlider(0, min=0, max=0, description="word"),
+    )
+    W.link((play, "value"), (word, "value"))  # the play button moves the word slider
     caption, picture, reference = W.HTML(), W.Image(format="png", width=size, height=size), W.HTML()
 
     def draw(*_):
         words, att, j = shown["words"], shown["attention"], min(word.value, len(shown["words"]) - 1)
         a = att[layer.value, :, j].mean(0) if head.value < 0 else att[layer.value, head.value, j]
         picture.value = png_bytes(attention_overlay(images[sample.value], a, size=size))
-        caption.value = " ".join(f"<b style='color:#c2410c;font-size:1.15em'>{html.escape(w)}</b>" if k == j else html.escape(w)
-                                 for k, w in enumerate(words))
-        if references is not None: reference.value = "<i>reference:</i> " + html.escape(references[sample.value][0])
+        caption.value = " ".join(
+            f"<b style='color:#c2410c;font-size:1.15em'>{html.escape(w)}</b>" if k == j else html.escape(w)
+            for k, w in enumerate(words)
+        )
+        if references is not None:
+            reference.value = "<i>reference:</i> " + html.escape(references[sample.value][0])
 
     def update(*_):
         shown["words"], shown["attention"] = explain(sample.value, decoding.value)
@@ -638,15 +1045,32 @@ def caption_explorer(model: Seq2Seq, # a trained captioner
         word.max = play.max = len(shown["words"]) - 1
         draw()
 
-    sample.observe(update, "value"); decoding.observe(update, "value")
-    for control in (layer, head, word): control.observe(draw, "value")
-    pick.on_click(lambda _: setattr(sample, "value", int((sample.value + rng.integers(1, n)) % n) if n > 1 else 0))
+    sample.observe(update, "value")
+    decoding.observe(update, "value")
+    for control in (layer, head, word):
+        control.observe(draw, "value")
+    pick.on_click(
+        lambda _: setattr(sample, "value", int((sample.value + rng.integers(1, n)) % n) if n > 1 else 0)
+    )
     word.max = play.max = len(shown["words"]) - 1
     draw()
-    box = W.VBox([W.HBox([sample, pick]), decoding, W.HBox([layer, head]), W.HBox([play, word]), caption, picture, reference])
-    box.controls = dict(sample=sample, random=pick, decoding=decoding, layer=layer, head=head, play=play, word=word)
-    box.views = dict(caption=caption, image=picture, reference=reference)   # as mmlearn.widgets names them
-    for name, w in {**box.controls, **box.views}.items(): setattr(box, name, w)   # and as attributes: explorer.sample, ...
+    box = W.VBox(
+        [
+            W.HBox([sample, pick]),
+            decoding,
+            W.HBox([layer, head]),
+            W.HBox([play, word]),
+            caption,
+            picture,
+            reference,
+        ]
+    )
+    box.controls = dict(
+        sample=sample, random=pick, decoding=decoding, layer=layer, head=head, play=play, word=word
+    )
+    box.views = dict(caption=caption, image=picture, reference=reference)  # as mmlearn.widgets names them
+    for name, w in {**box.controls, **box.views}.items():
+        setattr(box, name, w)  # and as attributes: explorer.sample, ...
     return box
 
 # %% ../nbs/08_widgets.ipynb #2bfd4fc1

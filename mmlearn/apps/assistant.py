@@ -54,7 +54,8 @@ __all__ = ['DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
 DEFAULTS = {
-    "samples": 2 * sum(DEFAULT_MIXTURE.values()),  # instruction records of the built-in tasks (as the mixture splits)
+    "samples": 2
+    * sum(DEFAULT_MIXTURE.values()),  # instruction records of the built-in tasks (as the mixture splits)
     "epochs": 2,  # stage 3 passes over the instruction mixture
     "batch_size": 32,  # conversations per step (stages 2 and 3)
     "turns": 4,  # questions about one image or sound per training conversation (stage 3)
@@ -106,7 +107,8 @@ def _fsdd_digits(limit: int) -> tuple | None:
 
 
 def _vqa_instructions(root: Path, split: str, role: str, start: int, size: int) -> list:
-    "The questions of one split of a VQA folder as Instructions (images resized to size); media_index from `start`."
+    """The questions of one split of a VQA folder as Instructions (images resized to size); media_index from
+    `start`."""
     records = load_vqa(root, split)
     images, out = {}, []
     for r in records:
@@ -145,14 +147,20 @@ def assistant_data(
     counts = mixture_counts(settings["samples"], n_digits)
     if config.format is not None:
         if config.format != "vqa":
-            raise ValueError(f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)")
+            raise ValueError(
+                f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
+            )
         root = Path(config.data)
         train = _vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE)
         test = _vqa_instructions(root, "val2014", "test", len({r.media_index for r in train}), IMAGE_SIZE)
         counts["image_qa"] = 0
-        notes.append(f"image questions from the VQA folder {root.name}: {len(train)} to train (train2014), "
-                     f"{len(test)} to test (val2014)")
-        notes.append("stage 2 captions and the other tasks from the built-in mixture (the folder has no captions)")
+        notes.append(
+            f"image questions from the VQA folder {root.name}: {len(train)} to train (train2014), "
+            f"{len(test)} to test (val2014)"
+        )
+        notes.append(
+            "stage 2 captions and the other tasks from the built-in mixture (the folder has no captions)"
+        )
         return train + test + instruction_mixture(counts, config.seed, digits=digits), notes
     notes.append("every task from the built-in mixture" + ("" if digits is None else ", digits from FSDD"))
     return instruction_mixture(counts, config.seed, digits=digits), notes
@@ -162,7 +170,8 @@ FREE_TEXT_TASKS = ("image_caption", "audio_caption", "summarize")  # any of thei
 
 
 def _exact(records: list, answers: list) -> float:
-    "Share of answers equal (after VQA normalisation) to the answer, or to any reference of a caption or summary."
+    """Share of answers equal (after VQA normalisation) to the answer, or to any reference of a caption or
+    summary."""
     hits = []
     for r, a in zip(records, answers):
         right = r.answers if r.task in FREE_TEXT_TASKS else [r.answer]
@@ -223,15 +232,22 @@ def _heldout_text(train_texts: list, seed: int, n: int = 3000) -> list:
 def text_perplexity(model: MultimodalLM, texts: list) -> float:
     "Held-out perplexity of the language model on plain text (windows of 128 tokens)."
     pad = model.token_ids["<pad>"]
-    x, y = lm_windows(token_stream(texts, model.tokenizer), min(128, model.lm.max_length), pad, model.lm.max_length)
+    x, y = lm_windows(
+        token_stream(texts, model.tokenizer), min(128, model.lm.max_length), pad, model.lm.max_length
+    )
     return perplexity(model.lm, x, y, pad)
 
 
 def build_model(settings: dict, tokenizer: BPETokenizer) -> MultimodalLM:
     "The assistant's MultimodalLM at the run's sizes."
     lm = {"dim": settings["dim"], "layers": settings["layers"], "max_length": settings["context"]}
-    model = MultimodalLM(tokenizer, lm, image_size=IMAGE_SIZE, projector=settings["projector"],
-                         image_positions=bool(settings["image_positions"]))
+    model = MultimodalLM(
+        tokenizer,
+        lm,
+        image_size=IMAGE_SIZE,
+        projector=settings["projector"],
+        image_positions=bool(settings["image_positions"]),
+    )
     model.build()
     return model
 
@@ -240,7 +256,10 @@ def _stage_line(name: str, history, seconds: float) -> str:
     h = history.history
     what = "token accuracy" if name.startswith("stage 1") else "answer-token accuracy"
     accuracy = f", {what} {h['token_accuracy'][-1]:.3f}" if "token_accuracy" in h else ""
-    return f"{name}: {len(h['loss'])} pass(es), loss {h['loss'][0]:.3f} -> {h['loss'][-1]:.3f}{accuracy} ({seconds:.0f} s)"
+    return (
+        f"{name}: {len(h['loss'])} pass(es), loss {h['loss'][0]:.3f} -> {h['loss'][-1]:.3f}{accuracy} "
+        f"({seconds:.0f} s)"
+    )
 
 
 def plot_stages(histories: dict, path: Path):
@@ -296,30 +315,60 @@ def train(
         print(_stage_line(name, history, seconds[key]), flush=True)
 
     if s["pretrain"]:
-        stage("stage1", "stage 1 (text pretraining)",
-              lambda: language_model_pretraining(model, corpus, s["pretrain_passes"], verbose=verbose))
+        stage(
+            "stage1",
+            "stage 1 (text pretraining)",
+            lambda: language_model_pretraining(model, corpus, s["pretrain_passes"], verbose=verbose),
+        )
     else:
         notes.append("stage 1 skipped (pretrain=0): the language model starts from random weights")
     perplexity_stage1 = text_perplexity(model, heldout_text)
     if s["align"]:
         captions = conversations(model, [r for r in split["train"] if r.task in ALIGN_TASKS])
-        stage("stage2", "stage 2 (alignment)", lambda: fit_stage(model, captions, s["align_epochs"], False, s["batch_size"],
-                                                       s["align_learning_rate"], config.seed, verbose=verbose))
+        stage(
+            "stage2",
+            "stage 2 (alignment)",
+            lambda: fit_stage(
+                model,
+                captions,
+                s["align_epochs"],
+                False,
+                s["batch_size"],
+                s["align_learning_rate"],
+                config.seed,
+                verbose=verbose,
+            ),
+        )
     else:
         notes.append("stage 2 skipped (align=0)")
     mixture = conversations(model, split["train"], s["turns"])
-    stage("stage3", "stage 3 (instruction tuning)", lambda: fit_stage(
-        model, mixture, s["epochs"], bool(s["train_lm"]), s["batch_size"], s["learning_rate"], config.seed + 1,
-        verbose=verbose))
+    stage(
+        "stage3",
+        "stage 3 (instruction tuning)",
+        lambda: fit_stage(
+            model,
+            mixture,
+            s["epochs"],
+            bool(s["train_lm"]),
+            s["batch_size"],
+            s["learning_rate"],
+            config.seed + 1,
+            verbose=verbose,
+        ),
+    )
     train_seconds = time.perf_counter() - started
     model.save(run_dir / "model.keras")
     if config.format == "vqa":  # the classic baseline on the same questions (fusion chapter), for the report
         test_qa = [r for r in split["test"] if r.task == "image_qa"]
-        _, guesses = vqa_baseline([r for r in split["train"] if r.task == "image_qa"], test_qa, seed=config.seed)
+        _, guesses = vqa_baseline(
+            [r for r in split["train"] if r.task == "image_qa"], test_qa, seed=config.seed
+        )
         baseline = vqa_accuracy([r.answers for r in test_qa], guesses)
     plot_stages(histories, run_dir / "training_curves.png")
     first = split["train"][0]
-    ids, mask = chat_ids(tokenizer, first.prompt, first.answer, first.system, model.image_tokens, model.audio_tokens)
+    ids, mask = chat_ids(
+        tokenizer, first.prompt, first.answer, first.system, model.image_tokens, model.audio_tokens
+    )
     fig = plot_sequence(tokenizer, ids, mask, title="a training conversation: the sequence and its loss mask")
     fig.savefig(run_dir / "loss_mask.png", dpi=100)
     plt.close(fig)
@@ -333,8 +382,12 @@ def train(
     metrics.update({f"{k}_seconds": v for k, v in seconds.items()})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     metrics.update(train_seconds=train_seconds, samples=float(len(split["train"])), peak_memory_mb=peak)
-    info = {"notes": notes, "seconds": seconds, "settings": s,
-            "records": {k: len(v) for k, v in split.items()}}
+    info = {
+        "notes": notes,
+        "seconds": seconds,
+        "settings": s,
+        "records": {k: len(v) for k, v in split.items()},
+    }
     (run_dir / "assistant.json").write_text(json.dumps(info, indent=2))
     return metrics
 
@@ -356,8 +409,10 @@ def _load_model(run_dir: Path) -> MultimodalLM:
     "The run's model (safe mode); a clear error for a folder of another task."
     config = read_config(run_dir)
     if config.task != "assistant":
-        raise ValueError(f"{run_dir} is a run of the {config.task!r} task; expected an assistant run "
-                         "(mmlearn train --task assistant)")
+        raise ValueError(
+            f"{run_dir} is a run of the {config.task!r} task; expected an assistant run "
+            "(mmlearn train --task assistant)"
+        )
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish")
@@ -391,7 +446,8 @@ class Assistant:
         return cls(_load_model(Path(run_dir)))
 
     def media(self, image=None, audio=None) -> tuple[np.ndarray, np.ndarray]:
-        "One image (a path or a uint8 array) and one sound (a WAV path) as the model's inputs; blanks where absent."
+        """One image (a path or a uint8 array) and one sound (a WAV path) as the model's inputs; blanks where
+        absent."""
         size = self.model.image_size
         images = np.zeros((1, size, size, 3), np.uint8)
         if image is not None:
@@ -413,8 +469,10 @@ class Assistant:
         ids = prompt_ids(self.model, text + question.strip())
         limit = self.model.lm.max_length - self.max_new_tokens
         if len(ids) > limit:
-            raise ValueError(f"the prompt is {len(ids)} tokens; the model reads at most {limit} "
-                             f"({self.model.lm.max_length} in its context, {self.max_new_tokens} kept for the answer)")
+            raise ValueError(
+                f"the prompt is {len(ids)} tokens; the model reads at most {limit} "
+                f"({self.model.lm.max_length} in its context, {self.max_new_tokens} kept for the answer)"
+            )
         return ids
 
     def ask(
@@ -436,11 +494,19 @@ class Assistant:
                 tokens.append(int(new[0]))
                 text = self.tokenizer.decode(tokens)
                 if on_text is not None and not text.endswith("\ufffd"):  # wait for a whole UTF-8 character
-                    on_text(text[len(shown[0]):])
+                    on_text(text[len(shown[0]) :])
                     shown[0] = text
 
-        generate_answer_ids(self.model, [ids], images, frames, self.max_new_tokens, on_token=stream,
-                            temperature=temperature, seed=seed)
+        generate_answer_ids(
+            self.model,
+            [ids],
+            images,
+            frames,
+            self.max_new_tokens,
+            on_token=stream,
+            temperature=temperature,
+            seed=seed,
+        )
         return self.tokenizer.decode(tokens).strip()
 
     def attention(
@@ -450,7 +516,8 @@ class Assistant:
         image=None,  # the same image
         audio=None,  # the same sound
     ) -> dict:
-        "Attention from the answer's tokens to the image regions (a grid) and the audio frames, averaged over heads and layers."
+        """Attention from the answer's tokens to the image regions (a grid) and the audio frames, averaged
+        over heads and layers."""
         images, frames = self.media(image, audio)
         prompt = self.prompt(question, image is not None, audio is not None)
         ids = np.array([prompt + self.tokenizer.encode(answer)], np.int32)
@@ -475,7 +542,8 @@ def predict(
     run_dir: Path,  # a finished assistant run
     image: list | None = None,  # image files: each is asked the question(s)
     audio: list | None = None,  # WAV files: each is asked the question(s)
-    text: list | None = None,  # questions: one for every input, or one per input (in order); none: describe it
+    # questions: one for every input, or one per input (in order); none: describe it
+    text: list | None = None,
 ) -> list[str]:
     "One answer per image, sound or (without media) question."
     assistant = Assistant.load(run_dir)
@@ -484,18 +552,22 @@ def predict(
     if not media:
         return [assistant.ask(q) for q in questions]
     if len(questions) not in (0, 1, len(media)):
-        raise ValueError(f"{len(questions)} questions for {len(media)} inputs: give one question for all, "
-                         "or one per input")
+        raise ValueError(
+            f"{len(questions)} questions for {len(media)} inputs: give one question for all, or one per input"
+        )
     answers = []
     for k, (kind, path) in enumerate(media):
-        question = questions[k] if len(questions) > 1 else questions[0] if questions else DEFAULT_QUESTIONS[kind]
+        question = (
+            questions[k] if len(questions) > 1 else questions[0] if questions else DEFAULT_QUESTIONS[kind]
+        )
         answers.append(assistant.ask(question, **{kind: path}))
     return answers
 
 # %% ../../nbs/07_apps.assistant.ipynb #e63bb45b
 TASK = Task(
     "assistant",
-    "one multimodal language model: questions about images and sounds, captions, summaries, sentiment, digits",
+    "one multimodal language model: questions about images and sounds, captions, summaries, sentiment, "
+    "digits",
     DEFAULTS,
     train,
     evaluate,

@@ -39,154 +39,217 @@ def _check_count(n, name: str = "n") -> int:
         raise ValueError(f"{name} must be a positive integer, got {n!r}")
     return int(n)
 
+
 @dataclass
 class SyntheticSet:
-    "A generated dataset: inputs, reference captions (first is canonical), optional labels, and what was drawn."
-    inputs: np.ndarray                      # uint8 images (n,H,W,3), or float32 waveforms (n,T) in [-1, 1]
-    captions: list                          # one list of reference captions per item; the first is canonical
-    labels: np.ndarray | None = None        # int class ids, or None when the set has no classes
-    sample_rate: int | None = None          # audio sample rate in Hz; None for images
-    meta: dict = field(default_factory=dict) # drawn attributes (one list entry per item), class and vocabulary names
+    """A generated dataset: inputs, reference captions (first is canonical), optional labels, and what was
+    drawn."""
 
-    def __len__(self) -> int: return len(self.inputs)
+    inputs: np.ndarray  # uint8 images (n,H,W,3), or float32 waveforms (n,T) in [-1, 1]
+    captions: list  # one list of reference captions per item; the first is canonical
+    labels: np.ndarray | None = None  # int class ids, or None when the set has no classes
+    sample_rate: int | None = None  # audio sample rate in Hz; None for images
+    # drawn attributes (one list entry per item), class and vocabulary names
+    meta: dict = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.inputs)
 
     @property
     def modality(self) -> str:
         "'image' or 'audio': the key of the inputs in `to_tf_dataset`."
         return "image" if self.sample_rate is None else "audio"
 
-    def to_tf_dataset(self, batch_size: int | None = None, # examples per batch; None for single examples
-                     ):
-        "A `tf.data.Dataset` of dicts {'image' or 'audio', 'caption' (the canonical one), 'label' (when there are labels)}."
-        if batch_size is not None: _check_count(batch_size, "batch_size")
+    def to_tf_dataset(
+        self,
+        batch_size: int | None = None,  # examples per batch; None for single examples
+    ):
+        """A `tf.data.Dataset` of dicts {'image' or 'audio', 'caption' (the canonical one), 'label' (when
+        there are labels)}."""
+        if batch_size is not None:
+            _check_count(batch_size, "batch_size")
         import tensorflow as tf  # imported here: generating data alone should not pay for TensorFlow
+
         columns = {self.modality: self.inputs, "caption": np.array([refs[0] for refs in self.captions])}
-        if self.labels is not None: columns["label"] = np.asarray(self.labels)
+        if self.labels is not None:
+            columns["label"] = np.asarray(self.labels)
         ds = tf.data.Dataset.from_tensor_slices(columns)
         return ds if batch_size is None else ds.batch(batch_size)
 
 # %% ../../nbs/01_data.synthetic.ipynb #442516ba
-def place_in_sequence(extent: np.ndarray, # (N,K) sizes of the items along the axis; 0 marks an absent item (absent items come last)
-                      length: float, # length of the axis
-                      gap: float, # smallest space between neighbouring items
-                      margin: float, # smallest space before the first item and after the last
-                      g: np.random.Generator, # the random generator to draw the free space from
-                     ) -> np.ndarray:
-    "Start offsets (N,K) of items laid in order along an axis, neighbours `gap` or more apart, the free room split at random."
+def place_in_sequence(
+    # (N,K) sizes of the items along the axis; 0 marks an absent item (absent items come last)
+    extent: np.ndarray,
+    length: float,  # length of the axis
+    gap: float,  # smallest space between neighbouring items
+    margin: float,  # smallest space before the first item and after the last
+    g: np.random.Generator,  # the random generator to draw the free space from
+) -> np.ndarray:
+    """Start offsets (N,K) of items laid in order along an axis, neighbours `gap` or more apart, the free room
+    split at random."""
     extent = np.asarray(extent, dtype=np.float64)
     present = extent > 0
     k = present.sum(1)
     free = length - 2 * margin - extent.sum(1) - np.maximum(k - 1, 0) * gap
     if (free < 0).any():
-        raise ValueError(f"items do not fit: they need {length - free.min():.4g} along an axis of length {length:.4g}")
+        raise ValueError(
+            f"items do not fit: they need {length - free.min():.4g} along an axis of length {length:.4g}"
+        )
     shares = g.exponential(size=(len(extent), extent.shape[1] + 1))
-    shares[:, :-1] *= present                                   # no room in front of absent items
+    shares[:, :-1] *= present  # no room in front of absent items
     shares *= (free / shares.sum(1))[:, None]
-    before = np.cumsum(extent + gap, axis=1) - (extent + gap)   # widths and gaps of the items in front
+    before = np.cumsum(extent + gap, axis=1) - (extent + gap)  # widths and gaps of the items in front
     return np.where(present, margin + np.cumsum(shares[:, :-1], axis=1) + before, 0.0)
 
 # %% ../../nbs/01_data.synthetic.ipynb #54074074
-COLORS = {"red": (220, 50, 47), "green": (60, 180, 75), "blue": (40, 90, 230), "yellow": (240, 210, 40),
-          "white": (235, 235, 235), "purple": (150, 70, 200), "orange": (245, 130, 30), "cyan": (60, 200, 220)}
+COLORS = {
+    "red": (220, 50, 47),
+    "green": (60, 180, 75),
+    "blue": (40, 90, 230),
+    "yellow": (240, 210, 40),
+    "white": (235, 235, 235),
+    "purple": (150, 70, 200),
+    "orange": (245, 130, 30),
+    "cyan": (60, 200, 220),
+}
 SHAPES = ["circle", "square", "triangle", "diamond"]
-SIZES = {"small": 0.07, "large": 0.12}    # radius as a fraction of the image side
-MEDIUM_RADIUS = 0.095                     # radius when the vocabulary has no size words
+SIZES = {"small": 0.07, "large": 0.12}  # radius as a fraction of the image side
+MEDIUM_RADIUS = 0.095  # radius when the vocabulary has no size words
 LAYOUTS = {"row": ("left of", "right of"), "column": ("above", "below")}  # (forward, backward) relation words
 VOCABULARIES = {
-    "basic": dict(colors=["red", "green", "blue"], shapes=["circle", "square", "triangle"], sizes=[], layouts=["row"]),
-    "full": dict(colors=["red", "green", "blue", "yellow", "white"], shapes=["circle", "square", "triangle"],
-                 sizes=["small", "large"], layouts=["row", "column"]),
+    "basic": dict(
+        colors=["red", "green", "blue"], shapes=["circle", "square", "triangle"], sizes=[], layouts=["row"]
+    ),
+    "full": dict(
+        colors=["red", "green", "blue", "yellow", "white"],
+        shapes=["circle", "square", "triangle"],
+        sizes=["small", "large"],
+        layouts=["row", "column"],
+    ),
     "extended": dict(colors=list(COLORS), shapes=list(SHAPES), sizes=list(SIZES), layouts=list(LAYOUTS)),
 }
 MIN_IMAGE_SIZE = 32
 
 # %% ../../nbs/01_data.synthetic.ipynb #a19a697b
-def scene_vocabulary(vocabulary: str | dict = "full", # a name in VOCABULARIES, or a dict with keys colors, shapes, sizes, layouts
-                    ) -> dict:
+def scene_vocabulary(
+    # a name in VOCABULARIES, or a dict with keys colors, shapes, sizes, layouts
+    vocabulary: str | dict = "full",
+) -> dict:
     "The checked vocabulary of a shapes scene: lists of colours, shapes, sizes (may be empty) and layouts."
     if isinstance(vocabulary, str):
         if vocabulary not in VOCABULARIES:
-            raise ValueError(f"vocabulary must be one of {sorted(VOCABULARIES)} or a dict, got {vocabulary!r}")
+            raise ValueError(
+                f"vocabulary must be one of {sorted(VOCABULARIES)} or a dict, got {vocabulary!r}"
+            )
         vocabulary = VOCABULARIES[vocabulary]
-    if not isinstance(vocabulary, dict): raise ValueError(f"vocabulary must be a name or a dict, got {type(vocabulary).__name__}")
+    if not isinstance(vocabulary, dict):
+        raise ValueError(f"vocabulary must be a name or a dict, got {type(vocabulary).__name__}")
     known = {"colors": list(COLORS), "shapes": SHAPES, "sizes": list(SIZES), "layouts": list(LAYOUTS)}
     extra = set(vocabulary) - set(known)
-    if extra: raise ValueError(f"vocabulary has unknown keys {sorted(extra)}; expected some of {sorted(known)}")
+    if extra:
+        raise ValueError(f"vocabulary has unknown keys {sorted(extra)}; expected some of {sorted(known)}")
     out = {k: list(vocabulary.get(k, VOCABULARIES["full"][k])) for k in known}
     for key, words in out.items():
         bad = [w for w in words if w not in known[key]]
-        if bad: raise ValueError(f"vocabulary[{key!r}] has unknown words {bad}; known: {known[key]}")
-        if not words and key != "sizes": raise ValueError(f"vocabulary[{key!r}] must not be empty")
+        if bad:
+            raise ValueError(f"vocabulary[{key!r}] has unknown words {bad}; known: {known[key]}")
+        if not words and key != "sizes":
+            raise ValueError(f"vocabulary[{key!r}] must not be empty")
     return out
 
 # %% ../../nbs/01_data.synthetic.ipynb #b81448e6
-def shape_mask(shape: str, # a name in SHAPES
-               dx: np.ndarray, # (M,1,W) horizontal offsets of pixel centres from each shape's centre
-               dy: np.ndarray, # (M,H,1) vertical offsets (down is positive)
-               r: np.ndarray, # (M,1,1) radii
-              ) -> np.ndarray:
+def shape_mask(
+    shape: str,  # a name in SHAPES
+    dx: np.ndarray,  # (M,1,W) horizontal offsets of pixel centres from each shape's centre
+    dy: np.ndarray,  # (M,H,1) vertical offsets (down is positive)
+    r: np.ndarray,  # (M,1,1) radii
+) -> np.ndarray:
     "Boolean (M,H,W) masks of M shapes of one kind, all inside the box [-r, r]^2."
-    if shape == "circle": return dx * dx + dy * dy <= r * r
-    if shape == "square": return np.maximum(np.abs(dx), np.abs(dy)) <= 0.85 * r
-    if shape == "diamond": return np.abs(dx) + np.abs(dy) <= r
-    if shape == "triangle": return (dy >= -r) & (dy <= r) & (2 * np.abs(dx) <= dy + r)
+    if shape == "circle":
+        return dx * dx + dy * dy <= r * r
+    if shape == "square":
+        return np.maximum(np.abs(dx), np.abs(dy)) <= 0.85 * r
+    if shape == "diamond":
+        return np.abs(dx) + np.abs(dy) <= r
+    if shape == "triangle":
+        return (dy >= -r) & (dy <= r) & (2 * np.abs(dx) <= dy + r)
     raise ValueError(f"shape must be one of {SHAPES}, got {shape!r}")
 
 # %% ../../nbs/01_data.synthetic.ipynb #f81b3d06
-def render_shapes(centers: np.ndarray, # (N,K,2) x, y of each object's centre in pixels; objects with radius 0 are absent
-                  radii: np.ndarray, # (N,K) radii in pixels
-                  shape_ids: np.ndarray, # (N,K) indices into `shapes`
-                  rgb: np.ndarray, # (N,K,3) uint8 colours
-                  image_size: int, # side of the square image
-                  shapes: list = SHAPES, # the shape names that `shape_ids` index
-                  background: tuple = (0, 0, 0), # RGB of the background
-                 ) -> np.ndarray:
-    "uint8 images (N,S,S,3) of non-overlapping shapes, each drawn by a mask over a small patch of pixels around it."
-    N, K = radii.shape; S = image_size
-    P = min(S, 2 * int(np.ceil(radii.max(initial=0))) + 3)    # patch side: covers the largest shape's box
+def render_shapes(
+    centers: np.ndarray,  # (N,K,2) x, y of each object's centre in pixels; objects with radius 0 are absent
+    radii: np.ndarray,  # (N,K) radii in pixels
+    shape_ids: np.ndarray,  # (N,K) indices into `shapes`
+    rgb: np.ndarray,  # (N,K,3) uint8 colours
+    image_size: int,  # side of the square image
+    shapes: list = SHAPES,  # the shape names that `shape_ids` index
+    background: tuple = (0, 0, 0),  # RGB of the background
+) -> np.ndarray:
+    """uint8 images (N,S,S,3) of non-overlapping shapes, each drawn by a mask over a small patch of pixels
+    around it."""
+    N, K = radii.shape
+    S = image_size
+    P = min(S, 2 * int(np.ceil(radii.max(initial=0))) + 3)  # patch side: covers the largest shape's box
     out = np.zeros((N, S, S, 3), np.uint8)
-    if any(background): out[:] = np.asarray(background, np.uint8)
+    if any(background):
+        out[:] = np.asarray(background, np.uint8)
     offsets = np.arange(P)
-    for j in range(K):                                          # one object per scene at a time: patches never collide
+    for j in range(K):  # one object per scene at a time: patches never collide
         for s, name in enumerate(shapes):
             sel = np.flatnonzero((shape_ids[:, j] == s) & (radii[:, j] > 0))
-            if not len(sel): continue
+            if not len(sel):
+                continue
             cx, cy, r = centers[sel, j, 0], centers[sel, j, 1], radii[sel, j]
-            xx = np.clip(np.floor(cx - P / 2).astype(int), 0, S - P)[:, None] + offsets   # (M,P) pixel columns
-            yy = np.clip(np.floor(cy - P / 2).astype(int), 0, S - P)[:, None] + offsets   # (M,P) pixel rows
-            inside = shape_mask(name, (xx + 0.5 - cx[:, None])[:, None, :], (yy + 0.5 - cy[:, None])[:, :, None], r[:, None, None])
+            xx = np.clip(np.floor(cx - P / 2).astype(int), 0, S - P)[:, None] + offsets  # (M,P) pixel columns
+            yy = np.clip(np.floor(cy - P / 2).astype(int), 0, S - P)[:, None] + offsets  # (M,P) pixel rows
+            inside = shape_mask(
+                name,
+                (xx + 0.5 - cx[:, None])[:, None, :],
+                (yy + 0.5 - cy[:, None])[:, :, None],
+                r[:, None, None],
+            )
             at = (sel[:, None, None], yy[:, :, None], xx[:, None, :])
             out[at] = np.where(inside[..., None], rgb[sel, j][:, None, None, :], out[at])
     return out
 
 # %% ../../nbs/01_data.synthetic.ipynb #a5415d0a
-def _article(word: str) -> str: return "an" if word[0] in "aeiou" else "a"
+def _article(word: str) -> str:
+    return "an" if word[0] in "aeiou" else "a"
 
-def object_phrase(*words: str, # the words after the article (empty ones are skipped), e.g. "large", "red", "circle"
-                 ) -> str:
+
+def object_phrase(
+    *words: str,  # the words after the article (empty ones are skipped), e.g. "large", "red", "circle"
+) -> str:
     "A noun phrase with its article: object_phrase('large', 'red', 'circle') -> 'a large red circle'."
     words = [w for w in words if w]
     return " ".join([_article(words[0]), *words])
 
-def scene_captions(objects: list, # (size, colour, shape) triples in reading order; size may be ''
-                   layout: str = "row", # 'row' or 'column'
-                  ) -> list[str]:
+
+def scene_captions(
+    objects: list,  # (size, colour, shape) triples in reading order; size may be ''
+    layout: str = "row",  # 'row' or 'column'
+) -> list[str]:
     "Reference captions of a scene; the first (canonical) lists the objects in reading order."
     phrases = [object_phrase(*o) for o in objects]
     forward, backward = LAYOUTS[layout]
     canonical = f" {forward} ".join(phrases)
-    if len(phrases) == 1: return [canonical, "there is " + canonical]
+    if len(phrases) == 1:
+        return [canonical, "there is " + canonical]
     return [canonical, f" {backward} ".join(reversed(phrases)), "there is " + canonical]
 
 # %% ../../nbs/01_data.synthetic.ipynb #14c7bde2
-def parse_scene_caption(caption: str, # any caption that `scene_captions` can produce
-                       ) -> tuple[list, str | None]:
-    "The (size, colour, shape) objects of a caption in reading order, and its layout (None for a single object)."
+def parse_scene_caption(
+    caption: str,  # any caption that `scene_captions` can produce
+) -> tuple[list, str | None]:
+    """The (size, colour, shape) objects of a caption in reading order, and its layout (None for a single
+    object)."""
     text = caption.strip()
-    if text.startswith("there is "): text = text[len("there is "):]
+    if text.startswith("there is "):
+        text = text[len("there is ") :]
     parts = re.split(r" (left of|right of|above|below) ", text)
     phrases, relations = parts[0::2], set(parts[1::2])
-    if len(relations) > 1: raise ValueError(f"caption mixes relations {sorted(relations)}: {caption!r}")
+    if len(relations) > 1:
+        raise ValueError(f"caption mixes relations {sorted(relations)}: {caption!r}")
     objects = []
     for p in phrases:
         words = p.split()
@@ -194,39 +257,61 @@ def parse_scene_caption(caption: str, # any caption that `scene_captions` can pr
             raise ValueError(f"cannot parse object phrase {p!r} in caption {caption!r}")
         objects.append(tuple(words[1:]) if len(words) == 4 else ("", *words[1:]))
     rel = relations.pop() if relations else None
-    if rel in ("right of", "below"): objects.reverse()
+    if rel in ("right of", "below"):
+        objects.reverse()
     layout = None if rel is None else ("row" if rel in LAYOUTS["row"] else "column")
     return objects, layout
 
 # %% ../../nbs/01_data.synthetic.ipynb #00f3a27d
 def _check_range(value, name: str, lo: float, hi: float):
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) or not lo <= value <= hi:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float, np.integer, np.floating))
+        or not lo <= value <= hi
+    ):
         raise ValueError(f"{name} must be a number in [{lo}, {hi}], got {value!r}")
     return value
+
 
 def _check_objects(min_objects, max_objects):
     for name, v in (("min_objects", min_objects), ("max_objects", max_objects)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 3:
             raise ValueError(f"{name} must be an integer in 1..3, got {v!r}")
-    if min_objects > max_objects: raise ValueError(f"min_objects ({min_objects}) must not exceed max_objects ({max_objects})")
+    if min_objects > max_objects:
+        raise ValueError(f"min_objects ({min_objects}) must not exceed max_objects ({max_objects})")
 
-def shapes_scenes(n: int, # number of scenes
-                  seed: int = 0, # random seed: the same seed gives the same scenes
-                  image_size: int = 64, # side of the square RGB images in pixels (>= 32)
-                  min_objects: int = 1, # fewest shapes in a scene (1..3)
-                  max_objects: int = 3, # most shapes in a scene (min_objects..3)
-                  noise: float = 0.0, # standard deviation of Gaussian pixel noise, as a fraction of 255 (0..1)
-                  vocabulary: str | dict = "full", # a name in VOCABULARIES or a dict of colors/shapes/sizes/layouts
-                 ) -> SyntheticSet:
+
+def shapes_scenes(
+    n: int,  # number of scenes
+    seed: int = 0,  # random seed: the same seed gives the same scenes
+    image_size: int = 64,  # side of the square RGB images in pixels (>= 32)
+    min_objects: int = 1,  # fewest shapes in a scene (1..3)
+    max_objects: int = 3,  # most shapes in a scene (min_objects..3)
+    noise: float = 0.0,  # standard deviation of Gaussian pixel noise, as a fraction of 255 (0..1)
+    vocabulary: str | dict = "full",  # a name in VOCABULARIES or a dict of colors/shapes/sizes/layouts
+) -> SyntheticSet:
     "RGB scenes of 1-3 coloured shapes in a row or column, captioned in reading order."
-    n = _check_count(n); _check_objects(min_objects, max_objects); _check_range(noise, "noise", 0, 1)
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < MIN_IMAGE_SIZE:
-        raise ValueError(f"image_size must be an integer >= {MIN_IMAGE_SIZE} (three large shapes must fit in a row), got {image_size!r}")
-    voc = scene_vocabulary(vocabulary); S = int(image_size); g = rng(seed)
+    n = _check_count(n)
+    _check_objects(min_objects, max_objects)
+    _check_range(noise, "noise", 0, 1)
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, (int, np.integer))
+        or image_size < MIN_IMAGE_SIZE
+    ):
+        raise ValueError(
+            f"image_size must be an integer >= {MIN_IMAGE_SIZE} (three large shapes must fit in a row), "
+            f"got {image_size!r}"
+        )
+    voc = scene_vocabulary(vocabulary)
+    S = int(image_size)
+    g = rng(seed)
     k = g.integers(min_objects, max_objects + 1, n)
     present = np.arange(3)[None, :] < k[:, None]
-    color = g.integers(0, len(voc["colors"]), (n, 3)); shape = g.integers(0, len(voc["shapes"]), (n, 3))
-    size = g.integers(0, max(len(voc["sizes"]), 1), (n, 3)); layout = g.integers(0, len(voc["layouts"]), n)
+    color = g.integers(0, len(voc["colors"]), (n, 3))
+    shape = g.integers(0, len(voc["shapes"]), (n, 3))
+    size = g.integers(0, max(len(voc["sizes"]), 1), (n, 3))
+    layout = g.integers(0, len(voc["layouts"]), n)
     frac = np.array([SIZES[s] for s in voc["sizes"]] or [MEDIUM_RADIUS])
     r = np.where(present, frac[size] * S, 0.0)
     along = place_in_sequence(2 * r, S, gap=max(2.0, 0.05 * S), margin=1.0, g=g) + r
@@ -239,14 +324,25 @@ def shapes_scenes(n: int, # number of scenes
     images = render_shapes(centers, r, shape, rgb, S, shapes=voc["shapes"])
     if noise > 0:
         for lo in range(0, n, 1024):
-            noisy = images[lo:lo + 1024] + g.standard_normal(images[lo:lo + 1024].shape, dtype=np.float32) * np.float32(noise * 255)
-            images[lo:lo + 1024] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+            noisy = images[lo : lo + 1024] + g.standard_normal(
+                images[lo : lo + 1024].shape, dtype=np.float32
+            ) * np.float32(noise * 255)
+            images[lo : lo + 1024] = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
     objects, captions, layouts = [], [], []
     for i in range(n):
-        objs = [dict(size=voc["sizes"][size[i, j]] if voc["sizes"] else "", color=voc["colors"][color[i, j]],
-                     shape=voc["shapes"][shape[i, j]], x=float(centers[i, j, 0]), y=float(centers[i, j, 1]), radius=float(r[i, j]))
-                for j in range(k[i])]
-        layouts.append(voc["layouts"][layout[i]]); objects.append(objs)
+        objs = [
+            dict(
+                size=voc["sizes"][size[i, j]] if voc["sizes"] else "",
+                color=voc["colors"][color[i, j]],
+                shape=voc["shapes"][shape[i, j]],
+                x=float(centers[i, j, 0]),
+                y=float(centers[i, j, 1]),
+                radius=float(r[i, j]),
+            )
+            for j in range(k[i])
+        ]
+        layouts.append(voc["layouts"][layout[i]])
+        objects.append(objs)
         captions.append(scene_captions([(o["size"], o["color"], o["shape"]) for o in objs], layouts[-1]))
     meta = dict(objects=objects, layout=layouts, n_objects=k, vocabulary=voc, noise=noise)
     return SyntheticSet(images, captions, None, None, meta)
@@ -258,122 +354,183 @@ def _runs(occupied: np.ndarray) -> int:
 
 # %% ../../nbs/01_data.synthetic.ipynb #b1c826f2
 EVENT_TYPES = ["beep", "rising chirp", "falling chirp", "buzz", "noise burst"]
-PITCHES = {"low": 250.0, "mid": 700.0, "high": 2000.0}   # Hz
-LOUDNESS = {"soft": 0.2, "loud": 0.8}                      # peak amplitude
-EVENT_GAP, EVENT_MARGIN, EVENT_RAMP = 0.1, 0.05, 0.01      # seconds: least silence between events, at the ends; fade in/out
+PITCHES = {"low": 250.0, "mid": 700.0, "high": 2000.0}  # Hz
+LOUDNESS = {"soft": 0.2, "loud": 0.8}  # peak amplitude
+# seconds: least silence between events, at the ends; fade in/out
+EVENT_GAP, EVENT_MARGIN, EVENT_RAMP = (0.1, 0.05, 0.01)
 
 # %% ../../nbs/01_data.synthetic.ipynb #824029f2
-def event_waveforms(kind: str, # a name in EVENT_TYPES
-                    freq: np.ndarray, # (M,) pitch of each event in Hz
-                    dur: np.ndarray, # (M,) duration of each event in seconds
-                    sample_rate: int, # samples per second
-                    length: int, # samples per output row (>= the longest event)
-                    g: np.random.Generator, # random generator (used by noise bursts)
-                   ) -> np.ndarray:
-    "float32 (M, length) waveforms of M events of one type, peak 1, with 10 ms fades; zero after each event ends."
+def event_waveforms(
+    kind: str,  # a name in EVENT_TYPES
+    freq: np.ndarray,  # (M,) pitch of each event in Hz
+    dur: np.ndarray,  # (M,) duration of each event in seconds
+    sample_rate: int,  # samples per second
+    length: int,  # samples per output row (>= the longest event)
+    g: np.random.Generator,  # random generator (used by noise bursts)
+) -> np.ndarray:
+    """float32 (M, length) waveforms of M events of one type, peak 1, with 10 ms fades; zero after each event
+    ends."""
     from scipy.fft import next_fast_len
+
     t = (np.arange(length, dtype=np.float32) / np.float32(sample_rate))[None, :]
     f, d = np.asarray(freq, np.float32)[:, None], np.asarray(dur, np.float32)[:, None]
     two_pi = np.float32(2 * np.pi)
-    if kind == "beep": x = np.sin(two_pi * f * t)
+    if kind == "beep":
+        x = np.sin(two_pi * f * t)
     elif kind in ("rising chirp", "falling chirp"):
-        ln_rho = np.float32(np.log(2) if kind == "rising chirp" else -np.log(2))   # f_b / f_a = 2 or 1/2
-        fa = f * np.exp(-ln_rho / 2)                                               # start at f/sqrt2 or f*sqrt2
+        ln_rho = np.float32(np.log(2) if kind == "rising chirp" else -np.log(2))  # f_b / f_a = 2 or 1/2
+        fa = f * np.exp(-ln_rho / 2)  # start at f/sqrt2 or f*sqrt2
         x = np.sin(two_pi * fa * d * np.expm1(ln_rho * np.minimum(t, d) / d) / ln_rho)
     elif kind == "buzz":
         x = np.zeros((len(f), length), np.float32)
-        for h in range(1, 10, 2):                                                  # odd harmonics below 0.45 sample_rate
+        for h in range(1, 10, 2):  # odd harmonics below 0.45 sample_rate
             weight = np.where(h * f < 0.45 * sample_rate, np.float32(1 / h), np.float32(0))
-            if weight.any(): x += weight * np.sin(two_pi * h * f * t)
+            if weight.any():
+                x += weight * np.sin(two_pi * h * f * t)
     elif kind == "noise burst":
         n_fft = next_fast_len(length, real=True)
         spectrum = np.fft.rfft(g.standard_normal((len(f), n_fft), dtype=np.float32), axis=1)
         nu = np.fft.rfftfreq(n_fft, 1 / sample_rate).astype(np.float32)[None, :]
         band = np.exp(-0.5 * (np.log(np.maximum(nu, 1.0) / f) / 0.25) ** 2)
         x = np.fft.irfft(spectrum * band, n=n_fft, axis=1)[:, :length].astype(np.float32)
-    else: raise ValueError(f"event type must be one of {EVENT_TYPES}, got {kind!r}")
-    x *= np.clip(np.minimum(t, d - t) / np.float32(EVENT_RAMP), 0, 1)           # fade in and out, 0 after the end
+    else:
+        raise ValueError(f"event type must be one of {EVENT_TYPES}, got {kind!r}")
+    x *= np.clip(np.minimum(t, d - t) / np.float32(EVENT_RAMP), 0, 1)  # fade in and out, 0 after the end
     x /= np.maximum(np.abs(x).max(1, keepdims=True), np.float32(1e-9))
     return x
 
 # %% ../../nbs/01_data.synthetic.ipynb #98f2915d
-def sound_captions(events: list, # (loudness, pitch, type) triples in time order
-                  ) -> list[str]:
+def sound_captions(
+    events: list,  # (loudness, pitch, type) triples in time order
+) -> list[str]:
     "Reference captions of a clip; the first (canonical) lists the events in time order joined by 'then'."
     phrases = [object_phrase(*e) for e in events]
-    if len(phrases) == 1: return [phrases[0], "there is " + phrases[0], "just " + phrases[0]]
+    if len(phrases) == 1:
+        return [phrases[0], "there is " + phrases[0], "just " + phrases[0]]
     return [" then ".join(phrases), " followed by ".join(phrases), " after ".join(reversed(phrases))]
 
-def parse_sound_caption(caption: str, # any caption that `sound_captions` can produce
-                       ) -> list:
+
+def parse_sound_caption(
+    caption: str,  # any caption that `sound_captions` can produce
+) -> list:
     "The (loudness, pitch, type) events of a caption in time order."
     text = re.sub(r"^(there is|just) ", "", caption.strip())
     backwards = " after " in text
     events = []
     for phrase in re.split(r" then | followed by | after ", text):
         words = phrase.split()
-        if len(words) < 4 or words[0] != "a" or words[1] not in LOUDNESS or words[2] not in PITCHES or " ".join(words[3:]) not in EVENT_TYPES:
+        if (
+            len(words) < 4
+            or words[0] != "a"
+            or words[1] not in LOUDNESS
+            or words[2] not in PITCHES
+            or " ".join(words[3:]) not in EVENT_TYPES
+        ):
             raise ValueError(f"cannot parse event phrase {phrase!r} in caption {caption!r}")
         events.append((words[1], words[2], " ".join(words[3:])))
     return events[::-1] if backwards else events
 
 # %% ../../nbs/01_data.synthetic.ipynb #4605237e
 def _check_sample_rate(sample_rate):
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 8000 <= sample_rate <= 48000:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or not 8000 <= sample_rate <= 48000
+    ):
         raise ValueError(f"sample_rate must be an integer number of Hz in 8000..48000, got {sample_rate!r}")
     return int(sample_rate)
 
+
 def _check_choices(values, name: str, known: list) -> list:
-    if isinstance(values, str) or not len(values): raise ValueError(f"{name} must be a non-empty list, got {values!r}")
+    if isinstance(values, str) or not len(values):
+        raise ValueError(f"{name} must be a non-empty list, got {values!r}")
     bad = [v for v in values if v not in known]
-    if bad: raise ValueError(f"{name} has unknown values {bad}; known: {known}")
+    if bad:
+        raise ValueError(f"{name} has unknown values {bad}; known: {known}")
     return list(values)
 
-def sound_events(n: int, # number of clips
-                 seed: int = 0, # random seed: the same seed gives the same clips
-                 sample_rate: int = 16000, # samples per second (8000..48000)
-                 duration: float = 1.5, # length of every clip in seconds
-                 max_events: int = 3, # most events in a clip (min_events..3)
-                 min_events: int = 1, # fewest events in a clip (1..3)
-                 noise: float = 0.0, # standard deviation of white background noise (0..0.5)
-                 event_types: list = EVENT_TYPES, # the event types to draw from
-                 event_seconds: tuple = (0.2, 0.35), # shortest and longest event, in seconds
-                ) -> SyntheticSet:
+
+def sound_events(
+    n: int,  # number of clips
+    seed: int = 0,  # random seed: the same seed gives the same clips
+    sample_rate: int = 16000,  # samples per second (8000..48000)
+    duration: float = 1.5,  # length of every clip in seconds
+    max_events: int = 3,  # most events in a clip (min_events..3)
+    min_events: int = 1,  # fewest events in a clip (1..3)
+    noise: float = 0.0,  # standard deviation of white background noise (0..0.5)
+    event_types: list = EVENT_TYPES,  # the event types to draw from
+    event_seconds: tuple = (0.2, 0.35),  # shortest and longest event, in seconds
+) -> SyntheticSet:
     "Mono clips of 1-3 sound events in sequence, captioned in time order ('a loud high beep then ...')."
-    n = _check_count(n); sample_rate = _check_sample_rate(sample_rate); _check_range(noise, "noise", 0, 0.5)
+    n = _check_count(n)
+    sample_rate = _check_sample_rate(sample_rate)
+    _check_range(noise, "noise", 0, 0.5)
     for name, v in (("min_events", min_events), ("max_events", max_events)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 3: raise ValueError(f"{name} must be an integer in 1..3, got {v!r}")
-    if min_events > max_events: raise ValueError(f"min_events ({min_events}) must not exceed max_events ({max_events})")
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 1 <= v <= 3:
+            raise ValueError(f"{name} must be an integer in 1..3, got {v!r}")
+    if min_events > max_events:
+        raise ValueError(f"min_events ({min_events}) must not exceed max_events ({max_events})")
     types = _check_choices(event_types, "event_types", EVENT_TYPES)
     lo_s, hi_s = event_seconds
-    if not 0.05 <= lo_s <= hi_s: raise ValueError(f"event_seconds must be (shortest, longest) with 0.05 <= shortest <= longest, got {event_seconds!r}")
+    if not 0.05 <= lo_s <= hi_s:
+        raise ValueError(
+            "event_seconds must be (shortest, longest) with 0.05 <= shortest <= longest, got "
+            f"{event_seconds!r}"
+        )
     need = max_events * hi_s + (max_events - 1) * EVENT_GAP + 2 * EVENT_MARGIN
     _check_range(duration, "duration", 0, 60)
-    if duration < need: raise ValueError(f"duration={duration} s is too short for {max_events} events of up to {hi_s} s: need at least {need:.2f} s")
+    if duration < need:
+        raise ValueError(
+            f"duration={duration} s is too short for {max_events} events of up to {hi_s} s: need at "
+            f"least {need:.2f} s"
+        )
     g = rng(seed)
     k = g.integers(min_events, max_events + 1, n)
     present = np.arange(3)[None, :] < k[:, None]
-    kind, pitch, loud = g.integers(0, len(types), (n, 3)), g.integers(0, len(PITCHES), (n, 3)), g.integers(0, len(LOUDNESS), (n, 3))
+    kind, pitch, loud = (
+        g.integers(0, len(types), (n, 3)),
+        g.integers(0, len(PITCHES), (n, 3)),
+        g.integers(0, len(LOUDNESS), (n, 3)),
+    )
     dur = np.where(present, g.uniform(lo_s, hi_s, (n, 3)), 0.0)
     start = place_in_sequence(dur, duration, EVENT_GAP, EVENT_MARGIN, g)
     freq = np.array(list(PITCHES.values()))[pitch] * g.uniform(0.94, 1.06, (n, 3))
     amp = np.array(list(LOUDNESS.values()), np.float32)[loud]
     T, L = int(round(duration * sample_rate)), int(np.ceil(hi_s * sample_rate)) + 1
-    first = np.rint(start * sample_rate).astype(int)            # first sample of each event
+    first = np.rint(start * sample_rate).astype(int)  # first sample of each event
     clips = np.zeros((n, T), np.float32)
     for j in range(3):
         for t_id, name in enumerate(types):
             rows = np.flatnonzero(present[:, j] & (kind[:, j] == t_id))
-            if not len(rows): continue
-            waves = event_waveforms(name, freq[rows, j], dur[rows, j], sample_rate, L, g) * amp[rows, j][:, None]
+            if not len(rows):
+                continue
+            waves = (
+                event_waveforms(name, freq[rows, j], dur[rows, j], sample_rate, L, g) * amp[rows, j][:, None]
+            )
             for row, s, w in zip(rows, first[rows, j], waves):  # a slice per event (events never overlap)
-                e = min(s + L, T); clips[row, s:e] += w[:e - s]
+                e = min(s + L, T)
+                clips[row, s:e] += w[: e - s]
     if noise > 0:
-        for lo in range(0, n, 512): clips[lo:lo + 512] += np.float32(noise) * g.standard_normal(clips[lo:lo + 512].shape, dtype=np.float32)
+        for lo in range(0, n, 512):
+            clips[lo : lo + 512] += np.float32(noise) * g.standard_normal(
+                clips[lo : lo + 512].shape, dtype=np.float32
+            )
     np.clip(clips, -1, 1, out=clips)
     names, pnames, lnames = types, list(PITCHES), list(LOUDNESS)
-    events = [[dict(type=names[kind[i, j]], pitch=pnames[pitch[i, j]], loudness=lnames[loud[i, j]], start=float(start[i, j]),
-                    duration=float(dur[i, j]), frequency=float(freq[i, j])) for j in range(k[i])] for i in range(n)]
+    events = [
+        [
+            dict(
+                type=names[kind[i, j]],
+                pitch=pnames[pitch[i, j]],
+                loudness=lnames[loud[i, j]],
+                start=float(start[i, j]),
+                duration=float(dur[i, j]),
+                frequency=float(freq[i, j]),
+            )
+            for j in range(k[i])
+        ]
+        for i in range(n)
+    ]
     captions = [sound_captions([(e["loudness"], e["pitch"], e["type"]) for e in evs]) for evs in events]
     return SyntheticSet(clips, captions, None, sample_rate, dict(events=events, n_events=k, noise=noise))
 
@@ -381,163 +538,249 @@ def sound_events(n: int, # number of clips
 class SpeechEngineError(RuntimeError):
     "eSpeak NG cannot run here; the message says what is missing and how to install it."
 
-_SYNTH_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
-_ESPEAK_LOCK = threading.RLock()          # libespeak-ng has global state: one caller at a time
+
+_SYNTH_CALLBACK = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p
+)
+_ESPEAK_LOCK = threading.RLock()  # libespeak-ng has global state: one caller at a time
 _ESPEAK_ENGINE = None
 _AUDIO_OUTPUT_SYNCHRONOUS, _ESPEAK_INITIALIZE_DONT_EXIT = 2, 0x8000
-_ESPEAK_RATE, _ESPEAK_PITCH, _ESPEAK_RANGE = 1, 3, 4    # espeak_PARAMETER values from speak_lib.h
+_ESPEAK_RATE, _ESPEAK_PITCH, _ESPEAK_RANGE = 1, 3, 4  # espeak_PARAMETER values from speak_lib.h
 _POS_CHARACTER, _ESPEAK_CHARS_UTF8 = 1, 1
 _INSTALL_HINT = "install it with `pip install espeakng-loader` (a dependency of mmlearn-tf)"
 
 # %% ../../nbs/01_data.synthetic.ipynb #f1a698a0
 class ESpeakEngine:
-    "eSpeak NG loaded in-process with ctypes; speaks text as 16-bit samples at `native_rate`. Get it with `espeak_engine()`."
-    def __init__(self, library: str | None = None, # path of libespeak-ng; None: the one in the espeakng-loader wheel
-                 data: str | None = None, # path of the espeak-ng-data folder; None: the one in the wheel
-                ):
+    """eSpeak NG loaded in-process with ctypes; speaks text as 16-bit samples at `native_rate`. Get it with
+    `espeak_engine()`."""
+
+    def __init__(
+        self,
+        library: str | None = None,  # path of libespeak-ng; None: the one in the espeakng-loader wheel
+        data: str | None = None,  # path of the espeak-ng-data folder; None: the one in the wheel
+    ):
         if library is None or data is None:
-            try: import espeakng_loader
+            try:
+                import espeakng_loader
             except ImportError as e:
-                raise SpeechEngineError(f"speech synthesis needs the eSpeak NG engine from the Python package 'espeakng-loader', which is not installed: {_INSTALL_HINT}") from e
+                raise SpeechEngineError(
+                    "speech synthesis needs the eSpeak NG engine from the Python package "
+                    f"'espeakng-loader', which is not installed: {_INSTALL_HINT}"
+                ) from e
             library = library or espeakng_loader.get_library_path()
             data = data or espeakng_loader.get_data_path()
-        if not os.path.isfile(library): raise SpeechEngineError(f"the eSpeak NG library {library} does not exist: re{_INSTALL_HINT}")
-        if not os.path.isdir(data): raise SpeechEngineError(f"the eSpeak NG data folder {data} does not exist: re{_INSTALL_HINT}")
-        try: lib = ctypes.CDLL(library)
-        except OSError as e: raise SpeechEngineError(f"the eSpeak NG library {library} could not be loaded ({e}): re{_INSTALL_HINT}") from e
+        if not os.path.isfile(library):
+            raise SpeechEngineError(f"the eSpeak NG library {library} does not exist: re{_INSTALL_HINT}")
+        if not os.path.isdir(data):
+            raise SpeechEngineError(f"the eSpeak NG data folder {data} does not exist: re{_INSTALL_HINT}")
+        try:
+            lib = ctypes.CDLL(library)
+        except OSError as e:
+            raise SpeechEngineError(
+                f"the eSpeak NG library {library} could not be loaded ({e}): re{_INSTALL_HINT}"
+            ) from e
         lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
         lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
         lib.espeak_SetParameter.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int]
-        lib.espeak_Synth.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
-                                     ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        lib.espeak_Synth.argtypes = [
+            ctypes.c_void_p,
+            ctypes.c_size_t,
+            ctypes.c_uint,
+            ctypes.c_int,
+            ctypes.c_uint,
+            ctypes.c_uint,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        ]
         with _ESPEAK_LOCK:
-            rate = lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), _ESPEAK_INITIALIZE_DONT_EXIT)
-            if rate <= 0: raise SpeechEngineError(f"eSpeak NG could not initialise with the data folder {data} (code {rate}): re{_INSTALL_HINT}")
-            self._chunks, self._callback = [], _SYNTH_CALLBACK(self._collect)   # keep the callback alive: C holds a pointer to it
+            rate = lib.espeak_Initialize(
+                _AUDIO_OUTPUT_SYNCHRONOUS, 0, data.encode(), _ESPEAK_INITIALIZE_DONT_EXIT
+            )
+            if rate <= 0:
+                raise SpeechEngineError(
+                    f"eSpeak NG could not initialise with the data folder {data} (code {rate}): "
+                    f"re{_INSTALL_HINT}"
+                )
+            # keep the callback alive: C holds a pointer to it
+            self._chunks, self._callback = ([], _SYNTH_CALLBACK(self._collect))
             lib.espeak_SetSynthCallback(self._callback)
         self.lib, self.library, self.data, self.native_rate = lib, library, data, int(rate)
 
     def _collect(self, wav, n, events):
-        if wav and n > 0: self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
-        return 0                                              # 0: go on synthesising
+        if wav and n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+        return 0  # 0: go on synthesising
 
-    def synthesize(self, text: str, # what to say
-                   voice: str = "en-us+klatt6", # an eSpeak NG voice name, optionally with a variant: 'en-us+klatt6'
-                   rate: int = 175, # speaking rate in words per minute (80..450)
-                   pitch: int = 50, # base pitch (0..100)
-                   pitch_range: int = 50, # pitch variation (0 = monotone .. 100)
-                  ) -> np.ndarray:
+    def synthesize(
+        self,
+        text: str,  # what to say
+        voice: str = "en-us+klatt6",  # an eSpeak NG voice name, optionally with a variant: 'en-us+klatt6'
+        rate: int = 175,  # speaking rate in words per minute (80..450)
+        pitch: int = 50,  # base pitch (0..100)
+        pitch_range: int = 50,  # pitch variation (0 = monotone .. 100)
+    ) -> np.ndarray:
         "int16 samples at `native_rate` of `text` spoken with the given voice and prosody."
-        if not isinstance(text, str) or not text.strip(): raise ValueError(f"text must be a non-empty string, got {text!r}")
-        _check_range(rate, "rate", 80, 450); _check_range(pitch, "pitch", 0, 100); _check_range(pitch_range, "pitch_range", 0, 100)
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"text must be a non-empty string, got {text!r}")
+        _check_range(rate, "rate", 80, 450)
+        _check_range(pitch, "pitch", 0, 100)
+        _check_range(pitch_range, "pitch_range", 0, 100)
         with _ESPEAK_LOCK:
             if self.lib.espeak_SetVoiceByName(str(voice).encode()) != 0:
-                raise ValueError(f"voice {voice!r} is not an eSpeak NG voice; English ones include {SPEECH_VOICES}")
-            for parameter, value in ((_ESPEAK_RATE, rate), (_ESPEAK_PITCH, pitch), (_ESPEAK_RANGE, pitch_range)):
+                raise ValueError(
+                    f"voice {voice!r} is not an eSpeak NG voice; English ones include {SPEECH_VOICES}"
+                )
+            for parameter, value in (
+                (_ESPEAK_RATE, rate),
+                (_ESPEAK_PITCH, pitch),
+                (_ESPEAK_RANGE, pitch_range),
+            ):
                 self.lib.espeak_SetParameter(parameter, int(value), 0)
             self._chunks = []
-            self.lib.espeak_SetSynthCallback(self._callback)   # ours, even if another engine object registered its own
+            # ours, even if another engine object registered its own
+            self.lib.espeak_SetSynthCallback(self._callback)
             buf = text.encode("utf-8") + b"\0"
             err = self.lib.espeak_Synth(buf, len(buf), 0, _POS_CHARACTER, 0, _ESPEAK_CHARS_UTF8, None, None)
             chunks, self._chunks = self._chunks, []
-        if err != 0: raise SpeechEngineError(f"espeak_Synth failed with code {err} on {text!r}")
+        if err != 0:
+            raise SpeechEngineError(f"espeak_Synth failed with code {err} on {text!r}")
         return np.concatenate(chunks) if chunks else np.zeros(0, np.int16)
+
 
 def espeak_engine() -> ESpeakEngine:
     "The process-wide eSpeak NG engine, loaded on first use and cached (the library has global state)."
     global _ESPEAK_ENGINE
     with _ESPEAK_LOCK:
-        if _ESPEAK_ENGINE is None: _ESPEAK_ENGINE = ESpeakEngine()
+        if _ESPEAK_ENGINE is None:
+            _ESPEAK_ENGINE = ESpeakEngine()
         return _ESPEAK_ENGINE
 
 # %% ../../nbs/01_data.synthetic.ipynb #ea55d780
 SPEECH_VOICES = ["en-us+klatt6", "en+adam", "en-gb-scotland+benjamin", "en-gb-x-rp+david", "en-029+mike2"]
 
 # %% ../../nbs/01_data.synthetic.ipynb #be075141
-def resample(x: np.ndarray, # samples, last axis is time
-             orig_rate: int, # their sample rate
-             target_rate: int, # the wanted sample rate
-            ) -> np.ndarray:
-    "float32 samples at `target_rate`, by polyphase resampling with the ratio target_rate/orig_rate in lowest terms."
+def resample(
+    x: np.ndarray,  # samples, last axis is time
+    orig_rate: int,  # their sample rate
+    target_rate: int,  # the wanted sample rate
+) -> np.ndarray:
+    """float32 samples at `target_rate`, by polyphase resampling with the ratio target_rate/orig_rate in
+    lowest terms."""
     x = np.asarray(x, np.float32)
-    if orig_rate == target_rate: return x
+    if orig_rate == target_rate:
+        return x
     from scipy.signal import resample_poly
+
     d = gcd(int(orig_rate), int(target_rate))
     return resample_poly(x, int(target_rate) // d, int(orig_rate) // d, axis=-1).astype(np.float32)
 
 # %% ../../nbs/01_data.synthetic.ipynb #c3c4f425
-def synthesize_speech(text: str, # what to say
-                      voice: str = "en-us+klatt6", # an eSpeak NG voice, e.g. one of SPEECH_VOICES
-                      rate: int = 175, # words per minute (80..450)
-                      pitch: int = 50, # base pitch (0..100)
-                      pitch_range: int = 50, # pitch variation (0 = monotone .. 100)
-                      sample_rate: int = 16000, # output samples per second
-                     ) -> np.ndarray:
+def synthesize_speech(
+    text: str,  # what to say
+    voice: str = "en-us+klatt6",  # an eSpeak NG voice, e.g. one of SPEECH_VOICES
+    rate: int = 175,  # words per minute (80..450)
+    pitch: int = 50,  # base pitch (0..100)
+    pitch_range: int = 50,  # pitch variation (0 = monotone .. 100)
+    sample_rate: int = 16000,  # output samples per second
+) -> np.ndarray:
     "float32 speech in [-1, 1] at `sample_rate`, spoken by eSpeak NG, with the silence at both ends trimmed."
     engine = espeak_engine()
     x = engine.synthesize(text, voice, rate, pitch, pitch_range).astype(np.float32) / 32768
     loud = np.flatnonzero(np.abs(x) > 0.01 * np.abs(x).max()) if len(x) else []
-    if len(loud): x = x[loud[0]:loud[-1] + 1]
+    if len(loud):
+        x = x[loud[0] : loud[-1] + 1]
     return resample(x, engine.native_rate, _check_sample_rate(sample_rate))
 
 # %% ../../nbs/01_data.synthetic.ipynb #b2834ee4
 DIGIT_WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 PHRASE_KINDS = ["digit", "digits", "command", "description"]
-COMMAND_WORDS = dict(verb=["go", "turn", "move", "look"], direction=["left", "right", "up", "down"], manner=["", "now", "slowly", "quickly"])
+COMMAND_WORDS = dict(
+    verb=["go", "turn", "move", "look"],
+    direction=["left", "right", "up", "down"],
+    manner=["", "now", "slowly", "quickly"],
+)
 DESCRIPTION_WORDS = dict(color=["red", "green", "blue", "yellow"], shape=["circle", "square", "triangle"])
 
-def phrase_text(kind: str, # a name in PHRASE_KINDS
-                g: np.random.Generator, # random generator
-               ) -> str:
+
+def phrase_text(
+    kind: str,  # a name in PHRASE_KINDS
+    g: np.random.Generator,  # random generator
+) -> str:
     "A random phrase of one kind from the grammar."
-    pick = lambda words: words[g.integers(len(words))]
-    if kind == "digit": return pick(DIGIT_WORDS)
-    if kind == "digits": return " ".join(pick(DIGIT_WORDS) for _ in range(g.integers(2, 5)))
-    if kind == "command": return " ".join(w for w in (pick(v) for v in COMMAND_WORDS.values()) if w)
-    if kind == "description": return object_phrase(*(pick(v) for v in DESCRIPTION_WORDS.values()))
+
+    def pick(words):
+        return words[g.integers(len(words))]
+
+    if kind == "digit":
+        return pick(DIGIT_WORDS)
+    if kind == "digits":
+        return " ".join(pick(DIGIT_WORDS) for _ in range(g.integers(2, 5)))
+    if kind == "command":
+        return " ".join(w for w in (pick(v) for v in COMMAND_WORDS.values()) if w)
+    if kind == "description":
+        return object_phrase(*(pick(v) for v in DESCRIPTION_WORDS.values()))
     raise ValueError(f"phrase kind must be one of {PHRASE_KINDS}, got {kind!r}")
 
 # %% ../../nbs/01_data.synthetic.ipynb #4915dc2f
 def _fit_clips(waves: list, duration: float, sample_rate: int, texts: list, what: str) -> np.ndarray:
-    "Peak-normalise waveforms to 0.9 and zero-pad them into a (n, duration * sample_rate) array; refuse any that is too long."
+    """Peak-normalise waveforms to 0.9 and zero-pad them into a (n, duration * sample_rate) array; refuse any
+    that is too long."""
     T = int(round(duration * sample_rate))
     out = np.zeros((len(waves), T), np.float32)
     for i, w in enumerate(waves):
         if len(w) > T:
-            raise ValueError(f"duration={duration} s is too short: {what} {i} ({texts[i]!r}) lasts {len(w) / sample_rate:.2f} s; "
-                             "use a longer duration or a faster rate")
-        out[i, :len(w)] = 0.9 * w / max(np.abs(w).max(), 1e-9)
+            raise ValueError(
+                f"duration={duration} s is too short: {what} {i} ({texts[i]!r}) lasts "
+                f"{len(w) / sample_rate:.2f} s; use a longer duration or a faster rate"
+            )
+        out[i, : len(w)] = 0.9 * w / max(np.abs(w).max(), 1e-9)
     return out
+
 
 def _check_interval(value, name: str, lo: float, hi: float) -> tuple:
     if not isinstance(value, (tuple, list)) or len(value) != 2 or not lo <= value[0] <= value[1] <= hi:
         raise ValueError(f"{name} must be (low, high) with {lo} <= low <= high <= {hi}, got {value!r}")
     return tuple(value)
 
-def spoken_phrases(n: int, # number of clips
-                   seed: int = 0, # random seed: the same seed gives the same clips
-                   sample_rate: int = 16000, # samples per second (8000..48000)
-                   duration: float = 2.0, # length of every clip in seconds
-                   kinds: list = PHRASE_KINDS, # phrase kinds to draw from; ('digit',) gives labels 0-9
-                   voices: list = SPEECH_VOICES, # eSpeak NG voices to draw from
-                   rate: tuple = (140, 200), # range of speaking rates, words per minute
-                   pitch: tuple = (30, 70), # range of base pitches (0..100)
-                  ) -> SyntheticSet:
+
+def spoken_phrases(
+    n: int,  # number of clips
+    seed: int = 0,  # random seed: the same seed gives the same clips
+    sample_rate: int = 16000,  # samples per second (8000..48000)
+    duration: float = 2.0,  # length of every clip in seconds
+    kinds: list = PHRASE_KINDS,  # phrase kinds to draw from; ('digit',) gives labels 0-9
+    voices: list = SPEECH_VOICES,  # eSpeak NG voices to draw from
+    rate: tuple = (140, 200),  # range of speaking rates, words per minute
+    pitch: tuple = (30, 70),  # range of base pitches (0..100)
+) -> SyntheticSet:
     "Short English phrases spoken by eSpeak NG with varied voice, rate and pitch; the caption is the text."
-    n = _check_count(n); sample_rate = _check_sample_rate(sample_rate); _check_range(duration, "duration", 0.1, 60)
+    n = _check_count(n)
+    sample_rate = _check_sample_rate(sample_rate)
+    _check_range(duration, "duration", 0.1, 60)
     kinds = _check_choices(kinds, "kinds", PHRASE_KINDS)
-    if isinstance(voices, str) or not len(voices): raise ValueError(f"voices must be a non-empty list of eSpeak NG voice names, got {voices!r}")
+    if isinstance(voices, str) or not len(voices):
+        raise ValueError(f"voices must be a non-empty list of eSpeak NG voice names, got {voices!r}")
     rate, pitch = _check_interval(rate, "rate", 80, 450), _check_interval(pitch, "pitch", 0, 100)
     g = rng(seed)
     kind, voice = g.integers(0, len(kinds), n), g.integers(0, len(voices), n)
     rates, pitches = g.integers(rate[0], rate[1] + 1, n), g.integers(pitch[0], pitch[1] + 1, n)
     texts = [phrase_text(kinds[k], g) for k in kind]
-    waves = [synthesize_speech(t, voices[v], r, p, 50, sample_rate) for t, v, r, p in zip(texts, voice, rates, pitches)]
+    waves = [
+        synthesize_speech(t, voices[v], r, p, 50, sample_rate)
+        for t, v, r, p in zip(texts, voice, rates, pitches)
+    ]
     clips = _fit_clips(waves, duration, sample_rate, texts, "phrase")
     labels = np.array([DIGIT_WORDS.index(t) for t in texts]) if kinds == ["digit"] else None
-    meta = dict(text=texts, kind=[kinds[k] for k in kind], voice=[voices[v] for v in voice], rate=rates, pitch=pitches,
-                speech_seconds=np.array([len(w) / sample_rate for w in waves]))
-    if labels is not None: meta["classes"] = DIGIT_WORDS
+    meta = dict(
+        text=texts,
+        kind=[kinds[k] for k in kind],
+        voice=[voices[v] for v in voice],
+        rate=rates,
+        pitch=pitches,
+        speech_seconds=np.array([len(w) / sample_rate for w in waves]),
+    )
+    if labels is not None:
+        meta["classes"] = DIGIT_WORDS
     return SyntheticSet(clips, [[t] for t in texts], labels, sample_rate, meta)
 
 # %% ../../nbs/01_data.synthetic.ipynb #4b798c2c
@@ -552,34 +795,46 @@ SENTIMENT_RULE = {  # words -> voice -> label
     "neutral": {"flat": "negative", "normal": "neutral", "excited": "positive"},
     "positive": {"flat": "negative", "normal": "positive", "excited": "positive"},
 }
-SENTIMENT_VOICES = ["en-us+klatt6", "en+adam", "en-gb-scotland+benjamin", "en-gb-x-rp+klatt6", "en-029+adam"]  # same base pitch
+# same base pitch
+SENTIMENT_VOICES = ["en-us+klatt6", "en+adam", "en-gb-scotland+benjamin", "en-gb-x-rp+klatt6", "en-029+adam"]
 
-def sentiment_label(words: str, # polarity of the sentence: a name in SENTIMENT_CLASSES
-                    prosody: str, # the voice: a name in PROSODIES
-                   ) -> str:
+
+def sentiment_label(
+    words: str,  # polarity of the sentence: a name in SENTIMENT_CLASSES
+    prosody: str,  # the voice: a name in PROSODIES
+) -> str:
     "The label of a sentence with polarity `words` spoken with `prosody`, by SENTIMENT_RULE."
-    if words not in SENTIMENT_RULE: raise ValueError(f"words must be one of {SENTIMENT_CLASSES}, got {words!r}")
-    if prosody not in PROSODIES: raise ValueError(f"prosody must be one of {list(PROSODIES)}, got {prosody!r}")
+    if words not in SENTIMENT_RULE:
+        raise ValueError(f"words must be one of {SENTIMENT_CLASSES}, got {words!r}")
+    if prosody not in PROSODIES:
+        raise ValueError(f"prosody must be one of {list(PROSODIES)}, got {prosody!r}")
     return SENTIMENT_RULE[words][prosody]
 
 # %% ../../nbs/01_data.synthetic.ipynb #a5c9937a
-def best_accuracy(keys: np.ndarray, # (n,) or (n,d) what a classifier may see of each example
-                  labels: np.ndarray, # (n,) int labels
-                 ) -> float:
-    "Highest accuracy any classifier that sees only `keys` can reach on these examples: the majority label per distinct key."
+def best_accuracy(
+    keys: np.ndarray,  # (n,) or (n,d) what a classifier may see of each example
+    labels: np.ndarray,  # (n,) int labels
+) -> float:
+    """Highest accuracy any classifier that sees only `keys` can reach on these examples: the majority label
+    per distinct key."""
     keys, labels = np.asarray(keys), np.asarray(labels)
     _, group = np.unique(keys.reshape(len(keys), -1), axis=0, return_inverse=True)
     counts = np.zeros((group.max() + 1, labels.max() + 1), int)
     np.add.at(counts, (group.ravel(), labels), 1)
     return float(counts.max(1).sum() / len(labels))
 
-def sentiment_oracle(words: np.ndarray, # (n,) sentence polarity ids (index into SENTIMENT_CLASSES)
-                     prosody: np.ndarray, # (n,) prosody ids (index into PROSODIES)
-                     labels: np.ndarray, # (n,) label ids
-                    ) -> dict:
+
+def sentiment_oracle(
+    words: np.ndarray,  # (n,) sentence polarity ids (index into SENTIMENT_CLASSES)
+    prosody: np.ndarray,  # (n,) prosody ids (index into PROSODIES)
+    labels: np.ndarray,  # (n,) label ids
+) -> dict:
     "Best achievable accuracy from the words alone, the voice alone, and both."
-    return dict(text=best_accuracy(words, labels), audio=best_accuracy(prosody, labels),
-                both=best_accuracy(np.stack([words, prosody], 1), labels))
+    return dict(
+        text=best_accuracy(words, labels),
+        audio=best_accuracy(prosody, labels),
+        both=best_accuracy(np.stack([words, prosody], 1), labels),
+    )
 
 # %% ../../nbs/01_data.synthetic.ipynb #7dcadea9
 SENTENCE_WORDS = dict(
@@ -589,85 +844,155 @@ SENTENCE_WORDS = dict(
     day=["monday", "tuesday", "wednesday", "thursday", "friday"],
 )
 
-def sentiment_sentence(polarity: str, # a name in SENTIMENT_CLASSES
-                       g: np.random.Generator, # random generator
-                      ) -> str:
-    "A sentence whose words have the given polarity, e.g. 'what a wonderful film' or 'the game was on friday'."
-    pick = lambda key: SENTENCE_WORDS[key][g.integers(len(SENTENCE_WORDS[key]))]
+
+def sentiment_sentence(
+    polarity: str,  # a name in SENTIMENT_CLASSES
+    g: np.random.Generator,  # random generator
+) -> str:
+    """A sentence whose words have the given polarity, e.g. 'what a wonderful film' or 'the game was on
+    friday'."""
+
+    def pick(key):
+        return SENTENCE_WORDS[key][g.integers(len(SENTENCE_WORDS[key]))]
+
     noun, template = pick("noun"), g.integers(3)
     if polarity == "neutral":
-        return [f"the {noun} was on {pick('day')}", f"the {noun} started at {DIGIT_WORDS[1 + g.integers(9)]}", f"i saw the {noun} on {pick('day')}"][template]
-    if polarity not in ("positive", "negative"): raise ValueError(f"polarity must be one of {SENTIMENT_CLASSES}, got {polarity!r}")
+        return [
+            f"the {noun} was on {pick('day')}",
+            f"the {noun} started at {DIGIT_WORDS[1 + g.integers(9)]}",
+            f"i saw the {noun} on {pick('day')}",
+        ][template]
+    if polarity not in ("positive", "negative"):
+        raise ValueError(f"polarity must be one of {SENTIMENT_CLASSES}, got {polarity!r}")
     adj = pick(polarity)
-    return [f"the {noun} was {adj}", f"what {object_phrase(adj, noun)}", f"i found the {noun} {adj}"][template]
+    return [f"the {noun} was {adj}", f"what {object_phrase(adj, noun)}", f"i found the {noun} {adj}"][
+        template
+    ]
 
 # %% ../../nbs/01_data.synthetic.ipynb #d7cb0593
-def sentiment_clips(n: int, # number of clips
-                    seed: int = 0, # random seed: the same seed gives the same clips
-                    sample_rate: int = 16000, # samples per second (8000..48000)
-                    duration: float = 3.0, # length of every clip in seconds
-                    voices: list = SENTIMENT_VOICES, # eSpeak NG voices to draw from (keep their base pitch alike)
-                   ) -> SyntheticSet:
-    "Spoken sentences labelled negative/neutral/positive by SENTIMENT_RULE: the label needs both the words and the voice."
-    n = _check_count(n); sample_rate = _check_sample_rate(sample_rate); _check_range(duration, "duration", 0.1, 60)
-    if isinstance(voices, str) or not len(voices): raise ValueError(f"voices must be a non-empty list of eSpeak NG voice names, got {voices!r}")
+def sentiment_clips(
+    n: int,  # number of clips
+    seed: int = 0,  # random seed: the same seed gives the same clips
+    sample_rate: int = 16000,  # samples per second (8000..48000)
+    duration: float = 3.0,  # length of every clip in seconds
+    voices: list = SENTIMENT_VOICES,  # eSpeak NG voices to draw from (keep their base pitch alike)
+) -> SyntheticSet:
+    """Spoken sentences labelled negative/neutral/positive by SENTIMENT_RULE: the label needs both the words
+    and the voice."""
+    n = _check_count(n)
+    sample_rate = _check_sample_rate(sample_rate)
+    _check_range(duration, "duration", 0.1, 60)
+    if isinstance(voices, str) or not len(voices):
+        raise ValueError(f"voices must be a non-empty list of eSpeak NG voice names, got {voices!r}")
     g = rng(seed)
-    words, prosody, voice = g.integers(0, 3, n), g.integers(0, len(PROSODIES), n), g.integers(0, len(voices), n)
-    bands = np.array([[PROSODIES[p][k] for k in ("rate", "pitch", "pitch_range")] for p in PROSODIES], float)  # (3 prosodies, 3 params, lo/hi)
+    words, prosody, voice = (
+        g.integers(0, 3, n),
+        g.integers(0, len(PROSODIES), n),
+        g.integers(0, len(voices), n),
+    )
+    # (3 prosodies, 3 params, lo/hi)
+    bands = np.array([[PROSODIES[p][k] for k in ("rate", "pitch", "pitch_range")] for p in PROSODIES], float)
     lo, hi = bands[prosody, :, 0], bands[prosody, :, 1]
     params = np.rint(lo + g.random((n, 3)) * (hi - lo)).astype(int)
     texts = [sentiment_sentence(SENTIMENT_CLASSES[w], g) for w in words]
     names = list(PROSODIES)
-    labels = np.array([SENTIMENT_CLASSES.index(sentiment_label(SENTIMENT_CLASSES[w], names[p])) for w, p in zip(words, prosody)])
-    waves = [synthesize_speech(t, voices[v], r, p, pr, sample_rate) for t, v, (r, p, pr) in zip(texts, voice, params)]
+    labels = np.array(
+        [
+            SENTIMENT_CLASSES.index(sentiment_label(SENTIMENT_CLASSES[w], names[p]))
+            for w, p in zip(words, prosody)
+        ]
+    )
+    waves = [
+        synthesize_speech(t, voices[v], r, p, pr, sample_rate)
+        for t, v, (r, p, pr) in zip(texts, voice, params)
+    ]
     clips = _fit_clips(waves, duration, sample_rate, texts, "sentence")
-    meta = dict(text=texts, text_polarity=words, prosody=[names[p] for p in prosody], prosody_id=prosody,
-                voice=[voices[v] for v in voice], rate=params[:, 0], pitch=params[:, 1], pitch_range=params[:, 2],
-                speech_seconds=np.array([len(w) / sample_rate for w in waves]), classes=SENTIMENT_CLASSES, rule=SENTIMENT_RULE)
+    meta = dict(
+        text=texts,
+        text_polarity=words,
+        prosody=[names[p] for p in prosody],
+        prosody_id=prosody,
+        voice=[voices[v] for v in voice],
+        rate=params[:, 0],
+        pitch=params[:, 1],
+        pitch_range=params[:, 2],
+        speech_seconds=np.array([len(w) / sample_rate for w in waves]),
+        classes=SENTIMENT_CLASSES,
+        rule=SENTIMENT_RULE,
+    )
     return SyntheticSet(clips, [[t] for t in texts], labels, sample_rate, meta)
 
 # %% ../../nbs/01_data.synthetic.ipynb #dde3f6ac
-def handwritten_digits(n: int | None = None, # number of digits; None for all 1,797
-                       seed: int = 0, # random seed for the order (a seeded permutation)
-                       image_size: int = 32, # side of the output images: a multiple of 8
-                      ) -> SyntheticSet:
-    "scikit-learn's real 8x8 handwritten digits as uint8 RGB images (upscaled by pixel repetition), labels 0-9, captions 'the digit seven'."
+def handwritten_digits(
+    n: int | None = None,  # number of digits; None for all 1,797
+    seed: int = 0,  # random seed for the order (a seeded permutation)
+    image_size: int = 32,  # side of the output images: a multiple of 8
+) -> SyntheticSet:
+    """scikit-learn's real 8x8 handwritten digits as uint8 RGB images (upscaled by pixel repetition), labels
+    0-9, captions 'the digit seven'."""
     from sklearn.datasets import load_digits
+
     digits = load_digits()
     total = len(digits.target)
     n = total if n is None else _check_count(n)
-    if n > total: raise ValueError(f"n must be at most {total} (the digits scikit-learn ships), got {n}")
-    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8 or image_size % 8:
-        raise ValueError(f"image_size must be a positive multiple of 8 (each 8x8 pixel becomes a square), got {image_size!r}")
+    if n > total:
+        raise ValueError(f"n must be at most {total} (the digits scikit-learn ships), got {n}")
+    if (
+        isinstance(image_size, bool)
+        or not isinstance(image_size, (int, np.integer))
+        or image_size < 8
+        or image_size % 8
+    ):
+        raise ValueError(
+            "image_size must be a positive multiple of 8 (each 8x8 pixel becomes a square), got "
+            f"{image_size!r}"
+        )
     order = rng(seed).permutation(total)[:n]
     f = image_size // 8
     grey = np.rint(digits.images[order] * (255 / 16)).astype(np.uint8).repeat(f, 1).repeat(f, 2)
     labels = digits.target[order].astype(np.int64)
-    captions = [[f"the digit {w}", f"a handwritten {w}", f"the number {w}"] for w in (DIGIT_WORDS[y] for y in labels)]
-    return SyntheticSet(np.repeat(grey[..., None], 3, -1), captions, labels, None,
-                        dict(index=order, classes=DIGIT_WORDS, source="sklearn.datasets.load_digits"))
+    captions = [
+        [f"the digit {w}", f"a handwritten {w}", f"the number {w}"] for w in (DIGIT_WORDS[y] for y in labels)
+    ]
+    return SyntheticSet(
+        np.repeat(grey[..., None], 3, -1),
+        captions,
+        labels,
+        None,
+        dict(index=order, classes=DIGIT_WORDS, source="sklearn.datasets.load_digits"),
+    )
 
 # %% ../../nbs/01_data.synthetic.ipynb #3fb15c92
-def generation_benchmark(repeats: int = 3, # timed runs per generator; the median is reported
-                         shapes: int = 10_000, # shapes scenes (64x64) per run
-                         sounds: int = 2_000, # sound-event clips (1.5 s at 16 kHz) per run
-                         speech: int = 100, # spoken phrases per run
-                         sentiment: int = 100, # sentiment clips per run
-                         digits: int = 1_797, # handwritten digits per run
-                        ) -> dict:
+def generation_benchmark(
+    repeats: int = 3,  # timed runs per generator; the median is reported
+    shapes: int = 10_000,  # shapes scenes (64x64) per run
+    sounds: int = 2_000,  # sound-event clips (1.5 s at 16 kHz) per run
+    speech: int = 100,  # spoken phrases per run
+    sentiment: int = 100,  # sentiment clips per run
+    digits: int = 1_797,  # handwritten digits per run
+) -> dict:
     "Median seconds and items per second of each generator, with os.cpu_count()."
     _check_count(repeats, "repeats")
-    makers = dict(shapes=lambda k: shapes_scenes(k, seed=0, image_size=64), sounds=lambda k: sound_events(k, seed=0),
-                  speech=lambda k: spoken_phrases(k, seed=0), sentiment=lambda k: sentiment_clips(k, seed=0),
-                  digits=lambda k: handwritten_digits(k, seed=0))
+    makers = dict(
+        shapes=lambda k: shapes_scenes(k, seed=0, image_size=64),
+        sounds=lambda k: sound_events(k, seed=0),
+        speech=lambda k: spoken_phrases(k, seed=0),
+        sentiment=lambda k: sentiment_clips(k, seed=0),
+        digits=lambda k: handwritten_digits(k, seed=0),
+    )
     sizes = dict(shapes=shapes, sounds=sounds, speech=speech, sentiment=sentiment, digits=digits)
-    if speech or sentiment: espeak_engine()                          # load the engine outside the timing
+    if speech or sentiment:
+        espeak_engine()  # load the engine outside the timing
     out = dict(cpu_count=os.cpu_count(), repeats=int(repeats))
     for name, k in sizes.items():
-        if k == 0: continue
-        _check_count(k, name); times = []
+        if k == 0:
+            continue
+        _check_count(k, name)
+        times = []
         for _ in range(repeats):
-            t0 = time.perf_counter(); makers[name](k); times.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            makers[name](k)
+            times.append(time.perf_counter() - t0)
         out[f"{name}_items"], out[f"{name}_seconds"] = k, statistics.median(times)
         out[f"{name}_items_per_s"] = k / out[f"{name}_seconds"]
     return out
@@ -830,9 +1155,8 @@ class Instruction:
     answer_type: str  # 'yes/no', 'number' or 'other', as VQA records it
     phrasing: int  # index of the template in the question type's phrasings
     split: str  # 'train', 'test', 'heldout_phrasing' or 'heldout_combination'
-    answers: list = field(
-        default_factory=list
-    )  # ten human answers for VQA questions; the references otherwise
+    # ten human answers for VQA questions; the references otherwise
+    answers: list = field(default_factory=list)
     sample_rate: int | None = None  # audio sample rate in Hz; None for images
     system: str | None = None  # an optional system prompt
 
@@ -997,14 +1321,17 @@ def _media_roles(is_test: np.ndarray, per_item: int, g: np.random.Generator) -> 
 
 
 def _questioned_media(n, per_item, media, make, test_fraction, seed: int, stream: int, what: str) -> tuple:
-    "(n, per_item, media, roles, g): checked counts, the media (made by `make(count)` when None), each question's role, and a generator on its own stream."
+    """(n, per_item, media, roles, g): checked counts, the media (made by `make(count)` when None), each
+    question's role, and a generator on its own stream."""
     n, per_item = _check_count(n), _check_count(per_item, f"per_{what}")
     test_fraction = _check_fraction(test_fraction, "test_fraction")
     n_media = -(-n // per_item)
     if media is None:
         media = make(n_media)
     if len(media) < n_media:
-        raise ValueError(f"{what}s holds {len(media)} {what}s; {n} questions at per_{what}={per_item} need {n_media}")
+        raise ValueError(
+            f"{what}s holds {len(media)} {what}s; {n} questions at per_{what}={per_item} need {n_media}"
+        )
     g = np.random.default_rng([seed, stream])  # a stream apart from the media's own
     roles = _media_roles(_test_media(n_media, test_fraction, g), per_item, g)[:n]
     return n, per_item, media, roles, g
@@ -1021,14 +1348,18 @@ def scene_questions(
     system: str | None = None,  # a system prompt for every record
 ) -> list[Instruction]:
     "Questions about shapes scenes (colour, shape, count, size, position, existence), several phrasings."
-    make = lambda count: shapes_scenes(count, seed=seed, image_size=image_size)
-    n, per_scene, scenes, roles, g = _questioned_media(n, per_scene, scenes, make, test_fraction, seed, 17, "scene")
+
+    def make(count):
+        return shapes_scenes(count, seed=seed, image_size=image_size)
+
+    n, per_scene, scenes, roles, g = _questioned_media(
+        n, per_scene, scenes, make, test_fraction, seed, 17, "scene"
+    )
     heldout = heldout or heldout_rule()
     voc, held = scenes.meta["vocabulary"], set(heldout.image_pairs)
     types = list(IMAGE_QUESTIONS)
-    plan = g.permutation(
-        np.resize(np.arange(len(types)), n)
-    )  # every question type equally often before fallbacks
+    # every question type equally often before fallbacks
+    plan = g.permutation(np.resize(np.arange(len(types)), n))
     asked_so_far = np.zeros(len(types), int)
     yes_no = dict.fromkeys(SPLITS, 0)  # (#yes - #no) so far, per split: keeps them balanced
     out = []
@@ -1036,9 +1367,8 @@ def scene_questions(
         i, role = q // per_scene, str(roles[q])
         objs, layout = scenes.meta["objects"][i], scenes.meta["layout"][i]
         for attempt, t in enumerate(_type_order(plan[q], asked_so_far) * 2):
-            if attempt == len(
-                types
-            ):  # no question type has a held-out pair in this scene: ask a plain test question
+            # no question type has a held-out pair in this scene: ask a plain test question
+            if attempt == len(types):
                 role = "test"
             qtype = types[t]
             want = role == "heldout_combination"
@@ -1088,9 +1418,8 @@ def _ask_sound(qtype: str, events: list, g: np.random.Generator, held: set, want
     if qtype == "count":
         return None if want_held else ({}, str(len(events)))
     if qtype == "order":
-        once = [
-            i for i, e in enumerate(events) if sum(f["type"] == e["type"] for f in events) == 1
-        ]  # named unambiguously
+        # named unambiguously
+        once = [i for i, e in enumerate(events) if sum(f["type"] == e["type"] for f in events) == 1]
         options = [(i, j) for i in once for j in once if i != j and ok([pair(events[i]), pair(events[j])])]
         if not options:
             return None
@@ -1118,8 +1447,13 @@ def sound_questions(
     system: str | None = None,  # a system prompt for every record
 ) -> list[Instruction]:
     "Questions about sound-event clips (count, which first/last, pitch, loudness, kind), several phrasings."
-    make = lambda count: sound_events(count, seed=seed, sample_rate=sample_rate)
-    n, per_clip, clips, roles, g = _questioned_media(n, per_clip, clips, make, test_fraction, seed, 18, "clip")
+
+    def make(count):
+        return sound_events(count, seed=seed, sample_rate=sample_rate)
+
+    n, per_clip, clips, roles, g = _questioned_media(
+        n, per_clip, clips, make, test_fraction, seed, 18, "clip"
+    )
     heldout = heldout or heldout_rule()
     held = set(heldout.sound_pairs)
     types = list(SOUND_QUESTIONS)

@@ -36,8 +36,10 @@ __all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'audio_frame_count', 'audio
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #ae3a366c
 SAMPLE_RATE = 16000  # Hz: every sound is resampled to this rate (FSDD's 8 kHz recordings too)
-CLIP_SECONDS = 3.0  # sounds are cut or zero-padded to this length (the longest built-in clips: spoken sentences)
-LOG_MEL = {"n_fft": 512, "hop_length": 320, "n_mels": 40, "ref": 1.0, "top_db": 80.0}  # 32 ms window, 20 ms hop
+# sounds are cut or zero-padded to this length (the longest built-in clips: spoken sentences)
+CLIP_SECONDS = 3.0
+# 32 ms window, 20 ms hop
+LOG_MEL = {"n_fft": 512, "hop_length": 320, "n_mels": 40, "ref": 1.0, "top_db": 80.0}
 
 
 def audio_frame_count() -> int:
@@ -53,15 +55,18 @@ def audio_features(
     rates = [sample_rates] * len(waves) if np.ndim(sample_rates) == 0 else list(sample_rates)
     if len(rates) != len(waves):
         raise ValueError(f"sample_rates: expected one rate per waveform ({len(waves)}), got {len(rates)}")
-    same = [w if r == SAMPLE_RATE else resample(np.asarray(w, np.float32), int(r), SAMPLE_RATE)
-            for w, r in zip(waves, rates)]
+    same = [
+        w if r == SAMPLE_RATE else resample(np.asarray(w, np.float32), int(r), SAMPLE_RATE)
+        for w, r in zip(waves, rates)
+    ]
     mels = clip_log_mels(same, SAMPLE_RATE, round(CLIP_SECONDS * SAMPLE_RATE), **LOG_MEL)
     return ((mels + 40.0) / 40.0).astype(np.float32)  # most frames fall in -80 .. 0 dB
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #02d5ba34
 @keras.saving.register_keras_serializable(package="mmlearn")
 class Projector(keras.layers.Layer):
-    "Encoder features (..., D) -> (..., dim), the language model's width: linear, or LLaVA-1.5's two-layer MLP."
+    """Encoder features (..., D) -> (..., dim), the language model's width: linear, or LLaVA-1.5's two-layer
+    MLP."""
 
     def __init__(
         self,
@@ -73,7 +78,9 @@ class Projector(keras.layers.Layer):
         if kind not in ("linear", "mlp"):
             raise ValueError(f"Projector: kind={kind!r}; expected 'linear' or 'mlp'")
         self.dim, self.kind = int(dim), kind
-        self.hidden = keras.layers.Dense(self.dim, activation="gelu", name="hidden") if kind == "mlp" else None
+        self.hidden = (
+            keras.layers.Dense(self.dim, activation="gelu", name="hidden") if kind == "mlp" else None
+        )
         self.output_layer = keras.layers.Dense(self.dim, name="output")
 
     def build(self, input_shape):
@@ -107,14 +114,17 @@ def _token_ids(tokenizer: BPETokenizer) -> dict:
 
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MultimodalLM(keras.Model):
-    "A decoder-only LM reading text, image regions and audio frames: {'ids', 'image', 'audio'} -> logits (B, T, V)."
+    """A decoder-only LM reading text, image regions and audio frames: {'ids', 'image', 'audio'} -> logits (B,
+    T, V)."""
 
     def __init__(
         self,
         tokenizer: BPETokenizer,  # its <image>/<audio> ids mark the placeholders; saved inside the model
-        lm: dict | None = None,  # DecoderLM settings (dim, layers, num_heads, ...); vocab_size is the tokenizer's
+        # DecoderLM settings (dim, layers, num_heads, ...); vocab_size is the tokenizer's
+        lm: dict | None = None,
         image_size: int = 64,  # images are square, of this side (resize others first)
-        image_filters: Sequence[int] = (16, 32, 64, 128),  # CNN blocks; each halves the side: 64 -> 4 x 4 regions
+        # CNN blocks; each halves the side: 64 -> 4 x 4 regions
+        image_filters: Sequence[int] = (16, 32, 64, 128),
         audio_filters: Sequence[int] = (64, 64, 128),  # Conv1D blocks before the GRU; each halves the frames
         encoder_dim: int = 128,  # width of the encoders' outputs (the projectors' inputs)
         projector: str = "mlp",  # "mlp" or "linear"
@@ -130,7 +140,9 @@ class MultimodalLM(keras.Model):
         self.image_filters, self.audio_filters = tuple(image_filters), tuple(audio_filters)
         self.projector_kind, self.image_positions = projector, bool(image_positions)
         self.lm = DecoderLM(self.token_ids["vocab_size"], **self.lm_config, name="lm")
-        self.image_encoder = ImageEncoder(encoder_dim, self.image_filters, pooling="mean", name="image_encoder")
+        self.image_encoder = ImageEncoder(
+            encoder_dim, self.image_filters, pooling="mean", name="image_encoder"
+        )
         self.audio_encoder = AudioEncoder(encoder_dim, self.audio_filters, name="audio_encoder")
         self.image_projector = Projector(self.lm.dim, projector, name="image_projector")
         self.audio_projector = Projector(self.lm.dim, projector, name="audio_projector")
@@ -244,7 +256,8 @@ def chat_ids(
     image_tokens: int = 16,  # placeholders per `<image>` (MultimodalLM.image_tokens)
     audio_tokens: int = 18,  # placeholders per `<audio>` (MultimodalLM.audio_tokens)
 ) -> tuple[list[int], list[bool]]:
-    "Token ids of a one-turn conversation in the chat template, and which of them are the answer (the loss mask)."
+    """Token ids of a one-turn conversation in the chat template, and which of them are the answer (the loss
+    mask)."""
     return conversation_ids(tokenizer, [(prompt, answer)], system, image_tokens, audio_tokens)
 
 
@@ -284,8 +297,15 @@ def plot_sequence(
             ax.add_patch(plt.Rectangle((x, y - 0.95), 0.95, 0.9, color="#e63946"))
     if mask is not None:
         seen["loss on this token"] = "#e63946"
-    ax.legend(handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in seen.values()], labels=list(seen),
-              loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=len(seen), fontsize=7, frameon=False)
+    ax.legend(
+        handles=[plt.Rectangle((0, 0), 1, 1, color=c) for c in seen.values()],
+        labels=list(seen),
+        loc="upper center",
+        bbox_to_anchor=(0.5, 0.0),
+        ncol=len(seen),
+        fontsize=7,
+        frameon=False,
+    )
     ax.set_xlim(0, per_row)
     ax.set_ylim(-(lines - 1) * rows_per_line - rows_per_line + 1, 1)
     ax.axis("off")
@@ -432,16 +452,22 @@ def _turn_groups(records: Sequence, turns: int) -> list[list[int]]:
 def conversations(
     model: MultimodalLM,  # gives the tokenizer and the placeholders per image and sound
     records: Sequence,  # Instructions (data.synthetic), each with a prompt, an answer and its media
-    turns: int = 1,  # questions about the same image or sound asked in one conversation (LLaVA's multi-turn data)
+    # questions about the same image or sound asked in one conversation (LLaVA's multi-turn data)
+    turns: int = 1,
 ) -> Conversations:
-    "The records in the chat template with answer-only targets, and their media: the training data of stages 2, 3."
+    """The records in the chat template with answer-only targets, and their media: the training data of stages
+    2, 3."""
     if not len(records):
         raise ValueError("records: expected at least one instruction record")
     ids, targets, firsts = [], [], []
     for group in _turn_groups(records, turns):
         first = records[group[0]]
-        dialogue = [(first.prompt, first.answer)] + [(records[i].question, records[i].answer) for i in group[1:]]
-        row, mask = conversation_ids(model.tokenizer, dialogue, first.system, model.image_tokens, model.audio_tokens)
+        dialogue = [(first.prompt, first.answer)] + [
+            (records[i].question, records[i].answer) for i in group[1:]
+        ]
+        row, mask = conversation_ids(
+            model.tokenizer, dialogue, first.system, model.image_tokens, model.audio_tokens
+        )
         if len(row) > model.lm.max_length:
             raise ValueError(
                 f"a {first.task} conversation of {len(row)} tokens is longer than the model's context "
@@ -461,14 +487,18 @@ def compile_stage(
     peak_learning_rate: float = 2e-3,  # AdamW's peak step size
     weight_decay: float = 0.0,  # decoupled weight decay on matrices
 ) -> MultimodalLM:
-    "Compile for one training stage: which weights learn, AdamW with warm-up and cosine, loss on answers only."
+    """Compile for one training stage: which weights learn, AdamW with warm-up and cosine, loss on answers
+    only."""
     model.lm.trainable = bool(train_language_model)
     pad_id = model.token_ids["<pad>"]
     optimizer = pretrain_optimizer(total_steps, weight_decay, peak_learning_rate=peak_learning_rate)
-    model.compile(optimizer=optimizer, loss=MaskedLMLoss(pad_id), metrics=[MaskedTokenAccuracy(pad_id)],
-                  jit_compile=False)
+    model.compile(
+        optimizer=optimizer,
+        loss=MaskedLMLoss(pad_id),
+        metrics=[MaskedTokenAccuracy(pad_id)],
+        jit_compile=False,
+    )
     return model
-
 
 
 def fit_stage(
@@ -486,8 +516,15 @@ def fit_stage(
     steps_per_epoch = -(-len(data) // batch_size)
     compile_stage(model, epochs * steps_per_epoch, train_language_model, peak_learning_rate)
     batches = data.dataset(batch_size, seed, repeat=True)
-    return model.fit(batches, epochs=epochs, steps_per_epoch=steps_per_epoch, shuffle=False,
-                     callbacks=list(callbacks), verbose=verbose)
+    return model.fit(
+        batches,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        shuffle=False,
+        callbacks=list(callbacks),
+        verbose=verbose,
+    )
+
 
 def prompt_ids(
     model: MultimodalLM,  # gives the tokenizer and the placeholder counts
@@ -534,7 +571,11 @@ def answer_records(
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
         out = generate_answer_ids(
-            model, [prompts[i] for i in rows], images[image_rows[rows]], audio[audio_rows[rows]], max_new_tokens
+            model,
+            [prompts[i] for i in rows],
+            images[image_rows[rows]],
+            audio[audio_rows[rows]],
+            max_new_tokens,
         )
         for i, tokens in zip(rows, out.tokens):
             answers[i] = model.tokenizer.decode([t for t in tokens if t != end]).strip()

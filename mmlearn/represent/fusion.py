@@ -22,46 +22,77 @@ __all__ = ['check_modalities', 'modality_names', 'ConcatFusion', 'SumFusion', 'G
 
 # %% ../../nbs/03_represent.fusion.ipynb #7975e0d9
 def _shape(x) -> tuple:
-    "The shape of a tensor or array; a tuple or list of ints (a shape, as Keras passes to `build`) is its own shape."
-    if hasattr(x, "shape"): return tuple(x.shape)
-    if isinstance(x, (tuple, list)) and all(d is None or isinstance(d, int) for d in x): return tuple(x)
+    """The shape of a tensor or array; a tuple or list of ints (a shape, as Keras passes to `build`) is its
+    own shape."""
+    if hasattr(x, "shape"):
+        return tuple(x.shape)
+    if isinstance(x, (tuple, list)) and all(d is None or isinstance(d, int) for d in x):
+        return tuple(x)
     return np.shape(x)
 
-def check_modalities(inputs, # dict {modality: tensor, array or shape} (a list or tuple: modalities "0", "1", ...)
-                     expected=None, # the modality names allowed (and required); None: any non-empty set
-                     what: str = "inputs", # how to call `inputs` in the error message
-                     required: bool = True, # every name in `expected` must be present; False: any non-empty subset
-                    ) -> dict:
-    "`inputs` as a dict {modality: tensor}, after checking the names, that nothing is empty, and that batch sizes agree."
-    if isinstance(inputs, (list, tuple)): inputs = {str(i): x for i, x in enumerate(inputs)}
-    if not isinstance(inputs, dict): raise ValueError(f"{what}: expected a dict {{modality: tensor}} or a list of tensors, got {type(inputs).__name__}")
-    if not inputs: raise ValueError(f"{what}: no modalities given; expected " + (", ".join(map(repr, expected)) if expected else "at least one"))
+
+def check_modalities(
+    inputs,  # dict {modality: tensor, array or shape} (a list or tuple: modalities "0", "1", ...)
+    expected=None,  # the modality names allowed (and required); None: any non-empty set
+    what: str = "inputs",  # how to call `inputs` in the error message
+    required: bool = True,  # every name in `expected` must be present; False: any non-empty subset
+) -> dict:
+    """`inputs` as a dict {modality: tensor}, after checking the names, that nothing is empty, and that batch
+    sizes agree."""
+    if isinstance(inputs, (list, tuple)):
+        inputs = {str(i): x for i, x in enumerate(inputs)}
+    if not isinstance(inputs, dict):
+        raise ValueError(
+            f"{what}: expected a dict {{modality: tensor}} or a list of tensors, got {type(inputs).__name__}"
+        )
+    if not inputs:
+        raise ValueError(
+            f"{what}: no modalities given; expected "
+            + (", ".join(map(repr, expected)) if expected else "at least one")
+        )
     if expected is not None:
         for name in inputs:
-            if name not in expected: raise ValueError(f"{what}: unknown modality {name!r}; expected " + ", ".join(map(repr, expected)))
+            if name not in expected:
+                raise ValueError(
+                    f"{what}: unknown modality {name!r}; expected " + ", ".join(map(repr, expected))
+                )
         for name in expected if required else ():
-            if name not in inputs: raise ValueError(f"{what}: modality {name!r} is missing; got " + ", ".join(map(repr, inputs)))
+            if name not in inputs:
+                raise ValueError(f"{what}: modality {name!r} is missing; got " + ", ".join(map(repr, inputs)))
     sizes = {}
     for name, x in inputs.items():
         shape = _shape(x)
-        if len(shape) == 0: raise ValueError(f"{what}: modality {name!r} is a scalar; expected a batch (batch, ...)")
-        if any(d == 0 for d in shape): raise ValueError(f"{what}: modality {name!r} is empty (shape {shape})")
-        if shape[0] is not None: sizes[name] = shape[0]
+        if len(shape) == 0:
+            raise ValueError(f"{what}: modality {name!r} is a scalar; expected a batch (batch, ...)")
+        if any(d == 0 for d in shape):
+            raise ValueError(f"{what}: modality {name!r} is empty (shape {shape})")
+        if shape[0] is not None:
+            sizes[name] = shape[0]
     if len(set(sizes.values())) > 1:
-        raise ValueError(f"{what}: modalities have different batch sizes: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+        raise ValueError(
+            f"{what}: modalities have different batch sizes: "
+            + ", ".join(f"{k}={v}" for k, v in sizes.items())
+        )
     return inputs
 
 # %% ../../nbs/03_represent.fusion.ipynb #8895116e
-def modality_names(inputs: dict, # {modality: tensor}, as returned by `check_modalities`
-                  ) -> list:
-    "The modality names of `inputs` in the order fusion combines them: sorted for a dict built from names, list order for positions."
+def modality_names(
+    inputs: dict,  # {modality: tensor}, as returned by `check_modalities`
+) -> list:
+    """The modality names of `inputs` in the order fusion combines them: sorted for a dict built from names,
+    list order for positions."""
     names = list(inputs)
-    return names if all(n.isdigit() for n in names) and names == [str(i) for i in range(len(names))] else sorted(names)
+    return (
+        names
+        if all(n.isdigit() for n in names) and names == [str(i) for i in range(len(names))]
+        else sorted(names)
+    )
 
 # %% ../../nbs/03_represent.fusion.ipynb #68e157b1
 @keras.saving.register_keras_serializable(package="mmlearn")
 class ConcatFusion(keras.layers.Layer):
     "Concatenate the modality vectors (B, D_m) along the feature axis: (B, sum D_m)."
+
     takes_sequences = False  # fed pooled vectors, not token/region sequences
 
     def call(self, inputs):
@@ -76,14 +107,18 @@ class ConcatFusion(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="mmlearn")
 class SumFusion(keras.layers.Layer):
     "Add the modality vectors, which must have one width D: (B, D)."
+
     takes_sequences = False
 
     def call(self, inputs):
         inputs = check_modalities(inputs, what=f"SumFusion '{self.name}'")
         widths = {n: x.shape[-1] for n, x in inputs.items()}
         if len(set(widths.values())) > 1:
-            raise ValueError(f"SumFusion '{self.name}': modalities have different widths " + ", ".join(f"{k}={v}" for k, v in widths.items())
-                             + "; project them to one width first (ProjectionHead) or use ConcatFusion")
+            raise ValueError(
+                f"SumFusion '{self.name}': modalities have different widths "
+                + ", ".join(f"{k}={v}" for k, v in widths.items())
+                + "; project them to one width first (ProjectionHead) or use ConcatFusion"
+            )
         return sum(inputs[n] for n in modality_names(inputs))
 
     def compute_output_shape(self, input_shape):
@@ -92,19 +127,27 @@ class SumFusion(keras.layers.Layer):
 # %% ../../nbs/03_represent.fusion.ipynb #336899d7
 @keras.saving.register_keras_serializable(package="mmlearn")
 class GatedFusion(keras.layers.Layer):
-    "Gated multimodal unit: a softmax gate over modalities weighs tanh projections of each, feature by feature: (B, dim)."
+    """Gated multimodal unit: a softmax gate over modalities weighs tanh projections of each, feature by
+    feature: (B, dim)."""
+
     takes_sequences = False
 
-    def __init__(self, dim: int = 64, # width of the fused vector
-                 **kwargs):
+    def __init__(
+        self,
+        dim: int = 64,  # width of the fused vector
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.dim = dim
 
     def build(self, input_shape):
         shapes = check_modalities(input_shape, what=f"GatedFusion '{self.name}'")
         names = modality_names(shapes)
-        self.candidates = [keras.layers.Dense(self.dim, activation="tanh", name=f"candidate_{i}") for i in range(len(names))]
-        for layer, n in zip(self.candidates, names): layer.build(shapes[n])
+        self.candidates = [
+            keras.layers.Dense(self.dim, activation="tanh", name=f"candidate_{i}") for i in range(len(names))
+        ]
+        for layer, n in zip(self.candidates, names):
+            layer.build(shapes[n])
         self.gate = keras.layers.Dense(len(names) * self.dim, name="gate")
         self.gate.build((None, sum(shapes[n][-1] for n in names)))
 
@@ -112,8 +155,11 @@ class GatedFusion(keras.layers.Layer):
         inputs = check_modalities(inputs, what=f"GatedFusion '{self.name}'")
         xs = [inputs[n] for n in modality_names(inputs)]
         if len(xs) != len(self.candidates):
-            raise ValueError(f"GatedFusion '{self.name}': built for {len(self.candidates)} modalities, called with {len(xs)}")
-        candidates = ops.stack([layer(x) for layer, x in zip(self.candidates, xs)], axis=1)        # (B, M, D)
+            raise ValueError(
+                f"GatedFusion '{self.name}': built for {len(self.candidates)} modalities, called with "
+                f"{len(xs)}"
+            )
+        candidates = ops.stack([layer(x) for layer, x in zip(self.candidates, xs)], axis=1)  # (B, M, D)
         gates = ops.softmax(ops.reshape(self.gate(ops.concatenate(xs, -1)), (-1, len(xs), self.dim)), axis=1)
         fused = ops.sum(gates * candidates, axis=1)
         return (fused, gates) if return_gates else fused
@@ -126,53 +172,98 @@ class GatedFusion(keras.layers.Layer):
         return {**super().get_config(), "dim": self.dim}
 
 # %% ../../nbs/03_represent.fusion.ipynb #93955651
-def nonzero_steps(x, # sequence features (B, L, D)
-                 ):
-    "A (B, L) mask that is True where a step has any non-zero feature: padding in mmlearn's encoders is all zeros."
+def nonzero_steps(
+    x,  # sequence features (B, L, D)
+):
+    """A (B, L) mask that is True where a step has any non-zero feature: padding in mmlearn's encoders is all
+    zeros."""
     return ops.any(ops.not_equal(x, 0), axis=-1)
+
 
 @keras.saving.register_keras_serializable(package="mmlearn")
 class CrossAttentionFusion(keras.layers.Layer):
-    "The `query` modality's sequence attends over the `context` modality's sequence; the result is pooled over the query: (B, D_query)."
+    """The `query` modality's sequence attends over the `context` modality's sequence; the result is pooled
+    over the query: (B, D_query)."""
+
     takes_sequences = True  # fed token/region/frame sequences
 
-    def __init__(self, query: str = "text", # modality whose positions ask (its width is the output width)
-                 context: str = "image", # modality whose positions are looked at
-                 num_heads: int = 2, # attention heads
-                 key_dim: int | None = None, # width per head (default: query width / num_heads)
-                 dropout: float = 0.0, # dropout on the attention weights
-                 positions: bool = True, # add a learned position embedding to the context (fixes its length at the first call)
-                 **kwargs):
+    def __init__(
+        self,
+        query: str = "text",  # modality whose positions ask (its width is the output width)
+        context: str = "image",  # modality whose positions are looked at
+        num_heads: int = 2,  # attention heads
+        key_dim: int | None = None,  # width per head (default: query width / num_heads)
+        dropout: float = 0.0,  # dropout on the attention weights
+        # add a learned position embedding to the context (fixes its length at the first call)
+        positions: bool = True,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if query == context: raise ValueError(f"CrossAttentionFusion: query and context are both {query!r}; expected two different modalities")
-        self.query, self.context, self.num_heads, self.key_dim, self.dropout = query, context, num_heads, key_dim, dropout
+        if query == context:
+            raise ValueError(
+                f"CrossAttentionFusion: query and context are both {query!r}; expected two different "
+                "modalities"
+            )
+        self.query, self.context, self.num_heads, self.key_dim, self.dropout = (
+            query,
+            context,
+            num_heads,
+            key_dim,
+            dropout,
+        )
         self.positions = positions
 
     def _check(self, inputs) -> dict:
-        return check_modalities(inputs, [self.query, self.context], what=f"CrossAttentionFusion '{self.name}'")
+        return check_modalities(
+            inputs, [self.query, self.context], what=f"CrossAttentionFusion '{self.name}'"
+        )
 
     def build(self, input_shape):
         shapes = self._check(input_shape)
-        q, c = ((s[0], 1, s[1]) if len(s) == 2 else s for s in (_shape(shapes[self.query]), _shape(shapes[self.context])))
-        self.attention = keras.layers.MultiHeadAttention(self.num_heads, self.key_dim or max(1, q[-1] // self.num_heads), dropout=self.dropout)
+        q, c = (
+            (s[0], 1, s[1]) if len(s) == 2 else s
+            for s in (_shape(shapes[self.query]), _shape(shapes[self.context]))
+        )
+        self.attention = keras.layers.MultiHeadAttention(
+            self.num_heads, self.key_dim or max(1, q[-1] // self.num_heads), dropout=self.dropout
+        )
         self.attention.build(q, c)
         self.norm = keras.layers.LayerNormalization(epsilon=1e-6)
         self.norm.build(q)
         self.position_embedding = None
         if self.positions:
-            if c[1] is None: raise ValueError(f"CrossAttentionFusion '{self.name}': positions=True needs a fixed context length; got shape {c} (or use positions=False)")
-            self.position_embedding = self.add_weight(shape=(c[1], c[2]), initializer=keras.initializers.RandomNormal(stddev=0.02), name="context_positions")
+            if c[1] is None:
+                raise ValueError(
+                    f"CrossAttentionFusion '{self.name}': positions=True needs a fixed context length; "
+                    f"got shape {c} (or use positions=False)"
+                )
+            self.position_embedding = self.add_weight(
+                shape=(c[1], c[2]),
+                initializer=keras.initializers.RandomNormal(stddev=0.02),
+                name="context_positions",
+            )
 
     def call(self, inputs, return_attention: bool = False, training=None):
         inputs = self._check(inputs)
-        q, c = (x if len(x.shape) == 3 else ops.expand_dims(x, 1) for x in (inputs[self.query], inputs[self.context]))  # (B, D) -> (B, 1, D)
+        # (B, D) -> (B, 1, D)
+        q, c = (
+            x if len(x.shape) == 3 else ops.expand_dims(x, 1)
+            for x in (inputs[self.query], inputs[self.context])
+        )
         q_mask, c_mask = nonzero_steps(q), nonzero_steps(c)
         if self.position_embedding is not None:
             if c.shape[1] is not None and c.shape[1] != self.position_embedding.shape[0]:
-                raise ValueError(f"CrossAttentionFusion '{self.name}': built for {self.position_embedding.shape[0]} context positions, got {c.shape[1]}")
+                raise ValueError(
+                    f"CrossAttentionFusion '{self.name}': built for {self.position_embedding.shape[0]} "
+                    f"context positions, got {c.shape[1]}"
+                )
             c = c + self.position_embedding  # the mask was taken before: padding stays padding
-        attention_mask = ops.logical_and(ops.expand_dims(c_mask, 1), ops.expand_dims(ops.ones_like(q_mask), 2))
-        attended, scores = self.attention(q, c, attention_mask=attention_mask, return_attention_scores=True, training=training)
+        attention_mask = ops.logical_and(
+            ops.expand_dims(c_mask, 1), ops.expand_dims(ops.ones_like(q_mask), 2)
+        )
+        attended, scores = self.attention(
+            q, c, attention_mask=attention_mask, return_attention_scores=True, training=training
+        )
         fused = masked_mean(self.norm(q + attended), q_mask)
         return (fused, scores) if return_attention else fused
 
@@ -181,59 +272,100 @@ class CrossAttentionFusion(keras.layers.Layer):
         return (q[0], q[-1])
 
     def get_config(self):
-        return {**super().get_config(), "query": self.query, "context": self.context, "num_heads": self.num_heads,
-                "key_dim": self.key_dim, "dropout": self.dropout, "positions": self.positions}
+        return {
+            **super().get_config(),
+            "query": self.query,
+            "context": self.context,
+            "num_heads": self.num_heads,
+            "key_dim": self.key_dim,
+            "dropout": self.dropout,
+            "positions": self.positions,
+        }
 
 # %% ../../nbs/03_represent.fusion.ipynb #0e9ccd03
-def encoder_features(outputs, # what an encoder returned: a tensor, or a dict with "pooled" and one sequence
-                     sequences: bool = False, # True: the sequence ("tokens", "regions", "frames"); False: "pooled"
-                    ):
+def encoder_features(
+    outputs,  # what an encoder returned: a tensor, or a dict with "pooled" and one sequence
+    sequences: bool = False,  # True: the sequence ("tokens", "regions", "frames"); False: "pooled"
+):
     "The part of an encoder's output a fusion layer wants."
-    if not isinstance(outputs, dict): return outputs
-    if not sequences: return outputs["pooled"]
+    if not isinstance(outputs, dict):
+        return outputs
+    if not sequences:
+        return outputs["pooled"]
     seq = [k for k in outputs if k != "pooled"]
-    if len(seq) != 1: raise ValueError(f"encoder_features: expected 'pooled' and one sequence in the encoder's output, got keys {list(outputs)}")
+    if len(seq) != 1:
+        raise ValueError(
+            "encoder_features: expected 'pooled' and one sequence in the encoder's output, got keys "
+            f"{list(outputs)}"
+        )
     return outputs[seq[0]]
+
 
 @keras.saving.register_keras_serializable(package="mmlearn")
 class MultiModalModel(keras.Model):
-    "Two encoders, a fusion layer and a softmax decoder: {names[0]: x1, names[1]: x2} -> class probabilities (B, num_classes)."
-    def __init__(self, encoder1: keras.layers.Layer, # encoder of the first modality
-                 encoder2: keras.layers.Layer, # encoder of the second modality
-                 num_classes: int, # size of the softmax
-                 fusion: keras.layers.Layer | None = None, # a fusion layer; default ConcatFusion()
-                 names: tuple = ("image", "text"), # the input keys of the two modalities
-                 **kwargs):
+    """Two encoders, a fusion layer and a softmax decoder: {names[0]: x1, names[1]: x2} -> class probabilities
+    (B, num_classes)."""
+
+    def __init__(
+        self,
+        encoder1: keras.layers.Layer,  # encoder of the first modality
+        encoder2: keras.layers.Layer,  # encoder of the second modality
+        num_classes: int,  # size of the softmax
+        fusion: keras.layers.Layer | None = None,  # a fusion layer; default ConcatFusion()
+        names: tuple = ("image", "text"),  # the input keys of the two modalities
+        **kwargs,
+    ):
         super().__init__(**kwargs)
-        if len(names) != 2 or names[0] == names[1]: raise ValueError(f"MultiModalModel: names={names!r}; expected two different modality names")
-        self.encoder1, self.encoder2, self.num_classes, self.names = encoder1, encoder2, num_classes, tuple(names)
+        if len(names) != 2 or names[0] == names[1]:
+            raise ValueError(f"MultiModalModel: names={names!r}; expected two different modality names")
+        self.encoder1, self.encoder2, self.num_classes, self.names = (
+            encoder1,
+            encoder2,
+            num_classes,
+            tuple(names),
+        )
         self.fusion = fusion if fusion is not None else ConcatFusion()
         self.decoder = keras.layers.Dense(num_classes, activation="softmax")
 
     def call(self, inputs, training=None):
         inputs = check_modalities(inputs, self.names, what=f"MultiModalModel '{self.name}'")
         seq = getattr(self.fusion, "takes_sequences", False)
-        features = {self.names[0]: encoder_features(self.encoder1(inputs[self.names[0]], training=training), seq),
-                    self.names[1]: encoder_features(self.encoder2(inputs[self.names[1]], training=training), seq)}
+        features = {
+            self.names[0]: encoder_features(self.encoder1(inputs[self.names[0]], training=training), seq),
+            self.names[1]: encoder_features(self.encoder2(inputs[self.names[1]], training=training), seq),
+        }
         return self.decoder(self.fusion(features))
 
     def _checked(self, x):
-        if isinstance(x, dict): check_modalities(x, self.names, what=f"MultiModalModel '{self.name}'")
+        if isinstance(x, dict):
+            check_modalities(x, self.names, what=f"MultiModalModel '{self.name}'")
         return x
 
-    def fit(self, x=None, y=None, *args, **kwargs): return super().fit(self._checked(x), y, *args, **kwargs)
-    def evaluate(self, x=None, y=None, *args, **kwargs): return super().evaluate(self._checked(x), y, *args, **kwargs)
-    def predict(self, x, *args, **kwargs): return super().predict(self._checked(x), *args, **kwargs)
+    def fit(self, x=None, y=None, *args, **kwargs):
+        return super().fit(self._checked(x), y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        return super().evaluate(self._checked(x), y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        return super().predict(self._checked(x), *args, **kwargs)
 
     def get_config(self):
         ser = keras.saving.serialize_keras_object
-        return {**super().get_config(), "encoder1": ser(self.encoder1), "encoder2": ser(self.encoder2),
-                "num_classes": self.num_classes, "fusion": ser(self.fusion), "names": list(self.names)}
+        return {
+            **super().get_config(),
+            "encoder1": ser(self.encoder1),
+            "encoder2": ser(self.encoder2),
+            "num_classes": self.num_classes,
+            "fusion": ser(self.fusion),
+            "names": list(self.names),
+        }
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for k in ("encoder1", "encoder2", "fusion"): config[k] = keras.saving.deserialize_keras_object(config[k])
+        for k in ("encoder1", "encoder2", "fusion"):
+            config[k] = keras.saving.deserialize_keras_object(config[k])
         return cls(**config)
 
 # %% ../../nbs/03_represent.fusion.ipynb #82cd9186
