@@ -39,7 +39,7 @@ def test_help_lists_subcommands_with_examples():
 def test_tasks_lists_the_registry_with_settings():
     r = mmlearn("tasks")
     assert r.returncode == 0, r.stderr
-    for name in ("caption", "audio_caption", "summarize", "retrieval", "search", "sentiment", "digits"):
+    for name in ("caption", "audio_caption", "summarize", "retrieval", "search", "sentiment", "digits", "assistant"):
         assert f"\n{name}: " in "\n" + r.stdout, name
     assert "image_size=48" in r.stdout and "--format clotho, audiocaps" in r.stdout
 
