@@ -33,7 +33,7 @@ from mmlearn.represent.fusion import (
     vqa_inputs,
 )
 
-QUESTIONS = scene_questions(1600, seed=0)
+QUESTIONS = scene_questions(4000, seed=0)  # 1,600 left the held-out margin within noise (0.00-0.07)
 TRAIN = [r for r in QUESTIONS if r.split == "train"]
 TEST = [r for r in QUESTIONS if r.split == "test"]
 EPOCHS, BATCH = 8, 32  # small data: smaller batches give more steps in the same time
@@ -43,7 +43,7 @@ UNKNOWN = ["zebra", "purple", "hexagon"]
 
 @pytest.fixture(scope="module")
 def trained():
-    "The baseline fitted on the training split of 1,600 scene questions, and its answers to the test split."
+    "The baseline fitted on the training split of 4,000 scene questions, and its answers to the test split."
     return vqa_baseline(TRAIN, TEST, epochs=EPOCHS, batch_size=BATCH, seed=0)
 
 
@@ -113,7 +113,7 @@ def test_the_baseline_beats_the_question_type_prior(trained):
     seen = vqa_accuracy([r.answers for r in TRAIN], model.answer_questions(TRAIN))
     seen_prior = vqa_accuracy([r.answers for r in TRAIN], prior_answers(TRAIN, TRAIN))
     assert seen > seen_prior + 0.15, (seen, seen_prior)
-    # on new scenes it still beats the prior: by 0.04 to 0.07 with seeds 0, 1 and 2 when this test was written
+    # on new scenes it still beats the prior: by 0.059 and 0.063 with seeds 0 and 1 when this test was sized
     unseen = vqa_accuracy([r.answers for r in TEST], predictions)
     unseen_prior = vqa_accuracy([r.answers for r in TEST], prior_answers(TRAIN, TEST))
     assert unseen > unseen_prior, (unseen, unseen_prior)

@@ -119,7 +119,7 @@ class MultimodalLM(keras.Model):
 
     def __init__(
         self,
-        tokenizer: BPETokenizer,  # its <image>/<audio> ids mark the placeholders; saved inside the model
+        tokenizer: BPETokenizer,  # its `<image>`/`<audio>` ids mark the placeholders; saved inside the model
         # DecoderLM settings (dim, layers, num_heads, ...); vocab_size is the tokenizer's
         lm: dict | None = None,
         image_size: int = 64,  # images are square, of this side (resize others first)
@@ -528,10 +528,10 @@ def fit_stage(
 
 def prompt_ids(
     model: MultimodalLM,  # gives the tokenizer and the placeholder counts
-    prompt: str,  # the user's turn, with <image> / <audio>
+    prompt: str,  # the user's turn, with `<image>` / `<audio>`
     system: str | None = None,  # an optional system prompt
 ) -> list[int]:
-    "The chat-template ids to generate an answer from (ending with <|assistant|>)."
+    "The chat-template ids to generate an answer from (ending with `<|assistant|>`)."
     return chat_ids(model.tokenizer, prompt, None, system, model.image_tokens, model.audio_tokens)[0]
 
 
@@ -543,7 +543,7 @@ def generate_answer_ids(
     max_new_tokens: int = 48,  # the longest answer
     **options,  # generate's temperature, top_k, top_p, seed, on_token
 ) -> Generation:
-    "generate (model chapter) with the media spliced in: the answers' token ids, stopped at <|end|>."
+    "generate (model chapter) with the media spliced in: the answers' token ids, stopped at `<|end|>`."
     return generate(
         model.lm,
         prompts,
