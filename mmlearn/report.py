@@ -88,6 +88,11 @@ def _assistant(m: dict) -> list[str]:
             f"It answers {_pct(m['image_qa_accuracy'])} of the held-out image questions exactly "
             f"(VQA accuracy {m['vqa_accuracy']:.3f})."
         )
+    if "baseline_vqa_accuracy" in m:
+        s.append(
+            f"The bag-of-words baseline scores VQA accuracy {m['baseline_vqa_accuracy']:.3f} "
+            "on the same questions."
+        )
     if "audio_qa_accuracy" in m:
         s.append(f"Questions about sounds: {_pct(m['audio_qa_accuracy'])}.")
     done = [
