@@ -29,7 +29,7 @@ from ..evaluate import corpus_bleu, rouge_l, vqa_accuracy, vqa_normalize
 from mmlearn.llm.multimodal import (
     LOG_MEL,
     MultimodalLM,
-    audio_features,
+    audio_frames,
     audio_frame_count,
     chat_ids,
     conversations,
@@ -458,7 +458,7 @@ class Assistant:
             wave, rate = load_audio(audio, None)
             if not len(wave):
                 raise DatasetError(Path(audio), "no samples: expected a recording of at least one frame")
-            frames = audio_features([wave], rate)
+            frames = audio_frames([wave], rate)
         return images, frames
 
     def prompt(self, question: str, image: bool = False, audio: bool = False) -> list[int]:

@@ -29,7 +29,7 @@ from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'audio_frame_count', 'audio_features', 'Projector', 'MultimodalLM',
+__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM',
            'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining',
            'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids',
            'generate_answer_ids', 'answer_records']
@@ -47,7 +47,7 @@ def audio_frame_count() -> int:
     return round(CLIP_SECONDS * SAMPLE_RATE) // LOG_MEL["hop_length"] + 1
 
 
-def audio_features(
+def audio_frames(
     waves: Sequence,  # 1-D float waveforms in [-1, 1], any lengths
     sample_rates: Sequence[int] | int,  # the rate of each waveform in Hz (or one rate for all)
 ) -> np.ndarray:
@@ -182,7 +182,7 @@ class MultimodalLM(keras.Model):
         return self.image_projector(regions)
 
     def audio_features(self, audio):
-        "Log-mel frames (B, frames, mels) from `audio_features` -> projected frames (B, F, dim)."
+        "Log-mel frames (B, frames, mels) from `audio_frames` -> projected frames (B, F, dim)."
         return self.audio_projector(self.audio_encoder(audio)["frames"])
 
     def embed(self, ids, image, audio):
@@ -424,7 +424,7 @@ def media_arrays(
     blank_image = np.zeros((1, image_size, image_size, 3), np.uint8)
     resized = [square_image(im, image_size) for im in images]
     image_array = np.concatenate([blank_image, *[im[None] for im in resized]])
-    frames = audio_features(waves, rates) if waves else np.zeros((0, audio_frame_count(), LOG_MEL["n_mels"]))
+    frames = audio_frames(waves, rates) if waves else np.zeros((0, audio_frame_count(), LOG_MEL["n_mels"]))
     audio_array = np.concatenate([np.zeros((1, *frames.shape[1:]), np.float32), frames]).astype(np.float32)
     return image_array, audio_array, image_rows, audio_rows
 
@@ -541,6 +541,7 @@ def generate_answer_ids(
     images: np.ndarray,  # (B, S, S, 3) uint8: each row's image (a blank where it has none)
     audio: np.ndarray,  # (B, frames, mels): each row's sound frames (a blank where it has none)
     max_new_tokens: int = 48,  # the longest answer
+    multiple: int = 16,  # prompts padded to a multiple of this width: one compiled loop serves many lengths
     **options,  # generate's temperature, top_k, top_p, seed, on_token
 ) -> Generation:
     "generate (model chapter) with the media spliced in: the answers' token ids, stopped at `<|end|>`."
@@ -551,7 +552,7 @@ def generate_answer_ids(
         end_id=model.token_ids["<|end|>"],
         embed_fn=lambda ids: model.embed(ids, images, audio),
         pad_id=model.token_ids["<pad>"],
-        multiple=16,
+        multiple=multiple,
         **options,
     )
 
@@ -563,6 +564,8 @@ def answer_records(
     batch_size: int = 256,  # prompts generated together
 ) -> list[str]:
     "The model's greedy answer to each record's prompt, as text."
+    # every batch has batch_size rows and a width that is a multiple of 64 (the last batch is filled up with
+    # copies of its first row): a handful of shapes, so the compiled generation loop is traced a few times
     images, audio, image_rows, audio_rows = media_arrays(records, model.image_size)
     prompts = [prompt_ids(model, r.prompt, r.system) for r in records]
     order = np.argsort([len(p) for p in prompts], kind="stable")
@@ -570,12 +573,14 @@ def answer_records(
     end = model.token_ids["<|end|>"]
     for start in range(0, len(order), batch_size):
         rows = order[start : start + batch_size]
+        filled = np.concatenate([rows, np.repeat(rows[:1], batch_size - len(rows))])
         out = generate_answer_ids(
             model,
-            [prompts[i] for i in rows],
-            images[image_rows[rows]],
-            audio[audio_rows[rows]],
+            [prompts[i] for i in filled],
+            images[image_rows[filled]],
+            audio[audio_rows[filled]],
             max_new_tokens,
+            multiple=64,
         )
         for i, tokens in zip(rows, out.tokens):
             answers[i] = model.tokenizer.decode([t for t in tokens if t != end]).strip()
