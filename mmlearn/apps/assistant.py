@@ -179,6 +179,15 @@ def _exact(records: list, answers: list) -> float:
     return float(np.mean(hits)) if hits else float("nan")
 
 
+def _accuracy_by_type(task: str, records: list, answers: list) -> dict:
+    "Exact-match accuracy per question type, keyed task_type (e.g. image_qa_color)."
+    out = {}
+    for qtype in sorted({r.question_type for r in records}):
+        picked = [(r, a) for r, a in zip(records, answers) if r.question_type == qtype]
+        out[f"{task}_{qtype}"] = _exact([r for r, _ in picked], [a for _, a in picked])
+    return out
+
+
 def assistant_metrics(
     records: list,  # held-out Instructions (test split, or held out)
     answers: list,  # the model's answer to each
@@ -199,15 +208,11 @@ def assistant_metrics(
             if picked:
                 key = "vqa_accuracy_" + kind.replace("/", "_")
                 out[key] = vqa_accuracy([r.answers for r, _ in picked], [a for _, a in picked])
-        for qtype in sorted({r.question_type for r in recs}):
-            picked = [(r, a) for r, a in zip(recs, ans) if r.question_type == qtype]
-            out[f"image_qa_{qtype}"] = _exact([r for r, _ in picked], [a for _, a in picked])
+        out.update(_accuracy_by_type("image_qa", recs, ans))
     if "audio_qa" in by_task:
         recs, ans = by_task["audio_qa"]
         out["audio_qa_accuracy"] = _exact(recs, ans)
-        for qtype in sorted({r.question_type for r in recs}):
-            picked = [(r, a) for r, a in zip(recs, ans) if r.question_type == qtype]
-            out[f"audio_qa_{qtype}"] = _exact([r for r, _ in picked], [a for _, a in picked])
+        out.update(_accuracy_by_type("audio_qa", recs, ans))
     if "image_caption" in by_task:
         recs, ans = by_task["image_caption"]
         out["caption_exact_match"] = _exact(recs, ans)
