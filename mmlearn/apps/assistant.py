@@ -512,7 +512,10 @@ class Assistant:
             temperature=temperature,
             seed=seed,
         )
-        return self.tokenizer.decode(tokens).strip()
+        text = self.tokenizer.decode(tokens)
+        if on_text is not None and text != shown[0]:  # what was held back for a partial UTF-8 character
+            on_text(text[len(shown[0]) :])
+        return text.strip()
 
     def attention(
         self,
