@@ -6,6 +6,17 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MMLEARN_QUIET", "1")
 
+# the settings of a tiny assistant run (it answers nonsense: the tests that use it check behaviour), as `--set` flags
+TINY_ASSISTANT = {"samples": 120, "epochs": 1, "align_epochs": 1, "pretrain_passes": 1, "texts": 2000, "vocab": 512,
+                  "dim": 32, "layers": 1, "digits": 0}
+
+
+@pytest.fixture(scope="session")
+def tiny_assistant_flags() -> list:
+    "`--set KEY=VALUE` flags for `mmlearn train --task assistant` that train a tiny run in about a minute."
+    return [flag for key, value in TINY_ASSISTANT.items() for flag in ("--set", f"{key}={value}")]
+
+
 CHROMIUM = Path(os.environ.get("MMLEARN_CHROMIUM", "/usr/bin/chromium"))
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]

@@ -307,31 +307,17 @@ def test_data_vqa_writes_scene_questions_that_load_vqa_reads_back(tmp_path):
 
 # `mmlearn chat` on a tiny assistant run (trained once for this module by the real command, about a minute)
 
-TINY_ASSISTANT = {
-    "samples": 120,
-    "epochs": 1,
-    "align_epochs": 1,
-    "pretrain_passes": 1,
-    "texts": 2000,
-    "vocab": 512,
-    "dim": 32,
-    "layers": 1,
-    "digits": 0,
-}
 QUESTION = "what colour is the circle?"
 
 
 @pytest.fixture(scope="module")
-def assistant_run(tmp_path_factory):
+def assistant_run(tmp_path_factory, tiny_assistant_flags):
     "A finished assistant run (tiny: it answers nonsense; the tests check behaviour), a scene and a clip."
     from mmlearn.data.formats import write_image, write_wav
     from mmlearn.data.synthetic import scene_questions, sound_questions
 
     root = tmp_path_factory.mktemp("assistant")
-    sets = []
-    for key, value in TINY_ASSISTANT.items():
-        sets += ["--set", f"{key}={value}"]
-    r = mmlearn("train", "--task", "assistant", "--out", root / "run", *sets)
+    r = mmlearn("train", "--task", "assistant", "--out", root / "run", *tiny_assistant_flags)
     assert r.returncode == 0, r.stderr
     scene, clip = scene_questions(1, seed=3)[0], sound_questions(1, seed=3)[0]
     clip_file = write_wav(root / "clip.wav", clip.media, clip.sample_rate)

@@ -206,17 +206,6 @@ def test_search_box_in_jupyterlab(local_context, lab, tmp_path):
     assert not outside, f"JupyterLab tried to fetch from outside: {sorted(set(outside))[:10]}"
 
 
-TINY_ASSISTANT = {
-    "samples": 120,
-    "epochs": 1,
-    "align_epochs": 1,
-    "pretrain_passes": 1,
-    "texts": 2000,
-    "vocab": 512,
-    "dim": 32,
-    "layers": 1,
-    "digits": 0,
-}
 CHAT_QUESTION = "what colour is the circle?"
 # every text the answer shows, and whether it is marked done, recorded as the page changes
 WATCH_ANSWER = """() => { window.answers = [];
@@ -225,7 +214,7 @@ WATCH_ANSWER = """() => { window.answers = [];
         .observe(document.body, {subtree: true, childList: true, characterData: true}); }"""
 
 
-def test_chat_widget_in_jupyterlab(local_context, lab, tmp_path):
+def test_chat_widget_in_jupyterlab(local_context, lab, tmp_path, tiny_assistant_flags):
     """A tiny assistant's chat widget: type a question about a built-in scene, click Send; the answer grows,
     then the attention figure appears."""
     import nbformat
@@ -233,9 +222,8 @@ def test_chat_widget_in_jupyterlab(local_context, lab, tmp_path):
     from mmlearn.widgets import chat_examples
 
     run = tmp_path / "assistant-run"
-    sets = [x for key, value in TINY_ASSISTANT.items() for x in ("--set", f"{key}={value}")]
     r = subprocess.run(
-        ["mmlearn", "train", "--task", "assistant", "--out", str(run), *sets],
+        ["mmlearn", "train", "--task", "assistant", "--out", str(run), *tiny_assistant_flags],
         capture_output=True,
         text=True,
         env={**os.environ, "MMLEARN_QUIET": "1", "TF_CPP_MIN_LOG_LEVEL": "2"},
