@@ -18,7 +18,6 @@ import numpy as np
 from ..core import DatasetError, fsdd_root, progress, set_seed
 from ..data.formats import load_fsdd, load_vqa, read_image
 from mmlearn.data.synthetic import (
-    DEFAULT_MIXTURE,
     IMAGE_TOKEN,
     AUDIO_TOKEN,
     Instruction,
@@ -48,21 +47,32 @@ from ..represent.fusion import vqa_baseline
 from ..train import RunConfig, Task, fit_verbosity, read_config, resolve_settings
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts',
+__all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts',
            'assistant_data', 'assistant_metrics', 'text_perplexity', 'build_model', 'plot_stages', 'plot_answers',
            'train', 'evaluate', 'Assistant', 'predict']
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
+# records per task at samples = sum(MIXTURE.values()): data.synthetic's DEFAULT_MIXTURE with three times the
+# captions (stage 2 aligns on them, and a caption supervises the words of every object, which teaches the
+# encoders to see), and more sound questions, summaries and spoken sentences
+MIXTURE = {
+    "image_qa": 20_000,
+    "audio_qa": 5_000,
+    "image_caption": 6_000,
+    "audio_caption": 2_000,
+    "summarize": 1_500,
+    "sentiment": 600,
+    "digits": 0,
+}
 DEFAULTS = {
-    "samples": 2
-    * sum(DEFAULT_MIXTURE.values()),  # instruction records of the built-in tasks (as the mixture splits)
+    "samples": 2 * sum(MIXTURE.values()),  # instruction records of the built-in tasks (as the mixture splits)
     "epochs": 2,  # stage 3 passes over the instruction mixture
     "batch_size": 32,  # conversations per step (stages 2 and 3)
     "turns": 4,  # questions about one image or sound per training conversation (stage 3)
     "learning_rate": 2e-3,  # stage 3's peak AdamW step size
     "align_epochs": 1,  # stage 2 passes over the captions
     "align_learning_rate": 3e-3,  # stage 2's peak step size
-    "pretrain_passes": 2,  # stage 1 passes over the text corpus
+    "pretrain_passes": 1,  # stage 1 passes over the text corpus (the time goes to stages 2 and 3)
     "texts": 20000,  # stage 1's corpus (text_corpus) and the tokenizer's training text
     "vocab": 512,  # tokenizer ids
     "dim": 128,  # language model width
@@ -87,9 +97,9 @@ def mixture_counts(
     samples: int,  # records of the built-in tasks in all
     digits: int,  # FSDD recordings (0: none)
 ) -> dict:
-    "Records per task: DEFAULT_MIXTURE scaled to `samples` (each task at least one), plus the digits."
-    total = sum(DEFAULT_MIXTURE.values())
-    counts = {t: max(1, round(k * samples / total)) if k else 0 for t, k in DEFAULT_MIXTURE.items()}
+    "Records per task: MIXTURE scaled to `samples` (each task at least one), plus the digits."
+    total = sum(MIXTURE.values())
+    counts = {t: max(1, round(k * samples / total)) if k else 0 for t, k in MIXTURE.items()}
     return {**counts, "digits": int(digits)}
 
 # %% ../../nbs/07_apps.assistant.ipynb #04126db6
@@ -539,7 +549,7 @@ class Assistant:
             if len(where):
                 out[name] = rows[:, where].mean(axis=0)
         if "image" in out:
-            out["image"] = out["image"].reshape(self.model.grid)
+            out["image"] = out["image"].reshape(self.model.token_grid)
         return out
 
 # %% ../../nbs/07_apps.assistant.ipynb #55f274eb

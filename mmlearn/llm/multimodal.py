@@ -129,6 +129,9 @@ class MultimodalLM(keras.Model):
         encoder_dim: int = 128,  # width of the encoders' outputs (the projectors' inputs)
         projector: str = "mlp",  # "mlp" or "linear"
         image_positions: bool = True,  # add a learned row + column embedding to each region
+        # m: each m x m block of regions becomes one token, m*m times as wide (pixel shuffle, as in nanoVLM
+        # and Idefics3): a finer CNN grid at the same sequence length
+        image_merge: int = 1,
         token_ids: dict | None = None,  # set when loading (the tokenizer's merges arrive after construction)
         **kwargs,
     ):
@@ -139,6 +142,7 @@ class MultimodalLM(keras.Model):
         self.image_size, self.encoder_dim = int(image_size), int(encoder_dim)
         self.image_filters, self.audio_filters = tuple(image_filters), tuple(audio_filters)
         self.projector_kind, self.image_positions = projector, bool(image_positions)
+        self.image_merge = int(image_merge)
         self.lm = DecoderLM(self.token_ids["vocab_size"], **self.lm_config, name="lm")
         self.image_encoder = ImageEncoder(
             encoder_dim, self.image_filters, pooling="mean", name="image_encoder"
@@ -149,13 +153,23 @@ class MultimodalLM(keras.Model):
         self.grid = self.image_encoder.grid(self.image_size, self.image_size)
         if min(self.grid) < 1:
             raise ValueError(f"image_size={image_size} is too small for {len(self.image_filters)} CNN blocks")
+        if self.image_merge < 1 or self.grid[0] % self.image_merge or self.grid[1] % self.image_merge:
+            raise ValueError(
+                f"image_merge={image_merge}: expected a positive divisor of the "
+                f"{self.grid[0]} x {self.grid[1]} region grid"
+            )
         self.row_embedding = keras.layers.Embedding(self.grid[0], encoder_dim, name="row_embedding")
         self.column_embedding = keras.layers.Embedding(self.grid[1], encoder_dim, name="column_embedding")
 
     @property
+    def token_grid(self) -> tuple:
+        "(rows, columns) of the image tokens: the CNN's region grid, merged by image_merge."
+        return self.grid[0] // self.image_merge, self.grid[1] // self.image_merge
+
+    @property
     def image_tokens(self) -> int:
-        "Placeholders one image fills: the regions of the CNN's grid."
-        return self.grid[0] * self.grid[1]
+        "Placeholders one image fills: one per cell of the token grid."
+        return self.token_grid[0] * self.token_grid[1]
 
     @property
     def audio_tokens(self) -> int:
@@ -166,7 +180,7 @@ class MultimodalLM(keras.Model):
         self.lm.build()
         self.image_encoder.build((None, self.image_size, self.image_size, 3))
         self.audio_encoder.build((None, audio_frame_count(), LOG_MEL["n_mels"]))
-        self.image_projector.build((None, None, self.encoder_dim))
+        self.image_projector.build((None, None, self.encoder_dim * self.image_merge**2))
         self.audio_projector.build((None, None, self.encoder_dim))
         self.row_embedding.build((None,))
         self.column_embedding.build((None,))
@@ -179,7 +193,17 @@ class MultimodalLM(keras.Model):
             rows = np.repeat(np.arange(self.grid[0]), self.grid[1])
             columns = np.tile(np.arange(self.grid[1]), self.grid[0])
             regions = regions + (self.row_embedding(rows) + self.column_embedding(columns))[None]
-        return self.image_projector(regions)
+        return self.image_projector(self.merge_regions(regions))
+
+    def merge_regions(self, regions):
+        "(B, R, D) regions, row-major -> (B, R / m^2, m^2 D): each m x m block of neighbours as one vector."
+        m = self.image_merge
+        if m == 1:
+            return regions
+        (rows, columns), d = self.token_grid, self.encoder_dim
+        blocks = ops.reshape(regions, (-1, rows, m, columns, m, d))
+        blocks = ops.transpose(blocks, (0, 1, 3, 2, 4, 5))  # (B, rows, columns, m, m, D)
+        return ops.reshape(blocks, (-1, rows * columns, m * m * d))
 
     def audio_features(self, audio):
         "Log-mel frames (B, frames, mels) from `audio_frames` -> projected frames (B, F, dim)."
@@ -206,6 +230,7 @@ class MultimodalLM(keras.Model):
             "encoder_dim": self.encoder_dim,
             "projector": self.projector_kind,
             "image_positions": self.image_positions,
+            "image_merge": self.image_merge,
             "token_ids": self.token_ids,
         }
 
