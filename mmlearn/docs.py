@@ -653,5 +653,7 @@ def build_site(
     for m in warned.messages:
         print(f"warning: {m}")
     if not quiet:
-        print(f"built {len(pages)} pages into {out} in {time.perf_counter() - t0:.1f} s")
+        here = Path.cwd().resolve()
+        shown = out.relative_to(here) if out.is_relative_to(here) else out  # as the user typed it, if inside
+        print(f"built {len(pages)} pages into {shown} in {time.perf_counter() - t0:.1f} s")
     return out / "index.html"

@@ -20,7 +20,7 @@ from ..data.synthetic import DIGIT_WORDS, spoken_phrases
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, mfcc, pad_or_trim
 from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..represent.fusion import ConcatFusion
-from ..train import RunConfig, Task, resolve_settings, fit_model, fit_verbosity, plot_history
+from ..train import RunConfig, Task, resolve_settings, fit_model, plot_history
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
@@ -410,6 +410,18 @@ def save_figures(
     return paths
 
 # %% ../../nbs/07_apps.digits.ipynb #972ca85e
+def _probabilities(
+    model: keras.Model,  # a digit model (trained or reloaded)
+    clips: np.ndarray,  # (n, CLIP_SAMPLES) waveforms
+    batch_size: int = 256,  # clips per call
+) -> np.ndarray:
+    "The model's (n, 10) digit probabilities, by calling it batch by batch."
+    # model.predict traces a compiled function for each new model (every run and every reload here), and
+    # each model predicts only a few batches: called directly, nothing is traced and it is as fast
+    batches = [model(clips[i : i + batch_size], training=False) for i in range(0, len(clips), batch_size)]
+    return np.concatenate([ops.convert_to_numpy(p) for p in batches])
+
+
 def train(
     # task "digits"; epochs (default 20), samples (default: all), seed, batch_size, learning_rate,
     # data/format, extra
@@ -449,8 +461,7 @@ def train(
         ["accuracy"],
         batch_size=s["batch_size"],
     )
-    # a bar in a terminal only
-    y_pred = model.predict(x_test, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1)
+    y_pred = _probabilities(model, x_test).argmax(-1)
     (run_dir / "task.json").write_text(
         json.dumps(
             {
@@ -506,10 +517,7 @@ def evaluate(
         extra["held_out_speaker"] = task["held_out_speaker"]
     _, test_recs = split_records(load_fsdd(fsdd_folder(config)), extra.get("held_out_speaker"))
     clips = load_clips(test_recs, task["sample_rate"], task["clip_samples"])[0]
-    return digit_metrics(
-        digit_labels(test_recs),
-        model.predict(clips, batch_size=256, verbose=int(fit_verbosity() == 1)).argmax(-1),
-    )
+    return digit_metrics(digit_labels(test_recs), _probabilities(model, clips).argmax(-1))
 
 
 def predict(
@@ -532,7 +540,7 @@ def predict(
     clips = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]
     ).astype(np.float32)
-    return [task["classes"][i] for i in load_digit_model(run_dir).predict(clips, verbose=0).argmax(-1)]
+    return [task["classes"][i] for i in _probabilities(load_digit_model(run_dir), clips).argmax(-1)]
 
 # %% ../../nbs/07_apps.digits.ipynb #8987514b
 TASK = Task(

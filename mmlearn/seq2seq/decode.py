@@ -32,6 +32,22 @@ def _compiled(model, key, make):
     return fns[key]
 
 
+def _traced_once(fn):
+    """`fn(inputs, *args)` compiled as a graph traced once per kind of input (its keys, dtypes and the
+    shapes after the batch dimension), for any batch size."""
+    graph, traced = tf.function(fn), {}
+
+    def call(inputs: dict, *args):
+        # the batch dimension is left open, so a new batch size reuses the graph instead of re-tracing it
+        spec = {k: tf.TensorSpec([None, *v.shape[1:]], v.dtype) for k, v in inputs.items()}
+        key = tuple(sorted((k, tuple(s.shape), s.dtype.name) for k, s in spec.items()))
+        if key not in traced:
+            traced[key] = graph.get_concrete_function(spec, *(tf.TensorSpec.from_tensor(a) for a in args))
+        return traced[key](inputs, *args)
+
+    return call
+
+
 def _check_positive(name, value, kind="integer"):
     "A ValueError naming `name` unless `value` is a positive integer (or number)."
     types = (int, np.integer) if kind == "integer" else (int, float, np.integer, np.floating)
@@ -93,12 +109,11 @@ def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention,
     # XLA draws stateless_categorical samples its own way: only greedy decoding compiles the whole loop
     decode = tf.function(decode, jit_compile=True) if xla and greedy else decode
 
-    @tf.function(reduce_retracing=True)  # batch sizes vary: trace a general shape after the first
     def run(inputs, temperature, top_k, seed):
         memory, mask = model.encode(inputs)
         return decode(memory, mask, temperature, top_k, seed)
 
-    return run
+    return _traced_once(run)
 
 
 def _run_stepwise(
@@ -242,11 +257,10 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla
     if xla:  # the whole search in XLA, compiled once per batch size
         search = tf.function(search, jit_compile=True)
 
-    @tf.function(reduce_retracing=True)  # batch sizes vary: trace a general shape after the first
     def run(inputs):
         return search(*model.encode(inputs))
 
-    return run
+    return _traced_once(run)
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #ca192a0e
 def beam_search(
