@@ -14,7 +14,6 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from ..core import as_list, progress, set_seed
 from ..data.formats import read_image
@@ -387,27 +386,21 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "task.json").write_text(json.dumps(task, indent=1))
     metrics, history, outputs, seconds = {}, {}, {}, 0.0
-    logger, level = tf.get_logger(), tf.get_logger().level
-    # three models trace three sets of functions; TensorFlow would warn of "retracing" one function
-    logger.setLevel("ERROR")
-    try:
-        for i, (name, mods) in enumerate(MODELS.items(), 1):
-            if not quiet:
-                print(
-                    f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
-                    f"{s['samples']} scenes",
-                    flush=True,
-                )
-            start = time.perf_counter()
-            model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
-            seconds += time.perf_counter() - start
-            history.update(
-                {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
+    for i, (name, mods) in enumerate(MODELS.items(), 1):
+        if not quiet:
+            print(
+                f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
+                f"{s['samples']} scenes",
+                flush=True,
             )
-            m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
-            metrics.update({k + _suffix(name): v for k, v in m.items()})
-    finally:
-        logger.setLevel(level)
+        start = time.perf_counter()
+        model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
+        seconds += time.perf_counter() - start
+        history.update(
+            {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
+        )
+        m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
+        metrics.update({k + _suffix(name): v for k, v in m.items()})
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
 
