@@ -66,7 +66,7 @@ MIXTURE = {
 }
 DEFAULTS = {
     "samples": 2 * sum(MIXTURE.values()),  # instruction records of the built-in tasks (as the mixture splits)
-    "epochs": 2,  # stage 3 passes over the instruction mixture
+    "epochs": 3,  # stage 3 passes over the instruction mixture
     "batch_size": 32,  # conversations per step (stages 2 and 3)
     "turns": 4,  # questions about one image or sound per training conversation (stage 3)
     "learning_rate": 2e-3,  # stage 3's peak AdamW step size
