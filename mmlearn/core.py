@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 # %% auto #0
-__all__ = ['set_seed', 'rng', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress']
+__all__ = ['set_seed', 'rng', 'fsdd_root', 'as_list', 'Record', 'DatasetError', 'progress', 'save_figure', 'close_figures']
 
 # %% ../nbs/00_core.ipynb #db1275cc
 def set_seed(
@@ -89,3 +89,25 @@ def progress(
     if disable is None:
         disable = bool(os.environ.get("MMLEARN_QUIET")) or (terminal_only and not sys.stderr.isatty())
     return tqdm(iterable, desc=desc, total=total, disable=disable, leave=False)
+
+# %% ../nbs/00_core.ipynb #a6423edb
+def save_figure(
+    fig,  # a matplotlib Figure
+    path: str | Path | None = None,  # write it here as a PNG (None: only lay it out)
+):
+    "Lay `fig` out tightly, save it as a PNG at 100 dpi when `path` is given, and return it."
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def close_figures(
+    *figures,  # matplotlib Figures already saved
+) -> None:
+    """Close figures saved into a run folder: a notebook would show them again, and a long run would pile them
+    up."""
+    import matplotlib.pyplot as plt
+
+    for fig in figures:
+        plt.close(fig)

@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, progress, set_seed
+from ..core import DatasetError, close_figures, progress, save_figure, set_seed
 from ..data.formats import FORMATS
 from ..data.synthetic import sound_events
 from ..preprocess.audio import clip_log_mels, load_audio
@@ -30,7 +30,7 @@ from mmlearn.seq2seq.model import (
 from ..seq2seq.decode import beam_search, greedy_decode
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import caption_metrics
-from .caption import note_unfinished
+from .caption import note_unfinished, plot_captions
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'AudioMemory',
@@ -305,10 +305,7 @@ def plot_attention(
     )
     bottom.set_yticks(np.arange(len(words)) + 0.5, words, fontsize=8)
     bottom.set(xlabel="seconds")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)
 
 
 def plot_samples(
@@ -319,40 +316,24 @@ def plot_samples(
     path: str | Path | None = None,  # save as PNG here
 ):
     "Spectrograms with the generated caption (green: exact match, red: not) and the canonical reference."
-    import matplotlib.pyplot as plt
 
-    n = len(log_mels)
-    cols = min(2, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 2.6 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, S, h, rs in zip(axes.flat, log_mels, hypotheses, references):
-        ok = standardize(h) in [standardize(r) for r in rs]
-        ax.imshow(
-            S.T,
-            origin="lower",
-            aspect="auto",
-            cmap="magma",
-            extent=(0, len(S) * seconds_per_frame, 0, S.shape[1]),
-        )
-        ax.set_title(textwrap.fill(h, 60), fontsize=8, color="green" if ok else "red")
-        ax.text(
-            0.0, -0.04, "reference: " + textwrap.fill(rs[0], 60), transform=ax.transAxes, fontsize=7, va="top"
-        )
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    def draw(ax, log_mel):
+        extent = (0, len(log_mel) * seconds_per_frame, 0, log_mel.shape[1])
+        ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=extent)
+
+    return plot_captions(
+        log_mels,
+        hypotheses,
+        references,
+        draw,
+        cols=2,
+        panel=(6.5, 2.6),
+        width=60,
+        show_reference=True,
+        path=path,
+    )
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #badd1cd8
-def _close(*figures):
-    import matplotlib.pyplot as plt
-
-    for f in figures:
-        plt.close(f)
-
-
 def _scale(log_mel: np.ndarray, task: dict) -> np.ndarray:
     return ((log_mel - task["mean"]) / task["std"]).astype(np.float32)
 
@@ -410,7 +391,7 @@ def train(
         jit_compile=False,
     )
     # saved, not shown: the notebook displays the PNGs
-    _close(plot_history(history, run_dir / "training_curves.png"))
+    close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
     nn = nearest_neighbour_captions(mfcc_means(db["train"]), caps["train"], mfcc_means(db["test"]))
     baselines = {
@@ -443,7 +424,7 @@ def _score(
         hop = task["features"]["hop_length"] / task["sample_rate"]
         # a clip with a long caption (most events)
         i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))
-        _close(
+        close_figures(
             plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
             plot_attention(
                 log_mel[i],

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import progress, set_seed
+from ..core import close_figures, progress, save_figure, set_seed
 from ..data.formats import FORMATS, read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -31,8 +31,8 @@ from ..evaluate import caption_metrics
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished', 'generate_captions',
-           'train', 'evaluate', 'predict', 'plot_samples', 'caption_attention', 'attention_overlay', 'explain_caption',
-           'plot_attention']
+           'train', 'evaluate', 'predict', 'plot_captions', 'plot_samples', 'caption_attention', 'attention_overlay',
+           'explain_caption', 'plot_attention']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(
@@ -208,7 +208,7 @@ def train(
         final_fraction=0.02,  # anneal: the last epochs polish
         jit_compile=False,
     )
-    _close(plot_history(history, run_dir / "training_curves.png"))
+    close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
 
@@ -224,18 +224,12 @@ def _score(model, vocab, test, length, run_dir=None) -> dict:
     hyps = generate_captions(model, images, vocab, length)
     # figures for the run folder: sample captions, and where the decoder looked for each word of one
     if run_dir is not None:
-        _close(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))
+        close_figures(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))
         words, attention = explain_caption(model, vocab, images[0], length)
-        _close(plot_attention(images[0], words, attention[-1].mean(0), Path(run_dir) / "attention.png"))
+        close_figures(
+            plot_attention(images[0], words, attention[-1].mean(0), Path(run_dir) / "attention.png")
+        )
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
-
-
-def _close(fig):
-    """Close a figure saved into the run folder (a notebook would show it again; a long run would pile them
-    up)."""
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
 
 
 def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
@@ -285,6 +279,36 @@ TASK = Task(
 )
 
 # %% ../../nbs/07_apps.caption.ipynb #282de7f4
+def plot_captions(
+    items,  # what each panel shows: images, spectrograms, ...
+    hypotheses: list,  # the generated caption of each item
+    references: list,  # each item's reference list
+    draw,  # draw(ax, item): puts one item on a matplotlib axis
+    cols: int = 4,  # panels per row
+    panel: tuple = (3.2, 3.0),  # inches per panel: (width, height)
+    width: int = 28,  # characters per line of a caption
+    show_reference: bool = False,  # also write the first reference under each panel
+    path: str | Path | None = None,  # save as PNG here
+):
+    "A grid of items, each titled with its generated caption: green when it equals a reference, red when not."
+    import matplotlib.pyplot as plt
+
+    n = len(items)
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, item, h, rs in zip(axes.flat, items, hypotheses, references):
+        ok = standardize(h) in [standardize(r) for r in rs]
+        draw(ax, item)
+        ax.set_title(textwrap.fill(h, width), fontsize=8, color="green" if ok else "red")
+        if show_reference:
+            reference = "reference: " + textwrap.fill(rs[0], width)
+            ax.text(0.0, -0.04, reference, transform=ax.transAxes, fontsize=7, va="top")
+    return save_figure(fig, path)
+
+
 def plot_samples(
     images: np.ndarray,  # uint8 (N,H,W,3)
     hypotheses: list,  # generated captions
@@ -292,22 +316,7 @@ def plot_samples(
     path: str | Path | None = None,  # save as PNG here
 ):
     "A grid of images with the generated caption (green: exact match, red: not)."
-    import matplotlib.pyplot as plt
-
-    n = len(images)
-    cols = min(4, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 3.0 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, img, h, rs in zip(axes.flat, images, hypotheses, references):
-        ok = standardize(h) in [standardize(r) for r in rs]
-        ax.imshow(img)
-        ax.set_title(textwrap.fill(h, 28), fontsize=8, color="green" if ok else "red")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return plot_captions(images, hypotheses, references, lambda ax, image: ax.imshow(image), path=path)
 
 # %% ../../nbs/07_apps.caption.ipynb #c1a70002
 def caption_attention(
@@ -402,7 +411,4 @@ def plot_attention(
     for ax, word, a in zip(axes.flat[1:], words, attention):
         ax.imshow(attention_overlay(image, a))
         ax.set_title(word, fontsize=9)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)

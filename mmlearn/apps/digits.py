@@ -14,7 +14,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..core import DatasetError, fsdd_root, rng, set_seed
+from ..core import DatasetError, close_figures, fsdd_root, rng, save_figure, set_seed
 from ..data.formats import load_fsdd, write_wav
 from ..data.synthetic import DIGIT_WORDS, spoken_phrases
 from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, mfcc, pad_or_trim
@@ -197,10 +197,7 @@ def plot_log_mels(
         ax.axis("on")
         ax.set_xlabel("s", fontsize=7)
         ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)
 
 # %% ../../nbs/07_apps.digits.ipynb #95fa470f
 def mfcc_statistics(
@@ -359,10 +356,7 @@ def plot_speaker_accuracy(
     for i, a in enumerate(accs):
         ax.text(i, a + 0.01, f"{a:.2f}", ha="center", fontsize=8)
     ax.tick_params(axis="x", rotation=30)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)
 
 
 def save_figures(
@@ -374,7 +368,6 @@ def save_figures(
 ) -> list[Path]:
     """training_curves.png, confusion_matrix.png, per_speaker_accuracy.png and sample_predictions.png in
     `run_dir`."""
-    import matplotlib.pyplot as plt
 
     y_true = digit_labels(test)
     paths = [
@@ -389,9 +382,7 @@ def save_figures(
     figs = [plot_history(history, paths[0])]
     ax = plot_confusion_matrix(confusion_matrix(y_true, y_pred, labels=list(range(10))), DIGIT_WORDS)
     ax.set_title("spoken digits: test confusion matrix")
-    ax.figure.tight_layout()
-    ax.figure.savefig(paths[1], dpi=100)
-    figs.append(ax.figure)
+    figs.append(save_figure(ax.figure, paths[1]))
     figs.append(plot_speaker_accuracy([r.meta["speaker"] for r in test], y_true, y_pred, paths[2]))
     show = rng(0).permutation(len(test))[:10]
     figs.append(
@@ -405,8 +396,7 @@ def save_figures(
             paths[3],
         )
     )
-    for f in figs:
-        plt.close(f)
+    close_figures(*figs)
     return paths
 
 # %% ../../nbs/07_apps.digits.ipynb #972ca85e

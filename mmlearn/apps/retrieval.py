@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core import DatasetError, set_seed
+from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
 from ..data.formats import FORMATS, read_image
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..core import as_list, progress, set_seed
+from ..core import as_list, close_figures, progress, save_figure, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import LAYOUTS, SyntheticSet, object_phrase, shapes_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -188,10 +188,7 @@ def plot_summaries(
                 0, y, line, va="top", fontsize=8, color=colour, family="monospace", transform=ax_txt.transAxes
             )
             y -= 0.13 * (line.count("\n") + 1) + 0.03
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)
 
 # %% ../../nbs/07_apps.summarize.ipynb #ef97322b
 def description_sentences(
@@ -463,15 +460,11 @@ def plot_ablation(
         title="held-out scores: both modalities vs one",
     )
     ax.legend(fontsize=7, loc="upper right", ncol=3)
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)
 
 
 def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, metrics: dict) -> None:
     "training_curves.png, sample_predictions.png and ablation.png in the run folder."
-    import matplotlib.pyplot as plt
 
     figs = [
         plot_history(history, run_dir / "training_curves.png"),
@@ -484,8 +477,7 @@ def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, me
             run_dir / "sample_predictions.png",
         ),
     ]
-    for f in figs:
-        plt.close(f)
+    close_figures(*figs)
 
 
 def _task(run_dir: Path) -> dict:

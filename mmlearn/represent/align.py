@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import math
 
-# the next three imports and Vocabulary, standardize below: for the cells 07_apps.retrieval exports here
+# for the cells 07_apps.retrieval exports here: the next three imports, save_figure, Vocabulary and
+# standardize
 from collections import Counter  # noqa: F401
 from dataclasses import dataclass  # noqa: F401
 from itertools import combinations
@@ -17,6 +18,7 @@ import numpy as np
 import keras
 from keras import ops
 
+from ..core import save_figure  # noqa: F401
 from .encoders import ProjectionHead
 from ..preprocess.text import Vocabulary, standardize  # noqa: F401
 from .fusion import check_modalities, encoder_features
@@ -522,10 +524,7 @@ def plot_shared_space(
         plt.Line2D([], [], ls="", marker="o", color=cmap(i % cmap.N), label=n) for i, n in enumerate(names)
     ]
     axes[0, 1].legend(handles=handles, fontsize=7, loc="best", title="concept")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
+    return save_figure(fig, path)
 
 # %% ../../nbs/07_apps.retrieval.ipynb #4382e9b1
 def caption_concepts(
