@@ -56,6 +56,8 @@ def test_lora_adapts_a_saved_assistant_and_the_run_reloads_in_safe_mode(base_and
     # the adapters are folded into the kernels: the file holds a plain assistant, no LoRA weights
     import keras
 
+    from mmlearn.llm import multimodal  # noqa: F401  (registers MultimodalLM and its layers for loading)
+
     model = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
     assert not [w.path for w in model.weights if "lora" in w.path]
     assert not any(layer.lora_enabled for block in model.lm.blocks for layer in (block.attn.qkv, block.ffn.w2))
