@@ -144,6 +144,10 @@ def run_config(args) -> "RunConfig":
             values[key] = value
         else:
             extra[key] = value
+    # the assistant's --from RUN_DIR and --lora RANK are its settings from_run and lora
+    for key, value in (("from_run", getattr(args, "from_run", None)), ("lora", getattr(args, "lora", None))):
+        if value is not None:
+            extra[key] = value
     return RunConfig(
         task=args.task,
         seed=args.seed,
@@ -159,8 +163,10 @@ def check_from(
     task: str,  # the --task being trained
     source: str | None,  # --from: the run to continue from (None: train from scratch)
     lora: int | None,  # --lora: the adapters' rank (None: none)
+    out: str | Path | None = None,  # the new run's folder (refused when it is the --from run)
 ) -> None:
-    "Refuse `--lora` without `--from`, and `--from` for a task other than the assistant, before TF loads."
+    """Refuse `--lora` without `--from`, `--from` for another task or a folder that is not a finished
+    assistant run, before TF loads."""
     if lora is not None and source is None:
         raise ValueError(
             f"--lora {lora} adapts a saved model with rank-{lora} adapters: "
@@ -173,12 +179,26 @@ def check_from(
             f"--from continues a saved assistant run; --task {task} trains from scratch "
             "(use --task assistant, or leave out --from)"
         )
-    if not Path(source).is_dir():
+    folder = Path(source)
+    if not folder.is_dir():
         raise FileNotFoundError(f"--from {source}: run folder does not exist")
-    raise ValueError(
-        f"--from {source}: continuing or adapting a saved assistant is not implemented yet; "
-        "train without --from"
-    )
+    if not (folder / "config.json").is_file():
+        raise FileNotFoundError(
+            f"--from {source} is not a run folder: config.json is missing (train one with mmlearn train)"
+        )
+    try:
+        trained = json.loads((folder / "config.json").read_text()).get("task")
+    except (json.JSONDecodeError, AttributeError):
+        raise ValueError(f"--from {source}: config.json is not a run configuration") from None
+    if trained != "assistant":
+        raise ValueError(
+            f"--from {source} is a run of the {trained!r} task; expected an assistant run "
+            "(mmlearn train --task assistant)"
+        )
+    if not (folder / "model.keras").is_file():
+        raise FileNotFoundError(f"--from {source} has no model.keras: the run did not finish")
+    if out is not None and Path(out).resolve() == folder.resolve():
+        raise ValueError(f"--out {out} is the run --from names: choose another folder for the new run")
 
 
 def run_folder(
@@ -197,8 +217,8 @@ def run_folder(
 
 
 def _train(args) -> None:
-    check_from(args.task, args.from_run, args.lora)
     run_dir = run_folder(args.out, args.task)  # before anything loads: a wrong --out costs nothing
+    check_from(args.task, args.from_run, args.lora, run_dir)
     check_data(args.data, args.format)  # before TensorFlow loads: a typo costs a second, not ten
     import_tensorflow_quietly()
     from mmlearn.tasks import run
@@ -310,7 +330,7 @@ def _add_run_commands(sub) -> None:
         "--from",
         dest="from_run",
         metavar="RUN_DIR",
-        help="assistant: continue from the model of this finished run (not implemented yet)",
+        help="assistant: continue from the model of this finished run (fine-tune it, or adapt it: --lora)",
     )
     t.add_argument(
         "--lora",

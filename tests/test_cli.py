@@ -459,7 +459,7 @@ def test_chat_bad_input_is_one_line_and_exit_2(assistant_run, tmp_path, args, me
             ["train", "--task", "caption", "--from", "{tmp}/unfinished"],
             "--from continues a saved assistant run",
         ),
-        (["train", "--task", "assistant", "--from", "{tmp}/unfinished"], "not implemented yet"),
+        (["train", "--task", "assistant", "--from", "{tmp}/unfinished"], "{tmp}/unfinished has no model.keras"),
         (
             ["train", "--lora", "0", "--from", "{tmp}/unfinished"],
             "argument --lora: must be a positive integer",

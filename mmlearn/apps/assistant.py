@@ -9,6 +9,7 @@ import json
 import resource
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import keras
@@ -40,6 +41,7 @@ from mmlearn.llm.multimodal import (
     prompt_ids,
     square_image,
 )
+from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
 from ..llm.pretrain import lm_windows, perplexity, token_stream
 from ..llm.tokenizer import BPETokenizer, text_corpus
 from ..preprocess.audio import load_audio
@@ -49,7 +51,7 @@ from ..train import RunConfig, Task, fit_verbosity, read_config, resolve_setting
 # %% auto #0
 __all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts',
            'assistant_data', 'assistant_metrics', 'text_perplexity', 'build_model', 'plot_stages', 'plot_answers',
-           'train', 'evaluate', 'Assistant', 'predict']
+           'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
 # records per task at samples = sum(MIXTURE.values()): data.synthetic's DEFAULT_MIXTURE with three times the
@@ -84,6 +86,9 @@ DEFAULTS = {
     "train_lm": 1,  # 1: stage 3 trains the language model too; 0: it stays frozen
     "pretrain": 1,  # 1: run stage 1; 0: start from a random language model (the ablation)
     "align": 1,  # 1: run stage 2; 0: skip it
+    "from_run": "",  # a finished assistant run to continue from (--from); "": train the three stages
+    "lora": 0,  # with from_run: the rank of LoRA adapters (--lora); 0: fine-tune every weight
+    "replay": 0.5,  # with from_run and a --data folder: built-in training records per folder question
 }
 IMAGE_SIZE = 64  # the side of the images the model reads (the built-in scenes'; a VQA folder's are resized)
 ALIGN_TASKS = ("image_caption", "audio_caption")  # stage 2 learns from captions
@@ -310,6 +315,8 @@ def train(
 ) -> dict:
     "Stage 1 (text), stage 2 (alignment), stage 3 (instructions), then the held-out metrics of every task."
     s, run_dir = _settings(config), Path(run_dir)
+    if s["from_run"]:
+        return fine_tune(config, run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     started = time.perf_counter()
@@ -431,7 +438,8 @@ def _load_model(run_dir: Path) -> MultimodalLM:
     path = Path(run_dir) / "model.keras"
     if not path.is_file():
         raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish")
-    return keras.saving.load_model(path, safe_mode=True)
+    # compile=False: answering needs no optimizer (a LoRA run's saved one covers only its adapters)
+    return keras.saving.load_model(path, safe_mode=True, compile=False)
 
 
 def evaluate(
@@ -439,9 +447,89 @@ def evaluate(
     config: RunConfig,  # its settings (data/format may point at another VQA folder)
 ) -> dict:
     "Reload the saved model, rebuild the same held-out records from the run's seed, and score them again."
-    model = _load_model(run_dir)
-    records, _ = assistant_data(config, _settings(config))
+    model, settings = _load_model(run_dir), _settings(config)
+    records, _ = (fine_tune_data if settings["from_run"] else assistant_data)(config, settings)
     return _score(model, instruction_splits(records))
+
+# %% ../../nbs/07_apps.assistant.ipynb #5a32b13b
+def fine_tune_data(
+    config: RunConfig,  # the run: seed, and data/format for a VQA folder
+    settings: dict,  # the resolved settings (replay, samples, digits)
+) -> tuple[list, list]:
+    "A continued run's records: a VQA folder's questions and replayed built-in records, or the mixture."
+    if config.format is None:
+        return assistant_data(config, settings)
+    if config.format != "vqa":
+        raise ValueError(
+            f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
+        )
+    root = Path(config.data)
+    train = _vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE)
+    test = _vqa_instructions(root, "val2014", "test", len({r.media_index for r in train}), IMAGE_SIZE)
+    replay = []
+    if round(settings["replay"] * len(train)) > 0:
+        mixture = instruction_mixture(mixture_counts(round(settings["replay"] * len(train)), 0), config.seed)
+        # the built-in scenes' indices after the folder's images: media are shared by (task, index)
+        shift = len({r.media_index for r in train + test})
+        replay = [replace(r, media_index=r.media_index + shift) for r in mixture if r.split == "train"]
+    notes = [
+        f"image questions from the VQA folder {root.name}: {len(train)} to train (train2014), {len(test)} to "
+        f"test (val2014); {len(replay)} built-in training records replayed (replay={settings['replay']:g})"
+    ]
+    return train + test + replay, notes
+
+
+def fine_tune(
+    config: RunConfig,  # the run's settings: from_run, lora, and the data
+    run_dir: Path,  # where model.keras, assistant.json and the figures go
+) -> dict:
+    "Continue a saved assistant: LoRA adapters (lora > 0) or every weight, then its held-out metrics."
+    s, run_dir = _settings(config), Path(run_dir)
+    source, rank = Path(s["from_run"]), s["lora"]
+    if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
+        raise ValueError(f"lora={rank!r}: expected a LoRA rank >= 1, or 0 to fine-tune every weight")
+    if run_dir.resolve() == source.resolve():
+        raise ValueError(f"--out {run_dir} is the run --from names: choose another folder for the new run")
+    model = _load_model(source)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(config.seed)
+    started = time.perf_counter()
+    records, notes = fine_tune_data(config, s)
+    split = instruction_splits(records)
+    data = conversations(model, split["train"], s["turns"])
+    seconds = {"data": time.perf_counter() - started}
+    begin, verbose = time.perf_counter(), fit_verbosity()
+    args = (s["epochs"], s["batch_size"], s["learning_rate"], config.seed + 1)
+    if rank:
+        counts = enable_lora(model, rank)
+        history = fit_adapters(model, data, *args, verbose=verbose)
+        name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections)"
+    else:
+        history = fit_stage(model, data, s["epochs"], True, *args[1:], verbose=verbose)
+        counts, name = trained_parameters(model), "fine-tuning (every weight)"
+    seconds["fine_tune"] = time.perf_counter() - begin
+    print(_stage_line(name, history, seconds["fine_tune"]), flush=True)
+    notes.insert(
+        0, f"continued from {source.name}: {counts['trained']:,} of {counts['total']:,} parameters trained"
+    )
+    train_seconds = time.perf_counter() - started
+    model.save(run_dir / "model.keras")
+    plot_stages({name: history.history}, run_dir / "training_curves.png")
+    begin = time.perf_counter()
+    metrics = _score(model, split, run_dir)
+    seconds["evaluate"] = time.perf_counter() - begin
+    metrics.update({f"{k}_seconds": v for k, v in seconds.items()})
+    metrics.update(
+        lora_rank=float(rank),
+        trained_parameters=float(counts["trained"]),
+        trained_fraction=counts["fraction"],
+        train_seconds=train_seconds,
+        samples=float(len(split["train"])),
+    )
+    info = {"notes": notes, "from_run": str(source), "lora": rank, "seconds": seconds, "settings": s}
+    info["records"] = {k: len(v) for k, v in split.items()}
+    (run_dir / "assistant.json").write_text(json.dumps(info, indent=2))
+    return metrics
 
 # %% ../../nbs/07_apps.assistant.ipynb #adb9c121
 class Assistant:

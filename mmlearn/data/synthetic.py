@@ -23,14 +23,15 @@ __all__ = ['COLORS', 'SHAPES', 'SIZES', 'MEDIUM_RADIUS', 'LAYOUTS', 'VOCABULARIE
            'LOUDNESS', 'EVENT_GAP', 'EVENT_MARGIN', 'EVENT_RAMP', 'SPEECH_VOICES', 'DIGIT_WORDS', 'PHRASE_KINDS',
            'COMMAND_WORDS', 'DESCRIPTION_WORDS', 'SENTIMENT_CLASSES', 'PROSODIES', 'SENTIMENT_RULE', 'SENTIMENT_VOICES',
            'SENTENCE_WORDS', 'IMAGE_TOKEN', 'AUDIO_TOKEN', 'ANSWER_TYPES', 'SPLITS', 'ORDINAL_WORDS', 'IMAGE_QUESTIONS',
-           'SOUND_QUESTIONS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE', 'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS',
-           'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence', 'scene_vocabulary', 'shape_mask', 'render_shapes',
-           'object_phrase', 'scene_captions', 'parse_scene_caption', 'shapes_scenes', 'event_waveforms',
-           'sound_captions', 'parse_sound_caption', 'sound_events', 'SpeechEngineError', 'ESpeakEngine',
-           'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text', 'spoken_phrases', 'sentiment_label',
-           'best_accuracy', 'sentiment_oracle', 'sentiment_sentence', 'sentiment_clips', 'handwritten_digits',
-           'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule', 'scene_questions', 'sound_questions',
-           'labelled_instructions', 'described_scenes', 'instruction_mixture', 'instruction_splits']
+           'SOUND_QUESTIONS', 'ADAPTATION_QUESTIONS', 'EDGE_WORDS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE',
+           'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS', 'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence',
+           'scene_vocabulary', 'shape_mask', 'render_shapes', 'object_phrase', 'scene_captions', 'parse_scene_caption',
+           'shapes_scenes', 'event_waveforms', 'sound_captions', 'parse_sound_caption', 'sound_events',
+           'SpeechEngineError', 'ESpeakEngine', 'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text',
+           'spoken_phrases', 'sentiment_label', 'best_accuracy', 'sentiment_oracle', 'sentiment_sentence',
+           'sentiment_clips', 'handwritten_digits', 'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule',
+           'scene_questions', 'sound_questions', 'labelled_instructions', 'described_scenes', 'instruction_mixture',
+           'instruction_splits']
 
 # %% ../../nbs/01_data.synthetic.ipynb #41d189e1
 def _check_count(n, name: str = "n") -> int:
@@ -1084,6 +1085,21 @@ SOUND_QUESTIONS = {  # question type -> phrasings; {ord} is an event's place in 
         "name the {ord} sound.",
     ],
 }
+# question kinds kept out of the default mixture and of heldout_rule: new tasks to adapt a trained assistant
+# to (the LoRA chapter); {end} names the first or last shape in reading order
+ADAPTATION_QUESTIONS = {
+    "edge_color": [
+        "what color is the {end} shape?",
+        "what colour is the {end} shape?",
+        "which color does the {end} shape have?",
+        "tell me the color of the {end} shape.",
+        "the {end} shape is what color?",
+    ]
+}
+EDGE_WORDS = {
+    "row": ("leftmost", "rightmost"),
+    "column": ("topmost", "bottommost"),
+}  # layout -> (first, last)
 INSTRUCTION_PROMPTS = {  # the other tasks: one question type each, several phrasings
     "image_caption": [
         "describe the image.",
@@ -1137,6 +1153,7 @@ ANSWER_TYPE = {
     "summarize": "other",
     "sentiment": "other",
     "digits": "number",
+    "edge_color": "other",
 }
 
 # %% ../../nbs/01_data.synthetic.ipynb #efc3e14f
@@ -1272,6 +1289,12 @@ def _ask_scene(
         word = objs[g.integers(len(objs))][key] if g.random() < 0.5 else words[g.integers(len(words))]
         things = f"{word} shapes" if key == "color" else f"{word}s"
         return {"things": things}, str(sum(o[key] == word for o in objs))
+    if qtype == "edge_color":  # the first or last shape in reading order (objects are stored in that order)
+        ends = [e for e in (0, 1) if ok([pair(objs[-e])])]  # objs[0] first, objs[-1] last
+        if not ends:
+            return None
+        e = ends[g.integers(len(ends))]
+        return {"end": EDGE_WORDS[layout][e]}, objs[-e]["color"]
     if qtype == "exists":
         return None  # exists questions are asked by _ask_exists, which keeps yes and no balanced
     if qtype == "size" and not voc["sizes"]:
@@ -1346,6 +1369,8 @@ def scene_questions(
     test_fraction: float = 0.2,  # share of the scenes whose questions are for testing only
     image_size: int = 64,  # side of the scenes made when `scenes` is None
     system: str | None = None,  # a system prompt for every record
+    # question types to ask (None: the six of IMAGE_QUESTIONS); ADAPTATION_QUESTIONS' kinds may be named too
+    kinds: list | None = None,
 ) -> list[Instruction]:
     "Questions about shapes scenes (colour, shape, count, size, position, existence), several phrasings."
 
@@ -1357,7 +1382,8 @@ def scene_questions(
     )
     heldout = heldout or heldout_rule()
     voc, held = scenes.meta["vocabulary"], set(heldout.image_pairs)
-    types = list(IMAGE_QUESTIONS)
+    table = {**IMAGE_QUESTIONS, **ADAPTATION_QUESTIONS}
+    types = list(IMAGE_QUESTIONS) if kinds is None else _check_choices(list(kinds), "kinds", list(table))
     # every question type equally often before fallbacks
     plan = g.permutation(np.resize(np.arange(len(types)), n))
     asked_so_far = np.zeros(len(types), int)
@@ -1379,12 +1405,21 @@ def scene_questions(
                 asked = _ask_scene(qtype, objs, layout, voc, g, held, want)
             if asked is not None:
                 break
+        if asked is None:  # every target the kinds can name is a held-out pair: a held-out question then
+            role = "heldout_combination"
+            asked = _ask_scene(qtype, objs, layout, voc, g, held, True)
+        if asked is None:
+            raise ValueError(
+                f"scene {i} gives no question of the kinds {types}: add kinds (count always can)"
+            )
         slots, answer = asked
         asked_so_far[t] += 1
         if qtype == "exists":
             yes_no[role] += 1 if answer == "yes" else -1
-        k = _phrasing(g, len(IMAGE_QUESTIONS[qtype]), heldout.phrasings["image_qa", qtype], role)
-        question = IMAGE_QUESTIONS[qtype][k].format(**slots)
+        # an adaptation kind holds out its last phrasing: heldout_rule's draws (and the mixture) stay the same
+        held_k = heldout.phrasings.get(("image_qa", qtype), len(table[qtype]) - 1)
+        k = _phrasing(g, len(table[qtype]), held_k, role)
+        question = table[qtype][k].format(**slots)
         out.append(
             Instruction(
                 "image_qa",
