@@ -4,7 +4,7 @@ import json
 import os
 import subprocess
 
-TIMEOUT = 900  # seconds on a quiet machine; minutes when other jobs share the two cores
+TIMEOUT = 1800  # about a minute on a quiet machine; over ten when other jobs load the two cores
 
 
 def mmlearn(*args):
