@@ -500,6 +500,37 @@ def _bench(args) -> None:
         print(f"wrote {args.json}")
 
 
+def _scale(args) -> None:
+    import_tensorflow_quietly()
+    from mmlearn.llm.scaling import format_scaling, plot_scaling, scaling_grid, scaling_plan, scaling_summary
+
+    sizes, budgets = scaling_plan(args.minutes)
+    out = None if args.out is None else Path(args.out)
+    if out is not None and out.exists() and not out.is_dir():
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    print(
+        f"training {len(sizes)} sizes (width {', '.join(str(s['dim']) for s in sizes)}) x "
+        f"{len(budgets)} token budgets ({', '.join(f'{b:,}' for b in budgets)}), one pass each",
+        flush=True,
+    )
+    started = time.perf_counter()
+    # XLA compiles each model for seconds: worth it only when its runs last longer than that
+    runs = scaling_grid(sizes, budgets, seed=args.seed, mode="xla" if args.minutes >= 1 else "graph")
+    train_seconds = time.perf_counter() - started
+    summary = {**scaling_summary(runs, rounds=args.rounds, seed=args.seed), "seconds": train_seconds}
+    print(format_scaling(summary))
+    print(f"{len(runs)} runs trained in {train_seconds:.0f} s (asked for about {args.minutes * 60:.0f} s)")
+    text = json.dumps(summary, indent=2)
+    if args.json:
+        Path(args.json).write_text(text)
+        print(f"wrote {args.json}")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "scaling.json").write_text(text)
+        plot_scaling(runs, summary["fit"]).savefig(out / "scaling.png", dpi=100)
+        print(f"wrote {out / 'scaling.json'} and {out / 'scaling.png'}")
+
+
 def _docs(args) -> None:
     from mmlearn.docs import build_readme, build_site
 
@@ -559,6 +590,22 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--json", help="also write the results to this JSON file")
     b.add_argument("--quick", action="store_true", help="fewer repeats and smaller sizes (a smoke run)")
     b.set_defaults(run=_bench)
+    s = sub.add_parser(
+        "scale",
+        help="train language models of several sizes on several amounts of text and fit L(N, D)",
+        epilog="example: mmlearn scale --minutes 5 --json scaling.json --out runs/scaling",
+    )
+    s.add_argument(
+        "--minutes",
+        type=_positive(float),
+        default=5.0,
+        help="about how long to train, on 2 quiet cores (default 5: the chapter's full grid)",
+    )
+    s.add_argument("--json", help="also write the runs, the fit and the held-out test to this JSON file")
+    s.add_argument("--out", help="a folder for scaling.json and the figure scaling.png")
+    s.add_argument("--rounds", type=_positive(int), default=100, help="bootstrap resamples (default 100)")
+    s.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    s.set_defaults(run=_scale)
     o = sub.add_parser(
         "docs",
         help="build the docs site and the README offline from the notebooks",
