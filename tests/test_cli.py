@@ -30,7 +30,7 @@ def mmlearn(*args, cwd=None, env=None):
 def test_help_lists_subcommands_with_examples():
     r = mmlearn("--help")
     assert r.returncode == 0
-    for cmd in ("train", "evaluate", "predict", "tasks", "chat", "data", "bench", "docs"):
+    for cmd in ("train", "evaluate", "predict", "tasks", "chat", "data", "bench", "scale", "docs"):
         assert cmd in r.stdout
         sub = mmlearn(cmd, "--help")
         assert sub.returncode == 0 and "example: mmlearn " + cmd in sub.stdout
