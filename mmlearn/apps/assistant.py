@@ -50,8 +50,8 @@ from ..train import RunConfig, Task, fit_verbosity, read_config, resolve_setting
 
 # %% auto #0
 __all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts',
-           'assistant_data', 'assistant_metrics', 'text_perplexity', 'build_model', 'plot_stages', 'plot_answers',
-           'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
+           'vqa_folder', 'assistant_data', 'assistant_metrics', 'text_perplexity', 'build_model', 'plot_stages',
+           'plot_answers', 'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
 # records per task at samples = sum(MIXTURE.values()): data.synthetic's DEFAULT_MIXTURE with three times the
@@ -149,6 +149,20 @@ def _vqa_instructions(root: Path, split: str, role: str, start: int, size: int) 
     return out
 
 
+def vqa_folder(
+    config: RunConfig,  # the run: data names the folder, format must be "vqa"
+) -> tuple[Path, list, list]:
+    "A VQA v2 folder's questions as instruction records: its root, train2014's (train) and val2014's (test)."
+    if config.format != "vqa":
+        raise ValueError(
+            f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
+        )
+    root = Path(config.data)
+    train = _vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE)
+    test = _vqa_instructions(root, "val2014", "test", len({r.media_index for r in train}), IMAGE_SIZE)
+    return root, train, test
+
+
 def assistant_data(
     config: RunConfig,  # the run: seed, and data/format for a VQA folder
     settings: dict,  # the resolved settings (samples, digits)
@@ -161,13 +175,7 @@ def assistant_data(
     n_digits = 0 if digits is None else min(settings["digits"], len(digits[0]))
     counts = mixture_counts(settings["samples"], n_digits)
     if config.format is not None:
-        if config.format != "vqa":
-            raise ValueError(
-                f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
-            )
-        root = Path(config.data)
-        train = _vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE)
-        test = _vqa_instructions(root, "val2014", "test", len({r.media_index for r in train}), IMAGE_SIZE)
+        root, train, test = vqa_folder(config)
         counts["image_qa"] = 0
         notes.append(
             f"image questions from the VQA folder {root.name}: {len(train)} to train (train2014), "
@@ -459,13 +467,7 @@ def fine_tune_data(
     "A continued run's records: a VQA folder's questions and replayed built-in records, or the mixture."
     if config.format is None:
         return assistant_data(config, settings)
-    if config.format != "vqa":
-        raise ValueError(
-            f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
-        )
-    root = Path(config.data)
-    train = _vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE)
-    test = _vqa_instructions(root, "val2014", "test", len({r.media_index for r in train}), IMAGE_SIZE)
+    root, train, test = vqa_folder(config)
     replay = []
     if round(settings["replay"] * len(train)) > 0:
         mixture = instruction_mixture(mixture_counts(round(settings["replay"] * len(train)), 0), config.seed)
