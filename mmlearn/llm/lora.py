@@ -11,9 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .multimodal import Conversations, MultimodalLM
-from .pretrain import MaskedLMLoss, pretrain_optimizer
-from ..seq2seq.model import MaskedTokenAccuracy
+from .multimodal import Conversations, MultimodalLM, fit_stage
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'lora_forward', 'LoRADense', 'lora_targets', 'frozen_layers', 'trained_parameters', 'enable_lora',
@@ -142,20 +140,4 @@ def fit_adapters(
     verbose: int = 0,  # Keras fit's verbosity
 ) -> keras.callbacks.History:
     "Stage 3 for an adapted model: compile and fit, keeping the trained weights as enable_lora chose them."
-    steps_per_epoch = -(-len(data) // batch_size)
-    pad_id = model.token_ids["<pad>"]
-    optimizer = pretrain_optimizer(epochs * steps_per_epoch, 0.0, peak_learning_rate=peak_learning_rate)
-    model.compile(
-        optimizer=optimizer,
-        loss=MaskedLMLoss(pad_id),
-        metrics=[MaskedTokenAccuracy(pad_id)],
-        jit_compile=False,
-    )
-    return model.fit(
-        data.dataset(batch_size, seed, repeat=True),
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        shuffle=False,
-        callbacks=list(callbacks),
-        verbose=verbose,
-    )
+    return fit_stage(model, data, epochs, None, batch_size, peak_learning_rate, seed, callbacks, verbose)

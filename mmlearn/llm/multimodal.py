@@ -508,13 +508,15 @@ def conversations(
 def compile_stage(
     model: MultimodalLM,  # the model to train
     total_steps: int,  # optimizer steps of the stage (for the schedule)
-    train_language_model: bool,  # False: stage 2 (language model frozen); True: stage 3
+    # False: stage 2 (language model frozen); True: stage 3; None: keep each weight's trainability (LoRA)
+    train_language_model: bool | None,
     peak_learning_rate: float = 2e-3,  # AdamW's peak step size
     weight_decay: float = 0.0,  # decoupled weight decay on matrices
 ) -> MultimodalLM:
     """Compile for one training stage: which weights learn, AdamW with warm-up and cosine, loss on answers
     only."""
-    model.lm.trainable = bool(train_language_model)
+    if train_language_model is not None:
+        model.lm.trainable = bool(train_language_model)
     pad_id = model.token_ids["<pad>"]
     optimizer = pretrain_optimizer(total_steps, weight_decay, peak_learning_rate=peak_learning_rate)
     model.compile(
@@ -530,7 +532,8 @@ def fit_stage(
     model: MultimodalLM,  # the model to train
     data: Conversations,  # what it learns from (conversations)
     epochs: int,  # passes over data
-    train_language_model: bool,  # False: stage 2 (alignment); True: stage 3 (instruction tuning)
+    # False: stage 2 (alignment); True: stage 3 (instruction tuning); None: as set (LoRA adapters)
+    train_language_model: bool | None,
     batch_size: int = 64,  # conversations per step
     peak_learning_rate: float = 2e-3,  # AdamW's peak step size
     seed: int = 0,  # the batches' seed
