@@ -3,6 +3,7 @@ import os
 from pathlib import Path
 
 import pytest
+from keras.src.saving import object_registration
 from nbdev.config import get_config
 from nbdev.test import test_nb as run_nb  # renamed so pytest does not collect it
 
@@ -15,8 +16,22 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 3, f"expected the pipeline notebooks under {NBS}"
 
 
+@pytest.fixture
+def keras_registry():
+    """nbdev runs a notebook in this process, and a notebook's `class` cells re-register their Keras classes under
+    the library's names: `keras.saving.load_model` in a later test on the same worker would then build the notebook's
+    class, not the library's. Restore the global registry after each notebook."""
+    objects = dict(object_registration.GLOBAL_CUSTOM_OBJECTS)
+    names = dict(object_registration.GLOBAL_CUSTOM_NAMES)
+    yield
+    object_registration.GLOBAL_CUSTOM_OBJECTS.clear()
+    object_registration.GLOBAL_CUSTOM_OBJECTS.update(objects)
+    object_registration.GLOBAL_CUSTOM_NAMES.clear()
+    object_registration.GLOBAL_CUSTOM_NAMES.update(names)
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook(nb, monkeypatch):
+def test_notebook(nb, monkeypatch, keras_registry):
     monkeypatch.setenv("IN_TEST", "1")
     monkeypatch.setenv("MMLEARN_QUIET", "1")
     monkeypatch.chdir(nb.parent)
