@@ -25,14 +25,17 @@ from mmlearn.llm.pretrain import (
 from .tokenizer import BPETokenizer
 from ..preprocess.audio import clip_log_mels, resample
 from ..preprocess.image import resize_images
-from ..represent.encoders import AudioEncoder, ImageEncoder
+from ..preprocess.text import Vocabulary
+from ..represent.align import CaptionedItems, ContrastiveAligner, training_pairs
+from ..represent.encoders import AudioEncoder, ImageEncoder, TextEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM',
-           'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining',
-           'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids',
-           'generate_answer_ids', 'answer_records']
+__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector',
+           'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence',
+           'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations',
+           'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records',
+           'contrastive_pretraining']
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #ae3a366c
 SAMPLE_RATE = 16000  # Hz: every sound is resampled to this rate (FSDD's 8 kHz recordings too)
@@ -613,3 +616,55 @@ def answer_records(
         for i, tokens in zip(rows, out.tokens):
             answers[i] = model.tokenizer.decode([t for t in tokens if t != end]).strip()
     return answers
+
+# %% ../../nbs/04e_llm.multimodal.ipynb #8362aec0
+CONTRASTIVE_TASKS = {
+    "image": "image_caption",
+    "audio": "audio_caption",
+}  # modality: the captions it learns from
+
+
+def contrastive_pretraining(
+    model: MultimodalLM,  # its image and audio encoders are trained in place
+    records: Sequence,  # Instructions; those of the CONTRASTIVE_TASKS are used, the rest ignored
+    epochs: int = 3,  # passes over each modality's captions
+    batch_size: int = 128,  # pairs per step: each caption's negatives are the other batch_size - 1
+    learning_rate: float = 2e-3,  # Adam's first step size, decayed to 0 by a cosine
+    text_dim: int = 64,  # width of the throwaway text encoder and of the shared space
+    verbose: int | str = 0,  # Keras fit's verbosity
+) -> dict:
+    """Stage 0 (CLIP, CLAP): each encoder trained by InfoNCE against a throwaway text encoder on its
+    modality's captions; {modality: History}."""
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise ValueError(f"contrastive_pretraining: epochs must be a whole number >= 1, got {epochs!r}")
+    histories = {}
+    for modality, task in CONTRASTIVE_TASKS.items():
+        captioned = [r for r in records if r.task == task]
+        if len(captioned) < 2:
+            continue  # InfoNCE needs negatives: nothing to learn from for this modality
+        images, audio, image_rows, audio_rows = media_arrays(captioned, model.image_size)
+        inputs = images[image_rows].astype("float32") / 255.0 if modality == "image" else audio[audio_rows]
+        items = CaptionedItems(
+            inputs, [[r.answer] for r in captioned], [str(r.media_index) for r in captioned]
+        )
+        vocab = Vocabulary.build(items.canonical, specials=())
+        encoder = model.image_encoder if modality == "image" else model.audio_encoder
+        aligner = ContrastiveAligner(
+            {"text": TextEncoder(len(vocab), text_dim), modality: encoder},
+            dim=text_dim,
+            name=f"{modality}_clip",
+        )
+        aligner({"text": np.ones((1, 2), "int32"), modality: inputs[:1]})
+        x, labels = training_pairs(items, vocab, modality)
+        steps = -(-len(labels) // batch_size)
+        schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)
+        aligner.compile(keras.optimizers.Adam(schedule))
+        histories[modality] = aligner.fit(
+            x, labels, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=verbose
+        )
+    if not histories:
+        raise ValueError(
+            "contrastive_pretraining: no image_caption or audio_caption records with at least 2 captions; "
+            "stage 0 learns from captions"
+        )
+    return histories
