@@ -14,7 +14,7 @@ def mmlearn(*args):
 
 def test_scale_trains_a_tiny_grid_and_reports_the_fit(tmp_path):
     out = tmp_path / "fit.json"
-    r = mmlearn("scale", "--minutes", "0.002", "--rounds", "5", "--json", out, "--out", tmp_path / "run")
+    r = mmlearn("scale", "--minutes", "0.001", "--rounds", "5", "--json", out, "--out", tmp_path / "run")
     assert r.returncode == 0, r.stderr
     for key in ("E", "A", "B", "alpha", "beta", "compute-optimal", "held-out test"):
         assert key in r.stdout, r.stdout
