@@ -11,22 +11,21 @@ from pathlib import Path
 import numpy as np
 
 from ..core import DatasetError, set_seed
-from ..data.formats import FORMATS
+from ..data.formats import FORMATS, split_masks
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
 from ..represent.encoders import AudioEncoder, TextEncoder
-from ..represent.align import CaptionedItems, ContrastiveAligner, caption_concepts
-from ..train import RunConfig, Task, resolve_settings
-from ..evaluate import retrieval_metrics
-from mmlearn.apps.retrieval import (
-    fit_and_index,
+from mmlearn.represent.align import (
+    CaptionedItems,
+    ContrastiveAligner,
+    caption_concepts,
     load_index,
     ranking_lines,
-    reload_run,
-    retrieval_scores,
-    split_masks,
 )
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
+from ..evaluate import retrieval_metrics
+from .retrieval import retrieval_scores
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
