@@ -15,7 +15,6 @@ from typing import NamedTuple, Sequence
 import numpy as np
 
 from .core import save_figure  # noqa: F401
-from .preprocess.text import standardize  # noqa: F401
 
 # %% auto #0
 __all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_metrics', 'plot_captions', 'chance_recall_at_k', 'retrieval_report']
@@ -808,6 +807,9 @@ def plot_captions(
 ):
     "A grid of items, each titled with its generated caption: green when it equals a reference, red when not."
     import matplotlib.pyplot as plt
+
+    # evaluate's other metrics need no TensorFlow, standardize does
+    from mmlearn.preprocess.text import standardize
 
     n = len(items)
     cols = min(cols, n)

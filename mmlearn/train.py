@@ -37,7 +37,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'fit_aligner', 'fit_and_index', 'reload_run']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'fit_aligner', 'fit_and_index', 'reload_run', 'model_suffix', 'prefixed_history', 'read_task_file']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -857,3 +857,32 @@ def reload_run(
         Vocabulary(task["tokens"], specials=()),
         RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
     )
+
+# %% ../nbs/07_apps.sentiment.ipynb #15175c88
+def model_suffix(
+    name: str,  # a model of a run that trains several: "fused", or the modality it reads alone
+) -> str:
+    "The suffix of that model's metric keys: none for the fused model, '_text' etc. for an ablation."
+    return "" if name == "fused" else f"_{name}"
+
+
+def prefixed_history(
+    name: str,  # the model's name
+    history: dict,  # its keras History.history
+) -> dict:
+    "The history with the model's name in every key (loss -> text_loss, val_loss -> val_text_loss), to merge."
+    return {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in history.items()}
+
+
+def read_task_file(
+    run_dir: Path,  # a finished run folder
+    task: str,  # the task that wrote it
+) -> dict:
+    "The run's task.json, or an error that says which task's run the folder is not and how to make one."
+    p = Path(run_dir) / "task.json"
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a {task} run: task.json is missing (train one with `mmlearn train "
+            f"--task {task}`)"
+        )
+    return json.loads(p.read_text())

@@ -23,7 +23,7 @@ from mmlearn.seq2seq.model import (
     Seq2Seq,
     TransformerDecoder,
 )
-from ..seq2seq.decode import beam_search, greedy_decode, note_unfinished, plot_audio_attention
+from ..seq2seq.decode import decode_texts, greedy_decode, note_unfinished, plot_audio_attention
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions, plot_captions
 
@@ -134,23 +134,19 @@ def generate_captions(
         raise ValueError(
             f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}"
         )
-    out, att = [], []
+    x = {"audio": np.asarray(features, np.float32)}
+    if not return_attention:
+        args = (max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning")
+        return decode_texts(model, x, vocab, *args)
+    out, att, opts = [], [], dict(start_token=vocab.start_id, end_token=vocab.end_id)
     for i in progress(range(0, len(features), batch_size), desc="captioning", terminal_only=True):
-        x, opts = (
-            {"audio": np.asarray(features[i : i + batch_size], np.float32)},
-            dict(start_token=vocab.start_id, end_token=vocab.end_id),
-        )
-        if return_attention:
-            ids, a = greedy_decode(model, x, max_length=max_length, return_attention=True, **opts)
-            att.append(a)
-        elif beam_width == 1:
-            ids = greedy_decode(model, x, max_length=max_length, **opts)
-        else:
-            ids = beam_search(model, x, beam_width=beam_width, max_length=max_length, **opts)[0]
+        batch = {"audio": x["audio"][i : i + batch_size]}
+        ids, a = greedy_decode(model, batch, max_length=max_length, return_attention=True, **opts)
+        att.append(a)
         for row in np.asarray(ids):
             text = vocab.decode(row)
             out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return (out, np.concatenate(att)) if return_attention else out
+    return out, np.concatenate(att)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #7f332855
 def plot_samples(

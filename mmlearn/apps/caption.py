@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..core import close_figures, progress, set_seed
+from ..core import close_figures, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import captioned_image_splits, resize_images, scale_pixels
@@ -25,9 +25,8 @@ from mmlearn.seq2seq.model import (
 )
 from mmlearn.seq2seq.decode import (
     attention_overlay,  # noqa: F401 (mmlearn.widgets imports it from here)
-    decode_ids,
+    decode_texts,
     explain_caption,
-    note_unfinished,
     plot_attention,
 )
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
@@ -110,14 +109,9 @@ def generate_captions(
     seed: int = 0,  # the sampling seed
     mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
 ) -> list[str]:
-    "Captions for `images`, decoded greedily, with beam search, or by sampling."
-    out = []
-    for i in progress(range(0, len(images), batch_size), desc="captioning", terminal_only=True):
-        x = {"image": scale_pixels(images[i : i + batch_size]).numpy()}
-        for row in decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i):
-            text = vocab.decode(row)
-            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return out
+    "Captions for `images`, decoded greedily, with beam search, or by sampling (`decode_texts`)."
+    args = (max_length, beam_width, batch_size, temperature, seed, mark_unfinished, "captioning")
+    return decode_texts(model, {"image": images}, vocab, *args)
 
 
 def train(

@@ -22,11 +22,9 @@ from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
     caption_concepts,
-    caption_relevance,
+    gallery_similarity,
     load_index,
-    model_inputs,
     ranking_lines,
-    text_ids,
 )
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
 from ..evaluate import retrieval_report
@@ -137,10 +135,6 @@ def build_retriever(
     return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
-def _queries(items: CaptionedItems, all_captions: bool) -> list:
-    return [c for refs in items.captions for c in refs] if all_captions else items.canonical
-
-
 def retrieval_scores(
     model: ContrastiveAligner,  # a trained aligner
     vocab: Vocabulary,  # its vocabulary
@@ -150,11 +144,7 @@ def retrieval_scores(
     all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     "Held-out metrics, and the similarity and relevance matrices they came from (texts x items)."
-    queries = _queries(items, all_captions)
-    sim = (
-        model.encode("text", text_ids(vocab, queries)) @ model.encode(modality, model_inputs(items.inputs)).T
-    )
-    relevant = caption_relevance(queries, items.captions)
+    sim, relevant = gallery_similarity(model, vocab, items, modality, all_captions)
     return retrieval_report(sim, relevant, prefixes), sim, relevant
 
 # %% ../../nbs/07_apps.retrieval.ipynb #388ff939

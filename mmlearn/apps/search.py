@@ -20,12 +20,12 @@ from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
     caption_concepts,
+    gallery_similarity,
     load_index,
     ranking_lines,
 )
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
-from ..evaluate import retrieval_metrics
-from .retrieval import retrieval_scores
+from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
@@ -174,7 +174,8 @@ def search_scores(
 ) -> dict:
     """Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the
     queries."""
-    metrics, sim, rel = retrieval_scores(model, vocab, items, "audio", ("t2a_", "a2t_"), all_captions)
+    sim, rel = gallery_similarity(model, vocab, items, "audio", all_captions)
+    metrics = retrieval_report(sim, rel, ("t2a_", "a2t_"))
     if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
         for src in dict.fromkeys(items.sources):
             rows = np.array(items.sources) == src

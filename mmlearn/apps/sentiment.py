@@ -27,7 +27,17 @@ from mmlearn.preprocess.audio import (
 )
 from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.fusion import ConcatFusion, GatedFusion
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    array_dataset,
+    fit_model,
+    model_suffix,
+    plot_history,
+    prefixed_history,
+    read_task_file,
+    resolve_settings,
+)
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
@@ -237,10 +247,6 @@ def _model_dir(run_dir: Path, name: str) -> Path:
     return Path(run_dir) if name == "fused" else Path(run_dir) / name
 
 
-def _suffix(name: str) -> str:
-    return "" if name == "fused" else f"_{name}"
-
-
 def train(
     config: RunConfig,  # the run's settings (config.extra: fusion, dim, test_samples, ...)
     run_dir: Path,  # where the models, task.json and figures go
@@ -294,11 +300,9 @@ def train(
             ["accuracy"],
             schedule="constant",
         )
-        history.update(
-            {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
-        )
+        history.update(prefixed_history(name, h))
         predictions[name] = _predict_ids(model, data["test"].inputs(mods))
-        metrics.update(sentiment_metrics(data["test"].labels, predictions[name], _suffix(name)))
+        metrics.update(sentiment_metrics(data["test"].labels, predictions[name], model_suffix(name)))
     _figures(run_dir, history, data["test"], predictions, s["sample_rate"])
     return {**metrics, "train_seconds": time.perf_counter() - start, "samples": float(len(data["train"]))}
 
@@ -318,18 +322,10 @@ def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: di
         plt.close(f)
 
 
-def _task(run_dir: Path) -> dict:
-    p = Path(run_dir) / "task.json"
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train "
-            "--task sentiment`)"
-        )
-    return json.loads(p.read_text())
-
-
 def _load(run_dir: Path, name: str) -> keras.Model:
-    return keras.saving.load_model(Path(run_dir) / _task(run_dir)["models"][name], safe_mode=True)
+    return keras.saving.load_model(
+        Path(run_dir) / read_task_file(run_dir, "sentiment")["models"][name], safe_mode=True
+    )
 
 
 def evaluate(
@@ -337,13 +333,13 @@ def evaluate(
     config: RunConfig,  # its settings (data/format may point at another MOSI folder)
 ) -> dict:
     "Reload the three saved models (safe mode) and recompute their held-out accuracy and macro F1."
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "sentiment")
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
     metrics = {}
     for name, mods in MODALITIES.items():
         metrics.update(
             sentiment_metrics(
-                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), _suffix(name)
+                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), model_suffix(name)
             )
         )
     return {**metrics, "samples": float(task["samples"])}
@@ -369,7 +365,7 @@ def predict(
             f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript "
             "per clip, in order"
         )
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "sentiment")
     waves = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
     ).astype(np.float32)

@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..core import as_list, close_figures, progress, save_figure, set_seed
+from ..core import as_list, close_figures, save_figure, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import SyntheticSet, summary_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -32,8 +32,18 @@ from mmlearn.seq2seq.model import (
     Seq2Seq,
     TransformerDecoder,
 )
-from ..seq2seq.decode import greedy_decode, note_unfinished
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from ..seq2seq.decode import decode_texts
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    array_dataset,
+    fit_model,
+    model_suffix,
+    plot_history,
+    prefixed_history,
+    read_task_file,
+    resolve_settings,
+)
 from ..evaluate import caption_metrics
 
 # %% auto #0
@@ -187,24 +197,16 @@ def generate_summaries(
     batch_size: int = 256,  # scenes decoded at once
     mark_unfinished: bool = False,  # `note_unfinished` on summaries cut at max_length
 ) -> list[str]:
-    "Greedy summaries, one per scene."
-    n, out = len(next(iter(inputs.values()))), []
-    for i in progress(range(0, n, batch_size), desc="summarizing", terminal_only=True):
-        x = {
-            k: (scale_pixels(v[i : i + batch_size]).numpy() if k == "image" else v[i : i + batch_size])
-            for k, v in inputs.items()
-        }
-        ids = greedy_decode(
-            model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id
-        )
-        for row in np.asarray(ids):
-            text = vocab.decode(row)
-            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return out
-
-
-def _suffix(name: str) -> str:
-    return "" if name == "fused" else f"_{name}"
+    "Greedy summaries, one per scene (`decode_texts`)."
+    return decode_texts(
+        model,
+        inputs,
+        vocab,
+        max_length,
+        batch_size=batch_size,
+        mark_unfinished=mark_unfinished,
+        desc="summarizing",
+    )
 
 
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
@@ -253,11 +255,9 @@ def train(
         start = time.perf_counter()
         model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
         seconds += time.perf_counter() - start
-        history.update(
-            {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
-        )
+        history.update(prefixed_history(name, h))
         m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
-        metrics.update({k + _suffix(name): v for k, v in m.items()})
+        metrics.update({k + model_suffix(name): v for k, v in m.items()})
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
 
@@ -308,7 +308,7 @@ def plot_ablation(
     fig, ax = plt.subplots(figsize=(7, 3))
     w = 0.8 / len(MODELS)
     for j, name in enumerate(MODELS):
-        vals = [metrics[k + _suffix(name)] for k in keys]
+        vals = [metrics[k + model_suffix(name)] for k in keys]
         bars = ax.bar(
             np.arange(len(keys)) + (j - 1) * w, vals, w, label=f"{name} ({' + '.join(MODELS[name])})"
         )
@@ -340,16 +340,6 @@ def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, me
     close_figures(*figs)
 
 
-def _task(run_dir: Path) -> dict:
-    p = Path(run_dir) / "task.json"
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} is not a summarize run: task.json is missing (train one with `mmlearn train "
-            "--task summarize`)"
-        )
-    return json.loads(p.read_text())
-
-
 def _load(run_dir: Path, name: str, task: dict) -> Seq2Seq:
     return keras.saving.load_model(Path(run_dir) / task["models"][name], safe_mode=True)
 
@@ -363,7 +353,7 @@ def evaluate(
     config: RunConfig,  # its settings (the seed picks the held-out scenes)
 ) -> dict:
     "Reload the three saved models (safe mode) and recompute their held-out metrics."
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "summarize")
     if config.data or config.format:
         summary_data(config)  # raises: built-in data only
     vocab, text_vocab = _vocabularies(task)
@@ -371,7 +361,7 @@ def evaluate(
     metrics = {}
     for name, mods in MODELS.items():
         m, _ = _score(_load(run_dir, name, task), mods, test, vocab, text_vocab, task)
-        metrics.update({k + _suffix(name): v for k, v in m.items()})
+        metrics.update({k + model_suffix(name): v for k, v in m.items()})
     return {**metrics, "samples": float(task["samples"])}
 
 
@@ -398,7 +388,7 @@ def predict(
     for i, t in enumerate(text, 1):
         if not isinstance(t, str) or not description_sentences(t):
             raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "summarize")
     vocab, text_vocab = _vocabularies(task)
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}

@@ -25,7 +25,7 @@ from ..preprocess.text import Vocabulary, standardize  # noqa: F401
 from .fusion import check_modalities, encoder_features
 
 # %% auto #0
-__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines']
+__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'gallery_similarity', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines']
 
 # %% ../../nbs/03_represent.align.ipynb #8eaa09ab
 def info_nce_loss(
@@ -375,6 +375,26 @@ class SearchIndex:
             self.model.encode(self.modality, model_inputs(items)) @ self.caption_embeddings.T, k
         )
         return [[(self.captions[j], s) for j, s in zip(i.tolist(), sc.tolist())] for i, sc in zip(idx, score)]
+
+# %% ../../nbs/07_apps.retrieval.ipynb #bd9f9714
+def _queries(items: CaptionedItems, all_captions: bool) -> list:
+    return [c for refs in items.captions for c in refs] if all_captions else items.canonical
+
+
+def gallery_similarity(
+    model: ContrastiveAligner,  # a trained aligner
+    vocab: Vocabulary,  # its vocabulary
+    items: CaptionedItems,  # the held-out gallery
+    modality: str = "image",  # the gallery's modality
+    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
+) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity, relevance), both texts x items: the caption queries' cosine similarities to the gallery
+    items, and which items answer each query."""
+    queries = _queries(items, all_captions)
+    sim = (
+        model.encode("text", text_ids(vocab, queries)) @ model.encode(modality, model_inputs(items.inputs)).T
+    )
+    return sim, caption_relevance(queries, items.captions)
 
 # %% ../../nbs/07_apps.retrieval.ipynb #43ec572a
 def _short(text: str, width: int = 34) -> str:

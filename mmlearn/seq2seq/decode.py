@@ -17,12 +17,12 @@ import keras
 
 from .model import MODALITIES, GRUDecoder, MultimodalMemory, Seq2Seq, TransformerDecoder
 
-from ..core import save_figure  # noqa: F401
+from ..core import progress, save_figure  # noqa: F401
 from ..preprocess.image import scale_pixels  # noqa: F401
 from ..preprocess.text import Vocabulary  # noqa: F401
 
 # %% auto #0
-__all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 'sequence_log_prob', 'sample_decode', 'benchmark_model', 'decode_benchmark', 'plot_audio_attention', 'note_unfinished', 'decode_ids', 'caption_attention', 'attention_overlay', 'explain_caption', 'plot_attention']
+__all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 'sequence_log_prob', 'sample_decode', 'benchmark_model', 'decode_benchmark', 'plot_audio_attention', 'note_unfinished', 'decode_ids', 'decode_texts', 'caption_attention', 'attention_overlay', 'explain_caption', 'plot_attention']
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #3cc0043b
 def _compiled(model, key, make):
@@ -501,6 +501,31 @@ def decode_ids(
         if beam_width == 1
         else beam_search(model, x, beam_width=beam_width, **kw)[0]
     )
+
+# %% ../../nbs/07_apps.caption.ipynb #284fd3da
+def decode_texts(
+    model,  # a trained Seq2Seq
+    inputs: dict,  # model inputs, one row per example: 'image' (uint8 or [0,1] floats), 'text', 'audio'
+    vocab,  # the output vocabulary, with <start> and <end>
+    max_length: int = 32,  # longest output (tokens)
+    beam_width: int = 1,  # 1: greedy; more: beam search
+    batch_size: int = 256,  # examples decoded at once
+    temperature: float | None = None,  # sample every token at this temperature instead (None: greedy or beam)
+    seed: int = 0,  # the sampling seed (each batch samples with seed + the index of its first example)
+    mark_unfinished: bool = False,  # `note_unfinished` on outputs cut at max_length
+    desc: str = "decoding",  # the progress bar's label
+) -> list[str]:
+    "One decoded text per example, batch by batch (`decode_ids`); images are scaled to [0, 1] floats first."
+    n, out = len(next(iter(inputs.values()))), []
+    for i in progress(range(0, n, batch_size), desc=desc, terminal_only=True):
+        x = {
+            k: (scale_pixels(v[i : i + batch_size]).numpy() if k == "image" else v[i : i + batch_size])
+            for k, v in inputs.items()
+        }
+        for row in decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i):
+            text = vocab.decode(row)
+            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
+    return out
 
 # %% ../../nbs/07_apps.caption.ipynb #c1a70002
 def caption_attention(
