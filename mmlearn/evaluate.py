@@ -7,13 +7,17 @@ from __future__ import annotations
 
 import math
 import re
+import textwrap  # noqa: F401
 from collections import Counter
+from pathlib import Path  # noqa: F401
 from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from .core import save_figure  # noqa: F401
+
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'caption_metrics', 'chance_recall_at_k', 'retrieval_report']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_metrics', 'plot_captions', 'chance_recall_at_k', 'retrieval_report']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -752,6 +756,28 @@ def vqa_accuracy(
         scores.append(vqa_score(humans, guess))
     return float(np.mean(scores))
 
+# %% ../nbs/07_apps.audio_caption.ipynb #4a07ba91
+def most_frequent_caption(
+    captions: list,  # reference lists of a training set; the first of each is canonical
+) -> str:
+    "The canonical caption that occurs most often (ties: the first seen)."
+    if not captions:
+        raise ValueError("captions: expected at least one reference list, got none")
+    return Counter(cs[0] for cs in captions).most_common(1)[0][0]
+
+# %% ../nbs/07_apps.audio_caption.ipynb #31cccc87
+def nearest_neighbour_captions(
+    train_keys: np.ndarray,  # (N, d) one vector per training clip
+    train_captions: list,  # their reference lists
+    keys: np.ndarray,  # (Q, d) one vector per query clip
+) -> list[str]:
+    """For each query, the canonical caption of the nearest training clip (Euclidean distance, features
+    standardised on the training set)."""
+    mu, sd = train_keys.mean(0), train_keys.std(0) + 1e-8
+    a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
+    dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
+    return [train_captions[i][0] for i in dist.argmin(1)]
+
 # %% ../nbs/07_apps.caption.ipynb #013aed90
 def caption_metrics(
     references: list,  # one list of reference captions per item
@@ -766,6 +792,39 @@ def caption_metrics(
     hyps = [standardize(h) if h.strip() else "" for h in hypotheses]
     exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
+
+# %% ../nbs/07_apps.caption.ipynb #282de7f4
+def plot_captions(
+    items,  # what each panel shows: images, spectrograms, ...
+    hypotheses: list,  # the generated caption of each item
+    references: list,  # each item's reference list
+    draw,  # draw(ax, item): puts one item on a matplotlib axis
+    cols: int = 4,  # panels per row
+    panel: tuple = (3.2, 3.0),  # inches per panel: (width, height)
+    width: int = 28,  # characters per line of a caption
+    show_reference: bool = False,  # also write the first reference under each panel
+    path: str | Path | None = None,  # save as PNG here
+):
+    "A grid of items, each titled with its generated caption: green when it equals a reference, red when not."
+    import matplotlib.pyplot as plt
+
+    # evaluate's other metrics need no TensorFlow, standardize does
+    from mmlearn.preprocess.text import standardize
+
+    n = len(items)
+    cols = min(cols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, item, h, rs in zip(axes.flat, items, hypotheses, references):
+        ok = standardize(h) in [standardize(r) for r in rs]
+        draw(ax, item)
+        ax.set_title(textwrap.fill(h, width), fontsize=8, color="green" if ok else "red")
+        if show_reference:
+            reference = "reference: " + textwrap.fill(rs[0], width)
+            ax.text(0.0, -0.04, reference, transform=ax.transAxes, fontsize=7, va="top")
+    return save_figure(fig, path)
 
 # %% ../nbs/07_apps.retrieval.ipynb #f074a0f3
 def chance_recall_at_k(

@@ -22,14 +22,22 @@ import numpy as np
 import tensorflow as tf
 
 from .core import set_seed
+from .preprocess.text import Vocabulary  # noqa: F401
+
+# for the contrastive fitting and indexing that 07_apps.retrieval exports here (retrieval and search share it)
+from mmlearn.represent.align import (  # noqa: F401
+    ContrastiveAligner,
+    SearchIndex,
+    embed_pairs,
+    plot_shared_space,
+    save_gallery,
+    save_index_figures,
+    shared_space_sample,
+    training_pairs,
+)
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config',
-           'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint',
-           'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model',
-           'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn',
-           'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark',
-           'enable_determinism']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'fit_aligner', 'fit_and_index', 'reload_run', 'model_suffix', 'prefixed_history', 'read_task_file']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -758,3 +766,123 @@ def enable_determinism(
     tf.config.experimental.enable_op_determinism()
     if seed is not None:
         set_seed(seed)
+
+# %% ../nbs/07_apps.retrieval.ipynb #f46303b5
+def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
+    "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
+    ds = tf.data.Dataset.from_tensor_slices((x, y))
+    if shuffle:
+        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
+
+    def scale(v):
+        return tf.cast(v, tf.float32) / 255.0 if v.dtype == tf.uint8 else v
+
+    return (
+        ds.batch(batch_size)
+        .map(lambda a, b: ({k: scale(v) for k, v in a.items()}, b))
+        .prefetch(tf.data.AUTOTUNE)
+    )
+
+
+def fit_aligner(
+    model: ContrastiveAligner,  # a built aligner
+    train: tuple,  # (inputs dict, labels) from training_pairs
+    val: tuple,  # the same for validation
+    # the run's settings: epochs, batch_size (each pair's negatives are the other batch_size - 1),
+    # learning_rate
+    settings: dict,
+    seed: int,  # the shuffle's seed
+    run_dir: Path,  # where the per-epoch model and the backup go
+) -> tuple[dict, float]:
+    """`fit_model` on the pairs (the aligner computes its own InfoNCE loss); returns the history and the
+    seconds it took."""
+    # validation batches have the training batch size: InfoNCE grows with the number of negatives
+    # (log N for a random guess)
+    batch = settings["batch_size"]
+    return fit_model(
+        model,
+        _dataset(*train, batch, True, seed),
+        _dataset(*val, batch, False, 0),
+        settings["epochs"],
+        settings["learning_rate"],
+        run_dir,
+    )
+
+# %% ../nbs/07_apps.retrieval.ipynb #fbcf5c4a
+def fit_and_index(
+    model: ContrastiveAligner,  # a built, untrained aligner
+    vocab: Vocabulary,  # its vocabulary
+    data: dict,  # {'train'|'val'|'test': CaptionedItems}
+    modality: str,  # the non-text modality: 'image' or 'audio'
+    concepts,  # CaptionedItems -> a concept name per item, for the shared-space colours
+    config: RunConfig,  # the run's configuration (data set: every caption is a training pair)
+    settings: dict,  # its settings: epochs, batch_size, learning_rate
+    run_dir: Path,  # where the model, gallery.npz and the figures go
+) -> tuple[SearchIndex, float]:
+    """Fit the aligner, draw its curves and its shared space before and after, index the held-out gallery with
+    its figures: (index, fit seconds)."""
+    every, shown = config.data is not None, shared_space_sample(data["test"], seed=config.seed)
+    before = embed_pairs(model, vocab, shown, modality)
+    history, seconds = fit_aligner(
+        model,
+        training_pairs(data["train"], vocab, modality, every),
+        training_pairs(data["val"], vocab, modality, every),
+        settings,
+        config.seed,
+        run_dir,
+    )
+    plot_history(history, run_dir / "training_curves.png")
+    plot_shared_space(
+        {"before training": before, "after training": embed_pairs(model, vocab, shown, modality)},
+        concepts(shown),
+        run_dir / "shared_space.png",
+    )
+    index = SearchIndex(model, vocab, data["test"], modality)
+    save_gallery(run_dir, index)
+    save_index_figures(run_dir, index, "image" if modality == "image" else "spectrogram")
+    return index, seconds
+
+# %% ../nbs/07_apps.retrieval.ipynb #77dfec5a
+def reload_run(
+    run_dir: Path,  # a finished retrieval or search run
+    config: RunConfig,  # the settings given now (data/format may point elsewhere)
+) -> tuple[dict, ContrastiveAligner, Vocabulary, RunConfig]:
+    """The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the
+    run's own data settings."""
+    task = json.loads((Path(run_dir) / "task.json").read_text())
+    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
+    return (
+        task,
+        model,
+        Vocabulary(task["tokens"], specials=()),
+        RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
+    )
+
+# %% ../nbs/07_apps.sentiment.ipynb #15175c88
+def model_suffix(
+    name: str,  # a model of a run that trains several: "fused", or the modality it reads alone
+) -> str:
+    "The suffix of that model's metric keys: none for the fused model, '_text' etc. for an ablation."
+    return "" if name == "fused" else f"_{name}"
+
+
+def prefixed_history(
+    name: str,  # the model's name
+    history: dict,  # its keras History.history
+) -> dict:
+    "The history with the model's name in every key (loss -> text_loss, val_loss -> val_text_loss), to merge."
+    return {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in history.items()}
+
+
+def read_task_file(
+    run_dir: Path,  # a finished run folder
+    task: str,  # the task that wrote it
+) -> dict:
+    "The run's task.json, or an error that says which task's run the folder is not and how to make one."
+    p = Path(run_dir) / "task.json"
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} is not a {task} run: task.json is missing (train one with `mmlearn train "
+            f"--task {task}`)"
+        )
+    return json.loads(p.read_text())

@@ -49,8 +49,9 @@ from .preprocess.audio import frame, load_audio, log_mel_spectrogram, mfcc, pad_
 from .represent.align import SearchIndex, plot_top_k
 from .apps import retrieval, search
 from .seq2seq.model import Seq2Seq
-from .apps.caption import attention_overlay, explain_caption
-from .apps.sentiment import MODALITIES, PROSODY_BAND, cached_sentiment_clips
+from .seq2seq.decode import attention_overlay, explain_caption
+from .apps.sentiment import MODALITIES, PROSODY_BAND
+from .data.synthetic import cached_sentiment_clips
 from .apps.assistant import Assistant
 from .llm.multimodal import CLIP_SECONDS
 

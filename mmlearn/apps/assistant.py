@@ -16,43 +16,33 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 
-from ..core import DatasetError, fsdd_root, progress, set_seed
-from ..data.formats import load_fsdd, load_vqa, read_image
-from mmlearn.data.synthetic import (
-    IMAGE_TOKEN,
-    AUDIO_TOKEN,
-    Instruction,
-    instruction_mixture,
-    instruction_splits,
-)
+from ..core import set_seed
+from ..data.formats import load_vqa, read_image
+from ..data.synthetic import IMAGE_TOKEN, Instruction, instruction_mixture, instruction_splits
 from ..evaluate import corpus_bleu, rouge_l, vqa_accuracy, vqa_normalize
 from mmlearn.llm.multimodal import (
-    LOG_MEL,
+    MultimodalChat,
     MultimodalLM,
-    audio_frames,
-    audio_frame_count,
     chat_ids,
     contrastive_pretraining,
     conversations,
     fit_stage,
-    generate_answer_ids,
     language_model_pretraining,
     answer_records,
     plot_sequence,
-    prompt_ids,
     square_image,
+    text_perplexity,
 )
 from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
-from ..llm.pretrain import lm_windows, perplexity, token_stream
 from ..llm.tokenizer import BPETokenizer, text_corpus
-from ..preprocess.audio import load_audio
+from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
 from ..train import RunConfig, Task, fit_verbosity, read_config, resolve_settings
 
 # %% auto #0
 __all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts',
-           'vqa_folder', 'assistant_data', 'assistant_metrics', 'text_perplexity', 'build_model', 'plot_stages',
-           'plot_answers', 'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
+           'vqa_folder', 'assistant_data', 'assistant_metrics', 'build_model', 'plot_stages', 'plot_answers', 'train',
+           'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
 # records per task at samples = sum(MIXTURE.values()): data.synthetic's DEFAULT_MIXTURE with three times the
@@ -111,20 +101,7 @@ def mixture_counts(
     counts = {t: max(1, round(k * samples / total)) if k else 0 for t, k in MIXTURE.items()}
     return {**counts, "digits": int(digits)}
 
-# %% ../../nbs/07_apps.assistant.ipynb #04126db6
-def _fsdd_digits(limit: int) -> tuple | None:
-    "(waveforms, labels, rate, is_test) of the FSDD recordings in MMLEARN_FSDD, or None without it."
-    root = fsdd_root()
-    if root is None or limit <= 0:
-        return None
-    records = load_fsdd(root)
-    waves = [load_audio(r.path, None)[0] for r in progress(records, "reading FSDD", terminal_only=True)]
-    rates = {load_audio(records[0].path, None)[1]}
-    labels = [int(r.label) for r in records]
-    is_test = np.array([r.meta["split"] == "test" for r in records])
-    return waves, labels, rates.pop(), is_test
-
-
+# %% ../../nbs/07_apps.assistant.ipynb #6db1a9f2
 def _vqa_instructions(root: Path, split: str, role: str, start: int, size: int) -> list:
     """The questions of one split of a VQA folder as Instructions (images resized to size); media_index from
     `start`."""
@@ -173,7 +150,7 @@ def assistant_data(
 ) -> tuple[list, list]:
     "The instruction records (train, test and held out) and notes on where each stage's data comes from."
     notes = []
-    digits = _fsdd_digits(settings["digits"])
+    digits = fsdd_waveforms(settings["digits"])
     if digits is None:
         notes.append("spoken digits left out: MMLEARN_FSDD does not name an FSDD folder")
     n_digits = 0 if digits is None else min(settings["digits"], len(digits[0]))
@@ -260,16 +237,7 @@ def _heldout_text(train_texts: list, seed: int, n: int = 3000) -> list:
     seen = set(train_texts)
     return [t for t in text_corpus(n, seed=seed + 1) if t not in seen]
 
-
-def text_perplexity(model: MultimodalLM, texts: list) -> float:
-    "Held-out perplexity of the language model on plain text (windows of 128 tokens)."
-    pad = model.token_ids["<pad>"]
-    x, y = lm_windows(
-        token_stream(texts, model.tokenizer), min(128, model.lm.max_length), pad, model.lm.max_length
-    )
-    return perplexity(model.lm, x, y, pad)
-
-
+# %% ../../nbs/07_apps.assistant.ipynb #047c9d8d
 def build_model(settings: dict, tokenizer: BPETokenizer) -> MultimodalLM:
     "The assistant's MultimodalLM at the run's sizes."
     lm = {"dim": settings["dim"], "layers": settings["layers"], "max_length": settings["context"]}
@@ -564,114 +532,14 @@ def fine_tune(
     (run_dir / "assistant.json").write_text(json.dumps(info, indent=2))
     return metrics
 
-# %% ../../nbs/07_apps.assistant.ipynb #adb9c121
-class Assistant:
-    "A trained assistant: ask it about an image, a sound, or text; stream the answer; see its attention."
-
-    def __init__(
-        self,
-        model: MultimodalLM,  # a trained model (e.g. Assistant.load(run_dir).model)
-        max_new_tokens: int = 48,  # the longest answer
-    ):
-        self.model, self.max_new_tokens = model, max_new_tokens
-        self.tokenizer = model.tokenizer
+# %% ../../nbs/07_apps.assistant.ipynb #adb9c122
+class Assistant(MultimodalChat):
+    "A trained assistant run as a chat: `MultimodalChat`, loaded from the run folder with its task checked."
 
     @classmethod
     def load(cls, run_dir) -> Assistant:
         "The assistant saved in a run folder of `mmlearn train --task assistant`."
         return cls(_load_model(Path(run_dir)))
-
-    def media(self, image=None, audio=None) -> tuple[np.ndarray, np.ndarray]:
-        """One image (a path or a uint8 array) and one sound (a WAV path) as the model's inputs; blanks where
-        absent."""
-        size = self.model.image_size
-        images = np.zeros((1, size, size, 3), np.uint8)
-        if image is not None:
-            pixels = read_image(image) if isinstance(image, (str, Path)) else np.asarray(image, np.uint8)
-            images = square_image(pixels, size)[None]
-        frames = np.zeros((1, audio_frame_count(), LOG_MEL["n_mels"]), np.float32)
-        if audio is not None:
-            wave, rate = load_audio(audio, None)
-            if not len(wave):
-                raise DatasetError(Path(audio), "no samples: expected a recording of at least one frame")
-            frames = audio_frames([wave], rate)
-        return images, frames
-
-    def prompt(self, question: str, image: bool = False, audio: bool = False) -> list[int]:
-        "The prompt's ids: the media placeholders, the question, the template; errors a user can act on."
-        if not isinstance(question, str) or not question.strip():
-            raise ValueError("the question is empty: type a question or an instruction")
-        text = "".join(f"{token}\n" for token, given in ((IMAGE_TOKEN, image), (AUDIO_TOKEN, audio)) if given)
-        ids = prompt_ids(self.model, text + question.strip())
-        limit = self.model.lm.max_length - self.max_new_tokens
-        if len(ids) > limit:
-            raise ValueError(
-                f"the prompt is {len(ids)} tokens; the model reads at most {limit} "
-                f"({self.model.lm.max_length} in its context, {self.max_new_tokens} kept for the answer)"
-            )
-        return ids
-
-    def ask(
-        self,
-        question: str,  # the question or instruction
-        image=None,  # an image file (or a uint8 array)
-        audio=None,  # a WAV file
-        on_text=None,  # on_text(piece) as the answer grows: streaming
-        temperature: float = 0.0,  # 0: greedy
-        seed: int = 0,  # for sampling
-    ) -> str:
-        "The model's answer, generated token by token (each new piece of text passed to on_text)."
-        images, frames = self.media(image, audio)
-        ids = self.prompt(question, image is not None, audio is not None)
-        end, shown, tokens = self.model.token_ids["<|end|>"], [""], []
-
-        def stream(step, new):
-            if new[0] >= 0 and new[0] != end:
-                tokens.append(int(new[0]))
-                text = self.tokenizer.decode(tokens)
-                if on_text is not None and not text.endswith("\ufffd"):  # wait for a whole UTF-8 character
-                    on_text(text[len(shown[0]) :])
-                    shown[0] = text
-
-        generate_answer_ids(
-            self.model,
-            [ids],
-            images,
-            frames,
-            self.max_new_tokens,
-            on_token=stream,
-            temperature=temperature,
-            seed=seed,
-        )
-        text = self.tokenizer.decode(tokens)
-        if on_text is not None and text != shown[0]:  # what was held back for a partial UTF-8 character
-            on_text(text[len(shown[0]) :])
-        return text.strip()
-
-    def attention(
-        self,
-        question: str,  # the question asked
-        answer: str,  # the answer given (ask's return value)
-        image=None,  # the same image
-        audio=None,  # the same sound
-    ) -> dict:
-        """Attention from the answer's tokens to the image regions (a grid) and the audio frames, averaged
-        over heads and layers."""
-        images, frames = self.media(image, audio)
-        prompt = self.prompt(question, image is not None, audio is not None)
-        ids = np.array([prompt + self.tokenizer.encode(answer)], np.int32)
-        h = self.model.embed(ids, images, frames)
-        _, weights = self.model.lm.from_embeddings(h, return_weights=True)
-        mean = np.mean([np.asarray(w)[0].mean(axis=(0, 1)) for w in weights], axis=0)  # (T, T)
-        rows = mean[len(prompt) - 1 :]  # the positions that predicted the answer's tokens
-        out = {}
-        for name, token in (("image", "<image>"), ("audio", "<audio>")):
-            where = np.flatnonzero(ids[0] == self.model.token_ids[token])
-            if len(where):
-                out[name] = rows[:, where].mean(axis=0)
-        if "image" in out:
-            out["image"] = out["image"].reshape(self.model.token_grid)
-        return out
 
 # %% ../../nbs/07_apps.assistant.ipynb #55f274eb
 DEFAULT_QUESTIONS = {"image": "what is in the picture?", "audio": "what happens in this recording?"}

@@ -6,36 +6,30 @@
 from __future__ import annotations
 
 import json
-import textwrap
-from collections import Counter
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from ..core import DatasetError, close_figures, progress, save_figure, set_seed
-from ..data.formats import FORMATS
+from ..core import close_figures, progress, set_seed
+from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
-from ..preprocess.audio import clip_log_mels, load_audio
+from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
 from ..preprocess.text import Vocabulary, standardize
-from ..represent.encoders import AudioEncoder
 from mmlearn.seq2seq.model import (
+    AudioMemory,
     MaskedSparseCategoricalCrossentropy,
     MaskedTokenAccuracy,
-    MultimodalMemory,
     Seq2Seq,
     TransformerDecoder,
 )
-from ..seq2seq.decode import beam_search, greedy_decode
+from ..seq2seq.decode import decode_texts, greedy_decode, note_unfinished, plot_audio_attention
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from ..evaluate import caption_metrics
-from .caption import note_unfinished, plot_captions
+from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions, plot_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SPLITS', 'MANIFESTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'AudioMemory',
-           'build_audio_captioner', 'most_frequent_caption', 'mfcc_means', 'nearest_neighbour_captions',
-           'training_pairs', 'generate_captions', 'plot_attention', 'plot_samples', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'build_audio_captioner', 'training_pairs',
+           'generate_captions', 'plot_samples', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -49,43 +43,11 @@ DEFAULTS = dict(
     dim=64,
     layers=2,
 )
-SPLITS = {
-    "clotho": {"development": "train", "validation": "val", "evaluation": "test"},  # split name -> role
-    "audiocaps": {"train": "train", "val": "val", "test": "test"},
-}
-MANIFESTS = {"clotho": "clotho_captions_{}.csv", "audiocaps": "{}.csv"}  # the file that says a split exists
 
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
     return resolve_settings(config, DEFAULTS)
-
-
-def _folder_records(config: RunConfig) -> dict:
-    "The records of a Clotho or AudioCaps folder by role: train, val, test."
-    if config.format not in SPLITS:
-        raise ValueError(
-            f"--format {config.format!r}: audio captioning reads folders of captioned clips, "
-            f"{' or '.join(SPLITS)}"
-        )
-    root, names = Path(config.data), list(SPLITS[config.format])
-    # the training split must exist (the loader says why not)
-    found = {"train": list(FORMATS[config.format](root, split=names[0]))}
-    for name in names[1:]:
-        if (root / MANIFESTS[config.format].format(name)).is_file():
-            found[SPLITS[config.format][name]] = list(FORMATS[config.format](root, split=name))
-    if "test" not in found:  # no held-out split: hold out the last tenth
-        n = len(found["train"])
-        if n < 2:
-            raise DatasetError(
-                root,
-                f"the {names[0]} split has {n} clip(s); audio captioning needs at least 2 (one to train "
-                "on, one to test)",
-            )
-        cut = max(1, n // 10)
-        found["train"], found["test"] = found["train"][:-cut], found["train"][-cut:]
-    found.setdefault("val", found["test"])
-    return found
 
 
 def audio_caption_data(
@@ -96,7 +58,7 @@ def audio_caption_data(
     reference lists)}."""
     s = _settings(config)
     if config.data:
-        found = _folder_records(config)
+        found = captioned_audio_splits(config.data, config.format)
         if config.samples:
             found["train"] = found["train"][: config.samples]
 
@@ -129,45 +91,7 @@ def clip_features(
     one compiled graph (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
-# %% ../../nbs/07_apps.audio_caption.ipynb #b64e4aae
-@keras.saving.register_keras_serializable(package="mmlearn")
-class AudioMemory(keras.layers.Layer):
-    """Log-mel frames {'audio': (B, T, M)} -> AudioEncoder frames (B, T/2, dim) -> MultimodalMemory: frames +
-    position embeddings, and their mask."""
-
-    def __init__(
-        self,
-        dim: int = 64,  # model width (GRU units and memory width)
-        filters: tuple = (64,),  # Conv1D blocks before the GRU; each halves the frame rate
-        max_frames: int = 512,  # most memory positions (position-embedding table size)
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.dim, self.filters, self.max_frames = int(dim), tuple(int(f) for f in filters), int(max_frames)
-        self.encoder = AudioEncoder(self.dim, self.filters, name="audio_encoder")
-        self.memory = MultimodalMemory(self.dim, max_frames=self.max_frames, name="memory")
-
-    def build(self, input_shape):
-        self.built = True  # the sub-layers build on first use
-
-    def call(self, inputs: dict, training=False):
-        if not isinstance(inputs, dict) or inputs.get("audio") is None:
-            raise ValueError(
-                "AudioMemory reads {'audio': log-mel frames (batch, frames, mels)}, got "
-                f"{sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__}"
-            )
-        frames = self.encoder(inputs["audio"], training=training)["frames"]
-        return self.memory({"audio": frames}, training=training)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "dim": self.dim,
-            "filters": list(self.filters),
-            "max_frames": self.max_frames,
-        }
-
-
+# %% ../../nbs/07_apps.audio_caption.ipynb #8e199be1
 def build_audio_captioner(
     vocab_size: int,  # tokens in the vocabulary
     frames: int,  # log-mel frames per clip
@@ -181,41 +105,6 @@ def build_audio_captioner(
     model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
     model.build({"audio": (None, frames, n_mels), "decoder_input": (None, max_length)})
     return model
-
-# %% ../../nbs/07_apps.audio_caption.ipynb #4a07ba91
-def most_frequent_caption(
-    captions: list,  # reference lists of a training set; the first of each is canonical
-) -> str:
-    "The canonical caption that occurs most often (ties: the first seen)."
-    if not captions:
-        raise ValueError("captions: expected at least one reference list, got none")
-    return Counter(cs[0] for cs in captions).most_common(1)[0][0]
-
-
-def mfcc_means(
-    log_mel: np.ndarray,  # log-mel spectrograms in dB (N, frames, n_mels)
-    n_mfcc: int = 20,  # coefficients kept
-) -> np.ndarray:
-    """Each clip's mean MFCC vector (N, n_mfcc): the orthonormal DCT-II of its log-mel frames, averaged over
-    time."""
-    return (
-        tf.signal.dct(tf.convert_to_tensor(log_mel, tf.float32), type=2, norm="ortho")[..., :n_mfcc]
-        .numpy()
-        .mean(1)
-    )
-
-
-def nearest_neighbour_captions(
-    train_keys: np.ndarray,  # (N, d) one vector per training clip
-    train_captions: list,  # their reference lists
-    keys: np.ndarray,  # (Q, d) one vector per query clip
-) -> list[str]:
-    """For each query, the canonical caption of the nearest training clip (Euclidean distance, features
-    standardised on the training set)."""
-    mu, sd = train_keys.mean(0), train_keys.std(0) + 1e-8
-    a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
-    dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
-    return [train_captions[i][0] for i in dist.argmin(1)]
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
 def training_pairs(
@@ -245,69 +134,21 @@ def generate_captions(
         raise ValueError(
             f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}"
         )
-    out, att = [], []
+    x = {"audio": np.asarray(features, np.float32)}
+    if not return_attention:
+        args = (max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning")
+        return decode_texts(model, x, vocab, *args)
+    out, att, opts = [], [], dict(start_token=vocab.start_id, end_token=vocab.end_id)
     for i in progress(range(0, len(features), batch_size), desc="captioning", terminal_only=True):
-        x, opts = (
-            {"audio": np.asarray(features[i : i + batch_size], np.float32)},
-            dict(start_token=vocab.start_id, end_token=vocab.end_id),
-        )
-        if return_attention:
-            ids, a = greedy_decode(model, x, max_length=max_length, return_attention=True, **opts)
-            att.append(a)
-        elif beam_width == 1:
-            ids = greedy_decode(model, x, max_length=max_length, **opts)
-        else:
-            ids = beam_search(model, x, beam_width=beam_width, max_length=max_length, **opts)[0]
+        batch = {"audio": x["audio"][i : i + batch_size]}
+        ids, a = greedy_decode(model, batch, max_length=max_length, return_attention=True, **opts)
+        att.append(a)
         for row in np.asarray(ids):
             text = vocab.decode(row)
             out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return (out, np.concatenate(att)) if return_attention else out
+    return out, np.concatenate(att)
 
-# %% ../../nbs/07_apps.audio_caption.ipynb #70b29212
-def plot_attention(
-    log_mel: np.ndarray,  # one clip's log-mel frames in dB (frames, n_mels)
-    words: list,  # the generated words (the end marker may follow)
-    weights: np.ndarray,  # (>= len(words), memory positions) attention at each step
-    seconds_per_frame: float = 0.02,  # hop between log-mel frames
-    reference: str | None = None,  # the reference caption, shown in the title
-    path: str | Path | None = None,  # save as PNG here
-):
-    "The spectrogram over the decoder's attention to each memory position, one row per generated word."
-    import matplotlib.pyplot as plt
-
-    frames, positions = log_mel.shape[0], weights.shape[-1]
-    # memory position j covers frames [j*s, (j+1)*s)
-    end = positions * (frames // positions) * seconds_per_frame
-    fig, (top, bottom) = plt.subplots(
-        2,
-        1,
-        figsize=(9, 2.2 + 0.28 * len(words)),
-        sharex=True,
-        gridspec_kw=dict(height_ratios=[2.2, 0.28 * len(words) + 0.4]),
-    )
-    top.imshow(
-        log_mel.T,
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        extent=(0, frames * seconds_per_frame, 0, log_mel.shape[1]),
-    )
-    top.set(
-        ylabel="mel band",
-        title=textwrap.fill(" ".join(words) + (f"   (reference: {reference})" if reference else ""), 85),
-    )
-    bottom.imshow(
-        weights[: len(words)],
-        aspect="auto",
-        cmap="viridis",
-        interpolation="nearest",
-        extent=(0, end, len(words), 0),
-    )
-    bottom.set_yticks(np.arange(len(words)) + 0.5, words, fontsize=8)
-    bottom.set(xlabel="seconds")
-    return save_figure(fig, path)
-
-
+# %% ../../nbs/07_apps.audio_caption.ipynb #7f332855
 def plot_samples(
     log_mels: np.ndarray,  # log-mel frames in dB (N, frames, n_mels)
     hypotheses: list,  # generated captions
@@ -426,7 +267,7 @@ def _score(
         i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))
         close_figures(
             plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
-            plot_attention(
+            plot_audio_attention(
                 log_mel[i],
                 hyps[i].split() + ["<end>"],
                 att[i],

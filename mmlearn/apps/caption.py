@@ -6,17 +6,15 @@
 from __future__ import annotations
 
 import json
-import textwrap
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
-from ..core import close_figures, progress, save_figure, set_seed
-from ..data.formats import FORMATS, read_image
+from ..core import close_figures, set_seed
+from ..data.formats import read_image
 from ..data.synthetic import shapes_scenes
-from ..preprocess.image import resize_images, scale_pixels
+from ..preprocess.image import captioned_image_splits, resize_images, scale_pixels
 from ..preprocess.text import Vocabulary, standardize
 from mmlearn.seq2seq.model import (
     MaskedSparseCategoricalCrossentropy,
@@ -25,14 +23,13 @@ from mmlearn.seq2seq.model import (
     Seq2Seq,
     TransformerDecoder,
 )
-from ..seq2seq.decode import beam_search, greedy_decode, sample_decode
+from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from ..evaluate import caption_metrics
+from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'note_unfinished', 'generate_captions',
-           'train', 'evaluate', 'predict', 'plot_captions', 'plot_samples', 'caption_attention', 'attention_overlay',
-           'explain_caption', 'plot_attention']
+__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'generate_captions', 'train', 'evaluate',
+           'predict', 'plot_samples']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(
@@ -51,40 +48,14 @@ def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
     return resolve_settings(config, DEFAULTS)
 
-
-def _folder_split(config: RunConfig, size: int) -> dict:
-    "Images (uint8) and captions of a user's dataset folder, split into train/val/test."
-    records = FORMATS[config.format](config.data)
-    if not records or not records[0].captions:
-        raise ValueError(f"{config.data}: the {config.format} layout gave no captioned images")
-    images = np.stack(
-        [tf.cast(resize_images(read_image(r.path), size) * 255, tf.uint8).numpy() for r in records]
-    )
-    caps = [r.captions for r in records]
-    split = np.array([r.meta.get("split", "") for r in records])
-    test = (
-        np.isin(split, ["test"])
-        if np.isin(split, ["test"]).any()
-        else np.arange(len(records)) >= int(0.9 * len(records))
-    )
-    val = np.isin(split, ["dev", "val", "validation"])
-    train = ~test & ~val
-    if not val.any():
-        val = test
-
-    def pick(m):
-        return (images[m], [caps[i] for i in np.flatnonzero(m)])
-
-    return dict(train=pick(train), val=pick(val), test=pick(test))
-
-
+# %% ../../nbs/07_apps.caption.ipynb #31f49150
 def caption_data(
     config: RunConfig,  # task settings: samples, seed, data/format
 ) -> dict:
     "{'train'|'val'|'test': (images uint8 (N,H,W,3), captions list of reference lists)}."
     s = _settings(config)
     if config.data:
-        return _folder_split(config, s["image_size"])
+        return captioned_image_splits(config.data, config.format, s["image_size"])
 
     def make(n, seed):
         return (lambda d: (d.inputs, d.captions))(shapes_scenes(n, seed=seed, image_size=s["image_size"]))
@@ -121,40 +92,7 @@ def build_captioner(
     model.build({"image": (None, image_size, image_size, 3), "decoder_input": (None, max_length)})
     return model
 
-# %% ../../nbs/07_apps.caption.ipynb #c25f772b
-def note_unfinished(
-    text: str,  # a decoded caption (or summary)
-    ids,  # the ids it was decoded from: one row of a decoder's output
-    end_id: int,  # the id of the end token
-) -> str:
-    "`text`, with a note when `ids` hold no end token: the decoder stopped at the length limit, mid-sentence."
-    ids = np.asarray(ids)
-    if end_id in ids:
-        return text
-    return f"{text} ... [no end token after {len(ids)} tokens: cut at the length limit]"
-
-# %% ../../nbs/07_apps.caption.ipynb #775a7ef0
-def _decode_ids(
-    model,
-    x: dict,
-    vocab,
-    max_length: int,
-    beam_width: int = 1,
-    temperature: float | None = None,
-    seed: int = 0,
-) -> np.ndarray:
-    """(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam
-    search."""
-    kw = dict(max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
-    if temperature is not None:
-        return sample_decode(model, x, temperature=temperature, seed=seed, **kw)
-    return (
-        greedy_decode(model, x, **kw)
-        if beam_width == 1
-        else beam_search(model, x, beam_width=beam_width, **kw)[0]
-    )
-
-
+# %% ../../nbs/07_apps.caption.ipynb #651d531b
 def generate_captions(
     model: Seq2Seq,  # a trained captioner
     images: np.ndarray,  # uint8 (N,H,W,3) or floats in [0,1]
@@ -166,14 +104,9 @@ def generate_captions(
     seed: int = 0,  # the sampling seed
     mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
 ) -> list[str]:
-    "Captions for `images`, decoded greedily, with beam search, or by sampling."
-    out = []
-    for i in progress(range(0, len(images), batch_size), desc="captioning", terminal_only=True):
-        x = {"image": scale_pixels(images[i : i + batch_size]).numpy()}
-        for row in _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i):
-            text = vocab.decode(row)
-            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return out
+    "Captions for `images`, decoded greedily, with beam search, or by sampling (`decode_texts`)."
+    args = (max_length, beam_width, batch_size, temperature, seed, mark_unfinished, "captioning")
+    return decode_texts(model, {"image": images}, vocab, *args)
 
 
 def train(
@@ -278,37 +211,7 @@ TASK = Task(
     routes={"clotho": "audio_caption", "audiocaps": "audio_caption"},
 )
 
-# %% ../../nbs/07_apps.caption.ipynb #282de7f4
-def plot_captions(
-    items,  # what each panel shows: images, spectrograms, ...
-    hypotheses: list,  # the generated caption of each item
-    references: list,  # each item's reference list
-    draw,  # draw(ax, item): puts one item on a matplotlib axis
-    cols: int = 4,  # panels per row
-    panel: tuple = (3.2, 3.0),  # inches per panel: (width, height)
-    width: int = 28,  # characters per line of a caption
-    show_reference: bool = False,  # also write the first reference under each panel
-    path: str | Path | None = None,  # save as PNG here
-):
-    "A grid of items, each titled with its generated caption: green when it equals a reference, red when not."
-    import matplotlib.pyplot as plt
-
-    n = len(items)
-    cols = min(cols, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(panel[0] * cols, panel[1] * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, item, h, rs in zip(axes.flat, items, hypotheses, references):
-        ok = standardize(h) in [standardize(r) for r in rs]
-        draw(ax, item)
-        ax.set_title(textwrap.fill(h, width), fontsize=8, color="green" if ok else "red")
-        if show_reference:
-            reference = "reference: " + textwrap.fill(rs[0], width)
-            ax.text(0.0, -0.04, reference, transform=ax.transAxes, fontsize=7, va="top")
-    return save_figure(fig, path)
-
-
+# %% ../../nbs/07_apps.caption.ipynb #1f57f44e
 def plot_samples(
     images: np.ndarray,  # uint8 (N,H,W,3)
     hypotheses: list,  # generated captions
@@ -317,98 +220,3 @@ def plot_samples(
 ):
     "A grid of images with the generated caption (green: exact match, red: not)."
     return plot_captions(images, hypotheses, references, lambda ax, image: ax.imshow(image), path=path)
-
-# %% ../../nbs/07_apps.caption.ipynb #c1a70002
-def caption_attention(
-    model: Seq2Seq,  # a trained captioner
-    images: np.ndarray,  # uint8 (N,H,W,3) or floats in [0,1]
-    tokens: np.ndarray,  # (N, T) the ids each caption was written with, as the decoders return them
-    start_token: int = 2,  # the id the decoder was fed first
-) -> np.ndarray:
-    """The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows,
-    cols)."""
-    tokens = np.asarray(tokens)
-    if tokens.ndim != 2 or len(tokens) != len(images):
-        raise ValueError(
-            f"tokens must be (N, T) ids for the N={len(images)} images, got shape {tokens.shape}"
-        )
-    memory, mask = model.encode({"image": scale_pixels(images)})
-    # what step t was fed
-    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype("int32")
-    a = np.asarray(model.decoder.cross_attention(read, memory, mask))
-    rows, cols = model.memory.image_encoder.grid(*np.shape(images)[1:3])
-    return a.reshape(a.shape[:-1] + (rows, cols))
-
-# %% ../../nbs/07_apps.caption.ipynb #c1a70007
-def attention_overlay(
-    image: np.ndarray,  # uint8 (H,W,3) or floats in [0,1]
-    weights: np.ndarray,  # (rows, cols) attention over the region grid
-    alpha: float = 0.6,  # opacity of the heat map
-    size: int | None = None,  # side of the square result in pixels (None: the image's size)
-) -> np.ndarray:
-    """The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block
-    coloured by its weight."""
-    from PIL import Image as PILImage
-    from matplotlib import colormaps
-
-    weights = np.asarray(weights, np.float32)
-    if weights.ndim != 2:
-        raise ValueError(f"weights must be (rows, cols) over the region grid, got shape {weights.shape}")
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
-    img = scale_pixels(np.asarray(image)).numpy()
-    h, w = img.shape[:2]
-    grid = PILImage.fromarray(weights / max(float(weights.max()), 1e-12)).resize((w, h), PILImage.NEAREST)
-    heat = colormaps["magma"](np.asarray(grid))[..., :3]
-    out = PILImage.fromarray(np.uint8(np.clip((1 - alpha) * img + alpha * heat, 0, 1) * 255))
-    return np.asarray(out if size is None else out.resize((size, size), PILImage.NEAREST))
-
-# %% ../../nbs/07_apps.caption.ipynb #c1a70011
-def _words(ids, vocab: Vocabulary) -> list[str]:
-    "The tokens of one decoded row up to and including the end marker (all of them when it never ends)."
-    ids = [int(i) for i in np.asarray(ids)]
-    n = ids.index(vocab.end_id) + 1 if vocab.end_id in ids else len(ids)
-    return [vocab.tokens[i] or "<pad>" for i in ids[:n]]  # an untrained model may emit the padding id
-
-
-def explain_caption(
-    model: Seq2Seq,  # a trained captioner
-    vocab: Vocabulary,  # its vocabulary
-    image: np.ndarray,  # one image, uint8 (H,W,3)
-    max_length: int = 32,  # longest caption
-    beam_width: int = 1,  # 1: greedy; more: beam search
-    temperature: float | None = None,  # sample at this temperature instead
-    seed: int = 0,  # the sampling seed
-) -> tuple[list[str], np.ndarray]:
-    """One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words,
-    rows, cols)."""
-    x = {"image": scale_pixels(np.asarray(image)[None]).numpy()}
-    ids = _decode_ids(model, x, vocab, max_length, beam_width, temperature, seed)
-    words = _words(ids[0], vocab)
-    return words, caption_attention(model, np.asarray(image)[None], ids[:, : len(words)], vocab.start_id)[0]
-
-
-def plot_attention(
-    image: np.ndarray,  # uint8 (H,W,3)
-    words: list,  # the caption's words, one per attention map
-    attention: np.ndarray,  # (words, rows, cols): where the decoder looked for each word
-    path: str | Path | None = None,  # save as PNG here
-    per_row: int = 8,  # panels per row
-):
-    "The image, then one panel per word: that word's attention over the image."
-    import matplotlib.pyplot as plt
-
-    if len(words) != len(attention):
-        raise ValueError(f"{len(words)} words but {len(attention)} attention maps; expected one map per word")
-    n = len(words) + 1
-    cols = min(per_row, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    axes.flat[0].imshow(image)
-    axes.flat[0].set_title("image", fontsize=9)
-    for ax, word, a in zip(axes.flat[1:], words, attention):
-        ax.imshow(attention_overlay(image, a))
-        ax.set_title(word, fontsize=9)
-    return save_figure(fig, path)

@@ -5,9 +5,7 @@
 # %% ../../nbs/07_apps.digits.ipynb #ef05ffde
 from __future__ import annotations
 
-import functools
 import json
-import math
 from pathlib import Path
 
 import keras
@@ -15,20 +13,32 @@ import numpy as np
 from keras import ops
 
 from ..core import DatasetError, close_figures, fsdd_root, rng, save_figure, set_seed
-from ..data.formats import load_fsdd, write_wav
-from ..data.synthetic import DIGIT_WORDS, spoken_phrases
-from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, mfcc, pad_or_trim
+from ..data.formats import load_fsdd, split_records, write_wav
+from mmlearn.data.synthetic import (
+    DIGIT_WORDS,
+    ESPEAK_VOICES,
+    FSDD_CLIP_SAMPLES,
+    FSDD_SAMPLE_RATE,
+    espeak_digits,
+)
+from mmlearn.preprocess.audio import (
+    FSDD_LOG_MEL,
+    LogMelSpectrogram,
+    RandomTimeShift,
+    load_audio,
+    load_clips,
+    pad_or_trim,
+    plot_log_mels,
+)
 from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..represent.fusion import ConcatFusion
 from ..train import RunConfig, Task, resolve_settings, fit_model, plot_history
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'ESPEAK_VOICES', 'LOG_MEL', 'DEFAULTS',
-           'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'espeak_digits', 'write_espeak_fsdd', 'split_records', 'load_clips',
-           'digit_labels', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'audio_features', 'digit_model',
-           'digit_split', 'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train', 'read_task',
-           'load_digit_model', 'evaluate', 'predict', 'pair_by_label', 'fused_digit_model']
+__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'audio_features',
+           'digit_model', 'digit_split', 'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train', 'read_task',
+           'load_digit_model', 'evaluate', 'predict', 'fused_digit_model']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
 def fsdd_folder(
@@ -50,57 +60,6 @@ def fsdd_folder(
         )
     return root
 
-# %% ../../nbs/07_apps.digits.ipynb #6ec65793
-SAMPLE_RATE = 8000  # FSDD's rate (Hz); other recordings are resampled to it
-# every clip is cut or zero-padded at the end to 1 s (99% of FSDD's recordings are shorter)
-CLIP_SAMPLES = 8000
-ESPEAK_ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029"]
-ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m6", "m7", "klatt", "klatt2", "adam", "benjamin", "f1", "f2"]
-ESPEAK_VOICES = [f"{a}+{v}" for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
-
-
-@functools.lru_cache(maxsize=4)
-def _espeak_cached(n: int, seed: int, snr_db: tuple, voices: tuple) -> tuple:
-    s = spoken_phrases(
-        n,
-        seed=seed,
-        sample_rate=SAMPLE_RATE,
-        duration=CLIP_SAMPLES / SAMPLE_RATE,
-        kinds=["digit"],
-        voices=list(voices),
-        rate=(120, 220),
-        pitch=(20, 80),
-    )
-    g = rng(seed + 1)
-    speech = np.abs(s.inputs) > 0
-    power = (s.inputs**2).sum(1, keepdims=True) / np.maximum(speech.sum(1, keepdims=True), 1)
-    snr = g.uniform(*snr_db, (n, 1))
-    # a "recording": the word and 50 ms, then padding
-    end = np.round((s.meta["speech_seconds"] + 0.05) * SAMPLE_RATE)[:, None]
-    noise = (
-        g.normal(size=s.inputs.shape)
-        * np.sqrt(power * 10 ** (-snr / 10))
-        * (np.arange(s.inputs.shape[1]) < end)
-    )
-    clips = (s.inputs + noise).astype(np.float32)
-    clips.setflags(write=False)
-    s.labels.setflags(write=False)
-    return clips, s.labels, [v for v in s.meta["voice"]]
-
-
-def espeak_digits(
-    n: int,  # number of clips (the digits are drawn at random)
-    seed: int = 0,  # the same seed gives the same clips
-    snr_db: tuple = (20.0, 40.0),  # range of the signal-to-noise ratio of the added noise, in dB
-    voices: list = ESPEAK_VOICES,  # eSpeak NG voices to draw from
-) -> tuple[np.ndarray, np.ndarray, list]:
-    """Digit words spoken by eSpeak NG at 8 kHz in 1-s clips, with noise: (clips (n, 8000), labels (n,), voice
-    of each)."""
-    if not (isinstance(snr_db, (tuple, list)) and len(snr_db) == 2 and snr_db[0] <= snr_db[1]):
-        raise ValueError(f"snr_db must be (low, high) in dB with low <= high, got {snr_db!r}")
-    clips, labels, names = _espeak_cached(n, seed, tuple(map(float, snr_db)), tuple(voices))
-    return clips, labels, list(names)
-
 # %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
 def write_espeak_fsdd(
     root,  # the folder to write (recordings/ is created in it)
@@ -120,168 +79,15 @@ def write_espeak_fsdd(
         clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
         for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
             for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
-                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], SAMPLE_RATE)
+                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], FSDD_SAMPLE_RATE)
     return Path(root)
 
-# %% ../../nbs/07_apps.digits.ipynb #03a18097
-def split_records(
-    records: list,  # FSDD records (from load_fsdd)
-    held_out_speaker: str | None = None,  # None: the official split; a name: that speaker is the test set
-) -> tuple[list, list]:
-    "(train, test) records: FSDD's official split (index 0-4 is test), or all of one speaker as the test set."
-    if held_out_speaker is None:
-        return [r for r in records if r.meta["split"] == "train"], [
-            r for r in records if r.meta["split"] == "test"
-        ]
-    speakers = sorted({r.meta["speaker"] for r in records})
-    if held_out_speaker not in speakers:
-        raise ValueError(
-            f"held_out_speaker {held_out_speaker!r} is not in the data; its speakers are {speakers}"
-        )
-    return [r for r in records if r.meta["speaker"] != held_out_speaker], [
-        r for r in records if r.meta["speaker"] == held_out_speaker
-    ]
-
-# %% ../../nbs/07_apps.digits.ipynb #44b9dcf7
-def load_clips(
-    records: list,  # records whose .path is a WAV file
-    sample_rate: int = SAMPLE_RATE,  # resample to this rate (Hz)
-    # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
-    length: int = CLIP_SAMPLES,
-) -> tuple[np.ndarray, np.ndarray]:
-    "(clips (n, length) float32, original lengths (n,)) of the recordings, mono at `sample_rate`."
-    waves = [load_audio(r.path, sample_rate)[0] for r in records]
-    if not waves:
-        return np.zeros((0, length), np.float32), np.zeros(0, np.int64)
-    return np.stack([pad_or_trim(w, length) for w in waves]).astype(np.float32), np.array(
-        [len(w) for w in waves]
-    )
-
-
+# %% ../../nbs/07_apps.digits.ipynb #1c6aaf1f
 def digit_labels(
     records: list,  # FSDD records
 ) -> np.ndarray:
     "The digit (0-9) of each record."
     return np.array([int(r.label) for r in records], dtype=np.int64)
-
-# %% ../../nbs/07_apps.digits.ipynb #4eed6bee
-# 32 ms window, 10 ms hop
-LOG_MEL = dict(sample_rate=SAMPLE_RATE, n_fft=256, hop_length=80, n_mels=40, ref="max", top_db=80.0)
-
-
-def plot_log_mels(
-    clips: np.ndarray,  # (n, T) waveforms at SAMPLE_RATE
-    titles: list,  # one title per clip
-    path=None,  # save the figure here as PNG
-    columns: int = 5,  # panels per row
-):
-    "A grid of the clips' log-mel spectrograms (time across, mel band up), as the model sees them."
-    import matplotlib.pyplot as plt
-
-    mels = np.asarray(log_mel_spectrogram(np.asarray(clips, np.float32), **LOG_MEL))
-    rows = math.ceil(len(mels) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, m, title in zip(axes.flat, mels, titles):
-        ax.imshow(
-            m.T,
-            origin="lower",
-            aspect="auto",
-            cmap="magma",
-            vmin=-80,
-            vmax=0,
-            extent=(0, clips.shape[1] / SAMPLE_RATE, 0, m.shape[1]),
-        )
-        ax.set_title(title, fontsize=9)
-        ax.axis("on")
-        ax.set_xlabel("s", fontsize=7)
-        ax.tick_params(labelsize=7)
-    return save_figure(fig, path)
-
-# %% ../../nbs/07_apps.digits.ipynb #95fa470f
-def mfcc_statistics(
-    clips: np.ndarray,  # (n, T) zero-padded waveforms
-    lengths: np.ndarray,  # (n,) the number of real samples in each (longer ones count as T)
-    n_mfcc: int = 20,  # coefficients per frame
-    sample_rate: int = SAMPLE_RATE,  # rate of the clips (Hz)
-    n_fft: int = 2048,  # librosa's default window
-    hop_length: int = 512,  # librosa's default hop
-    n_mels: int = 128,  # librosa's default mel bands
-    batch: int = 256,  # clips per call (bounds the memory of the STFT)
-) -> np.ndarray:
-    "Per recording, the mean and the standard deviation of each MFCC over its own frames: (n, 2 n_mfcc)."
-    clips, lengths = np.asarray(clips, np.float32), np.asarray(lengths)
-    if clips.ndim != 2:
-        raise ValueError(f"clips must be a (n, T) batch of waveforms, got shape {clips.shape}")
-    if lengths.shape != (len(clips),):
-        raise ValueError(
-            f"lengths has {lengths.size} entries but clips has {len(clips)} rows: give one length per clip"
-        )
-    # frames librosa gives the unpadded recording
-    frames = 1 + np.minimum(lengths, clips.shape[1]) // hop_length
-    out = []
-    for s in range(0, len(clips), batch):
-        M = np.asarray(
-            mfcc(
-                clips[s : s + batch],
-                sample_rate,
-                n_mfcc=n_mfcc,
-                n_mels=n_mels,
-                n_fft=n_fft,
-                hop_length=hop_length,
-            ),
-            np.float64,
-        )
-        w = (np.arange(M.shape[1])[None, :] < frames[s : s + batch, None])[..., None] / frames[
-            s : s + batch, None, None
-        ]
-        mean = (M * w).sum(1)
-        out.append(np.concatenate([mean, np.sqrt(((M - mean[:, None]) ** 2 * w).sum(1))], 1))
-    return np.concatenate(out).astype(np.float32)
-
-# %% ../../nbs/07_apps.digits.ipynb #9a97a6f0
-@keras.saving.register_keras_serializable(package="mmlearn")
-class RandomTimeShift(keras.layers.Layer):
-    """Training-time augmentation: shift each waveform (B, T) by a random whole number of samples in
-    [-max_shift, max_shift], filling with zeros."""
-
-    def __init__(
-        self,
-        max_shift: int = 800,  # the largest shift, in samples (800 = 0.1 s at 8 kHz)
-        seed: int | None = None,  # seed of the shifts
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
-            raise ValueError(
-                f"RandomTimeShift: max_shift must be a whole number of samples >= 0, got {max_shift!r}"
-            )
-        self.max_shift, self.seed = max_shift, seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def shift(self, x, shifts):
-        "x (B, T) moved right by shifts (B,) samples (left when negative), zeros where nothing moved in."
-        t = ops.shape(x)[-1]
-        source = ops.arange(t)[None, :] - ops.cast(shifts, "int32")[:, None]
-        inside = (source >= 0) & (source < t)
-        return ops.where(
-            inside, ops.take_along_axis(x, ops.clip(source, 0, t - 1), axis=1), ops.zeros_like(x)
-        )
-
-    def call(self, x, training=None):
-        if not training or self.max_shift == 0:
-            return x
-        shifts = keras.random.randint(
-            (ops.shape(x)[0],), -self.max_shift, self.max_shift + 1, seed=self.seed_generator
-        )
-        return self.shift(x, shifts)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "max_shift": self.max_shift, "seed": self.seed}
 
 # %% ../../nbs/07_apps.digits.ipynb #7cf573c9
 def audio_features(
@@ -293,7 +99,7 @@ def audio_features(
 ):
     "Waveforms -> time shift (training) -> log-mel in [-1, 1] -> AudioEncoder -> the pooled (B, dim) vector."
     x = RandomTimeShift(max_shift, seed=seed, name="time_shift")(audio)
-    x = LogMelSpectrogram(**LOG_MEL, name="log_mel")(x)
+    x = LogMelSpectrogram(**FSDD_LOG_MEL, name="log_mel")(x)
     x = keras.layers.Rescaling(1 / 40, offset=1.0, name="scale")(x)  # dB in [-80, 0] -> [-1, 1]
     return AudioEncoder(dim, filters, kernel_size=5, name="audio_encoder")(x)["pooled"]
 
@@ -305,7 +111,7 @@ def digit_model(
     max_shift: int = 800,  # time-shift augmentation (samples)
     dropout: float = 0.2,  # dropout before the softmax
     seed: int = 0,  # seed of the augmentation
-    clip_samples: int = CLIP_SAMPLES,  # length of the input waveforms
+    clip_samples: int = FSDD_CLIP_SAMPLES,  # length of the input waveforms
 ) -> keras.Model:
     "Raw waveforms (B, clip_samples) -> probabilities of the ten digits: the model behind `--task digits`."
     audio = keras.Input((clip_samples,), name="audio")
@@ -402,7 +208,7 @@ def save_figures(
 # %% ../../nbs/07_apps.digits.ipynb #972ca85e
 def _probabilities(
     model: keras.Model,  # a digit model (trained or reloaded)
-    clips: np.ndarray,  # (n, CLIP_SAMPLES) waveforms
+    clips: np.ndarray,  # (n, FSDD_CLIP_SAMPLES) waveforms
     batch_size: int = 256,  # clips per call
 ) -> np.ndarray:
     "The model's (n, 10) digit probabilities, by calling it batch by batch."
@@ -456,8 +262,8 @@ def train(
         json.dumps(
             {
                 "classes": DIGIT_WORDS,
-                "sample_rate": SAMPLE_RATE,
-                "clip_samples": CLIP_SAMPLES,
+                "sample_rate": FSDD_SAMPLE_RATE,
+                "clip_samples": FSDD_CLIP_SAMPLES,
                 "split": "official (index 0-4 is test)"
                 if "held_out_speaker" not in config.extra
                 else "held-out speaker",
@@ -546,32 +352,13 @@ TASK = Task(
     report="classification",
 )
 
-# %% ../../nbs/07_apps.digits.ipynb #94840926
-def pair_by_label(
-    labels,  # the class of each example to pair (e.g. each recording)
-    other_labels,  # the class of each candidate partner (e.g. each image)
-    seed: int = 0,  # the same seed gives the same pairs
-) -> np.ndarray:
-    "For each example, the index of a random partner with the same class."
-    labels, other_labels, g = np.asarray(labels), np.asarray(other_labels), rng(seed)
-    missing = sorted(set(labels.tolist()) - set(other_labels.tolist()))
-    if missing:
-        raise ValueError(
-            f"no partner of class {missing}: other_labels has classes {sorted(set(other_labels.tolist()))}"
-        )
-    out = np.empty(len(labels), np.int64)
-    for c in np.unique(labels):
-        where = np.flatnonzero(labels == c)
-        out[where] = g.choice(np.flatnonzero(other_labels == c), len(where))
-    return out
-
-
+# %% ../../nbs/07_apps.digits.ipynb #835fee75
 def fused_digit_model(
     image_size: int = 16,  # side of the (RGB, uint8) digit images
     dim: int = 64,  # width of the recording's vector
     image_dim: int = 32,  # width of the image's vector
     seed: int = 0,  # seed of the audio augmentation
-    clip_samples: int = CLIP_SAMPLES,  # length of the input waveforms
+    clip_samples: int = FSDD_CLIP_SAMPLES,  # length of the input waveforms
 ) -> keras.Model:
     "{'audio': waveforms, 'image': digit images} -> probabilities of the ten digits, by concatenation fusion."
     audio = keras.Input((clip_samples,), name="audio")

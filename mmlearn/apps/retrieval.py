@@ -8,13 +8,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
 from ..core import DatasetError, set_seed
 from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
-from ..data.formats import FORMATS, read_image
+from ..data.formats import FORMATS, read_image, split_masks
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
@@ -22,24 +21,17 @@ from ..represent.encoders import ImageEncoder, TextEncoder
 from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
-    SearchIndex,
     caption_concepts,
-    caption_relevance,
-    embed_pairs,
-    model_inputs,
-    plot_shared_space,
-    plot_similarity,
-    plot_top_k,
-    text_ids,
-    training_pairs,
+    gallery_similarity,
+    load_index,
+    ranking_lines,
 )
-from ..train import RunConfig, Task, resolve_settings, fit_model, plot_history
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
 from ..evaluate import retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'split_masks', 'retrieval_data', 'build_retriever', 'retrieval_scores',
-           'fit_aligner', 'save_gallery', 'load_index', 'held_out', 'save_figures', 'shared_space_sample',
-           'fit_and_index', 'train', 'reload_run', 'evaluate', 'format_ranking', 'ranking_lines', 'predict']
+__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'build_retriever', 'retrieval_scores', 'held_out', 'train',
+           'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.retrieval.ipynb #312d2ebc
 DEFAULTS = dict(
@@ -71,23 +63,7 @@ def _data_defaults(config: RunConfig) -> dict:
     records = FORMATS[config.format](config.data)
     return {"batch_size": 64} if len(records) < SMALL_FOLDER else {}
 
-# %% ../../nbs/07_apps.retrieval.ipynb #30a2cd52
-def split_masks(
-    n: int,  # number of records
-    splits: list,  # each record's split name from the dataset (or None)
-) -> dict:
-    """Train/val/test boolean masks: the dataset's own test and dev/val splits, or the last tenth as test (and
-    validation) when it has none."""
-    splits = np.array([s or "" for s in splits])
-    test = np.isin(splits, ["test"])
-    if not test.any():
-        test = np.arange(n) >= n - max(1, n // 10)
-    val = np.isin(splits, ["dev", "val", "validation"]) & ~test
-    if not val.any():
-        val = test
-    return dict(train=~test & ~val, val=val, test=test)
-
-
+# %% ../../nbs/07_apps.retrieval.ipynb #57709381
 def _folder_items(config: RunConfig, size: int) -> dict:
     "The images and captions of a user's dataset folder, resized to `size`, split into train/val/test."
     if config.format not in ("flickr8k", "coco"):
@@ -159,10 +135,6 @@ def build_retriever(
     return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
-def _queries(items: CaptionedItems, all_captions: bool) -> list:
-    return [c for refs in items.captions for c in refs] if all_captions else items.canonical
-
-
 def retrieval_scores(
     model: ContrastiveAligner,  # a trained aligner
     vocab: Vocabulary,  # its vocabulary
@@ -172,95 +144,10 @@ def retrieval_scores(
     all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     "Held-out metrics, and the similarity and relevance matrices they came from (texts x items)."
-    queries = _queries(items, all_captions)
-    sim = (
-        model.encode("text", text_ids(vocab, queries)) @ model.encode(modality, model_inputs(items.inputs)).T
-    )
-    relevant = caption_relevance(queries, items.captions)
+    sim, relevant = gallery_similarity(model, vocab, items, modality, all_captions)
     return retrieval_report(sim, relevant, prefixes), sim, relevant
 
-# %% ../../nbs/07_apps.retrieval.ipynb #f46303b5
-def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
-    "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
-    ds = tf.data.Dataset.from_tensor_slices((x, y))
-    if shuffle:
-        ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
-
-    def scale(v):
-        return tf.cast(v, tf.float32) / 255.0 if v.dtype == tf.uint8 else v
-
-    return (
-        ds.batch(batch_size)
-        .map(lambda a, b: ({k: scale(v) for k, v in a.items()}, b))
-        .prefetch(tf.data.AUTOTUNE)
-    )
-
-
-def fit_aligner(
-    model: ContrastiveAligner,  # a built aligner
-    train: tuple,  # (inputs dict, labels) from training_pairs
-    val: tuple,  # the same for validation
-    # the run's settings: epochs, batch_size (each pair's negatives are the other batch_size - 1),
-    # learning_rate
-    settings: dict,
-    seed: int,  # the shuffle's seed
-    run_dir: Path,  # where the per-epoch model and the backup go
-) -> tuple[dict, float]:
-    """`fit_model` on the pairs (the aligner computes its own InfoNCE loss); returns the history and the
-    seconds it took."""
-    # validation batches have the training batch size: InfoNCE grows with the number of negatives
-    # (log N for a random guess)
-    batch = settings["batch_size"]
-    return fit_model(
-        model,
-        _dataset(*train, batch, True, seed),
-        _dataset(*val, batch, False, 0),
-        settings["epochs"],
-        settings["learning_rate"],
-        run_dir,
-    )
-
-
-def save_gallery(run_dir: Path, index: SearchIndex) -> Path:
-    "Write the gallery's embeddings, names and canonical captions to run_dir/gallery.npz."
-    p = Path(run_dir) / "gallery.npz"
-    np.savez(
-        p,
-        embeddings=index.embeddings.astype("float32"),
-        names=np.array(index.gallery.names, dtype=str),
-        captions=np.array(index.gallery.canonical, dtype=str),
-        sources=np.array(index.gallery.sources or [], dtype=str),
-    )
-    return p
-
-
-def load_index(
-    run_dir: str | Path,  # a run folder of the retrieval or search task
-    # the held-out items with their inputs (for figures), from the task's `held_out`; None: names and captions
-    # only
-    gallery: CaptionedItems | None = None,
-) -> SearchIndex:
-    "The SearchIndex of a finished run: its model, vocabulary and stored gallery."
-    run_dir = Path(run_dir)
-    for name in ("task.json", "model.keras", "gallery.npz"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a finished retrieval/search run: {name} is missing")
-    task = json.loads((run_dir / "task.json").read_text())
-    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
-    with np.load(run_dir / "gallery.npz") as g:
-        emb, names, caps, sources = (
-            g["embeddings"],
-            g["names"].tolist(),
-            g["captions"].tolist(),
-            g["sources"].tolist(),
-        )
-    if gallery is None:
-        gallery = CaptionedItems(
-            np.empty(len(names), dtype=object), [[c] for c in caps], names, sources or None
-        )
-    return SearchIndex(model, Vocabulary(task["tokens"], specials=()), gallery, task["modality"], emb)
-
-
+# %% ../../nbs/07_apps.retrieval.ipynb #388ff939
 def held_out(
     task: dict,  # the contents of a run's task.json
 ) -> CaptionedItems:
@@ -270,91 +157,7 @@ def held_out(
     )
     return retrieval_data(config, ("test",))["test"]
 
-# %% ../../nbs/07_apps.retrieval.ipynb #c8325ce5
-def save_figures(
-    run_dir: Path,  # the run folder
-    index: SearchIndex,  # the trained model's index of the held-out gallery (with its inputs)
-    kind: str,  # "image" or "spectrogram"
-    n: int = 12,  # items in the similarity heat map
-    queries: int = 4,  # queries in the top-k figure
-):
-    """The similarity heat map of n held-out items and the top-k results of a few queries (items of every
-    source), as PNGs."""
-    import matplotlib.pyplot as plt
-
-    plt.close("all")  # train's earlier figures
-    g = index.gallery
-
-    def spread(m):  # the first m items, shared evenly among the gallery's sources
-        if g.sources is None:
-            return np.arange(min(m, len(g)))
-        names = list(dict.fromkeys(g.sources))
-        return np.concatenate(
-            [np.flatnonzero(np.array(g.sources) == s)[: -(-m // len(names))] for s in names]
-        )[:m]
-
-    i = spread(n)
-    sim = (
-        index.model.encode("text", text_ids(index.vocab, [g.canonical[j] for j in i], strict=False))
-        @ index.embeddings[i].T
-    )
-    plot_similarity(
-        sim,
-        [g.canonical[j] for j in i],
-        [g.names[j] for j in i],
-        g.inputs[i],
-        kind,
-        run_dir / "similarity.png",
-    )
-    plt.close()
-    picks = list(dict.fromkeys(g.canonical[j] for j in spread(queries)))
-    plot_top_k(picks, index.search(picks, strict=False), g, kind, run_dir / "top_k.png")
-    plt.close()
-
-
-def shared_space_sample(
-    items: CaptionedItems,  # the held-out gallery
-    n: int = 400,  # how many items to draw
-    seed: int = 0,  # which ones
-) -> CaptionedItems:
-    "A random subset of n items (in gallery order) for the shared-space figure: a readable number of points."
-    return items.subset(np.sort(np.random.default_rng(seed).permutation(len(items))[:n]))
-
-
-def fit_and_index(
-    model: ContrastiveAligner,  # a built, untrained aligner
-    vocab: Vocabulary,  # its vocabulary
-    data: dict,  # {'train'|'val'|'test': CaptionedItems}
-    modality: str,  # the non-text modality: 'image' or 'audio'
-    concepts,  # CaptionedItems -> a concept name per item, for the shared-space colours
-    config: RunConfig,  # the run's configuration (data set: every caption is a training pair)
-    settings: dict,  # its settings: epochs, batch_size, learning_rate
-    run_dir: Path,  # where the model, gallery.npz and the figures go
-) -> tuple[SearchIndex, float]:
-    """Fit the aligner, draw its curves and its shared space before and after, index the held-out gallery with
-    its figures: (index, fit seconds)."""
-    every, shown = config.data is not None, shared_space_sample(data["test"], seed=config.seed)
-    before = embed_pairs(model, vocab, shown, modality)
-    history, seconds = fit_aligner(
-        model,
-        training_pairs(data["train"], vocab, modality, every),
-        training_pairs(data["val"], vocab, modality, every),
-        settings,
-        config.seed,
-        run_dir,
-    )
-    plot_history(history, run_dir / "training_curves.png")
-    plot_shared_space(
-        {"before training": before, "after training": embed_pairs(model, vocab, shown, modality)},
-        concepts(shown),
-        run_dir / "shared_space.png",
-    )
-    index = SearchIndex(model, vocab, data["test"], modality)
-    save_gallery(run_dir, index)
-    save_figures(run_dir, index, "image" if modality == "image" else "spectrogram")
-    return index, seconds
-
-
+# %% ../../nbs/07_apps.retrieval.ipynb #756b4459
 def train(
     config: RunConfig,  # the run's settings
     run_dir: Path,  # where the model, task.json, gallery.npz and figures go
@@ -387,23 +190,7 @@ def train(
     metrics = retrieval_scores(model, vocab, data["test"], all_captions=every)[0]
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"]))}
 
-
-def reload_run(
-    run_dir: Path,  # a finished retrieval or search run
-    config: RunConfig,  # the settings given now (data/format may point elsewhere)
-) -> tuple[dict, ContrastiveAligner, Vocabulary, RunConfig]:
-    """The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the
-    run's own data settings."""
-    task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return (
-        task,
-        model,
-        Vocabulary(task["tokens"], specials=()),
-        RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
-    )
-
-
+# %% ../../nbs/07_apps.retrieval.ipynb #fcbee451
 def evaluate(
     run_dir: Path,  # a finished retrieval run
     config: RunConfig,  # its settings (data/format may point elsewhere)
@@ -414,33 +201,7 @@ def evaluate(
         model, vocab, retrieval_data(config, ("test",))["test"], all_captions=config.data is not None
     )[0]
 
-
-def format_ranking(
-    pairs: list,  # (label, score) pairs, best first
-) -> str:
-    "'1. label (0.93)  2. ...': a ranking on one line."
-    return "  ".join(f"{r}. {label} ({score:.2f})" for r, (label, score) in enumerate(pairs, 1))
-
-
-def ranking_lines(
-    index: SearchIndex,  # a finished run's index
-    files: list | None,  # query files (images or recordings), or None
-    items,  # their model inputs as a batch (None without files)
-    texts: list | None,  # text queries, or None
-) -> list[str]:
-    """One line per query, files first: a file's top-5 distinct captions, a text's top-5 gallery items, with
-    their cosine similarities."""
-    g, out = index.gallery, []
-    if files:
-        out += [f"{Path(p).name} -> {format_ranking(caps)}" for p, caps in zip(files, index.describe(items))]
-    if texts:
-        out += [
-            f"{q!r} -> {format_ranking([(f'{g.names[j]}: {g.canonical[j]}', s) for j, s in hits])}"
-            for q, hits in zip(texts, index.search(texts))
-        ]
-    return out
-
-
+# %% ../../nbs/07_apps.retrieval.ipynb #7b0a798c
 def predict(
     run_dir: Path,  # a finished retrieval run
     image: list | None = None,  # image files: each gets the top-5 captions of the gallery

@@ -11,22 +11,21 @@ from pathlib import Path
 import numpy as np
 
 from ..core import DatasetError, set_seed
-from ..data.formats import FORMATS
+from ..data.formats import FORMATS, split_masks
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
 from ..represent.encoders import AudioEncoder, TextEncoder
-from ..represent.align import CaptionedItems, ContrastiveAligner, caption_concepts
-from ..train import RunConfig, Task, resolve_settings
-from ..evaluate import retrieval_metrics
-from mmlearn.apps.retrieval import (
-    fit_and_index,
+from mmlearn.represent.align import (
+    CaptionedItems,
+    ContrastiveAligner,
+    caption_concepts,
+    gallery_similarity,
     load_index,
     ranking_lines,
-    reload_run,
-    retrieval_scores,
-    split_masks,
 )
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
+from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
@@ -175,7 +174,8 @@ def search_scores(
 ) -> dict:
     """Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the
     queries."""
-    metrics, sim, rel = retrieval_scores(model, vocab, items, "audio", ("t2a_", "a2t_"), all_captions)
+    sim, rel = gallery_similarity(model, vocab, items, "audio", all_captions)
+    metrics = retrieval_report(sim, rel, ("t2a_", "a2t_"))
     if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
         for src in dict.fromkeys(items.sources):
             rows = np.array(items.sources) == src

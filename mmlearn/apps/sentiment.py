@@ -8,28 +8,41 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, as_list, progress, rng, set_seed
-from ..data.formats import FORMATS
-from ..data.synthetic import SENTIMENT_CLASSES, SyntheticSet, sentiment_clips
+from ..core import as_list, progress, set_seed
+from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import TokenIds, Vocabulary, tokenize
-from ..preprocess.audio import LogMelSpectrogram, load_audio, log_mel_spectrogram, pad_or_trim
+from mmlearn.preprocess.audio import (
+    LogMelSpectrogram,
+    SentimentSplit,
+    load_audio,
+    log_mel_spectrogram,
+    mosi_splits,
+    pad_or_trim,
+)
 from ..represent.encoders import AudioEncoder, TextEncoder
 from ..represent.fusion import ConcatFusion, GatedFusion
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    array_dataset,
+    fit_model,
+    model_suffix,
+    plot_history,
+    prefixed_history,
+    read_task_file,
+    resolve_settings,
+)
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'cached_sentiment_clips', 'sentiment_class',
-           'SentimentSplit', 'sentiment_data', 'sentiment_model', 'sentiment_metrics', 'plot_confusion_matrices',
-           'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'sentiment_data', 'sentiment_model',
+           'sentiment_metrics', 'plot_confusion_matrices', 'plot_sample_predictions', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(
@@ -48,47 +61,6 @@ DEFAULTS = dict(
 # model name -> inputs it reads
 MODALITIES = {"text": ("text",), "audio": ("audio",), "fused": ("text", "audio")}
 
-
-@lru_cache(maxsize=8)
-def cached_sentiment_clips(
-    n: int,  # number of clips
-    seed: int = 0,  # generator seed
-    duration: float = 3.0,  # seconds per clip
-) -> SyntheticSet:
-    """`sentiment_clips(n, seed, duration=duration)`, generated once per process (treat the result as
-    read-only)."""
-    return sentiment_clips(n, seed=seed, duration=duration)
-
-# %% ../../nbs/07_apps.sentiment.ipynb #892422b4
-def sentiment_class(
-    score,  # sentiment score(s), e.g. CMU-MOSI's -3..+3
-) -> np.ndarray:
-    "Class ids by the sign of the score: < 0 -> 0 (negative), 0 -> 1 (neutral), > 0 -> 2 (positive)."
-    s = np.asarray(score, dtype=np.float64)
-    if not np.all(np.isfinite(s)):
-        raise ValueError(f"score must be finite numbers, got {s[~np.isfinite(s)][:3].tolist()}")
-    return (np.sign(s) + 1).astype(np.int64)
-
-# %% ../../nbs/07_apps.sentiment.ipynb #46a58b7a
-@dataclass
-class SentimentSplit:
-    "One split of a sentiment dataset: what was said, how it sounded, and its class."
-
-    texts: list  # the transcripts (str), one per clip
-    audio: np.ndarray  # float32 waveforms (n, T) in [-1, 1], zero-padded to one length
-    labels: np.ndarray  # int class ids into SENTIMENT_CLASSES
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def inputs(
-        self,
-        modalities: tuple = ("text", "audio"),  # the model inputs wanted
-    ) -> dict:
-        "The model inputs {'text': strings, 'audio': waveforms}, restricted to `modalities`."
-        columns = {"text": np.array(self.texts, dtype=str), "audio": self.audio}
-        return {m: columns[m] for m in modalities}
-
 # %% ../../nbs/07_apps.sentiment.ipynb #9dad0af8
 def _settings(config: RunConfig) -> dict:
     "The run's settings (`Task.settings`), with the fusion checked."
@@ -103,55 +75,7 @@ def _builtin_split(n: int, seed: int, s: dict, clip_samples: int | None) -> Sent
     audio = d.inputs if clip_samples is None else pad_or_trim(d.inputs, clip_samples)
     return SentimentSplit([c[0] for c in d.captions], audio, np.asarray(d.labels))
 
-
-def _folder_splits(config: RunConfig, s: dict, clip_samples: int | None, splits: tuple) -> dict:
-    "The splits of a CMU-MOSI-layout folder (label.csv + wav/)."
-    if config.format != "mosi":
-        raise ValueError(
-            "the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format "
-            f"{config.format!r}"
-        )
-    records = FORMATS["mosi"](config.data)
-    if not records:
-        raise DatasetError(Path(config.data) / "label.csv", "lists no clips; expected at least one row")
-    n, modes = len(records), np.array([r.meta.get("split", "") for r in records])
-    order = rng(config.seed).permutation(n)
-    if (modes == "test").any():
-        part = {
-            k: np.flatnonzero(modes == m) for k, m in (("train", "train"), ("val", "valid"), ("test", "test"))
-        }
-    else:
-        part = dict(
-            test=order[: max(1, n // 5)],
-            val=order[max(1, n // 5) : max(1, n // 5) + n // 10],
-            train=order[max(1, n // 5) + n // 10 :],
-        )
-    if not len(part["val"]):
-        part["val"] = part["test"]
-    if config.samples:
-        part["train"] = part["train"][: config.samples]
-    if "train" in splits and not len(part["train"]):
-        raise DatasetError(
-            Path(config.data) / "label.csv",
-            f"no clips left to train on (modes: {sorted(set(modes.tolist()))}); expected rows with mode "
-            "'train'",
-        )
-    waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in part[k]}
-    if clip_samples is None:
-        clip_samples = min(
-            max(len(waves[i]) for i in part[splits[0]]), int(s["max_seconds"] * s["sample_rate"])
-        )
-
-    def split(idx):
-        return SentimentSplit(
-            [records[i].meta["text"] for i in idx],
-            np.stack([pad_or_trim(waves[i], clip_samples) for i in idx]).astype(np.float32),
-            sentiment_class([records[i].label for i in idx]),
-        )
-
-    return {k: split(part[k]) for k in splits}
-
-
+# %% ../../nbs/07_apps.sentiment.ipynb #ee3dfcfd
 def sentiment_data(
     config: RunConfig,  # task settings: samples, seed, data/format, extra
     clip_samples: int | None = None,  # pad/cut waveforms to this length (None: the data's own)
@@ -160,7 +84,14 @@ def sentiment_data(
     "{'train'|'val'|'test': SentimentSplit}, from built-in clips or a CMU-MOSI folder."
     s = _settings(config)
     if config.data:
-        return _folder_splits(config, s, clip_samples, splits)
+        if config.format != "mosi":
+            raise ValueError(
+                "the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format "
+                f"{config.format!r}"
+            )
+        return mosi_splits(
+            config.data, s["sample_rate"], s["max_seconds"], config.seed, config.samples, clip_samples, splits
+        )
     sizes = dict(
         train=(s["samples"], config.seed),
         val=(s["val_samples"], config.seed + 20_000),
@@ -316,10 +247,6 @@ def _model_dir(run_dir: Path, name: str) -> Path:
     return Path(run_dir) if name == "fused" else Path(run_dir) / name
 
 
-def _suffix(name: str) -> str:
-    return "" if name == "fused" else f"_{name}"
-
-
 def train(
     config: RunConfig,  # the run's settings (config.extra: fusion, dim, test_samples, ...)
     run_dir: Path,  # where the models, task.json and figures go
@@ -373,11 +300,9 @@ def train(
             ["accuracy"],
             schedule="constant",
         )
-        history.update(
-            {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
-        )
+        history.update(prefixed_history(name, h))
         predictions[name] = _predict_ids(model, data["test"].inputs(mods))
-        metrics.update(sentiment_metrics(data["test"].labels, predictions[name], _suffix(name)))
+        metrics.update(sentiment_metrics(data["test"].labels, predictions[name], model_suffix(name)))
     _figures(run_dir, history, data["test"], predictions, s["sample_rate"])
     return {**metrics, "train_seconds": time.perf_counter() - start, "samples": float(len(data["train"]))}
 
@@ -397,18 +322,10 @@ def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: di
         plt.close(f)
 
 
-def _task(run_dir: Path) -> dict:
-    p = Path(run_dir) / "task.json"
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} is not a sentiment run: task.json is missing (train one with `mmlearn train "
-            "--task sentiment`)"
-        )
-    return json.loads(p.read_text())
-
-
 def _load(run_dir: Path, name: str) -> keras.Model:
-    return keras.saving.load_model(Path(run_dir) / _task(run_dir)["models"][name], safe_mode=True)
+    return keras.saving.load_model(
+        Path(run_dir) / read_task_file(run_dir, "sentiment")["models"][name], safe_mode=True
+    )
 
 
 def evaluate(
@@ -416,13 +333,13 @@ def evaluate(
     config: RunConfig,  # its settings (data/format may point at another MOSI folder)
 ) -> dict:
     "Reload the three saved models (safe mode) and recompute their held-out accuracy and macro F1."
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "sentiment")
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
     metrics = {}
     for name, mods in MODALITIES.items():
         metrics.update(
             sentiment_metrics(
-                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), _suffix(name)
+                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), model_suffix(name)
             )
         )
     return {**metrics, "samples": float(task["samples"])}
@@ -448,7 +365,7 @@ def predict(
             f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript "
             "per clip, in order"
         )
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "sentiment")
     waves = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
     ).astype(np.float32)

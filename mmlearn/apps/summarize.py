@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import textwrap
 import time
 from pathlib import Path
@@ -15,11 +14,17 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..core import as_list, close_figures, progress, save_figure, set_seed
+from ..core import as_list, close_figures, save_figure, set_seed
 from ..data.formats import read_image
-from ..data.synthetic import LAYOUTS, SyntheticSet, object_phrase, shapes_scenes
+from ..data.synthetic import SyntheticSet, summary_scenes
 from ..preprocess.image import resize_images, scale_pixels
-from ..preprocess.text import Vocabulary, pad_sequences, standardize
+from mmlearn.preprocess.text import (
+    Vocabulary,
+    description_sentences,
+    description_vocabulary,
+    encode_descriptions,
+    standardize,
+)
 from mmlearn.seq2seq.model import (
     MaskedSparseCategoricalCrossentropy,
     MaskedTokenAccuracy,
@@ -27,130 +32,23 @@ from mmlearn.seq2seq.model import (
     Seq2Seq,
     TransformerDecoder,
 )
-from ..seq2seq.decode import greedy_decode
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from ..seq2seq.decode import decode_texts
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    array_dataset,
+    fit_model,
+    model_suffix,
+    plot_history,
+    prefixed_history,
+    read_task_file,
+    resolve_settings,
+)
 from ..evaluate import caption_metrics
-from .caption import note_unfinished
 
 # %% auto #0
-__all__ = ['MATERIALS', 'ROOMS', 'ORDINALS', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'MODELS', 'DEFAULTS',
-           'TASK', 'summary_references', 'summary_scenes', 'plot_summaries', 'description_sentences',
-           'description_vocabulary', 'encode_descriptions', 'build_summarizer', 'training_pairs', 'summary_data',
+__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'plot_summaries', 'build_summarizer', 'training_pairs', 'summary_data',
            'generate_summaries', 'train', 'plot_ablation', 'evaluate', 'predict']
-
-# %% ../../nbs/07_apps.summarize.ipynb #615b2b0c
-MATERIALS = ["wooden", "metal", "glass", "paper"]  # what an object is made of: said only in the description
-ROOMS = ["kitchen", "garden", "office", "attic"]  # where the picture was taken: said only in the description
-# an object's place in reading order (left to right, or top to bottom)
-ORDINALS = ["first", "second", "third"]
-OBJECT_SENTENCES = [
-    "{o}, a {m} {s} made by hand",
-    "the {m} {s} comes {o}",
-    "someone placed the {m} {s} {o}",
-    "the {m} {s} is {o} in line",
-]
-ROOM_SENTENCES = [
-    "this picture was taken in the {r}",
-    "the scene is set in the {r}",
-    "everything here stands in the {r}",
-]
-FILLER_SENTENCES = [
-    "it was a quiet afternoon",
-    "nothing else is worth mentioning",
-    "the light was soft and even",
-    "as you can see it is a simple arrangement",
-    "the objects were placed with care",
-    "some people find such scenes calming",
-    "there is not much more to say",
-]
-
-# %% ../../nbs/07_apps.summarize.ipynb #e71f23e4
-def summary_references(
-    objects: list,  # (size, colour, material, shape) of each object, in reading order
-    layout: str,  # 'row' or 'column'
-    room: str,  # where the picture was taken
-) -> list[str]:
-    """The summaries of a scene: the objects in reading order (the canonical one), then backwards; both end
-    with the room."""
-    if layout not in LAYOUTS:
-        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
-    phrases = [object_phrase(*o) for o in objects]
-    forward, backward = LAYOUTS[layout]
-    return [
-        f" {forward} ".join(phrases) + f" in the {room}",
-        f" {backward} ".join(reversed(phrases)) + f" in the {room}",
-    ]
-
-# %% ../../nbs/07_apps.summarize.ipynb #93524bb9
-def _check_int(value, name: str, lo: int, hi: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
-    return int(value)
-
-
-def _sentence(s: str) -> str:
-    return s[0].upper() + s[1:] + "."
-
-
-def summary_scenes(
-    n: int,  # number of scenes
-    seed: int = 0,  # the same seed gives the same images, descriptions and summaries
-    image_size: int = 48,  # side of the square images in pixels (>= 32)
-    min_objects: int = 2,  # fewest objects in a scene (1..3)
-    max_objects: int = 3,  # most objects in a scene (min_objects..3)
-    max_repeats: int = 2,  # each object and the room are described 1..max_repeats times
-    max_fillers: int = 3,  # 1..max_fillers sentences that carry no fact
-) -> SyntheticSet:
-    """Shapes scenes, each with a long, redundant description and one-line summaries that need both the image
-    and the text."""
-    max_repeats = _check_int(max_repeats, "max_repeats", 1, len(OBJECT_SENTENCES))
-    max_fillers = _check_int(max_fillers, "max_fillers", 1, len(FILLER_SENTENCES))
-    scenes = shapes_scenes(
-        n, seed=seed, image_size=image_size, min_objects=min_objects, max_objects=max_objects
-    )
-    # a stream apart from the scenes' own
-    g, K, R = (np.random.default_rng([seed, 1]), max_objects, max_repeats)
-    material = g.integers(0, len(MATERIALS), (n, K))
-    room = g.integers(0, len(ROOMS), n)
-    # how often each object (columns 0..K-1) and the room (column K) is told
-    told = g.integers(1, R + 1, (n, K + 1))
-    template = g.integers(0, 60, (n, K + 1, R))  # 60: a multiple of every template count; reduced below
-    fillers = g.integers(1, max_fillers + 1, n)
-    # distinct fillers: the first `fillers` of a shuffle
-    filler_pick = np.argsort(g.random((n, len(FILLER_SENTENCES))), 1)
-    # the order the sentence slots are told in
-    order = np.argsort(g.random((n, (K + 1) * R + max_fillers)), 1)
-    texts, summaries, objects = [], [], []
-    for i, objs in enumerate(scenes.meta["objects"]):
-        objs = [{**o, "material": MATERIALS[material[i, j]]} for j, o in enumerate(objs)]
-        slots = [
-            OBJECT_SENTENCES[template[i, j, r] % len(OBJECT_SENTENCES)].format(
-                o=ORDINALS[j], m=o["material"], s=o["shape"]
-            )
-            if r < told[i, j]
-            else None
-            for j, o in enumerate(objs)
-            for r in range(R)
-        ]
-        slots += [None] * (R * (K - len(objs)))
-        slots += [
-            ROOM_SENTENCES[template[i, K, r] % len(ROOM_SENTENCES)].format(r=ROOMS[room[i]])
-            if r < told[i, K]
-            else None
-            for r in range(R)
-        ]
-        slots += [FILLER_SENTENCES[filler_pick[i, f]] if f < fillers[i] else None for f in range(max_fillers)]
-        texts.append(" ".join(_sentence(slots[s]) for s in order[i] if slots[s]))
-        summaries.append(
-            summary_references(
-                [(o["size"], o["color"], o["material"], o["shape"]) for o in objs],
-                scenes.meta["layout"][i],
-                ROOMS[room[i]],
-            )
-        )
-        objects.append(objs)
-    meta = dict(scenes.meta, objects=objects, descriptions=texts, room=[ROOMS[r] for r in room])
-    return SyntheticSet(scenes.inputs, summaries, None, None, meta)
 
 # %% ../../nbs/07_apps.summarize.ipynb #86b5a9d4
 def plot_summaries(
@@ -189,34 +87,6 @@ def plot_summaries(
             )
             y -= 0.13 * (line.count("\n") + 1) + 0.03
     return save_figure(fig, path)
-
-# %% ../../nbs/07_apps.summarize.ipynb #ef97322b
-def description_sentences(
-    text: str,  # a description
-) -> list[str]:
-    "The sentences of `text`: split at . ! ? and ;, empty pieces dropped."
-    return [s.strip() for s in re.split(r"[.!?;]+", text) if s.strip()]
-
-
-def description_vocabulary(
-    descriptions: list,  # the training descriptions
-    ngrams: int = 4,  # words per phrase token
-) -> Vocabulary:
-    "Phrase tokens of `ngrams` words counted within sentences; padding 0, unknown 1, no start/end markers."
-    return Vocabulary.build(
-        [s for t in descriptions for s in description_sentences(t)], ngrams=(ngrams,), specials=()
-    )
-
-
-def encode_descriptions(
-    descriptions: list,  # raw descriptions
-    vocab: Vocabulary,  # from `description_vocabulary`
-    length: int | None = None,  # pad or cut to this many tokens (None: the longest)
-) -> np.ndarray:
-    "(N, length) ids of each description's phrase tokens, sentence after sentence; 0 is padding."
-    return pad_sequences(
-        [[i for s in description_sentences(t) for i in vocab.encode(s)] for t in descriptions], length
-    )
 
 # %% ../../nbs/07_apps.summarize.ipynb #f6f55563
 # model name -> the inputs it reads
@@ -327,24 +197,16 @@ def generate_summaries(
     batch_size: int = 256,  # scenes decoded at once
     mark_unfinished: bool = False,  # `note_unfinished` on summaries cut at max_length
 ) -> list[str]:
-    "Greedy summaries, one per scene."
-    n, out = len(next(iter(inputs.values()))), []
-    for i in progress(range(0, n, batch_size), desc="summarizing", terminal_only=True):
-        x = {
-            k: (scale_pixels(v[i : i + batch_size]).numpy() if k == "image" else v[i : i + batch_size])
-            for k, v in inputs.items()
-        }
-        ids = greedy_decode(
-            model, x, max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id
-        )
-        for row in np.asarray(ids):
-            text = vocab.decode(row)
-            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return out
-
-
-def _suffix(name: str) -> str:
-    return "" if name == "fused" else f"_{name}"
+    "Greedy summaries, one per scene (`decode_texts`)."
+    return decode_texts(
+        model,
+        inputs,
+        vocab,
+        max_length,
+        batch_size=batch_size,
+        mark_unfinished=mark_unfinished,
+        desc="summarizing",
+    )
 
 
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
@@ -393,11 +255,9 @@ def train(
         start = time.perf_counter()
         model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
         seconds += time.perf_counter() - start
-        history.update(
-            {(f"val_{name}_{k[4:]}" if k.startswith("val_") else f"{name}_{k}"): v for k, v in h.items()}
-        )
+        history.update(prefixed_history(name, h))
         m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
-        metrics.update({k + _suffix(name): v for k, v in m.items()})
+        metrics.update({k + model_suffix(name): v for k, v in m.items()})
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
 
@@ -448,7 +308,7 @@ def plot_ablation(
     fig, ax = plt.subplots(figsize=(7, 3))
     w = 0.8 / len(MODELS)
     for j, name in enumerate(MODELS):
-        vals = [metrics[k + _suffix(name)] for k in keys]
+        vals = [metrics[k + model_suffix(name)] for k in keys]
         bars = ax.bar(
             np.arange(len(keys)) + (j - 1) * w, vals, w, label=f"{name} ({' + '.join(MODELS[name])})"
         )
@@ -480,16 +340,6 @@ def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, me
     close_figures(*figs)
 
 
-def _task(run_dir: Path) -> dict:
-    p = Path(run_dir) / "task.json"
-    if not p.is_file():
-        raise FileNotFoundError(
-            f"{run_dir} is not a summarize run: task.json is missing (train one with `mmlearn train "
-            "--task summarize`)"
-        )
-    return json.loads(p.read_text())
-
-
 def _load(run_dir: Path, name: str, task: dict) -> Seq2Seq:
     return keras.saving.load_model(Path(run_dir) / task["models"][name], safe_mode=True)
 
@@ -503,7 +353,7 @@ def evaluate(
     config: RunConfig,  # its settings (the seed picks the held-out scenes)
 ) -> dict:
     "Reload the three saved models (safe mode) and recompute their held-out metrics."
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "summarize")
     if config.data or config.format:
         summary_data(config)  # raises: built-in data only
     vocab, text_vocab = _vocabularies(task)
@@ -511,7 +361,7 @@ def evaluate(
     metrics = {}
     for name, mods in MODELS.items():
         m, _ = _score(_load(run_dir, name, task), mods, test, vocab, text_vocab, task)
-        metrics.update({k + _suffix(name): v for k, v in m.items()})
+        metrics.update({k + model_suffix(name): v for k, v in m.items()})
     return {**metrics, "samples": float(task["samples"])}
 
 
@@ -538,7 +388,7 @@ def predict(
     for i, t in enumerate(text, 1):
         if not isinstance(t, str) or not description_sentences(t):
             raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")
-    task = _task(run_dir)
+    task = read_task_file(run_dir, "summarize")
     vocab, text_vocab = _vocabularies(task)
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}

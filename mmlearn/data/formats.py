@@ -24,11 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from ..core import DatasetError, Record
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS',
-           'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image',
-           'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho',
-           'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files',
-           'load_vqa', 'write_vqa']
+__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'split_records', 'split_masks', 'sentiment_class']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
 _WAV_TAGS = {
@@ -1311,3 +1307,87 @@ FORMATS = {
     "fsdd": load_fsdd,
     "vqa": load_vqa,
 }
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #ac0168be
+AUDIO_CAPTION_SPLITS = {
+    "clotho": {"development": "train", "validation": "val", "evaluation": "test"},  # split name -> role
+    "audiocaps": {"train": "train", "val": "val", "test": "test"},
+}
+# the file that says a split exists
+AUDIO_CAPTION_MANIFESTS = {"clotho": "clotho_captions_{}.csv", "audiocaps": "{}.csv"}
+
+
+def captioned_audio_splits(
+    data,  # the dataset folder
+    layout: str,  # its layout: 'clotho' or 'audiocaps'
+) -> dict:
+    """The records of a Clotho or AudioCaps folder by role: {'train'|'val'|'test': records}; without a test
+    split the last tenth of the training split is held out, and val is test when there is none."""
+    if layout not in AUDIO_CAPTION_SPLITS:
+        raise ValueError(
+            f"--format {layout!r}: audio captioning reads folders of captioned clips, "
+            f"{' or '.join(AUDIO_CAPTION_SPLITS)}"
+        )
+    root, names = Path(data), list(AUDIO_CAPTION_SPLITS[layout])
+    # the training split must exist (the loader says why not)
+    found = {"train": list(FORMATS[layout](root, split=names[0]))}
+    for name in names[1:]:
+        if (root / AUDIO_CAPTION_MANIFESTS[layout].format(name)).is_file():
+            found[AUDIO_CAPTION_SPLITS[layout][name]] = list(FORMATS[layout](root, split=name))
+    if "test" not in found:  # no held-out split: hold out the last tenth
+        n = len(found["train"])
+        if n < 2:
+            raise DatasetError(
+                root,
+                f"the {names[0]} split has {n} clip(s); audio captioning needs at least 2 (one to train "
+                "on, one to test)",
+            )
+        cut = max(1, n // 10)
+        found["train"], found["test"] = found["train"][:-cut], found["train"][-cut:]
+    found.setdefault("val", found["test"])
+    return found
+
+# %% ../../nbs/07_apps.digits.ipynb #03a18097
+def split_records(
+    records: list,  # FSDD records (from load_fsdd)
+    held_out_speaker: str | None = None,  # None: the official split; a name: that speaker is the test set
+) -> tuple[list, list]:
+    "(train, test) records: FSDD's official split (index 0-4 is test), or all of one speaker as the test set."
+    if held_out_speaker is None:
+        return [r for r in records if r.meta["split"] == "train"], [
+            r for r in records if r.meta["split"] == "test"
+        ]
+    speakers = sorted({r.meta["speaker"] for r in records})
+    if held_out_speaker not in speakers:
+        raise ValueError(
+            f"held_out_speaker {held_out_speaker!r} is not in the data; its speakers are {speakers}"
+        )
+    return [r for r in records if r.meta["speaker"] != held_out_speaker], [
+        r for r in records if r.meta["speaker"] == held_out_speaker
+    ]
+
+# %% ../../nbs/07_apps.retrieval.ipynb #30a2cd52
+def split_masks(
+    n: int,  # number of records
+    splits: list,  # each record's split name from the dataset (or None)
+) -> dict:
+    """Train/val/test boolean masks: the dataset's own test and dev/val splits, or the last tenth as test (and
+    validation) when it has none."""
+    splits = np.array([s or "" for s in splits])
+    test = np.isin(splits, ["test"])
+    if not test.any():
+        test = np.arange(n) >= n - max(1, n // 10)
+    val = np.isin(splits, ["dev", "val", "validation"]) & ~test
+    if not val.any():
+        val = test
+    return dict(train=~test & ~val, val=val, test=test)
+
+# %% ../../nbs/07_apps.sentiment.ipynb #892422b4
+def sentiment_class(
+    score,  # sentiment score(s), e.g. CMU-MOSI's -3..+3
+) -> np.ndarray:
+    "Class ids by the sign of the score: < 0 -> 0 (negative), 0 -> 1 (neutral), > 0 -> 2 (positive)."
+    s = np.asarray(score, dtype=np.float64)
+    if not np.all(np.isfinite(s)):
+        raise ValueError(f"score must be finite numbers, got {s[~np.isfinite(s)][:3].tolist()}")
+    return (np.sign(s) + 1).astype(np.int64)

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import ctypes
+import functools  # noqa: F401
+from functools import lru_cache  # noqa: F401
 import os
 import re
 import statistics
@@ -19,19 +21,7 @@ import numpy as np
 from ..core import rng
 
 # %% auto #0
-__all__ = ['COLORS', 'SHAPES', 'SIZES', 'MEDIUM_RADIUS', 'LAYOUTS', 'VOCABULARIES', 'MIN_IMAGE_SIZE', 'EVENT_TYPES', 'PITCHES',
-           'LOUDNESS', 'EVENT_GAP', 'EVENT_MARGIN', 'EVENT_RAMP', 'SPEECH_VOICES', 'DIGIT_WORDS', 'PHRASE_KINDS',
-           'COMMAND_WORDS', 'DESCRIPTION_WORDS', 'SENTIMENT_CLASSES', 'PROSODIES', 'SENTIMENT_RULE', 'SENTIMENT_VOICES',
-           'SENTENCE_WORDS', 'IMAGE_TOKEN', 'AUDIO_TOKEN', 'ANSWER_TYPES', 'SPLITS', 'ORDINAL_WORDS', 'IMAGE_QUESTIONS',
-           'SOUND_QUESTIONS', 'ADAPTATION_QUESTIONS', 'EDGE_WORDS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE',
-           'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS', 'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence',
-           'scene_vocabulary', 'shape_mask', 'render_shapes', 'object_phrase', 'scene_captions', 'parse_scene_caption',
-           'shapes_scenes', 'event_waveforms', 'sound_captions', 'parse_sound_caption', 'sound_events',
-           'SpeechEngineError', 'ESpeakEngine', 'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text',
-           'spoken_phrases', 'sentiment_label', 'best_accuracy', 'sentiment_oracle', 'sentiment_sentence',
-           'sentiment_clips', 'handwritten_digits', 'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule',
-           'scene_questions', 'sound_questions', 'labelled_instructions', 'described_scenes', 'instruction_mixture',
-           'instruction_splits']
+__all__ = ['COLORS', 'SHAPES', 'SIZES', 'MEDIUM_RADIUS', 'LAYOUTS', 'VOCABULARIES', 'MIN_IMAGE_SIZE', 'EVENT_TYPES', 'PITCHES', 'LOUDNESS', 'EVENT_GAP', 'EVENT_MARGIN', 'EVENT_RAMP', 'SPEECH_VOICES', 'DIGIT_WORDS', 'PHRASE_KINDS', 'COMMAND_WORDS', 'DESCRIPTION_WORDS', 'SENTIMENT_CLASSES', 'PROSODIES', 'SENTIMENT_RULE', 'SENTIMENT_VOICES', 'SENTENCE_WORDS', 'IMAGE_TOKEN', 'AUDIO_TOKEN', 'ANSWER_TYPES', 'SPLITS', 'ORDINAL_WORDS', 'IMAGE_QUESTIONS', 'SOUND_QUESTIONS', 'ADAPTATION_QUESTIONS', 'EDGE_WORDS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE', 'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS', 'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence', 'scene_vocabulary', 'shape_mask', 'render_shapes', 'object_phrase', 'scene_captions', 'parse_scene_caption', 'shapes_scenes', 'event_waveforms', 'sound_captions', 'parse_sound_caption', 'sound_events', 'SpeechEngineError', 'ESpeakEngine', 'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text', 'spoken_phrases', 'sentiment_label', 'best_accuracy', 'sentiment_oracle', 'sentiment_sentence', 'sentiment_clips', 'handwritten_digits', 'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule', 'scene_questions', 'sound_questions', 'labelled_instructions', 'described_scenes', 'instruction_mixture', 'instruction_splits', 'FSDD_SAMPLE_RATE', 'FSDD_CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'ESPEAK_VOICES', 'espeak_digits', 'cached_sentiment_clips', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'summary_references', 'summary_scenes']
 
 # %% ../../nbs/01_data.synthetic.ipynb #41d189e1
 def _check_count(n, name: str = "n") -> int:
@@ -1745,3 +1735,176 @@ def instruction_splits(
     for r in records:
         out[r.split].append(r)
     return out
+
+# %% ../../nbs/07_apps.digits.ipynb #6ec65793
+FSDD_SAMPLE_RATE = 8000  # FSDD's rate (Hz); other recordings are resampled to it
+# every clip is cut or zero-padded at the end to 1 s (99% of FSDD's recordings are shorter)
+FSDD_CLIP_SAMPLES = 8000
+ESPEAK_ACCENTS = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029"]
+ESPEAK_VARIANTS = ["m1", "m2", "m3", "m4", "m6", "m7", "klatt", "klatt2", "adam", "benjamin", "f1", "f2"]
+ESPEAK_VOICES = [f"{a}+{v}" for a in ESPEAK_ACCENTS for v in ESPEAK_VARIANTS]
+
+
+@functools.lru_cache(maxsize=4)
+def _espeak_cached(n: int, seed: int, snr_db: tuple, voices: tuple) -> tuple:
+    s = spoken_phrases(
+        n,
+        seed=seed,
+        sample_rate=FSDD_SAMPLE_RATE,
+        duration=FSDD_CLIP_SAMPLES / FSDD_SAMPLE_RATE,
+        kinds=["digit"],
+        voices=list(voices),
+        rate=(120, 220),
+        pitch=(20, 80),
+    )
+    g = rng(seed + 1)
+    speech = np.abs(s.inputs) > 0
+    power = (s.inputs**2).sum(1, keepdims=True) / np.maximum(speech.sum(1, keepdims=True), 1)
+    snr = g.uniform(*snr_db, (n, 1))
+    # a "recording": the word and 50 ms, then padding
+    end = np.round((s.meta["speech_seconds"] + 0.05) * FSDD_SAMPLE_RATE)[:, None]
+    noise = (
+        g.normal(size=s.inputs.shape)
+        * np.sqrt(power * 10 ** (-snr / 10))
+        * (np.arange(s.inputs.shape[1]) < end)
+    )
+    clips = (s.inputs + noise).astype(np.float32)
+    clips.setflags(write=False)
+    s.labels.setflags(write=False)
+    return clips, s.labels, [v for v in s.meta["voice"]]
+
+
+def espeak_digits(
+    n: int,  # number of clips (the digits are drawn at random)
+    seed: int = 0,  # the same seed gives the same clips
+    snr_db: tuple = (20.0, 40.0),  # range of the signal-to-noise ratio of the added noise, in dB
+    voices: list = ESPEAK_VOICES,  # eSpeak NG voices to draw from
+) -> tuple[np.ndarray, np.ndarray, list]:
+    """Digit words spoken by eSpeak NG at 8 kHz in 1-s clips, with noise: (clips (n, 8000), labels (n,), voice
+    of each)."""
+    if not (isinstance(snr_db, (tuple, list)) and len(snr_db) == 2 and snr_db[0] <= snr_db[1]):
+        raise ValueError(f"snr_db must be (low, high) in dB with low <= high, got {snr_db!r}")
+    clips, labels, names = _espeak_cached(n, seed, tuple(map(float, snr_db)), tuple(voices))
+    return clips, labels, list(names)
+
+# %% ../../nbs/07_apps.sentiment.ipynb #656f2633
+@lru_cache(maxsize=8)
+def cached_sentiment_clips(
+    n: int,  # number of clips
+    seed: int = 0,  # generator seed
+    duration: float = 3.0,  # seconds per clip
+) -> SyntheticSet:
+    """`sentiment_clips(n, seed, duration=duration)`, generated once per process (treat the result as
+    read-only)."""
+    return sentiment_clips(n, seed=seed, duration=duration)
+
+# %% ../../nbs/07_apps.summarize.ipynb #615b2b0c
+# the materials, rooms and ordinal words are data.synthetic's SCENE_MATERIALS, SCENE_ROOMS and ORDINAL_WORDS
+OBJECT_SENTENCES = [
+    "{o}, a {m} {s} made by hand",
+    "the {m} {s} comes {o}",
+    "someone placed the {m} {s} {o}",
+    "the {m} {s} is {o} in line",
+]
+ROOM_SENTENCES = [
+    "this picture was taken in the {r}",
+    "the scene is set in the {r}",
+    "everything here stands in the {r}",
+]
+FILLER_SENTENCES = [
+    "it was a quiet afternoon",
+    "nothing else is worth mentioning",
+    "the light was soft and even",
+    "as you can see it is a simple arrangement",
+    "the objects were placed with care",
+    "some people find such scenes calming",
+    "there is not much more to say",
+]
+
+# %% ../../nbs/07_apps.summarize.ipynb #e71f23e4
+def summary_references(
+    objects: list,  # (size, colour, material, shape) of each object, in reading order
+    layout: str,  # 'row' or 'column'
+    room: str,  # where the picture was taken
+) -> list[str]:
+    """The summaries of a scene: the objects in reading order (the canonical one), then backwards; both end
+    with the room."""
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {list(LAYOUTS)}, got {layout!r}")
+    phrases = [object_phrase(*o) for o in objects]
+    forward, backward = LAYOUTS[layout]
+    return [
+        f" {forward} ".join(phrases) + f" in the {room}",
+        f" {backward} ".join(reversed(phrases)) + f" in the {room}",
+    ]
+
+# %% ../../nbs/07_apps.summarize.ipynb #93524bb9
+def _check_int(value, name: str, lo: int, hi: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not lo <= value <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, got {value!r}")
+    return int(value)
+
+
+def _sentence(s: str) -> str:
+    return s[0].upper() + s[1:] + "."
+
+
+def summary_scenes(
+    n: int,  # number of scenes
+    seed: int = 0,  # the same seed gives the same images, descriptions and summaries
+    image_size: int = 48,  # side of the square images in pixels (>= 32)
+    min_objects: int = 2,  # fewest objects in a scene (1..3)
+    max_objects: int = 3,  # most objects in a scene (min_objects..3)
+    max_repeats: int = 2,  # each object and the room are described 1..max_repeats times
+    max_fillers: int = 3,  # 1..max_fillers sentences that carry no fact
+) -> SyntheticSet:
+    """Shapes scenes, each with a long, redundant description and one-line summaries that need both the image
+    and the text."""
+    max_repeats = _check_int(max_repeats, "max_repeats", 1, len(OBJECT_SENTENCES))
+    max_fillers = _check_int(max_fillers, "max_fillers", 1, len(FILLER_SENTENCES))
+    scenes = shapes_scenes(
+        n, seed=seed, image_size=image_size, min_objects=min_objects, max_objects=max_objects
+    )
+    # a stream apart from the scenes' own
+    g, K, R = (np.random.default_rng([seed, 1]), max_objects, max_repeats)
+    material = g.integers(0, len(SCENE_MATERIALS), (n, K))
+    room = g.integers(0, len(SCENE_ROOMS), n)
+    # how often each object (columns 0..K-1) and the room (column K) is told
+    told = g.integers(1, R + 1, (n, K + 1))
+    template = g.integers(0, 60, (n, K + 1, R))  # 60: a multiple of every template count; reduced below
+    fillers = g.integers(1, max_fillers + 1, n)
+    # distinct fillers: the first `fillers` of a shuffle
+    filler_pick = np.argsort(g.random((n, len(FILLER_SENTENCES))), 1)
+    # the order the sentence slots are told in
+    order = np.argsort(g.random((n, (K + 1) * R + max_fillers)), 1)
+    texts, summaries, objects = [], [], []
+    for i, objs in enumerate(scenes.meta["objects"]):
+        objs = [{**o, "material": SCENE_MATERIALS[material[i, j]]} for j, o in enumerate(objs)]
+        slots = [
+            OBJECT_SENTENCES[template[i, j, r] % len(OBJECT_SENTENCES)].format(
+                o=ORDINAL_WORDS[j], m=o["material"], s=o["shape"]
+            )
+            if r < told[i, j]
+            else None
+            for j, o in enumerate(objs)
+            for r in range(R)
+        ]
+        slots += [None] * (R * (K - len(objs)))
+        slots += [
+            ROOM_SENTENCES[template[i, K, r] % len(ROOM_SENTENCES)].format(r=SCENE_ROOMS[room[i]])
+            if r < told[i, K]
+            else None
+            for r in range(R)
+        ]
+        slots += [FILLER_SENTENCES[filler_pick[i, f]] if f < fillers[i] else None for f in range(max_fillers)]
+        texts.append(" ".join(_sentence(slots[s]) for s in order[i] if slots[s]))
+        summaries.append(
+            summary_references(
+                [(o["size"], o["color"], o["material"], o["shape"]) for o in objs],
+                scenes.meta["layout"][i],
+                SCENE_ROOMS[room[i]],
+            )
+        )
+        objects.append(objs)
+    meta = dict(scenes.meta, objects=objects, descriptions=texts, room=[SCENE_ROOMS[r] for r in room])
+    return SyntheticSet(scenes.inputs, summaries, None, None, meta)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path  # noqa: F401
 
 import keras
 import matplotlib.pyplot as plt
@@ -19,11 +20,15 @@ from mmlearn.llm.pretrain import (
     compile_for_pretraining,
     lm_dataset,
     lm_windows,
+    perplexity,  # noqa: F401
     pretrain_optimizer,
     token_stream,
 )
+from ..core import DatasetError  # noqa: F401
+from ..data.formats import read_image  # noqa: F401
+from ..data.synthetic import AUDIO_TOKEN, IMAGE_TOKEN  # noqa: F401
 from .tokenizer import BPETokenizer
-from ..preprocess.audio import clip_log_mels, resample
+from ..preprocess.audio import clip_log_mels, load_audio, resample  # noqa: F401
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
 from ..represent.align import CaptionedItems, ContrastiveAligner, training_pairs
@@ -31,11 +36,7 @@ from ..represent.encoders import AudioEncoder, ImageEncoder, TextEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector',
-           'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence',
-           'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations',
-           'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records',
-           'contrastive_pretraining']
+__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'text_perplexity', 'MultimodalChat']
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #ae3a366c
 SAMPLE_RATE = 16000  # Hz: every sound is resampled to this rate (FSDD's 8 kHz recordings too)
@@ -668,3 +669,117 @@ def contrastive_pretraining(
             "stage 0 learns from captions"
         )
     return histories
+
+# %% ../../nbs/07_apps.assistant.ipynb #852083fd
+def text_perplexity(model: MultimodalLM, texts: list) -> float:
+    "Held-out perplexity of the language model on plain text (windows of 128 tokens)."
+    pad = model.token_ids["<pad>"]
+    x, y = lm_windows(
+        token_stream(texts, model.tokenizer), min(128, model.lm.max_length), pad, model.lm.max_length
+    )
+    return perplexity(model.lm, x, y, pad)
+
+# %% ../../nbs/07_apps.assistant.ipynb #adb9c121
+class MultimodalChat:
+    """A trained MultimodalLM as a chat: ask it about an image, a sound, or text; stream the answer; see its
+    attention."""
+
+    def __init__(
+        self,
+        model: MultimodalLM,  # a trained model (e.g. Assistant.load(run_dir).model)
+        max_new_tokens: int = 48,  # the longest answer
+    ):
+        self.model, self.max_new_tokens = model, max_new_tokens
+        self.tokenizer = model.tokenizer
+
+    def media(self, image=None, audio=None) -> tuple[np.ndarray, np.ndarray]:
+        """One image (a path or a uint8 array) and one sound (a WAV path) as the model's inputs; blanks where
+        absent."""
+        size = self.model.image_size
+        images = np.zeros((1, size, size, 3), np.uint8)
+        if image is not None:
+            pixels = read_image(image) if isinstance(image, (str, Path)) else np.asarray(image, np.uint8)
+            images = square_image(pixels, size)[None]
+        frames = np.zeros((1, audio_frame_count(), LOG_MEL["n_mels"]), np.float32)
+        if audio is not None:
+            wave, rate = load_audio(audio, None)
+            if not len(wave):
+                raise DatasetError(Path(audio), "no samples: expected a recording of at least one frame")
+            frames = audio_frames([wave], rate)
+        return images, frames
+
+    def prompt(self, question: str, image: bool = False, audio: bool = False) -> list[int]:
+        "The prompt's ids: the media placeholders, the question, the template; errors a user can act on."
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("the question is empty: type a question or an instruction")
+        text = "".join(f"{token}\n" for token, given in ((IMAGE_TOKEN, image), (AUDIO_TOKEN, audio)) if given)
+        ids = prompt_ids(self.model, text + question.strip())
+        limit = self.model.lm.max_length - self.max_new_tokens
+        if len(ids) > limit:
+            raise ValueError(
+                f"the prompt is {len(ids)} tokens; the model reads at most {limit} "
+                f"({self.model.lm.max_length} in its context, {self.max_new_tokens} kept for the answer)"
+            )
+        return ids
+
+    def ask(
+        self,
+        question: str,  # the question or instruction
+        image=None,  # an image file (or a uint8 array)
+        audio=None,  # a WAV file
+        on_text=None,  # on_text(piece) as the answer grows: streaming
+        temperature: float = 0.0,  # 0: greedy
+        seed: int = 0,  # for sampling
+    ) -> str:
+        "The model's answer, generated token by token (each new piece of text passed to on_text)."
+        images, frames = self.media(image, audio)
+        ids = self.prompt(question, image is not None, audio is not None)
+        end, shown, tokens = self.model.token_ids["<|end|>"], [""], []
+
+        def stream(step, new):
+            if new[0] >= 0 and new[0] != end:
+                tokens.append(int(new[0]))
+                text = self.tokenizer.decode(tokens)
+                if on_text is not None and not text.endswith("\ufffd"):  # wait for a whole UTF-8 character
+                    on_text(text[len(shown[0]) :])
+                    shown[0] = text
+
+        generate_answer_ids(
+            self.model,
+            [ids],
+            images,
+            frames,
+            self.max_new_tokens,
+            on_token=stream,
+            temperature=temperature,
+            seed=seed,
+        )
+        text = self.tokenizer.decode(tokens)
+        if on_text is not None and text != shown[0]:  # what was held back for a partial UTF-8 character
+            on_text(text[len(shown[0]) :])
+        return text.strip()
+
+    def attention(
+        self,
+        question: str,  # the question asked
+        answer: str,  # the answer given (ask's return value)
+        image=None,  # the same image
+        audio=None,  # the same sound
+    ) -> dict:
+        """Attention from the answer's tokens to the image regions (a grid) and the audio frames, averaged
+        over heads and layers."""
+        images, frames = self.media(image, audio)
+        prompt = self.prompt(question, image is not None, audio is not None)
+        ids = np.array([prompt + self.tokenizer.encode(answer)], np.int32)
+        h = self.model.embed(ids, images, frames)
+        _, weights = self.model.lm.from_embeddings(h, return_weights=True)
+        mean = np.mean([np.asarray(w)[0].mean(axis=(0, 1)) for w in weights], axis=0)  # (T, T)
+        rows = mean[len(prompt) - 1 :]  # the positions that predicted the answer's tokens
+        out = {}
+        for name, token in (("image", "<image>"), ("audio", "<audio>")):
+            where = np.flatnonzero(ids[0] == self.model.token_ids[token])
+            if len(where):
+                out[name] = rows[:, where].mean(axis=0)
+        if "image" in out:
+            out["image"] = out["image"].reshape(self.model.token_grid)
+        return out

@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass  # noqa: F401
+from pathlib import Path  # noqa: F401
 import math
 import os
 import statistics
@@ -14,14 +16,14 @@ import time
 import keras
 import numpy as np
 import tensorflow as tf
+from keras import ops  # noqa: F401
 
-from ..core import rng
-from ..data.formats import read_wav
+from ..core import DatasetError, fsdd_root, progress, rng, save_figure  # noqa: F401
+from ..data.formats import FORMATS, load_fsdd, read_wav, sentiment_class  # noqa: F401
+from ..data.synthetic import FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE  # noqa: F401
 
 # %% auto #0
-__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz',
-           'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc',
-           'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels']
+__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc', 'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels', 'fsdd_waveforms', 'mfcc_means', 'FSDD_LOG_MEL', 'load_clips', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'SentimentSplit', 'mosi_splits']
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a5a5ed9f
 def _check_positive_int(name: str, value) -> None:
@@ -570,3 +572,235 @@ def clip_log_mels(
         return pad_or_trim(np.asarray(part, np.float32), clip_samples)
 
     return np.concatenate([log_mel(tf.constant(batch(i))).numpy() for i in range(0, len(waves), batch_size)])
+
+# %% ../../nbs/07_apps.assistant.ipynb #04126db6
+def fsdd_waveforms(
+    limit: int,  # 0 or less: none
+) -> tuple | None:
+    "(waveforms, labels, rate, is_test) of the FSDD recordings in MMLEARN_FSDD, or None without it."
+    root = fsdd_root()
+    if root is None or limit <= 0:
+        return None
+    records = load_fsdd(root)
+    waves = [load_audio(r.path, None)[0] for r in progress(records, "reading FSDD", terminal_only=True)]
+    rates = {load_audio(records[0].path, None)[1]}
+    labels = [int(r.label) for r in records]
+    is_test = np.array([r.meta["split"] == "test" for r in records])
+    return waves, labels, rates.pop(), is_test
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #28f635b9
+def mfcc_means(
+    log_mel: np.ndarray,  # log-mel spectrograms in dB (N, frames, n_mels)
+    n_mfcc: int = 20,  # coefficients kept
+) -> np.ndarray:
+    """Each clip's mean MFCC vector (N, n_mfcc): the orthonormal DCT-II of its log-mel frames, averaged over
+    time."""
+    return (
+        tf.signal.dct(tf.convert_to_tensor(log_mel, tf.float32), type=2, norm="ortho")[..., :n_mfcc]
+        .numpy()
+        .mean(1)
+    )
+
+# %% ../../nbs/07_apps.digits.ipynb #44b9dcf7
+def load_clips(
+    records: list,  # records whose .path is a WAV file
+    sample_rate: int = FSDD_SAMPLE_RATE,  # resample to this rate (Hz)
+    # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
+    length: int = FSDD_CLIP_SAMPLES,
+) -> tuple[np.ndarray, np.ndarray]:
+    "(clips (n, length) float32, original lengths (n,)) of the recordings, mono at `sample_rate`."
+    waves = [load_audio(r.path, sample_rate)[0] for r in records]
+    if not waves:
+        return np.zeros((0, length), np.float32), np.zeros(0, np.int64)
+    return np.stack([pad_or_trim(w, length) for w in waves]).astype(np.float32), np.array(
+        [len(w) for w in waves]
+    )
+
+# %% ../../nbs/07_apps.digits.ipynb #4eed6bee
+# 32 ms window, 10 ms hop
+FSDD_LOG_MEL = dict(sample_rate=FSDD_SAMPLE_RATE, n_fft=256, hop_length=80, n_mels=40, ref="max", top_db=80.0)
+
+
+def plot_log_mels(
+    clips: np.ndarray,  # (n, T) waveforms at FSDD_SAMPLE_RATE
+    titles: list,  # one title per clip
+    path=None,  # save the figure here as PNG
+    columns: int = 5,  # panels per row
+):
+    "A grid of the clips' log-mel spectrograms (time across, mel band up), as the model sees them."
+    import matplotlib.pyplot as plt
+
+    mels = np.asarray(log_mel_spectrogram(np.asarray(clips, np.float32), **FSDD_LOG_MEL))
+    rows = math.ceil(len(mels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 2.2 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, m, title in zip(axes.flat, mels, titles):
+        ax.imshow(
+            m.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            vmin=-80,
+            vmax=0,
+            extent=(0, clips.shape[1] / FSDD_SAMPLE_RATE, 0, m.shape[1]),
+        )
+        ax.set_title(title, fontsize=9)
+        ax.axis("on")
+        ax.set_xlabel("s", fontsize=7)
+        ax.tick_params(labelsize=7)
+    return save_figure(fig, path)
+
+# %% ../../nbs/07_apps.digits.ipynb #95fa470f
+def mfcc_statistics(
+    clips: np.ndarray,  # (n, T) zero-padded waveforms
+    lengths: np.ndarray,  # (n,) the number of real samples in each (longer ones count as T)
+    n_mfcc: int = 20,  # coefficients per frame
+    sample_rate: int = FSDD_SAMPLE_RATE,  # rate of the clips (Hz)
+    n_fft: int = 2048,  # librosa's default window
+    hop_length: int = 512,  # librosa's default hop
+    n_mels: int = 128,  # librosa's default mel bands
+    batch: int = 256,  # clips per call (bounds the memory of the STFT)
+) -> np.ndarray:
+    "Per recording, the mean and the standard deviation of each MFCC over its own frames: (n, 2 n_mfcc)."
+    clips, lengths = np.asarray(clips, np.float32), np.asarray(lengths)
+    if clips.ndim != 2:
+        raise ValueError(f"clips must be a (n, T) batch of waveforms, got shape {clips.shape}")
+    if lengths.shape != (len(clips),):
+        raise ValueError(
+            f"lengths has {lengths.size} entries but clips has {len(clips)} rows: give one length per clip"
+        )
+    # frames librosa gives the unpadded recording
+    frames = 1 + np.minimum(lengths, clips.shape[1]) // hop_length
+    out = []
+    for s in range(0, len(clips), batch):
+        M = np.asarray(
+            mfcc(
+                clips[s : s + batch],
+                sample_rate,
+                n_mfcc=n_mfcc,
+                n_mels=n_mels,
+                n_fft=n_fft,
+                hop_length=hop_length,
+            ),
+            np.float64,
+        )
+        w = (np.arange(M.shape[1])[None, :] < frames[s : s + batch, None])[..., None] / frames[
+            s : s + batch, None, None
+        ]
+        mean = (M * w).sum(1)
+        out.append(np.concatenate([mean, np.sqrt(((M - mean[:, None]) ** 2 * w).sum(1))], 1))
+    return np.concatenate(out).astype(np.float32)
+
+# %% ../../nbs/07_apps.digits.ipynb #9a97a6f0
+@keras.saving.register_keras_serializable(package="mmlearn")
+class RandomTimeShift(keras.layers.Layer):
+    """Training-time augmentation: shift each waveform (B, T) by a random whole number of samples in
+    [-max_shift, max_shift], filling with zeros."""
+
+    def __init__(
+        self,
+        max_shift: int = 800,  # the largest shift, in samples (800 = 0.1 s at 8 kHz)
+        seed: int | None = None,  # seed of the shifts
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(max_shift, bool) or not isinstance(max_shift, int) or max_shift < 0:
+            raise ValueError(
+                f"RandomTimeShift: max_shift must be a whole number of samples >= 0, got {max_shift!r}"
+            )
+        self.max_shift, self.seed = max_shift, seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def shift(self, x, shifts):
+        "x (B, T) moved right by shifts (B,) samples (left when negative), zeros where nothing moved in."
+        t = ops.shape(x)[-1]
+        source = ops.arange(t)[None, :] - ops.cast(shifts, "int32")[:, None]
+        inside = (source >= 0) & (source < t)
+        return ops.where(
+            inside, ops.take_along_axis(x, ops.clip(source, 0, t - 1), axis=1), ops.zeros_like(x)
+        )
+
+    def call(self, x, training=None):
+        if not training or self.max_shift == 0:
+            return x
+        shifts = keras.random.randint(
+            (ops.shape(x)[0],), -self.max_shift, self.max_shift + 1, seed=self.seed_generator
+        )
+        return self.shift(x, shifts)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "max_shift": self.max_shift, "seed": self.seed}
+
+# %% ../../nbs/07_apps.sentiment.ipynb #46a58b7a
+@dataclass
+class SentimentSplit:
+    "One split of a sentiment dataset: what was said, how it sounded, and its class."
+
+    texts: list  # the transcripts (str), one per clip
+    audio: np.ndarray  # float32 waveforms (n, T) in [-1, 1], zero-padded to one length
+    labels: np.ndarray  # int class ids into SENTIMENT_CLASSES
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def inputs(
+        self,
+        modalities: tuple = ("text", "audio"),  # the model inputs wanted
+    ) -> dict:
+        "The model inputs {'text': strings, 'audio': waveforms}, restricted to `modalities`."
+        columns = {"text": np.array(self.texts, dtype=str), "audio": self.audio}
+        return {m: columns[m] for m in modalities}
+
+# %% ../../nbs/07_apps.sentiment.ipynb #0e734f7f
+def mosi_splits(
+    root,  # a CMU-MOSI-layout folder (label.csv + wav/)
+    sample_rate: int,  # read every clip at this rate (Hz)
+    max_seconds: float,  # the longest clip length when clip_samples is None
+    seed: int = 0,  # shuffles the clips when the folder marks no test split
+    samples: int | None = None,  # keep the first `samples` training clips (None: all)
+    clip_samples: int | None = None,  # pad/cut waveforms to this length (None: the first split's longest)
+    splits: tuple = ("train", "val", "test"),  # which splits to build
+) -> dict:
+    """{'train'|'val'|'test': SentimentSplit} of a CMU-MOSI folder: its own modes, else a seeded 70/10/20
+    shuffle; classes by the sign of the score."""
+    records = FORMATS["mosi"](root)
+    if not records:
+        raise DatasetError(Path(root) / "label.csv", "lists no clips; expected at least one row")
+    n, modes = len(records), np.array([r.meta.get("split", "") for r in records])
+    order = rng(seed).permutation(n)
+    if (modes == "test").any():
+        part = {
+            k: np.flatnonzero(modes == m) for k, m in (("train", "train"), ("val", "valid"), ("test", "test"))
+        }
+    else:
+        part = dict(
+            test=order[: max(1, n // 5)],
+            val=order[max(1, n // 5) : max(1, n // 5) + n // 10],
+            train=order[max(1, n // 5) + n // 10 :],
+        )
+    if not len(part["val"]):
+        part["val"] = part["test"]
+    if samples:
+        part["train"] = part["train"][:samples]
+    if "train" in splits and not len(part["train"]):
+        raise DatasetError(
+            Path(root) / "label.csv",
+            f"no clips left to train on (modes: {sorted(set(modes.tolist()))}); expected rows with mode "
+            "'train'",
+        )
+    waves = {i: load_audio(records[i].path, sample_rate)[0] for k in splits for i in part[k]}
+    if clip_samples is None:
+        clip_samples = min(max(len(waves[i]) for i in part[splits[0]]), int(max_seconds * sample_rate))
+
+    def split(idx):
+        return SentimentSplit(
+            [records[i].meta["text"] for i in idx],
+            np.stack([pad_or_trim(waves[i], clip_samples) for i in idx]).astype(np.float32),
+            sentiment_class([records[i].label for i in idx]),
+        )
+
+    return {k: split(part[k]) for k in splits}

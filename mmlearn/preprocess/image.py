@@ -14,11 +14,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..data.formats import image_damage
+from ..data.formats import FORMATS, image_damage, read_image  # noqa: F401
 
 # %% auto #0
-__all__ = ['check_images', 'decode_image', 'scale_pixels', 'resize_images', 'ChannelStats', 'channel_stats',
-           'standardize_channels', 'augmentation', 'flip_left_right', 'extract_patches', 'region_centers']
+__all__ = ['check_images', 'decode_image', 'scale_pixels', 'resize_images', 'ChannelStats', 'channel_stats', 'standardize_channels', 'augmentation', 'flip_left_right', 'extract_patches', 'region_centers', 'captioned_image_splits']
 
 # %% ../../nbs/02_preprocess.image.ipynb #4471eec4
 def check_images(
@@ -267,3 +266,34 @@ def region_centers(
     if not isinstance(patch_size, (int, np.integer)) or patch_size < 1:
         raise ValueError(f"patch_size must be an int >= 1 or None, got {patch_size!r}")
     return (np.stack([i.ravel(), j.ravel()], -1) * patch_size).astype(np.float32)
+
+# %% ../../nbs/07_apps.caption.ipynb #44937838
+def captioned_image_splits(
+    root,  # the dataset folder
+    layout: str,  # its layout: a key of `mmlearn.data.formats.FORMATS` (flickr8k, coco)
+    size: int,  # side of the square images
+) -> dict:
+    """{'train'|'val'|'test': (images uint8 (N,size,size,3), reference lists)} of a captioned-image folder:
+    its own split when it has one, else the last tenth is the test set."""
+    records = FORMATS[layout](root)
+    if not records or not records[0].captions:
+        raise ValueError(f"{root}: the {layout} layout gave no captioned images")
+    images = np.stack(
+        [tf.cast(resize_images(read_image(r.path), size) * 255, tf.uint8).numpy() for r in records]
+    )
+    caps = [r.captions for r in records]
+    split = np.array([r.meta.get("split", "") for r in records])
+    test = (
+        np.isin(split, ["test"])
+        if np.isin(split, ["test"]).any()
+        else np.arange(len(records)) >= int(0.9 * len(records))
+    )
+    val = np.isin(split, ["dev", "val", "validation"])
+    train = ~test & ~val
+    if not val.any():
+        val = test
+
+    def pick(m):
+        return (images[m], [caps[i] for i in np.flatnonzero(m)])
+
+    return dict(train=pick(train), val=pick(val), test=pick(test))

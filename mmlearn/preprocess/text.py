@@ -14,8 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 # %% auto #0
-__all__ = ['PAD', 'UNK', 'START', 'END', 'STRIP_PUNCTUATION', 'standardize', 'split_words', 'word_ngrams', 'tokenize',
-           'token_counts', 'Vocabulary', 'pad_sequences', 'TokenIds']
+__all__ = ['PAD', 'UNK', 'START', 'END', 'STRIP_PUNCTUATION', 'standardize', 'split_words', 'word_ngrams', 'tokenize', 'token_counts', 'Vocabulary', 'pad_sequences', 'TokenIds', 'description_sentences', 'description_vocabulary', 'encode_descriptions']
 
 # %% ../../nbs/02_preprocess.text.ipynb #9bdd64ff
 PAD, UNK, START, END = "", "[UNK]", "<start>", "<end>"  # the reserved tokens, as Keras spells the first two
@@ -313,3 +312,31 @@ class TokenIds(keras.layers.Layer):
             "padding": self.padding,
             "truncating": self.truncating,
         }
+
+# %% ../../nbs/07_apps.summarize.ipynb #ef97322b
+def description_sentences(
+    text: str,  # a description
+) -> list[str]:
+    "The sentences of `text`: split at . ! ? and ;, empty pieces dropped."
+    return [s.strip() for s in re.split(r"[.!?;]+", text) if s.strip()]
+
+
+def description_vocabulary(
+    descriptions: list,  # the training descriptions
+    ngrams: int = 4,  # words per phrase token
+) -> Vocabulary:
+    "Phrase tokens of `ngrams` words counted within sentences; padding 0, unknown 1, no start/end markers."
+    return Vocabulary.build(
+        [s for t in descriptions for s in description_sentences(t)], ngrams=(ngrams,), specials=()
+    )
+
+
+def encode_descriptions(
+    descriptions: list,  # raw descriptions
+    vocab: Vocabulary,  # from `description_vocabulary`
+    length: int | None = None,  # pad or cut to this many tokens (None: the longest)
+) -> np.ndarray:
+    "(N, length) ids of each description's phrase tokens, sentence after sentence; 0 is padding."
+    return pad_sequences(
+        [[i for s in description_sentences(t) for i in vocab.encode(s)] for t in descriptions], length
+    )

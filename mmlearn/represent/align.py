@@ -5,9 +5,10 @@
 # %% ../../nbs/03_represent.align.ipynb #4457dbd4
 from __future__ import annotations
 
+import json  # noqa: F401
 import math
 
-# for the cells 07_apps.retrieval exports here: the next three imports, save_figure, Vocabulary and
+# for the cells 07_apps.retrieval exports here: the next three imports, json, save_figure, Vocabulary and
 # standardize
 from collections import Counter  # noqa: F401
 from dataclasses import dataclass  # noqa: F401
@@ -24,7 +25,7 @@ from ..preprocess.text import Vocabulary, standardize  # noqa: F401
 from .fusion import check_modalities, encoder_features
 
 # %% auto #0
-__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs']
+__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'gallery_similarity', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines']
 
 # %% ../../nbs/03_represent.align.ipynb #8eaa09ab
 def info_nce_loss(
@@ -375,6 +376,26 @@ class SearchIndex:
         )
         return [[(self.captions[j], s) for j, s in zip(i.tolist(), sc.tolist())] for i, sc in zip(idx, score)]
 
+# %% ../../nbs/07_apps.retrieval.ipynb #bd9f9714
+def _queries(items: CaptionedItems, all_captions: bool) -> list:
+    return [c for refs in items.captions for c in refs] if all_captions else items.canonical
+
+
+def gallery_similarity(
+    model: ContrastiveAligner,  # a trained aligner
+    vocab: Vocabulary,  # its vocabulary
+    items: CaptionedItems,  # the held-out gallery
+    modality: str = "image",  # the gallery's modality
+    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
+) -> tuple[np.ndarray, np.ndarray]:
+    """(similarity, relevance), both texts x items: the caption queries' cosine similarities to the gallery
+    items, and which items answer each query."""
+    queries = _queries(items, all_captions)
+    sim = (
+        model.encode("text", text_ids(vocab, queries)) @ model.encode(modality, model_inputs(items.inputs)).T
+    )
+    return sim, caption_relevance(queries, items.captions)
+
 # %% ../../nbs/07_apps.retrieval.ipynb #43ec572a
 def _short(text: str, width: int = 34) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -563,3 +584,119 @@ def embed_pairs(
         "text": model.encode("text", text_ids(vocab, items.canonical)),
         modality: model.encode(modality, model_inputs(items.inputs)),
     }
+
+# %% ../../nbs/07_apps.retrieval.ipynb #9cca199b
+def save_gallery(run_dir: Path, index: SearchIndex) -> Path:
+    "Write the gallery's embeddings, names and canonical captions to run_dir/gallery.npz."
+    p = Path(run_dir) / "gallery.npz"
+    np.savez(
+        p,
+        embeddings=index.embeddings.astype("float32"),
+        names=np.array(index.gallery.names, dtype=str),
+        captions=np.array(index.gallery.canonical, dtype=str),
+        sources=np.array(index.gallery.sources or [], dtype=str),
+    )
+    return p
+
+
+def load_index(
+    run_dir: str | Path,  # a run folder of the retrieval or search task
+    # the held-out items with their inputs (for figures), from the task's `held_out`; None: names and captions
+    # only
+    gallery: CaptionedItems | None = None,
+) -> SearchIndex:
+    "The SearchIndex of a finished run: its model, vocabulary and stored gallery."
+    run_dir = Path(run_dir)
+    for name in ("task.json", "model.keras", "gallery.npz"):
+        if not (run_dir / name).is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished retrieval/search run: {name} is missing")
+    task = json.loads((run_dir / "task.json").read_text())
+    model = keras.saving.load_model(run_dir / "model.keras", safe_mode=True)
+    with np.load(run_dir / "gallery.npz") as g:
+        emb, names, caps, sources = (
+            g["embeddings"],
+            g["names"].tolist(),
+            g["captions"].tolist(),
+            g["sources"].tolist(),
+        )
+    if gallery is None:
+        gallery = CaptionedItems(
+            np.empty(len(names), dtype=object), [[c] for c in caps], names, sources or None
+        )
+    return SearchIndex(model, Vocabulary(task["tokens"], specials=()), gallery, task["modality"], emb)
+
+# %% ../../nbs/07_apps.retrieval.ipynb #c8325ce5
+def save_index_figures(
+    run_dir: Path,  # the run folder
+    index: SearchIndex,  # the trained model's index of the held-out gallery (with its inputs)
+    kind: str,  # "image" or "spectrogram"
+    n: int = 12,  # items in the similarity heat map
+    queries: int = 4,  # queries in the top-k figure
+):
+    """The similarity heat map of n held-out items and the top-k results of a few queries (items of every
+    source), as PNGs."""
+    import matplotlib.pyplot as plt
+
+    plt.close("all")  # train's earlier figures
+    g = index.gallery
+
+    def spread(m):  # the first m items, shared evenly among the gallery's sources
+        if g.sources is None:
+            return np.arange(min(m, len(g)))
+        names = list(dict.fromkeys(g.sources))
+        return np.concatenate(
+            [np.flatnonzero(np.array(g.sources) == s)[: -(-m // len(names))] for s in names]
+        )[:m]
+
+    i = spread(n)
+    sim = (
+        index.model.encode("text", text_ids(index.vocab, [g.canonical[j] for j in i], strict=False))
+        @ index.embeddings[i].T
+    )
+    plot_similarity(
+        sim,
+        [g.canonical[j] for j in i],
+        [g.names[j] for j in i],
+        g.inputs[i],
+        kind,
+        run_dir / "similarity.png",
+    )
+    plt.close()
+    picks = list(dict.fromkeys(g.canonical[j] for j in spread(queries)))
+    plot_top_k(picks, index.search(picks, strict=False), g, kind, run_dir / "top_k.png")
+    plt.close()
+
+
+def shared_space_sample(
+    items: CaptionedItems,  # the held-out gallery
+    n: int = 400,  # how many items to draw
+    seed: int = 0,  # which ones
+) -> CaptionedItems:
+    "A random subset of n items (in gallery order) for the shared-space figure: a readable number of points."
+    return items.subset(np.sort(np.random.default_rng(seed).permutation(len(items))[:n]))
+
+# %% ../../nbs/07_apps.retrieval.ipynb #7502769b
+def format_ranking(
+    pairs: list,  # (label, score) pairs, best first
+) -> str:
+    "'1. label (0.93)  2. ...': a ranking on one line."
+    return "  ".join(f"{r}. {label} ({score:.2f})" for r, (label, score) in enumerate(pairs, 1))
+
+
+def ranking_lines(
+    index: SearchIndex,  # a finished run's index
+    files: list | None,  # query files (images or recordings), or None
+    items,  # their model inputs as a batch (None without files)
+    texts: list | None,  # text queries, or None
+) -> list[str]:
+    """One line per query, files first: a file's top-5 distinct captions, a text's top-5 gallery items, with
+    their cosine similarities."""
+    g, out = index.gallery, []
+    if files:
+        out += [f"{Path(p).name} -> {format_ranking(caps)}" for p, caps in zip(files, index.describe(items))]
+    if texts:
+        out += [
+            f"{q!r} -> {format_ranking([(f'{g.names[j]}: {g.canonical[j]}', s) for j, s in hits])}"
+            for q, hits in zip(texts, index.search(texts))
+        ]
+    return out

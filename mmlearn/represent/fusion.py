@@ -11,14 +11,12 @@ import numpy as np
 import keras
 from keras import ops
 
-from ..core import set_seed
+from ..core import rng, set_seed  # noqa: F401
 from ..preprocess.text import tokenize
 from .encoders import ImageEncoder, masked_mean
 
 # %% auto #0
-__all__ = ['check_modalities', 'modality_names', 'ConcatFusion', 'SumFusion', 'GatedFusion', 'nonzero_steps',
-           'CrossAttentionFusion', 'encoder_features', 'MultiModalModel', 'question_vocabulary', 'answer_classes',
-           'unseen_answers', 'bag_of_words', 'vqa_inputs', 'answer_targets', 'BagOfWordsVQA', 'vqa_baseline']
+__all__ = ['check_modalities', 'modality_names', 'ConcatFusion', 'SumFusion', 'GatedFusion', 'nonzero_steps', 'CrossAttentionFusion', 'encoder_features', 'MultiModalModel', 'question_vocabulary', 'answer_classes', 'unseen_answers', 'bag_of_words', 'vqa_inputs', 'answer_targets', 'BagOfWordsVQA', 'vqa_baseline', 'pair_by_label']
 
 # %% ../../nbs/03_represent.fusion.ipynb #7975e0d9
 def _shape(x) -> tuple:
@@ -589,3 +587,22 @@ def vqa_baseline(
     model.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=True, verbose=verbose)
     probabilities = model.predict(x_test, batch_size=256, verbose=0)
     return model, [answers[k] for k in np.argmax(probabilities, axis=-1)]
+
+# %% ../../nbs/07_apps.digits.ipynb #94840926
+def pair_by_label(
+    labels,  # the class of each example to pair (e.g. each recording)
+    other_labels,  # the class of each candidate partner (e.g. each image)
+    seed: int = 0,  # the same seed gives the same pairs
+) -> np.ndarray:
+    "For each example, the index of a random partner with the same class."
+    labels, other_labels, g = np.asarray(labels), np.asarray(other_labels), rng(seed)
+    missing = sorted(set(labels.tolist()) - set(other_labels.tolist()))
+    if missing:
+        raise ValueError(
+            f"no partner of class {missing}: other_labels has classes {sorted(set(other_labels.tolist()))}"
+        )
+    out = np.empty(len(labels), np.int64)
+    for c in np.unique(labels):
+        where = np.flatnonzero(labels == c)
+        out[where] = g.choice(np.flatnonzero(other_labels == c), len(where))
+    return out

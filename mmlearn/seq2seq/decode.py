@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import os
 import statistics
+import textwrap  # noqa: F401
 import time
+from pathlib import Path  # noqa: F401
 
 import numpy as np
 import tensorflow as tf
@@ -15,9 +17,12 @@ import keras
 
 from .model import MODALITIES, GRUDecoder, MultimodalMemory, Seq2Seq, TransformerDecoder
 
+from ..core import progress, save_figure  # noqa: F401
+from ..preprocess.image import scale_pixels  # noqa: F401
+from ..preprocess.text import Vocabulary  # noqa: F401
+
 # %% auto #0
-__all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 'sequence_log_prob', 'sample_decode',
-           'benchmark_model', 'decode_benchmark']
+__all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 'sequence_log_prob', 'sample_decode', 'benchmark_model', 'decode_benchmark', 'plot_audio_attention', 'note_unfinished', 'decode_ids', 'decode_texts', 'caption_attention', 'attention_overlay', 'explain_caption', 'plot_attention']
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #3cc0043b
 def _compiled(model, key, make):
@@ -419,3 +424,200 @@ def decode_benchmark(
         "cpu_cached_vs_prefix": med(lambda r: r["prefix"][1] / r["greedy"][1]),
         "cpu_beam5_vs_greedy": med(lambda r: r["beam5"][1] / r["greedy"][1]),
     }
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #70b29212
+def plot_audio_attention(
+    log_mel: np.ndarray,  # one clip's log-mel frames in dB (frames, n_mels)
+    words: list,  # the generated words (the end marker may follow)
+    weights: np.ndarray,  # (>= len(words), memory positions) attention at each step
+    seconds_per_frame: float = 0.02,  # hop between log-mel frames
+    reference: str | None = None,  # the reference caption, shown in the title
+    path: str | Path | None = None,  # save as PNG here
+):
+    "The spectrogram over the decoder's attention to each memory position, one row per generated word."
+    import matplotlib.pyplot as plt
+
+    frames, positions = log_mel.shape[0], weights.shape[-1]
+    # memory position j covers frames [j*s, (j+1)*s)
+    end = positions * (frames // positions) * seconds_per_frame
+    fig, (top, bottom) = plt.subplots(
+        2,
+        1,
+        figsize=(9, 2.2 + 0.28 * len(words)),
+        sharex=True,
+        gridspec_kw=dict(height_ratios=[2.2, 0.28 * len(words) + 0.4]),
+    )
+    top.imshow(
+        log_mel.T,
+        origin="lower",
+        aspect="auto",
+        cmap="magma",
+        extent=(0, frames * seconds_per_frame, 0, log_mel.shape[1]),
+    )
+    top.set(
+        ylabel="mel band",
+        title=textwrap.fill(" ".join(words) + (f"   (reference: {reference})" if reference else ""), 85),
+    )
+    bottom.imshow(
+        weights[: len(words)],
+        aspect="auto",
+        cmap="viridis",
+        interpolation="nearest",
+        extent=(0, end, len(words), 0),
+    )
+    bottom.set_yticks(np.arange(len(words)) + 0.5, words, fontsize=8)
+    bottom.set(xlabel="seconds")
+    return save_figure(fig, path)
+
+# %% ../../nbs/07_apps.caption.ipynb #c25f772b
+def note_unfinished(
+    text: str,  # a decoded caption (or summary)
+    ids,  # the ids it was decoded from: one row of a decoder's output
+    end_id: int,  # the id of the end token
+) -> str:
+    "`text`, with a note when `ids` hold no end token: the decoder stopped at the length limit, mid-sentence."
+    ids = np.asarray(ids)
+    if end_id in ids:
+        return text
+    return f"{text} ... [no end token after {len(ids)} tokens: cut at the length limit]"
+
+# %% ../../nbs/07_apps.caption.ipynb #775a7ef0
+def decode_ids(
+    model,
+    x: dict,
+    vocab,
+    max_length: int,
+    beam_width: int = 1,
+    temperature: float | None = None,
+    seed: int = 0,
+) -> np.ndarray:
+    """(N, max_length) ids: sampled at `temperature` when one is given, else greedy (beam_width 1) or beam
+    search."""
+    kw = dict(max_length=max_length, start_token=vocab.start_id, end_token=vocab.end_id)
+    if temperature is not None:
+        return sample_decode(model, x, temperature=temperature, seed=seed, **kw)
+    return (
+        greedy_decode(model, x, **kw)
+        if beam_width == 1
+        else beam_search(model, x, beam_width=beam_width, **kw)[0]
+    )
+
+# %% ../../nbs/07_apps.caption.ipynb #284fd3da
+def decode_texts(
+    model,  # a trained Seq2Seq
+    inputs: dict,  # model inputs, one row per example: 'image' (uint8 or [0,1] floats), 'text', 'audio'
+    vocab,  # the output vocabulary, with <start> and <end>
+    max_length: int = 32,  # longest output (tokens)
+    beam_width: int = 1,  # 1: greedy; more: beam search
+    batch_size: int = 256,  # examples decoded at once
+    temperature: float | None = None,  # sample every token at this temperature instead (None: greedy or beam)
+    seed: int = 0,  # the sampling seed (each batch samples with seed + the index of its first example)
+    mark_unfinished: bool = False,  # `note_unfinished` on outputs cut at max_length
+    desc: str = "decoding",  # the progress bar's label
+) -> list[str]:
+    "One decoded text per example, batch by batch (`decode_ids`); images are scaled to [0, 1] floats first."
+    n, out = len(next(iter(inputs.values()))), []
+    for i in progress(range(0, n, batch_size), desc=desc, terminal_only=True):
+        x = {
+            k: (scale_pixels(v[i : i + batch_size]).numpy() if k == "image" else v[i : i + batch_size])
+            for k, v in inputs.items()
+        }
+        for row in decode_ids(model, x, vocab, max_length, beam_width, temperature, seed + i):
+            text = vocab.decode(row)
+            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
+    return out
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70002
+def caption_attention(
+    model: Seq2Seq,  # a trained captioner
+    images: np.ndarray,  # uint8 (N,H,W,3) or floats in [0,1]
+    tokens: np.ndarray,  # (N, T) the ids each caption was written with, as the decoders return them
+    start_token: int = 2,  # the id the decoder was fed first
+) -> np.ndarray:
+    """The decoder's attention over the image regions while it wrote each token: (N, layers, heads, T, rows,
+    cols)."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 2 or len(tokens) != len(images):
+        raise ValueError(
+            f"tokens must be (N, T) ids for the N={len(images)} images, got shape {tokens.shape}"
+        )
+    memory, mask = model.encode({"image": scale_pixels(images)})
+    # what step t was fed
+    read = np.concatenate([np.full((len(tokens), 1), start_token), tokens[:, :-1]], 1).astype("int32")
+    a = np.asarray(model.decoder.cross_attention(read, memory, mask))
+    rows, cols = model.memory.image_encoder.grid(*np.shape(images)[1:3])
+    return a.reshape(a.shape[:-1] + (rows, cols))
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70007
+def attention_overlay(
+    image: np.ndarray,  # uint8 (H,W,3) or floats in [0,1]
+    weights: np.ndarray,  # (rows, cols) attention over the region grid
+    alpha: float = 0.6,  # opacity of the heat map
+    size: int | None = None,  # side of the square result in pixels (None: the image's size)
+) -> np.ndarray:
+    """The image with the attention heat map blended over it, uint8 (size, size, 3): each region's block
+    coloured by its weight."""
+    from PIL import Image as PILImage
+    from matplotlib import colormaps
+
+    weights = np.asarray(weights, np.float32)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be (rows, cols) over the region grid, got shape {weights.shape}")
+    if not 0 <= alpha <= 1:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha!r}")
+    img = scale_pixels(np.asarray(image)).numpy()
+    h, w = img.shape[:2]
+    grid = PILImage.fromarray(weights / max(float(weights.max()), 1e-12)).resize((w, h), PILImage.NEAREST)
+    heat = colormaps["magma"](np.asarray(grid))[..., :3]
+    out = PILImage.fromarray(np.uint8(np.clip((1 - alpha) * img + alpha * heat, 0, 1) * 255))
+    return np.asarray(out if size is None else out.resize((size, size), PILImage.NEAREST))
+
+# %% ../../nbs/07_apps.caption.ipynb #c1a70011
+def _words(ids, vocab: Vocabulary) -> list[str]:
+    "The tokens of one decoded row up to and including the end marker (all of them when it never ends)."
+    ids = [int(i) for i in np.asarray(ids)]
+    n = ids.index(vocab.end_id) + 1 if vocab.end_id in ids else len(ids)
+    return [vocab.tokens[i] or "<pad>" for i in ids[:n]]  # an untrained model may emit the padding id
+
+
+def explain_caption(
+    model: Seq2Seq,  # a trained captioner
+    vocab: Vocabulary,  # its vocabulary
+    image: np.ndarray,  # one image, uint8 (H,W,3)
+    max_length: int = 32,  # longest caption
+    beam_width: int = 1,  # 1: greedy; more: beam search
+    temperature: float | None = None,  # sample at this temperature instead
+    seed: int = 0,  # the sampling seed
+) -> tuple[list[str], np.ndarray]:
+    """One image's caption as words (with <end>) and the attention behind each word: (layers, heads, words,
+    rows, cols)."""
+    x = {"image": scale_pixels(np.asarray(image)[None]).numpy()}
+    ids = decode_ids(model, x, vocab, max_length, beam_width, temperature, seed)
+    words = _words(ids[0], vocab)
+    return words, caption_attention(model, np.asarray(image)[None], ids[:, : len(words)], vocab.start_id)[0]
+
+
+def plot_attention(
+    image: np.ndarray,  # uint8 (H,W,3)
+    words: list,  # the caption's words, one per attention map
+    attention: np.ndarray,  # (words, rows, cols): where the decoder looked for each word
+    path: str | Path | None = None,  # save as PNG here
+    per_row: int = 8,  # panels per row
+):
+    "The image, then one panel per word: that word's attention over the image."
+    import matplotlib.pyplot as plt
+
+    if len(words) != len(attention):
+        raise ValueError(f"{len(words)} words but {len(attention)} attention maps; expected one map per word")
+    n = len(words) + 1
+    cols = min(per_row, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.7 * cols, 1.95 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes.flat[0].imshow(image)
+    axes.flat[0].set_title("image", fontsize=9)
+    for ax, word, a in zip(axes.flat[1:], words, attention):
+        ax.imshow(attention_overlay(image, a))
+        ax.set_title(word, fontsize=9)
+    return save_figure(fig, path)

@@ -10,11 +10,10 @@ import tensorflow as tf
 import keras
 from keras import ops
 
-from ..represent.encoders import ImageEncoder, check_rank
+from ..represent.encoders import AudioEncoder, ImageEncoder, check_rank  # noqa: F401
 
 # %% auto #0
-__all__ = ['MODALITIES', 'MultimodalMemory', 'AdditiveAttention', 'GRUDecoder', 'MultiHeadAttention', 'TransformerDecoderBlock',
-           'TransformerDecoder', 'Seq2Seq', 'MaskedSparseCategoricalCrossentropy', 'MaskedTokenAccuracy']
+__all__ = ['MODALITIES', 'MultimodalMemory', 'AdditiveAttention', 'GRUDecoder', 'MultiHeadAttention', 'TransformerDecoderBlock', 'TransformerDecoder', 'Seq2Seq', 'MaskedSparseCategoricalCrossentropy', 'MaskedTokenAccuracy', 'AudioMemory']
 
 # %% ../../nbs/04_seq2seq.model.ipynb #1dfa485c
 MODALITIES = ("image", "audio", "text")  # the input keys a memory can read, in memory order
@@ -691,3 +690,41 @@ class MaskedTokenAccuracy(keras.metrics.Metric):
 
     def get_config(self):
         return {**super().get_config(), "pad_id": self.pad_id}
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #b64e4aae
+@keras.saving.register_keras_serializable(package="mmlearn")
+class AudioMemory(keras.layers.Layer):
+    """Log-mel frames {'audio': (B, T, M)} -> AudioEncoder frames (B, T/2, dim) -> MultimodalMemory: frames +
+    position embeddings, and their mask."""
+
+    def __init__(
+        self,
+        dim: int = 64,  # model width (GRU units and memory width)
+        filters: tuple = (64,),  # Conv1D blocks before the GRU; each halves the frame rate
+        max_frames: int = 512,  # most memory positions (position-embedding table size)
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.dim, self.filters, self.max_frames = int(dim), tuple(int(f) for f in filters), int(max_frames)
+        self.encoder = AudioEncoder(self.dim, self.filters, name="audio_encoder")
+        self.memory = MultimodalMemory(self.dim, max_frames=self.max_frames, name="memory")
+
+    def build(self, input_shape):
+        self.built = True  # the sub-layers build on first use
+
+    def call(self, inputs: dict, training=False):
+        if not isinstance(inputs, dict) or inputs.get("audio") is None:
+            raise ValueError(
+                "AudioMemory reads {'audio': log-mel frames (batch, frames, mels)}, got "
+                f"{sorted(inputs) if isinstance(inputs, dict) else type(inputs).__name__}"
+            )
+        frames = self.encoder(inputs["audio"], training=training)["frames"]
+        return self.memory({"audio": frames}, training=training)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "dim": self.dim,
+            "filters": list(self.filters),
+            "max_frames": self.max_frames,
+        }
