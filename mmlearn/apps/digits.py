@@ -32,12 +32,12 @@ from mmlearn.preprocess.audio import (
 )
 from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..represent.fusion import ConcatFusion
-from ..train import RunConfig, Task, resolve_settings, fit_model, plot_history
+from ..train import RunConfig, Task, fit_model, plot_history, read_task_file, resolve_settings
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'audio_features',
-           'digit_model', 'digit_split', 'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train', 'read_task',
+           'digit_model', 'digit_split', 'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train',
            'load_digit_model', 'evaluate', 'predict', 'fused_digit_model']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
@@ -278,18 +278,6 @@ def train(
     return {**digit_metrics(y_test, y_pred), "train_seconds": seconds, "samples": len(x_train)}
 
 # %% ../../nbs/07_apps.digits.ipynb #a09a6e17
-def read_task(
-    run_dir: Path,  # a run folder written by `train`
-) -> dict:
-    "The run's task.json, or a clear error when the folder holds no digits run."
-    path = Path(run_dir) / "task.json"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: {run_dir} is not a digits run (train one with `mmlearn train --task digits`)"
-        )
-    return json.loads(path.read_text())
-
-
 def load_digit_model(
     run_dir: Path,  # a run folder written by `train`
 ) -> keras.Model:
@@ -307,7 +295,7 @@ def evaluate(
     config: RunConfig,  # says where the recordings are (data/format or MMLEARN_FSDD) and the split (extra)
 ) -> dict:
     "Reload the run's model and recompute accuracy and macro F1 on its test split."
-    task, model = read_task(run_dir), load_digit_model(run_dir)
+    task, model = read_task_file(run_dir, "digits"), load_digit_model(run_dir)
     extra = dict(config.extra)
     if task.get("held_out_speaker") and "held_out_speaker" not in extra:
         extra["held_out_speaker"] = task["held_out_speaker"]
@@ -332,7 +320,7 @@ def predict(
     paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
     if not paths:
         raise ValueError("the digits task needs at least one recording: --audio PATH.wav")
-    task = read_task(run_dir)
+    task = read_task_file(run_dir, "digits")
     clips = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]
     ).astype(np.float32)
