@@ -312,7 +312,7 @@ def run_parameters(
     task_file = run_dir / "task.json"
     models = json.loads(task_file.read_text()).get("models") if task_file.is_file() else None
     path = run_dir / (models["fused"] if isinstance(models, dict) and "fused" in models else "model.keras")
-    return int(keras.saving.load_model(path, safe_mode=True).count_params())
+    return int(keras.saving.load_model(path, safe_mode=True, compile=False).count_params())
 
 # %% ../nbs/07b_generalist.ipynb #14837247
 def verdict(
