@@ -1,5 +1,6 @@
 """Every notebook in nbs/ is one test case, run by nbdev's own runner with the project's test flags."""
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,18 +17,28 @@ def test_there_are_notebooks():
     assert len(NOTEBOOKS) >= 3, f"expected the pipeline notebooks under {NBS}"
 
 
+def _library_class(registered: str):
+    "The class mmlearn's own modules register under `registered` ('mmlearn>Name'), or None."
+    name = registered.split(">")[-1]
+    for module_name, module in list(sys.modules.items()):
+        obj = getattr(module, name, None) if module_name.startswith("mmlearn.") else None
+        if obj is not None and getattr(obj, "__module__", "").startswith("mmlearn."):
+            return obj
+    return None
+
+
 @pytest.fixture
 def keras_registry():
     """nbdev runs a notebook in this process, and a notebook's `class` cells re-register their Keras classes under
     the library's names: `keras.saving.load_model` in a later test on the same worker would then build the notebook's
-    class, not the library's. Restore the global registry after each notebook."""
-    objects = dict(object_registration.GLOBAL_CUSTOM_OBJECTS)
-    names = dict(object_registration.GLOBAL_CUSTOM_NAMES)
+    class, not the library's. After each notebook, every registered name points at the library's class again
+    (names a module registered for the first time during the notebook stay registered)."""
     yield
-    object_registration.GLOBAL_CUSTOM_OBJECTS.clear()
-    object_registration.GLOBAL_CUSTOM_OBJECTS.update(objects)
-    object_registration.GLOBAL_CUSTOM_NAMES.clear()
-    object_registration.GLOBAL_CUSTOM_NAMES.update(names)
+    for registered, obj in list(object_registration.GLOBAL_CUSTOM_OBJECTS.items()):
+        library = _library_class(registered) if registered.startswith("mmlearn>") else None
+        if library is not None and library is not obj:
+            object_registration.GLOBAL_CUSTOM_OBJECTS[registered] = library
+            object_registration.GLOBAL_CUSTOM_NAMES[library] = registered
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
