@@ -126,6 +126,9 @@ def enable_lora(
             dense.enable_lora(int(rank), lora_alpha=alpha)
         else:
             dense.trainable = False
+    # generation keeps its compiled loop on the language model (the model chapter): a loop traced before the
+    # adapters existed would go on answering with the old kernels, so it is dropped and traced again
+    model.lm.__dict__.pop("_mmlearn_generation", None)
     return trained_parameters(model)
 
 # %% ../../nbs/04h_llm.lora.ipynb #210534f4
