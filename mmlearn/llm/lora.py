@@ -11,6 +11,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from .model import reset_generation
 from .multimodal import Conversations, MultimodalLM, fit_stage
 
 # %% auto #0
@@ -126,9 +127,8 @@ def enable_lora(
             dense.enable_lora(int(rank), lora_alpha=alpha)
         else:
             dense.trainable = False
-    # generation keeps its compiled loop on the language model (the model chapter): a loop traced before the
-    # adapters existed would go on answering with the old kernels, so it is dropped and traced again
-    model.lm.__dict__.pop("_mmlearn_generation", None)
+    # a generation loop traced before the adapters existed would go on answering with the old kernels
+    reset_generation(model.lm)
     return trained_parameters(model)
 
 # %% ../../nbs/04h_llm.lora.ipynb #210534f4

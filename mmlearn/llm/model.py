@@ -17,8 +17,8 @@ from keras import ops
 # %% auto #0
 __all__ = ['NEG_INF', 'rope_frequencies', 'rope_tables', 'apply_rope', 'RotaryEmbedding', 'RMSNorm', 'CausalSelfAttention',
            'SwiGLU', 'DecoderBlock', 'place_features', 'default_ffn_hidden', 'DecoderLM', 'sample_next', 'Generation',
-           'decode_fn', 'step_fns', 'left_pad', 'generate', 'lm_train_step', 'lm_generation_benchmark', 'matmul_params',
-           'train_step_flops', 'graph_matmul_flops', 'lm_train_benchmark']
+           'decode_fn', 'step_fns', 'left_pad', 'generate', 'reset_generation', 'lm_train_step',
+           'lm_generation_benchmark', 'matmul_params', 'train_step_flops', 'graph_matmul_flops', 'lm_train_benchmark']
 
 # %% ../../nbs/04c_llm.model.ipynb #093d6d97
 def rope_frequencies(
@@ -676,6 +676,13 @@ def generate(
         out = np.stack(columns, 1)
     tokens = [[int(x) for x in row if x >= 0] for row in out]
     return Generation(tokens, np.asarray(ended, bool), time.perf_counter() - start)
+
+# %% ../../nbs/04c_llm.model.ipynb #5814fed3
+def reset_generation(
+    model: DecoderLM,  # a language model whose layers now compute something else (e.g. adapters were added)
+) -> None:
+    "Drop the compiled generation loops kept on the model: the next `generate` traces its layers as they are."
+    model.__dict__.pop("_mmlearn_generation", None)
 
 # %% ../../nbs/04c_llm.model.ipynb #72fe5b05
 def lm_train_step(
