@@ -17,19 +17,18 @@ from ..data.synthetic import sound_events
 from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
 from ..preprocess.text import Vocabulary, standardize
 from mmlearn.seq2seq.model import (
-    AudioMemory,
     MaskedSparseCategoricalCrossentropy,
     MaskedTokenAccuracy,
     Seq2Seq,
-    TransformerDecoder,
+    build_audio_captioner,
 )
 from ..seq2seq.decode import decode_texts, greedy_decode, note_unfinished, plot_audio_attention
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions, plot_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'build_audio_captioner', 'training_pairs',
-           'generate_captions', 'plot_samples', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'training_pairs', 'generate_captions',
+           'plot_samples', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -90,21 +89,6 @@ def clip_features(
     """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in
     one compiled graph (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
-
-# %% ../../nbs/07_apps.audio_caption.ipynb #8e199be1
-def build_audio_captioner(
-    vocab_size: int,  # tokens in the vocabulary
-    frames: int,  # log-mel frames per clip
-    n_mels: int = 40,  # mel bands per frame
-    dim: int = 64,  # model width
-    layers: int = 2,  # Transformer decoder blocks
-    max_length: int = 32,  # longest caption (tokens)
-) -> Seq2Seq:
-    "A Seq2Seq audio captioner: conv + GRU frame memory with position embeddings -> Transformer decoder."
-    memory = AudioMemory(dim, max_frames=max(1, frames // 2))
-    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
-    model.build({"audio": (None, frames, n_mels), "decoder_input": (None, max_length)})
-    return model
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
 def training_pairs(

@@ -19,17 +19,16 @@ from ..preprocess.text import Vocabulary, standardize
 from mmlearn.seq2seq.model import (
     MaskedSparseCategoricalCrossentropy,
     MaskedTokenAccuracy,
-    MultimodalMemory,
     Seq2Seq,
-    TransformerDecoder,
+    build_captioner,
 )
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
 from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
 from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'generate_captions', 'train', 'evaluate',
-           'predict', 'plot_samples']
+__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'generate_captions', 'train', 'evaluate', 'predict',
+           'plot_samples']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(
@@ -76,21 +75,6 @@ def training_pairs(
     "({'image': [0,1] floats, 'decoder_input': ids[:, :-1]}, ids[:, 1:]) for teacher forcing."
     ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
     return {"image": scale_pixels(images).numpy(), "decoder_input": ids[:, :-1]}, ids[:, 1:]
-
-# %% ../../nbs/07_apps.caption.ipynb #7200f394
-def build_captioner(
-    vocab_size: int,  # tokens in the vocabulary
-    image_size: int = 32,  # side of the square input images
-    dim: int = 64,  # model width
-    layers: int = 2,  # Transformer decoder blocks
-    max_length: int = 32,  # longest caption (tokens)
-) -> Seq2Seq:
-    "A Seq2Seq captioner: CNN region memory with 2-D positions -> Transformer decoder."
-    filters = (32, 64) if image_size <= 32 else (16, 32, 64)  # keep about 8x8 regions or fewer
-    memory = MultimodalMemory(dim=dim, image_filters=filters)
-    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
-    model.build({"image": (None, image_size, image_size, 3), "decoder_input": (None, max_length)})
-    return model
 
 # %% ../../nbs/07_apps.caption.ipynb #651d531b
 def generate_captions(

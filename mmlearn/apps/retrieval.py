@@ -17,7 +17,6 @@ from ..data.formats import FORMATS, read_image, split_masks
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
-from ..represent.encoders import ImageEncoder, TextEncoder
 from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
@@ -25,13 +24,13 @@ from mmlearn.represent.align import (
     gallery_similarity,
     load_index,
     ranking_lines,
+    build_retriever,
 )
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
 from ..evaluate import retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'build_retriever', 'retrieval_scores', 'held_out', 'train',
-           'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'retrieval_scores', 'held_out', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.retrieval.ipynb #312d2ebc
 DEFAULTS = dict(
@@ -114,25 +113,6 @@ def retrieval_data(
         test=(s["test_samples"], config.seed + 10_000),
     )
     return {k: _scenes(*sizes[k], s["image_size"]) for k in splits}
-
-# %% ../../nbs/07_apps.retrieval.ipynb #3dae516b
-def build_retriever(
-    vocab_size: int,  # token ids in the vocabulary, padding included
-    image_size: int = 32,  # side of the square input images
-    dim: int = 64,  # width of the encoders and of the shared space
-    filters: tuple = (32, 64, 64),  # channels of the image encoder's conv blocks
-    temperature: float = 0.07,  # initial tau (learned)
-) -> ContrastiveAligner:
-    "A text encoder and an image encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner(
-        {"text": TextEncoder(vocab_size, dim), "image": ImageEncoder(dim, filters=tuple(filters))},
-        dim=dim,
-        temperature=temperature,
-        name="retriever",
-    )
-    # build the weights
-    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})
-    return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
 def retrieval_scores(

@@ -15,7 +15,6 @@ from ..data.formats import FORMATS, split_masks
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
-from ..represent.encoders import AudioEncoder, TextEncoder
 from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
@@ -23,13 +22,14 @@ from mmlearn.represent.align import (
     gallery_similarity,
     load_index,
     ranking_lines,
+    build_searcher,
 )
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
 from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
-           'train', 'held_out', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'search_scores', 'clip_concepts', 'train', 'held_out',
+           'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
 # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
@@ -145,25 +145,6 @@ def search_data(
         test=(s["test_samples"], s["test_speech"], config.seed + 10_000),
     )
     return {k: _builtin(*sizes[k], s) for k in splits}
-
-# %% ../../nbs/07_apps.search.ipynb #6c19c78d
-def build_searcher(
-    vocab_size: int,  # token ids in the vocabulary, padding included
-    n_mels: int = 40,  # mel bands of the features
-    dim: int = 64,  # width of the encoders and of the shared space
-    filters: tuple = (64, 64),  # channels of the audio encoder's conv blocks
-    temperature: float = 0.07,  # initial tau (learned)
-) -> ContrastiveAligner:
-    "A text encoder and an audio encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner(
-        {"text": TextEncoder(vocab_size, dim), "audio": AudioEncoder(dim, filters=tuple(filters))},
-        dim=dim,
-        temperature=temperature,
-        name="searcher",
-    )
-    # build the weights
-    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})
-    return model
 
 # %% ../../nbs/07_apps.search.ipynb #91497d77
 def search_scores(

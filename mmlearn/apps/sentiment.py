@@ -16,17 +16,9 @@ import tensorflow as tf
 
 from ..core import as_list, progress, set_seed
 from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
-from ..preprocess.text import TokenIds, Vocabulary, tokenize
-from mmlearn.preprocess.audio import (
-    LogMelSpectrogram,
-    SentimentSplit,
-    load_audio,
-    log_mel_spectrogram,
-    mosi_splits,
-    pad_or_trim,
-)
-from ..represent.encoders import AudioEncoder, TextEncoder
-from ..represent.fusion import ConcatFusion, GatedFusion
+from ..preprocess.text import Vocabulary, tokenize
+from ..preprocess.audio import SentimentSplit, load_audio, log_mel_spectrogram, mosi_splits, pad_or_trim
+from ..represent.fusion import PROSODY_BAND, sentiment_model
 from mmlearn.train import (
     RunConfig,
     Task,
@@ -41,8 +33,8 @@ from mmlearn.train import (
 from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'sentiment_data', 'sentiment_model',
-           'sentiment_metrics', 'plot_confusion_matrices', 'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'plot_confusion_matrices',
+           'plot_sample_predictions', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(
@@ -98,56 +90,6 @@ def sentiment_data(
         test=(s["test_samples"], config.seed + 10_000),
     )
     return {k: _builtin_split(*sizes[k], s, clip_samples) for k in splits}
-
-# %% ../../nbs/07_apps.sentiment.ipynb #e7369aea
-# log-mel below 400 Hz: pitch, energy, rhythm
-PROSODY_BAND = dict(n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0)
-# the usual speech log-mel, 0-8 kHz
-FULL_BAND = dict(n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None)
-
-# %% ../../nbs/07_apps.sentiment.ipynb #2c287890
-def sentiment_model(
-    modalities: tuple = ("text", "audio"),  # the inputs the model reads: ("text",), ("audio",) or both
-    vocabulary: Vocabulary | None = None,  # the text vocabulary (needed when the model reads text)
-    clip_samples: int = 48000,  # length T of every waveform
-    sample_rate: int = 16000,  # of the waveforms (Hz)
-    dim: int = 32,  # width of each encoder's pooled vector
-    fusion: str = "concat",  # "concat" or "gated" (used when reading both)
-    sequence_length: int = 16,  # tokens kept per sentence
-    band: dict | None = None,  # log-mel settings of the audio front end; None: PROSODY_BAND
-) -> keras.Model:
-    "Raw sentences and/or waveforms in, class probabilities (B, 3) out: encoders, fusion, a small MLP head."
-    if not modalities or not set(modalities) <= {"text", "audio"}:
-        raise ValueError(f"modalities must be a non-empty subset of ('text', 'audio'), got {modalities!r}")
-    modalities = tuple(m for m in ("text", "audio") if m in modalities)
-    if fusion not in ("concat", "gated"):
-        raise ValueError(f"fusion must be 'concat' or 'gated', got {fusion!r}")
-    inputs, features = {}, {}
-    if "text" in modalities:
-        if vocabulary is None:
-            raise ValueError(
-                "a model that reads text needs its vocabulary: vocabulary=Vocabulary.build(train_texts)"
-            )
-        inputs["text"] = keras.Input(shape=(), dtype="string", name="text")
-        ids = TokenIds.from_vocabulary(vocabulary, sequence_length=sequence_length, name="token_ids")(
-            inputs["text"]
-        )
-        features["text"] = TextEncoder(len(vocabulary), dim, name="text_encoder")(ids)["pooled"]
-    if "audio" in modalities:
-        inputs["audio"] = keras.Input(shape=(clip_samples,), name="audio")
-        mel = LogMelSpectrogram(sample_rate, **(band or PROSODY_BAND), name="log_mel")(inputs["audio"])
-        mel = keras.layers.Rescaling(1 / 40, offset=0.5, name="db_scale")(mel)
-        features["audio"] = AudioEncoder(dim, filters=(32, 32), name="audio_encoder")(mel)["pooled"]
-    h = (
-        features[modalities[0]]
-        if len(features) == 1
-        else (ConcatFusion(name="fusion") if fusion == "concat" else GatedFusion(dim, name="fusion"))(
-            features
-        )
-    )
-    h = keras.layers.Dense(64, activation="relu", name="hidden")(h)
-    out = keras.layers.Dense(len(SENTIMENT_CLASSES), activation="softmax", name="sentiment")(h)
-    return keras.Model(inputs, out, name="sentiment_" + ("fused" if len(modalities) == 2 else modalities[0]))
 
 # %% ../../nbs/07_apps.sentiment.ipynb #75394f83
 def sentiment_metrics(

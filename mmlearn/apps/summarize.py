@@ -28,9 +28,8 @@ from mmlearn.preprocess.text import (
 from mmlearn.seq2seq.model import (
     MaskedSparseCategoricalCrossentropy,
     MaskedTokenAccuracy,
-    MultimodalMemory,
     Seq2Seq,
-    TransformerDecoder,
+    build_summarizer,
 )
 from ..seq2seq.decode import decode_texts
 from mmlearn.train import (
@@ -47,8 +46,8 @@ from mmlearn.train import (
 from ..evaluate import caption_metrics
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'plot_summaries', 'build_summarizer', 'training_pairs', 'summary_data',
-           'generate_summaries', 'train', 'plot_ablation', 'evaluate', 'predict']
+__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'plot_summaries', 'training_pairs', 'summary_data', 'generate_summaries', 'train',
+           'plot_ablation', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.summarize.ipynb #86b5a9d4
 def plot_summaries(
@@ -91,37 +90,6 @@ def plot_summaries(
 # %% ../../nbs/07_apps.summarize.ipynb #f6f55563
 # model name -> the inputs it reads
 MODELS = {"fused": ("image", "text"), "text": ("text",), "image": ("image",)}
-
-
-def build_summarizer(
-    vocab_size: int,  # summary tokens
-    text_vocab_size: int,  # description phrase tokens
-    modalities: tuple = ("image", "text"),  # what the model reads: both, or one (an ablation)
-    image_size: int = 48,  # side of the square images
-    text_length: int = 64,  # description tokens per scene
-    dim: int = 64,  # model width
-    layers: int = 2,  # Transformer decoder blocks
-    max_length: int = 32,  # longest summary (tokens, markers included)
-    image_filters: tuple = (8, 16, 32),  # channels of the image encoder's conv blocks
-) -> Seq2Seq:
-    "A Seq2Seq summarizer: a memory of image regions and/or description phrases -> Transformer decoder."
-    modalities = tuple(modalities)
-    if not modalities or set(modalities) - {"image", "text"}:
-        raise ValueError(f"modalities must be a non-empty subset of ('image', 'text'), got {modalities!r}")
-    memory = MultimodalMemory(
-        dim=dim,
-        vocab_size=text_vocab_size if "text" in modalities else 0,
-        image_filters=image_filters,
-        max_tokens=max(text_length, 1),
-    )
-    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
-    shapes = {"decoder_input": (None, max_length)}
-    if "image" in modalities:
-        shapes["image"] = (None, image_size, image_size, 3)
-    if "text" in modalities:
-        shapes["text"] = (None, text_length)
-    model.build(shapes)
-    return model
 
 # %% ../../nbs/07_apps.summarize.ipynb #a509c124
 def training_pairs(
