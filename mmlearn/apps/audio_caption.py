@@ -11,19 +11,14 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from ..core import close_figures, progress, set_seed
+from ..core import close_figures, set_seed
 from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
 from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
 from ..preprocess.text import Vocabulary, standardize
-from mmlearn.seq2seq.model import (
-    MaskedSparseCategoricalCrossentropy,
-    MaskedTokenAccuracy,
-    Seq2Seq,
-    build_audio_captioner,
-)
-from ..seq2seq.decode import decode_texts, greedy_decode, note_unfinished, plot_audio_attention
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from ..seq2seq.model import Seq2Seq, build_audio_captioner
+from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
+from ..train import RunConfig, Task, fit_seq2seq, plot_history, resolve_settings, token_accuracy
 from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions, plot_captions
 
 # %% auto #0
@@ -120,17 +115,10 @@ def generate_captions(
         )
     x = {"audio": np.asarray(features, np.float32)}
     if not return_attention:
-        args = (max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning")
-        return decode_texts(model, x, vocab, *args)
-    out, att, opts = [], [], dict(start_token=vocab.start_id, end_token=vocab.end_id)
-    for i in progress(range(0, len(features), batch_size), desc="captioning", terminal_only=True):
-        batch = {"audio": x["audio"][i : i + batch_size]}
-        ids, a = greedy_decode(model, batch, max_length=max_length, return_attention=True, **opts)
-        att.append(a)
-        for row in np.asarray(ids):
-            text = vocab.decode(row)
-            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return out, np.concatenate(att)
+        return decode_texts(
+            model, x, vocab, max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning"
+        )
+    return decode_attention(model, x, vocab, max_length, batch_size, mark_unfinished, "captioning")
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #7f332855
 def plot_samples(
@@ -193,28 +181,8 @@ def train(
     model = build_audio_captioner(
         len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length
     )
-    train_ds = array_dataset(
-        *training_pairs(_scale(db["train"], task), caps["train"], vocab, length),
-        s["batch_size"],
-        True,
-        config.seed,
-    )
-    val_ds = array_dataset(
-        *training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0
-    )
-    # XLA made these small CPU steps slower, not faster
-    history, seconds = fit_model(
-        model,
-        train_ds,
-        val_ds,
-        s["epochs"],
-        s["learning_rate"],
-        run_dir,
-        MaskedSparseCategoricalCrossentropy(),
-        [MaskedTokenAccuracy()],
-        final_fraction=0.02,
-        jit_compile=False,
-    )
+    pairs = {k: training_pairs(_scale(db[k], task), caps[k], vocab, length) for k in ("train", "val")}
+    history, seconds = fit_seq2seq(model, pairs["train"], pairs["val"], s, config.seed, run_dir)
     # saved, not shown: the notebook displays the PNGs
     close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
@@ -241,9 +209,7 @@ def _score(
     """Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references
     (and the figures)."""
     x, length = _scale(log_mel, task), task["max_length"]
-    token_acc = model.evaluate(
-        array_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True
-    )["token_accuracy"]
+    token_acc = token_accuracy(model, *training_pairs(x, refs, vocab, length))
     hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]

@@ -16,14 +16,9 @@ from ..data.formats import read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import captioned_image_splits, resize_images, scale_pixels
 from ..preprocess.text import Vocabulary, standardize
-from mmlearn.seq2seq.model import (
-    MaskedSparseCategoricalCrossentropy,
-    MaskedTokenAccuracy,
-    Seq2Seq,
-    build_captioner,
-)
+from ..seq2seq.model import Seq2Seq, build_captioner
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from ..train import RunConfig, Task, fit_seq2seq, plot_history, resolve_settings, token_accuracy
 from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
@@ -108,23 +103,9 @@ def train(
         json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length})
     )
     model = build_captioner(len(vocab), s["image_size"], s["dim"], s["layers"], max_length=length)
-    train_ds = array_dataset(
-        *training_pairs(*data["train"], vocab, length), s["batch_size"], True, config.seed
-    )
-    val_ds = array_dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
-    # XLA made these small CPU steps slower, not faster
-    history, seconds = fit_model(
-        model,
-        train_ds,
-        val_ds,
-        s["epochs"],
-        s["learning_rate"],
-        run_dir,
-        MaskedSparseCategoricalCrossentropy(),
-        [MaskedTokenAccuracy()],
-        final_fraction=0.02,  # anneal: the last epochs polish
-        jit_compile=False,
-    )
+    train_pairs = training_pairs(*data["train"], vocab, length)
+    val_pairs = training_pairs(*data["val"], vocab, length)
+    history, seconds = fit_seq2seq(model, train_pairs, val_pairs, s, config.seed, run_dir)
     close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
@@ -133,11 +114,7 @@ def train(
 def _score(model, vocab, test, length, run_dir=None) -> dict:
     "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references."
     images, refs = test
-    token_acc = model.evaluate(
-        array_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0),
-        verbose=0,
-        return_dict=True,
-    )["token_accuracy"]
+    token_acc = token_accuracy(model, *training_pairs(images, refs, vocab, length))
     hyps = generate_captions(model, images, vocab, length)
     # figures for the run folder: sample captions, and where the decoder looked for each word of one
     if run_dir is not None:

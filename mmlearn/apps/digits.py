@@ -13,22 +13,22 @@ import numpy as np
 from keras import ops
 
 from ..core import DatasetError, close_figures, fsdd_root, rng, save_figure, set_seed
-from ..data.formats import load_fsdd, split_records, write_wav
-from mmlearn.data.synthetic import (
-    DIGIT_WORDS,
-    ESPEAK_VOICES,
-    FSDD_CLIP_SAMPLES,
-    FSDD_SAMPLE_RATE,
-    espeak_digits,
-)
+from ..data.formats import load_fsdd, split_records
+from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, espeak_digits
 from ..preprocess.audio import load_audio, load_clips, pad_or_trim, plot_log_mels
 from ..represent.encoders import digit_model
 from ..train import RunConfig, Task, fit_model, plot_history, read_task_file, resolve_settings
-from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
+from mmlearn.evaluate import (
+    accuracy,
+    confusion_matrix,
+    f1_score,
+    plot_confusion_matrix,
+    plot_speaker_accuracy,
+)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'digit_split',
-           'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train', 'load_digit_model', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'digit_labels', 'digit_split', 'digit_metrics', 'save_figures',
+           'train', 'load_digit_model', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
 def fsdd_folder(
@@ -49,28 +49,6 @@ def fsdd_folder(
             "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR"
         )
     return root
-
-# %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
-def write_espeak_fsdd(
-    root,  # the folder to write (recordings/ is created in it)
-    speakers: int = 6,  # number of voices, each one "speaker" named espeak0, espeak1, ...
-    per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
-    seed: int = 0,  # seed of the rates, pitches and noise
-) -> Path:
-    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
-    speech)."""
-    if not 1 <= speakers <= len(ESPEAK_VOICES):
-        raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
-    if per_digit < 1:
-        raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
-    folder = Path(root) / "recordings"
-    g = rng(seed)
-    for s, voice in enumerate(g.permutation(ESPEAK_VOICES)[:speakers]):
-        clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
-        for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
-            for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
-                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], FSDD_SAMPLE_RATE)
-    return Path(root)
 
 # %% ../../nbs/07_apps.digits.ipynb #1c6aaf1f
 def digit_labels(
@@ -102,28 +80,7 @@ def digit_metrics(
         "f1_macro": float(f1_score(y_true, y_pred, average="macro", labels=list(range(10)))),
     }
 
-# %% ../../nbs/07_apps.digits.ipynb #1b07ef2c
-def plot_speaker_accuracy(
-    speakers,  # the speaker of each test recording
-    y_true,  # true digits
-    y_pred,  # predicted digits
-    path=None,  # save the figure here as PNG
-):
-    "A bar per speaker: the accuracy on that speaker's test recordings."
-    import matplotlib.pyplot as plt
-
-    speakers, y_true, y_pred = map(np.asarray, (speakers, y_true, y_pred))
-    names = sorted(set(speakers.tolist()))
-    accs = [accuracy(y_true[speakers == s], y_pred[speakers == s]) for s in names]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names), 3))
-    ax.bar(names, accs)
-    ax.set(ylim=(0, 1.05), ylabel="accuracy", title="accuracy per test speaker")
-    for i, a in enumerate(accs):
-        ax.text(i, a + 0.01, f"{a:.2f}", ha="center", fontsize=8)
-    ax.tick_params(axis="x", rotation=30)
-    return save_figure(fig, path)
-
-
+# %% ../../nbs/07_apps.digits.ipynb #8ec182ef
 def save_figures(
     run_dir: Path,  # the run folder
     history: dict,  # keras History.history

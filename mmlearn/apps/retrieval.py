@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, set_seed
+from ..core import set_seed
 from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
-from ..data.formats import FORMATS, read_image, split_masks
+from ..data.formats import FORMATS, captioned_folder, read_image
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
@@ -65,33 +65,14 @@ def _data_defaults(config: RunConfig) -> dict:
 # %% ../../nbs/07_apps.retrieval.ipynb #57709381
 def _folder_items(config: RunConfig, size: int) -> dict:
     "The images and captions of a user's dataset folder, resized to `size`, split into train/val/test."
-    if config.format not in ("flickr8k", "coco"):
-        raise ValueError(
-            "the retrieval task reads images with captions: --format flickr8k or coco, got --format "
-            f"{config.format!r}"
-        )
-    records = FORMATS[config.format](config.data)
-    if not records:
-        raise DatasetError(
-            config.data, f"the {config.format} layout lists no captioned images; expected at least two"
-        )
+    records, masks = captioned_folder(
+        config.data, config.format, ("flickr8k", "coco"), "retrieval", "images", config.samples
+    )
     images = np.stack(
         [tf.cast(tf.round(resize_images(read_image(r.path), size) * 255), tf.uint8).numpy() for r in records]
     )
     items = CaptionedItems(images, [list(r.captions) for r in records], [r.path.name for r in records])
-    parts = {
-        k: items.subset(m)
-        for k, m in split_masks(len(records), [r.meta.get("split") for r in records]).items()
-    }
-    if not len(parts["train"]):
-        raise DatasetError(
-            config.data,
-            f"only {len(records)} captioned images: nothing is left to train on after holding out the "
-            "test split",
-        )
-    if config.samples:
-        parts["train"] = parts["train"].subset(np.arange(min(config.samples, len(parts["train"]))))
-    return parts
+    return {k: items.subset(m) for k, m in masks.items()}
 
 
 def _scenes(n: int, seed: int, size: int) -> CaptionedItems:

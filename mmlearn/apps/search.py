@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import DatasetError, set_seed
-from ..data.formats import FORMATS, split_masks
+from ..core import set_seed
+from ..data.formats import captioned_folder
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
@@ -94,25 +94,9 @@ def _builtin(n_sounds: int, n_speech: int, seed: int, s: dict) -> CaptionedItems
 
 def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     "The clips and captions of a user's dataset folder as log-mel features, split into train/val/test."
-    if config.format not in ("clotho", "audiocaps"):
-        raise ValueError(
-            "the search task reads audio clips with captions: --format clotho or audiocaps, got "
-            f"--format {config.format!r}"
-        )
-    records = FORMATS[config.format](config.data)
-    if not records:
-        raise DatasetError(
-            config.data, f"the {config.format} layout lists no captioned clips; expected at least two"
-        )
-    masks = split_masks(len(records), [r.meta.get("split") for r in records])
-    if not masks["train"].any():
-        raise DatasetError(
-            config.data,
-            f"only {len(records)} captioned clips: nothing is left to train on after holding out the "
-            "test split",
-        )
-    if config.samples:
-        masks["train"] &= np.cumsum(masks["train"]) <= config.samples
+    records, masks = captioned_folder(
+        config.data, config.format, ("clotho", "audiocaps"), "search", "audio clips", config.samples
+    )
     index = {k: np.flatnonzero(masks[k]) for k in splits}
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in index[k]}
     # one length for all

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -14,27 +13,28 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import as_list, progress, set_seed
+from ..core import progress, set_seed
 from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import Vocabulary, tokenize
 from ..preprocess.audio import SentimentSplit, load_audio, log_mel_spectrogram, mosi_splits, pad_or_trim
 from ..represent.fusion import PROSODY_BAND, sentiment_model
 from mmlearn.train import (
+    paired_inputs,
+    score_variants,
+    train_variants,
     RunConfig,
     Task,
     array_dataset,
     fit_model,
-    model_suffix,
     plot_history,
-    prefixed_history,
     read_task_file,
     resolve_settings,
 )
-from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
+from ..evaluate import accuracy, f1_score, plot_confusion_matrices
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'plot_confusion_matrices',
-           'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'plot_sample_predictions', 'train',
+           'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(
@@ -114,27 +114,6 @@ def _predict_ids(model: keras.Model, inputs: dict, batch_size: int = 128) -> np.
         ]
     )
 
-
-def plot_confusion_matrices(
-    results: dict,  # model name -> (true ids, predicted ids)
-    path: str | Path | None = None,  # save as PNG here
-    class_names: list = SENTIMENT_CLASSES,  # tick labels
-):
-    "One confusion matrix per model, side by side, with its accuracy and macro F1 in the title."
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
-    for ax, (name, (t, p)) in zip(axes[0], results.items()):
-        plot_confusion_matrix(
-            confusion_matrix(t, p, labels=list(range(len(class_names)))), class_names, ax=ax
-        )
-        m = sentiment_metrics(t, p)
-        ax.set_title(f"{name}: accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f}")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
-
 # %% ../../nbs/07_apps.sentiment.ipynb #7d0c5233
 def plot_sample_predictions(
     split: SentimentSplit,  # held-out clips
@@ -196,7 +175,6 @@ def train(
     """Train the text, audio and fused models with one budget, save them and the figures, and return the
     held-out metrics."""
     start, s, run_dir = time.perf_counter(), _settings(config), Path(run_dir)
-    quiet = bool(os.environ.get("MMLEARN_QUIET"))
     data = sentiment_data(config)
     vocab = Vocabulary.build(data["train"].texts, specials=())
     length = min(64, max(len(tokenize(t)) for t in data["train"].texts))
@@ -219,32 +197,27 @@ def train(
         ),
     )
     (run_dir / "task.json").write_text(json.dumps(task, indent=2))
-    metrics, history, predictions = {}, {}, {}
-    for i, (name, mods) in enumerate(MODALITIES.items(), 1):
-        if not quiet:
-            print(
-                f"[sentiment] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
-                f"{len(data['train'])} clips",
-                flush=True,
-            )
+
+    def fit(name, mods):
         out = _model_dir(run_dir, name)
         out.mkdir(parents=True, exist_ok=True)
         set_seed(config.seed)
         model = sentiment_model(mods, vocab, clip_samples, s["sample_rate"], s["dim"], s["fusion"], length)
-        h, _ = fit_model(
-            model,
+        train, val = (
             _dataset(data["train"], mods, s["batch_size"], True, config.seed),
             _dataset(data["val"], mods, 128, False, 0),
-            s["epochs"],
-            s["learning_rate"],
-            out,
-            "sparse_categorical_crossentropy",
-            ["accuracy"],
-            schedule="constant",
         )
-        history.update(prefixed_history(name, h))
-        predictions[name] = _predict_ids(model, data["test"].inputs(mods))
-        metrics.update(sentiment_metrics(data["test"].labels, predictions[name], model_suffix(name)))
+        args = ("sparse_categorical_crossentropy", ["accuracy"])
+        return model, fit_model(
+            model, train, val, s["epochs"], s["learning_rate"], out, *args, schedule="constant"
+        )[0]
+
+    def score(name, mods, model):
+        predicted = _predict_ids(model, data["test"].inputs(mods))
+        return sentiment_metrics(data["test"].labels, predicted), predicted
+
+    budget = f"{s['epochs']} epochs on {len(data['train'])} clips"
+    metrics, history, predictions, _ = train_variants("sentiment", MODALITIES, fit, score, budget)
     _figures(run_dir, history, data["test"], predictions, s["sample_rate"])
     return {**metrics, "train_seconds": time.perf_counter() - start, "samples": float(len(data["train"]))}
 
@@ -256,7 +229,9 @@ def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: di
     figs = [
         plot_history(history, run_dir / "training_curves.png"),
         plot_confusion_matrices(
-            {k: (test.labels, p) for k, p in predictions.items()}, run_dir / "confusion_matrices.png"
+            {k: (test.labels, p) for k, p in predictions.items()},
+            SENTIMENT_CLASSES,
+            run_dir / "confusion_matrices.png",
         ),
         plot_sample_predictions(test, predictions, sample_rate, path=run_dir / "sample_predictions.png"),
     ]
@@ -277,13 +252,11 @@ def evaluate(
     "Reload the three saved models (safe mode) and recompute their held-out accuracy and macro F1."
     task = read_task_file(run_dir, "sentiment")
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
-    metrics = {}
-    for name, mods in MODALITIES.items():
-        metrics.update(
-            sentiment_metrics(
-                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), model_suffix(name)
-            )
-        )
+
+    def score(name, mods):
+        return sentiment_metrics(test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods))), None
+
+    metrics = score_variants(MODALITIES, score)
     return {**metrics, "samples": float(task["samples"])}
 
 
@@ -294,19 +267,7 @@ def predict(
     text: list | None = None,  # the transcript of each clip, in the same order
 ) -> list[str]:
     "The fused model's class name (negative / neutral / positive) for each (audio, text) pair."
-    audio, text = as_list(audio), as_list(text)
-    if as_list(image):
-        raise ValueError("the sentiment task takes --audio and --text, not --image")
-    if not audio or not text:
-        raise ValueError(
-            "the fused sentiment model needs both modalities: one --audio WAV and one --text transcript "
-            f"per clip; got {len(audio)} audio file(s) and {len(text)} text(s)"
-        )
-    if len(audio) != len(text):
-        raise ValueError(
-            f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript "
-            "per clip, in order"
-        )
+    audio, text = paired_inputs("sentiment", "audio", audio, text, image, "clip", "transcript")
     task = read_task_file(run_dir, "sentiment")
     waves = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
