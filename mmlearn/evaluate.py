@@ -21,7 +21,7 @@ from .preprocess.text import standardize  # noqa: F401
 from .train import model_suffix  # noqa: F401
 
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_summaries', 'plot_ablation']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_summaries', 'plot_ablation']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -872,6 +872,32 @@ def nearest_neighbour_captions(
     a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
     dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
     return [train_captions[i][0] for i in dist.argmin(1)]
+
+# %% ../nbs/07_apps.audio_caption.ipynb #7f332855
+def plot_spectrogram_captions(
+    log_mels: np.ndarray,  # log-mel frames in dB (N, frames, n_mels)
+    hypotheses: list,  # generated captions
+    references: list,  # reference lists
+    seconds_per_frame: float = 0.02,  # hop between log-mel frames
+    path: str | Path | None = None,  # save as PNG here
+):
+    "Spectrograms with the generated caption (green: exact match, red: not) and the canonical reference."
+
+    def draw(ax, log_mel):
+        extent = (0, len(log_mel) * seconds_per_frame, 0, log_mel.shape[1])
+        ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=extent)
+
+    return plot_captions(
+        log_mels,
+        hypotheses,
+        references,
+        draw,
+        cols=2,
+        panel=(6.5, 2.6),
+        width=60,
+        show_reference=True,
+        path=path,
+    )
 
 # %% ../nbs/07_apps.caption.ipynb #013aed90
 def caption_metrics(

@@ -38,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'fit_aligner', 'fit_and_index', 'reload_run', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'audio_files', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -821,6 +821,22 @@ def token_accuracy(
         model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
     )
 
+# %% ../nbs/07_apps.digits.ipynb #3dbc4311
+def audio_files(
+    audio,  # the WAV files given (a path or a list)
+    others: dict,  # the inputs the task does not read, by name: {"image": ..., "text": ...}
+    refusal: str,  # why another input is refused (the error goes on ": give --audio PATH.wav, not --image")
+    missing: str,  # the error when no file is given
+) -> list:
+    "`predict`'s WAV files as a list, checked: at least one, and no other input."
+    for name, value in others.items():
+        if value is not None and (isinstance(value, (str, Path)) or len(value)):
+            raise ValueError(f"{refusal}: give --audio PATH.wav, not --{name}")
+    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
+    if not paths:
+        raise ValueError(missing)
+    return paths
+
 # %% ../nbs/07_apps.retrieval.ipynb #f46303b5
 def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
@@ -895,6 +911,31 @@ def fit_and_index(
     save_gallery(run_dir, index)
     save_index_figures(run_dir, index, "image" if modality == "image" else "spectrogram")
     return index, seconds
+
+# %% ../nbs/07_apps.retrieval.ipynb #7b018bd0
+def write_index_task(
+    run_dir: Path,  # the run folder
+    task: str,  # "retrieval" or "search"
+    modality: str,  # the gallery's modality
+    vocab: Vocabulary,  # the text vocabulary
+    config: RunConfig,  # the run's configuration: seed, data, format
+    settings: dict,  # what `reload_run` puts back to rebuild the held-out gallery (its sizes, ...)
+    **extra,  # anything else the task needs again (a feature scale, ...)
+) -> dict:
+    "Write the task.json that `reload_run` and `load_index` read back; return its contents."
+    info = dict(
+        task=task,
+        modality=modality,
+        tokens=vocab.tokens,
+        seed=config.seed,
+        settings=settings,
+        data=str(Path(config.data).resolve()) if config.data else None,
+        format=config.format,
+        all_captions=config.data is not None,
+        **extra,
+    )
+    (Path(run_dir) / "task.json").write_text(json.dumps(info))
+    return info
 
 # %% ../nbs/07_apps.retrieval.ipynb #77dfec5a
 def reload_run(

@@ -18,12 +18,25 @@ from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
 from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import Seq2Seq, build_audio_captioner
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
-from ..train import RunConfig, Task, fit_seq2seq, plot_history, resolve_settings, token_accuracy
-from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions, plot_captions
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    audio_files,
+    fit_seq2seq,
+    plot_history,
+    resolve_settings,
+    token_accuracy,
+)
+from mmlearn.evaluate import (
+    caption_metrics,
+    most_frequent_caption,
+    nearest_neighbour_captions,
+    plot_spectrogram_captions,
+)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'training_pairs', 'generate_captions',
-           'plot_samples', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'training_pairs', 'generate_captions', 'train',
+           'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -120,32 +133,6 @@ def generate_captions(
         )
     return decode_attention(model, x, vocab, max_length, batch_size, mark_unfinished, "captioning")
 
-# %% ../../nbs/07_apps.audio_caption.ipynb #7f332855
-def plot_samples(
-    log_mels: np.ndarray,  # log-mel frames in dB (N, frames, n_mels)
-    hypotheses: list,  # generated captions
-    references: list,  # reference lists
-    seconds_per_frame: float = 0.02,  # hop between log-mel frames
-    path: str | Path | None = None,  # save as PNG here
-):
-    "Spectrograms with the generated caption (green: exact match, red: not) and the canonical reference."
-
-    def draw(ax, log_mel):
-        extent = (0, len(log_mel) * seconds_per_frame, 0, log_mel.shape[1])
-        ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=extent)
-
-    return plot_captions(
-        log_mels,
-        hypotheses,
-        references,
-        draw,
-        cols=2,
-        panel=(6.5, 2.6),
-        width=60,
-        show_reference=True,
-        path=path,
-    )
-
 # %% ../../nbs/07_apps.audio_caption.ipynb #badd1cd8
 def _scale(log_mel: np.ndarray, task: dict) -> np.ndarray:
     return ((log_mel - task["mean"]) / task["std"]).astype(np.float32)
@@ -216,7 +203,9 @@ def _score(
         # a clip with a long caption (most events)
         i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))
         close_figures(
-            plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
+            plot_spectrogram_captions(
+                log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"
+            ),
             plot_audio_attention(
                 log_mel[i],
                 hyps[i].split() + ["<end>"],
@@ -253,12 +242,12 @@ def predict(
     text: list | None = None,  # not used by this task: giving one is an error
 ) -> list[str]:
     "A caption for each WAV file; one cut at the length limit says so (`note_unfinished`)."
-    for name, value in (("image", image), ("text", text)):
-        if value is not None and (isinstance(value, (str, Path)) or len(value)):
-            raise ValueError(f"audio captioning describes sound clips: give --audio PATH.wav, not --{name}")
-    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths:
-        raise ValueError("audio captioning needs at least one clip to describe: --audio PATH.wav")
+    paths = audio_files(
+        audio,
+        {"image": image, "text": text},
+        "audio captioning describes sound clips",
+        "audio captioning needs at least one clip to describe: --audio PATH.wav",
+    )
     model, vocab, task = _load(run_dir)
     log_mel = clip_features(
         [load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"]

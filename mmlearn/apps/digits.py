@@ -17,7 +17,15 @@ from ..data.formats import load_fsdd, split_records
 from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, espeak_digits
 from ..preprocess.audio import load_audio, load_clips, pad_or_trim, plot_log_mels
 from ..represent.encoders import digit_model
-from ..train import RunConfig, Task, fit_model, plot_history, read_task_file, resolve_settings
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    audio_files,
+    fit_model,
+    plot_history,
+    read_task_file,
+    resolve_settings,
+)
 from mmlearn.evaluate import (
     accuracy,
     confusion_matrix,
@@ -227,15 +235,12 @@ def predict(
     text=None,  # not used by this task: giving one is an error
 ) -> list[str]:
     "The digit word the model hears in each WAV file."
-    for name, value in (("image", image), ("text", text)):
-        if value is not None and (isinstance(value, (str, Path)) or len(value)):
-            raise ValueError(
-                "the digits task recognises spoken digits from audio only: give --audio PATH.wav, not "
-                f"--{name}"
-            )
-    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths:
-        raise ValueError("the digits task needs at least one recording: --audio PATH.wav")
+    paths = audio_files(
+        audio,
+        {"image": image, "text": text},
+        "the digits task recognises spoken digits from audio only",
+        "the digits task needs at least one recording: --audio PATH.wav",
+    )
     task = read_task_file(run_dir, "digits")
     clips = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]

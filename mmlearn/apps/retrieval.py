@@ -26,7 +26,7 @@ from mmlearn.represent.align import (
     ranking_lines,
     build_retriever,
 )
-from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, write_index_task
 from ..evaluate import retrieval_report
 
 # %% auto #0
@@ -130,17 +130,8 @@ def train(
     data = retrieval_data(config)
     every = config.data is not None  # real data: every caption is a training pair and a query
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
-    task = dict(
-        task="retrieval",
-        modality="image",
-        tokens=vocab.tokens,
-        seed=config.seed,
-        settings={k: s[k] for k in ("image_size", "val_samples", "test_samples")},
-        data=str(Path(config.data).resolve()) if config.data else None,
-        format=config.format,
-        all_captions=every,
-    )
-    (run_dir / "task.json").write_text(json.dumps(task))
+    held_out_settings = {k: s[k] for k in ("image_size", "val_samples", "test_samples")}
+    write_index_task(run_dir, "retrieval", "image", vocab, config, held_out_settings)
     model = build_retriever(len(vocab), s["image_size"], s["dim"], s["filters"], s["temperature"])
 
     def concepts(items):

@@ -24,7 +24,7 @@ from mmlearn.represent.align import (
     ranking_lines,
     build_searcher,
 )
-from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, write_index_task
 from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
@@ -189,34 +189,19 @@ def train(
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
     # the clip length the features cover, in seconds
     clip = (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]
-    task = dict(
-        task="search",
-        modality="audio",
-        tokens=vocab.tokens,
-        seed=config.seed,
-        mean=mean,
-        std=std,
-        clip_seconds=clip,
-        all_captions=every,
-        settings={
-            **{
-                k: s[k]
-                for k in (
-                    "val_samples",
-                    "val_speech",
-                    "test_samples",
-                    "test_speech",
-                    "clip_seconds",
-                    "sample_rate",
-                    "speech_kinds",
-                )
-            },
-            **({"folder_seconds": clip} if every else {}),
-        },
-        data=str(Path(config.data).resolve()) if config.data else None,
-        format=config.format,
+    held = (
+        "val_samples",
+        "val_speech",
+        "test_samples",
+        "test_speech",
+        "clip_seconds",
+        "sample_rate",
+        "speech_kinds",
     )
-    (run_dir / "task.json").write_text(json.dumps(task))
+    settings = {**{k: s[k] for k in held}, **({"folder_seconds": clip} if every else {})}
+    write_index_task(
+        run_dir, "search", "audio", vocab, config, settings, mean=mean, std=std, clip_seconds=clip
+    )
     model = build_searcher(len(vocab), FEATURES["n_mels"], s["dim"], s["filters"], s["temperature"])
 
     def concepts(items):
