@@ -17,11 +17,12 @@ import numpy as np
 from .core import save_figure  # noqa: F401
 
 # for the figures the applications' chapters export here (plot_summaries, plot_ablation)
+from .preprocess.audio import log_mel_spectrogram  # noqa: F401
 from .preprocess.text import standardize  # noqa: F401
 from .train import model_suffix  # noqa: F401
 
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_summaries', 'plot_ablation']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -1013,6 +1014,51 @@ def plot_confusion_matrices(
         ax.set_title(
             f"{name}: accuracy {accuracy(t, p):.3f}, F1 {float(f1_score(t, p, average='macro')):.3f}"
         )
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    return fig
+
+# %% ../nbs/07_apps.sentiment.ipynb #7d0c5233
+def plot_spectrogram_predictions(
+    audio: np.ndarray,  # waveforms (N, T), zero-padded at the end
+    titles: list,  # a title per clip (its transcript and true class, say)
+    labels,  # the true class id of each clip
+    predictions: dict,  # model name -> predicted class ids of the clips
+    class_names: list,  # the name of each class id
+    band: dict,  # log-mel settings: n_fft, hop_length, n_mels, fmin, fmax
+    sample_rate: int = 16000,  # of the waveforms
+    n: int = 6,  # clips to show
+    path: str | Path | None = None,  # save as PNG here
+):
+    "Clips as log-mel spectrograms, titled, with each model's answer (green right, red wrong)."
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(audio))
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    mels = log_mel_spectrogram(audio[:n], sample_rate, **band).numpy()
+    for i, ax in enumerate(axes.flat[:n]):
+        sound = np.flatnonzero(audio[i])
+        # crop the padding
+        frames = 2 + (sound[-1] if len(sound) else len(audio[i])) // band["hop_length"]
+        ax.imshow(mels[i, :frames].T, origin="lower", aspect="auto", cmap="magma")
+        ax.set_title(titles[i], fontsize=9)
+        for k, (name, pred) in enumerate(predictions.items()):
+            ax.text(
+                0.02,
+                0.95 - 0.16 * k,
+                f"{name}: {class_names[pred[i]]}",
+                transform=ax.transAxes,
+                fontsize=9,
+                va="top",
+                color="darkgreen" if pred[i] == labels[i] else "red",
+                fontweight="bold",
+                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1),
+            )
     fig.tight_layout()
     if path:
         fig.savefig(path, dpi=100)

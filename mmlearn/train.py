@@ -21,7 +21,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .core import as_list, set_seed  # noqa: F401 (as_list: paired_inputs, from 07_apps.sentiment)
+from .core import as_list, progress, set_seed  # noqa: F401 (as_list, progress: from 07_apps.sentiment)
 from .preprocess.text import Vocabulary  # noqa: F401
 from .seq2seq.model import MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy  # noqa: F401 (fit_seq2seq)
 
@@ -38,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'audio_files', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'audio_files', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -821,6 +821,15 @@ def token_accuracy(
         model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
     )
 
+
+def load_seq2seq_run(
+    run_dir: Path,  # a finished caption or audio-caption run
+) -> tuple[keras.Model, Vocabulary, dict]:
+    "The run's saved model (safe mode), its output vocabulary and its task.json."
+    task = json.loads((Path(run_dir) / "task.json").read_text())
+    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
+    return model, Vocabulary(task["tokens"]), task
+
 # %% ../nbs/07_apps.digits.ipynb #3dbc4311
 def audio_files(
     audio,  # the WAV files given (a path or a list)
@@ -951,6 +960,21 @@ def reload_run(
         model,
         Vocabulary(task["tokens"], specials=()),
         RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
+    )
+
+# %% ../nbs/07_apps.sentiment.ipynb #75c1ff5e
+def predict_classes(
+    model: keras.Model,  # a classifier whose output is (B, classes)
+    inputs: dict,  # its inputs, one row per example
+    batch_size: int = 128,  # examples per call
+) -> np.ndarray:
+    "Class ids predicted for a dict of model inputs, batch by batch."
+    ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
+    return np.concatenate(
+        [
+            np.asarray(model(x, training=False)).argmax(1)
+            for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)
+        ]
     )
 
 # %% ../nbs/07_apps.sentiment.ipynb #15175c88

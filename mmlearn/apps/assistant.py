@@ -33,7 +33,7 @@ from mmlearn.llm.multimodal import (
     train_stages,
 )
 from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
-from ..llm.tokenizer import BPETokenizer, text_corpus
+from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
 from ..train import RunConfig, Task, fit_verbosity, plot_stages, read_config, resolve_settings
@@ -167,12 +167,6 @@ def assistant_data(
     notes.append("every task from the built-in mixture" + ("" if digits is None else ", digits from FSDD"))
     return instruction_mixture(counts, config.seed, digits=digits), notes
 
-# %% ../../nbs/07_apps.assistant.ipynb #9b58905f
-def _heldout_text(train_texts: list, seed: int, n: int = 3000) -> list:
-    "Texts of another seed that are not in the training corpus: the perplexity's held-out set."
-    seen = set(train_texts)
-    return [t for t in text_corpus(n, seed=seed + 1) if t not in seen]
-
 # %% ../../nbs/07_apps.assistant.ipynb #047c9d8d
 def build_model(settings: dict, tokenizer: BPETokenizer) -> MultimodalLM:
     "The assistant's MultimodalLM at the run's sizes."
@@ -206,7 +200,7 @@ def train(
     tokenizer = BPETokenizer.train(corpus, s["vocab"])
     model = build_model(s, tokenizer)
     seconds = {"data": time.perf_counter() - started}
-    heldout_text = _heldout_text(corpus, config.seed)
+    heldout_text = heldout_texts(corpus, config.seed)
     stages = train_stages(
         model, split["train"], corpus, s, config.seed, heldout_text, ALIGN_TASKS, fit_verbosity()
     )

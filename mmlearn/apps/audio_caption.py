@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from ..core import close_figures, set_seed
@@ -19,6 +18,7 @@ from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import Seq2Seq, build_audio_captioner
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
 from mmlearn.train import (
+    load_seq2seq_run,
     RunConfig,
     Task,
     audio_files,
@@ -218,19 +218,12 @@ def _score(
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
 
 
-def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
-    "The saved model (safe mode), its vocabulary and task.json."
-    task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return model, Vocabulary(task["tokens"]), task
-
-
 def evaluate(
     run_dir: Path,  # a finished audio-caption run
     config: RunConfig,  # its settings (data/format may point elsewhere)
 ) -> dict:
     "Reload the saved model and recompute the held-out metrics."
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     waves, refs = audio_caption_data(config, splits=("test",))["test"]
     return _score(model, vocab, clip_features(waves, task["sample_rate"], task["clip_samples"]), refs, task)
 
@@ -248,7 +241,7 @@ def predict(
         "audio captioning describes sound clips",
         "audio captioning needs at least one clip to describe: --audio PATH.wav",
     )
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     log_mel = clip_features(
         [load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"]
     )

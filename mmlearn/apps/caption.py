@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from ..core import close_figures, set_seed
@@ -18,7 +17,15 @@ from ..preprocess.image import captioned_image_splits, resize_images, scale_pixe
 from ..preprocess.text import Vocabulary, standardize
 from ..seq2seq.model import Seq2Seq, build_captioner
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
-from ..train import RunConfig, Task, fit_seq2seq, plot_history, resolve_settings, token_accuracy
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    fit_seq2seq,
+    load_seq2seq_run,
+    plot_history,
+    resolve_settings,
+    token_accuracy,
+)
 from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
@@ -126,18 +133,12 @@ def _score(model, vocab, test, length, run_dir=None) -> dict:
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
 
 
-def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
-    task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return model, Vocabulary(task["tokens"]), task
-
-
 def evaluate(
     run_dir: Path,  # a finished caption run
     config: RunConfig,  # its settings (data/format may point elsewhere)
 ) -> dict:
     "Reload the saved model and recompute the held-out metrics."
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     return _score(model, vocab, caption_data(config)["test"], task["max_length"])
 
 
@@ -152,7 +153,7 @@ def predict(
         raise ValueError("the caption task takes images only: use --image PATH")
     if not image:
         raise ValueError("give at least one --image PATH to caption")
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     size = task["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image])
     return generate_captions(model, images, vocab, task["max_length"], mark_unfinished=True)

@@ -100,15 +100,13 @@ def save_figures(
     `run_dir`."""
 
     y_true = digit_labels(test)
-    paths = [
-        run_dir / n
-        for n in (
-            "training_curves.png",
-            "confusion_matrix.png",
-            "per_speaker_accuracy.png",
-            "sample_predictions.png",
-        )
-    ]
+    names = (
+        "training_curves.png",
+        "confusion_matrix.png",
+        "per_speaker_accuracy.png",
+        "sample_predictions.png",
+    )
+    paths = [run_dir / n for n in names]
     figs = [plot_history(history, paths[0])]
     ax = plot_confusion_matrix(confusion_matrix(y_true, y_pred, labels=list(range(10))), DIGIT_WORDS)
     ax.set_title("spoken digits: test confusion matrix")

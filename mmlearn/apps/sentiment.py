@@ -13,12 +13,13 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import progress, set_seed
+from ..core import close_figures, set_seed
 from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import Vocabulary, tokenize
-from ..preprocess.audio import SentimentSplit, load_audio, log_mel_spectrogram, mosi_splits, pad_or_trim
+from ..preprocess.audio import SentimentSplit, load_audio, mosi_splits, pad_or_trim
 from ..represent.fusion import PROSODY_BAND, sentiment_model
 from mmlearn.train import (
+    predict_classes,
     paired_inputs,
     score_variants,
     train_variants,
@@ -30,11 +31,10 @@ from mmlearn.train import (
     read_task_file,
     resolve_settings,
 )
-from ..evaluate import accuracy, f1_score, plot_confusion_matrices
+from ..evaluate import accuracy, f1_score, plot_confusion_matrices, plot_spectrogram_predictions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'plot_sample_predictions', 'train',
-           'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(
@@ -103,59 +103,6 @@ def sentiment_metrics(
         f"f1_macro{suffix}": float(f1_score(y_true, y_pred, average="macro")),
     }
 
-# %% ../../nbs/07_apps.sentiment.ipynb #75c1ff5e
-def _predict_ids(model: keras.Model, inputs: dict, batch_size: int = 128) -> np.ndarray:
-    "Class ids predicted for a dict of model inputs, batch by batch."
-    ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
-    return np.concatenate(
-        [
-            np.asarray(model(x, training=False)).argmax(1)
-            for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)
-        ]
-    )
-
-# %% ../../nbs/07_apps.sentiment.ipynb #7d0c5233
-def plot_sample_predictions(
-    split: SentimentSplit,  # held-out clips
-    predictions: dict,  # model name -> predicted class ids for `split`
-    sample_rate: int = 16000,  # of the waveforms
-    n: int = 6,  # clips to show
-    path: str | Path | None = None,  # save as PNG here
-):
-    """Held-out clips as prosody-band spectrograms, titled by their transcript, with each model's answer
-    (green right, red wrong)."""
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(split))
-    cols = min(3, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    mels = log_mel_spectrogram(split.audio[:n], sample_rate, **PROSODY_BAND).numpy()
-    for i, ax in enumerate(axes.flat[:n]):
-        sound = np.flatnonzero(split.audio[i])
-        # crop the padding
-        frames = 2 + (sound[-1] if len(sound) else len(split.audio[i])) // PROSODY_BAND["hop_length"]
-        ax.imshow(mels[i, :frames].T, origin="lower", aspect="auto", cmap="magma")
-        ax.set_title(f'"{split.texts[i][:40]}"\ntrue: {SENTIMENT_CLASSES[split.labels[i]]}', fontsize=9)
-        for k, (name, pred) in enumerate(predictions.items()):
-            ax.text(
-                0.02,
-                0.95 - 0.16 * k,
-                f"{name}: {SENTIMENT_CLASSES[pred[i]]}",
-                transform=ax.transAxes,
-                fontsize=9,
-                va="top",
-                color="darkgreen" if pred[i] == split.labels[i] else "red",
-                fontweight="bold",
-                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1),
-            )
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
-
 # %% ../../nbs/07_apps.sentiment.ipynb #26efd5e2
 def _dataset(
     split: SentimentSplit, modalities: tuple, batch_size: int, shuffle: bool, seed: int
@@ -213,7 +160,7 @@ def train(
         )[0]
 
     def score(name, mods, model):
-        predicted = _predict_ids(model, data["test"].inputs(mods))
+        predicted = predict_classes(model, data["test"].inputs(mods))
         return sentiment_metrics(data["test"].labels, predicted), predicted
 
     budget = f"{s['epochs']} epochs on {len(data['train'])} clips"
@@ -224,19 +171,24 @@ def train(
 
 def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: dict, sample_rate: int) -> None:
     "training_curves.png, confusion_matrices.png and sample_predictions.png in the run folder."
-    import matplotlib.pyplot as plt
-
-    figs = [
+    close_figures(
         plot_history(history, run_dir / "training_curves.png"),
         plot_confusion_matrices(
             {k: (test.labels, p) for k, p in predictions.items()},
             SENTIMENT_CLASSES,
             run_dir / "confusion_matrices.png",
         ),
-        plot_sample_predictions(test, predictions, sample_rate, path=run_dir / "sample_predictions.png"),
-    ]
-    for f in figs:
-        plt.close(f)
+        plot_spectrogram_predictions(
+            test.audio,
+            [f'"{t[:40]}"\ntrue: {SENTIMENT_CLASSES[y]}' for t, y in zip(test.texts[:6], test.labels)],
+            test.labels,
+            predictions,
+            SENTIMENT_CLASSES,
+            PROSODY_BAND,
+            sample_rate,
+            path=run_dir / "sample_predictions.png",
+        ),
+    )
 
 
 def _load(run_dir: Path, name: str) -> keras.Model:
@@ -254,7 +206,7 @@ def evaluate(
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
 
     def score(name, mods):
-        return sentiment_metrics(test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods))), None
+        return sentiment_metrics(test.labels, predict_classes(_load(run_dir, name), test.inputs(mods))), None
 
     metrics = score_variants(MODALITIES, score)
     return {**metrics, "samples": float(task["samples"])}
@@ -272,7 +224,7 @@ def predict(
     waves = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
     ).astype(np.float32)
-    ids = _predict_ids(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
+    ids = predict_classes(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
     return [task["classes"][i] for i in ids]
 
 # %% ../../nbs/07_apps.sentiment.ipynb #fc90a7ae
