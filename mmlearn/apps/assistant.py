@@ -20,6 +20,7 @@ from ..data.formats import load_vqa, read_image
 from ..data.synthetic import IMAGE_TOKEN, Instruction, instruction_mixture, instruction_splits
 from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_accuracy, vqa_normalize
 from mmlearn.llm.multimodal import (
+    CONTRASTIVE_TASKS,
     MultimodalChat,
     MultimodalLM,
     chat_ids,
@@ -83,7 +84,7 @@ DEFAULTS = {
     "replay": 0.5,  # with from_run and a --data folder: built-in training records per folder question
 }
 IMAGE_SIZE = 64  # the side of the images the model reads (the built-in scenes'; a VQA folder's are resized)
-ALIGN_TASKS = ("image_caption", "audio_caption")  # stages 0 and 2 learn from captions
+ALIGN_TASKS = tuple(CONTRASTIVE_TASKS.values())  # stages 0 and 2 learn from the captions of each modality
 
 
 def _settings(config: RunConfig) -> dict:
