@@ -13,8 +13,14 @@ import numpy as np
 from keras import ops
 
 from ..core import DatasetError, close_figures, fsdd_root, rng, save_figure, set_seed
-from ..data.formats import load_fsdd, split_records
-from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, espeak_digits
+from ..data.formats import load_fsdd, split_records, write_wav
+from mmlearn.data.synthetic import (
+    DIGIT_WORDS,
+    ESPEAK_VOICES,
+    FSDD_CLIP_SAMPLES,
+    FSDD_SAMPLE_RATE,
+    espeak_digits,
+)
 from ..preprocess.audio import load_audio, load_clips, pad_or_trim, plot_log_mels
 from ..represent.encoders import digit_model
 from mmlearn.train import (
@@ -35,8 +41,8 @@ from mmlearn.evaluate import (
 )
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'digit_labels', 'digit_split', 'digit_metrics', 'save_figures',
-           'train', 'load_digit_model', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'digit_split',
+           'digit_metrics', 'save_figures', 'train', 'load_digit_model', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
 def fsdd_folder(
@@ -57,6 +63,28 @@ def fsdd_folder(
             "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR"
         )
     return root
+
+# %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
+def write_espeak_fsdd(
+    root,  # the folder to write (recordings/ is created in it)
+    speakers: int = 6,  # number of voices, each one "speaker" named espeak0, espeak1, ...
+    per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
+    seed: int = 0,  # seed of the rates, pitches and noise
+) -> Path:
+    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
+    speech)."""
+    if not 1 <= speakers <= len(ESPEAK_VOICES):
+        raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
+    if per_digit < 1:
+        raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
+    folder = Path(root) / "recordings"
+    g = rng(seed)
+    for s, voice in enumerate(g.permutation(ESPEAK_VOICES)[:speakers]):
+        clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
+        for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
+            for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
+                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], FSDD_SAMPLE_RATE)
+    return Path(root)
 
 # %% ../../nbs/07_apps.digits.ipynb #1c6aaf1f
 def digit_labels(
