@@ -16,8 +16,13 @@ import numpy as np
 
 from .core import save_figure  # noqa: F401
 
+# for the figures the applications' chapters export here (plot_summaries, plot_ablation)
+from .preprocess.audio import log_mel_spectrogram  # noqa: F401
+from .preprocess.text import standardize  # noqa: F401
+from .train import model_suffix  # noqa: F401
+
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_metrics', 'plot_captions', 'chance_recall_at_k', 'retrieval_report']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -756,6 +761,97 @@ def vqa_accuracy(
         scores.append(vqa_score(humans, guess))
     return float(np.mean(scores))
 
+# %% ../nbs/07_apps.assistant.ipynb #505b3152
+FREE_TEXT_TASKS = ("image_caption", "audio_caption", "summarize")  # any of their references is right
+
+
+def answer_accuracy(
+    records: list,  # Instructions (task, answer, answers)
+    answers: list,  # the model's answer to each
+) -> float:
+    """Share of answers equal (after VQA normalisation) to the answer, or to any reference of a caption or
+    summary."""
+    hits = []
+    for r, a in zip(records, answers):
+        right = r.answers if r.task in FREE_TEXT_TASKS else [r.answer]
+        hits.append(vqa_normalize(a) in {vqa_normalize(x) for x in right})
+    return float(np.mean(hits)) if hits else float("nan")
+
+
+def accuracy_by_type(
+    task: str,  # the key prefix, e.g. "image_qa"
+    records: list,  # Instructions with a question_type
+    answers: list,  # the model's answer to each
+) -> dict:
+    "Exact-match accuracy per question type, keyed task_type (e.g. image_qa_color)."
+    out = {}
+    for qtype in sorted({r.question_type for r in records}):
+        picked = [(r, a) for r, a in zip(records, answers) if r.question_type == qtype]
+        out[f"{task}_{qtype}"] = answer_accuracy([r for r, _ in picked], [a for _, a in picked])
+    return out
+
+
+def instruction_metrics(
+    records: list,  # held-out Instructions (test split, or held out)
+    answers: list,  # the model's answer to each
+) -> dict:
+    """The metrics of instruction-tuned answers, keyed as the assistant's metrics.json (a task without records
+    is left out)."""
+    by_task = {}
+    for r, a in zip(records, answers):
+        by_task.setdefault(r.task, ([], []))
+        by_task[r.task][0].append(r)
+        by_task[r.task][1].append(a)
+    out = {}
+    if "image_qa" in by_task:
+        recs, ans = by_task["image_qa"]
+        out["image_qa_accuracy"] = answer_accuracy(recs, ans)
+        out["vqa_accuracy"] = vqa_accuracy([r.answers for r in recs], ans)
+        for kind in ("yes/no", "number", "other"):
+            picked = [(r, a) for r, a in zip(recs, ans) if r.answer_type == kind]
+            if picked:
+                key = "vqa_accuracy_" + kind.replace("/", "_")
+                out[key] = vqa_accuracy([r.answers for r, _ in picked], [a for _, a in picked])
+        out.update(accuracy_by_type("image_qa", recs, ans))
+    if "audio_qa" in by_task:
+        recs, ans = by_task["audio_qa"]
+        out["audio_qa_accuracy"] = answer_accuracy(recs, ans)
+        out.update(accuracy_by_type("audio_qa", recs, ans))
+    if "image_caption" in by_task:
+        recs, ans = by_task["image_caption"]
+        out["caption_exact_match"] = answer_accuracy(recs, ans)
+        out["caption_bleu4"] = corpus_bleu([r.answers for r in recs], ans)
+    if "audio_caption" in by_task:
+        out["audio_caption_exact_match"] = answer_accuracy(*by_task["audio_caption"])
+    if "summarize" in by_task:
+        recs, ans = by_task["summarize"]
+        out["summary_rouge_l"] = rouge_l([r.answers for r in recs], ans)
+    for task in ("sentiment", "digits"):
+        if task in by_task:
+            out[f"{task}_accuracy"] = answer_accuracy(*by_task[task])
+    return out
+
+# %% ../nbs/07_apps.assistant.ipynb #bcf4322f
+def plot_answers(
+    records: list,  # held-out Instructions
+    answers: list,  # the answer given to each
+    path: Path,  # save as PNG here
+    n: int = 8,  # image questions to show
+):
+    "A grid of held-out image questions: the scene, the question, the answer given and the right one."
+    import matplotlib.pyplot as plt
+
+    picked = [(r, a) for r, a in zip(records, answers) if r.modality == "image"][:n]
+    fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.8), squeeze=False)
+    for ax, (r, a) in zip(axes[0], picked):
+        ax.imshow(r.media)
+        ax.axis("off")
+        mark = "" if a == r.answer else f" (right: {r.answer})"
+        ax.set_title(f"{r.question}\n-> {a}{mark}", fontsize=6, wrap=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
 # %% ../nbs/07_apps.audio_caption.ipynb #4a07ba91
 def most_frequent_caption(
     captions: list,  # reference lists of a training set; the first of each is canonical
@@ -777,6 +873,32 @@ def nearest_neighbour_captions(
     a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
     dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
     return [train_captions[i][0] for i in dist.argmin(1)]
+
+# %% ../nbs/07_apps.audio_caption.ipynb #7f332855
+def plot_spectrogram_captions(
+    log_mels: np.ndarray,  # log-mel frames in dB (N, frames, n_mels)
+    hypotheses: list,  # generated captions
+    references: list,  # reference lists
+    seconds_per_frame: float = 0.02,  # hop between log-mel frames
+    path: str | Path | None = None,  # save as PNG here
+):
+    "Spectrograms with the generated caption (green: exact match, red: not) and the canonical reference."
+
+    def draw(ax, log_mel):
+        extent = (0, len(log_mel) * seconds_per_frame, 0, log_mel.shape[1])
+        ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=extent)
+
+    return plot_captions(
+        log_mels,
+        hypotheses,
+        references,
+        draw,
+        cols=2,
+        panel=(6.5, 2.6),
+        width=60,
+        show_reference=True,
+        path=path,
+    )
 
 # %% ../nbs/07_apps.caption.ipynb #013aed90
 def caption_metrics(
@@ -826,6 +948,27 @@ def plot_captions(
             ax.text(0.0, -0.04, reference, transform=ax.transAxes, fontsize=7, va="top")
     return save_figure(fig, path)
 
+# %% ../nbs/07_apps.digits.ipynb #1b07ef2c
+def plot_speaker_accuracy(
+    speakers,  # the speaker of each test recording
+    y_true,  # true digits
+    y_pred,  # predicted digits
+    path=None,  # save the figure here as PNG
+):
+    "A bar per speaker: the accuracy on that speaker's test recordings."
+    import matplotlib.pyplot as plt
+
+    speakers, y_true, y_pred = map(np.asarray, (speakers, y_true, y_pred))
+    names = sorted(set(speakers.tolist()))
+    accs = [accuracy(y_true[speakers == s], y_pred[speakers == s]) for s in names]
+    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names), 3))
+    ax.bar(names, accs)
+    ax.set(ylim=(0, 1.05), ylabel="accuracy", title="accuracy per test speaker")
+    for i, a in enumerate(accs):
+        ax.text(i, a + 0.01, f"{a:.2f}", ha="center", fontsize=8)
+    ax.tick_params(axis="x", rotation=30)
+    return save_figure(fig, path)
+
 # %% ../nbs/07_apps.retrieval.ipynb #f074a0f3
 def chance_recall_at_k(
     relevant: np.ndarray,  # boolean (queries x items)
@@ -853,3 +996,130 @@ def retrieval_report(
     for p, rel in zip(prefixes, (relevant, np.asarray(relevant).T)):
         metrics.update({f"{p}r{k}_chance": chance_recall_at_k(rel, k) for k in ks})
     return metrics
+
+# %% ../nbs/07_apps.sentiment.ipynb #dc986da8
+def plot_confusion_matrices(
+    results: dict,  # model name -> (true ids, predicted ids)
+    class_names: list,  # tick labels, one per class id
+    path: str | Path | None = None,  # save as PNG here
+):
+    "One confusion matrix per model, side by side, with its accuracy and macro F1 in the title."
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
+    for ax, (name, (t, p)) in zip(axes[0], results.items()):
+        plot_confusion_matrix(
+            confusion_matrix(t, p, labels=list(range(len(class_names)))), class_names, ax=ax
+        )
+        ax.set_title(
+            f"{name}: accuracy {accuracy(t, p):.3f}, F1 {float(f1_score(t, p, average='macro')):.3f}"
+        )
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    return fig
+
+# %% ../nbs/07_apps.sentiment.ipynb #7d0c5233
+def plot_spectrogram_predictions(
+    audio: np.ndarray,  # waveforms (N, T), zero-padded at the end
+    titles: list,  # a title per clip (its transcript and true class, say)
+    labels,  # the true class id of each clip
+    predictions: dict,  # model name -> predicted class ids of the clips
+    class_names: list,  # the name of each class id
+    band: dict,  # log-mel settings: n_fft, hop_length, n_mels, fmin, fmax
+    sample_rate: int = 16000,  # of the waveforms
+    n: int = 6,  # clips to show
+    path: str | Path | None = None,  # save as PNG here
+):
+    "Clips as log-mel spectrograms, titled, with each model's answer (green right, red wrong)."
+    import matplotlib.pyplot as plt
+
+    n = min(n, len(audio))
+    cols = min(3, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    mels = log_mel_spectrogram(audio[:n], sample_rate, **band).numpy()
+    for i, ax in enumerate(axes.flat[:n]):
+        sound = np.flatnonzero(audio[i])
+        # crop the padding
+        frames = 2 + (sound[-1] if len(sound) else len(audio[i])) // band["hop_length"]
+        ax.imshow(mels[i, :frames].T, origin="lower", aspect="auto", cmap="magma")
+        ax.set_title(titles[i], fontsize=9)
+        for k, (name, pred) in enumerate(predictions.items()):
+            ax.text(
+                0.02,
+                0.95 - 0.16 * k,
+                f"{name}: {class_names[pred[i]]}",
+                transform=ax.transAxes,
+                fontsize=9,
+                va="top",
+                color="darkgreen" if pred[i] == labels[i] else "red",
+                fontweight="bold",
+                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1),
+            )
+    fig.tight_layout()
+    if path:
+        fig.savefig(path, dpi=100)
+    return fig
+
+# %% ../nbs/07_apps.summarize.ipynb #86b5a9d4
+def plot_summaries(
+    images: np.ndarray,  # uint8 (N,H,W,3)
+    descriptions: list,  # the text of each scene
+    references: list,  # reference lists (the first is shown)
+    outputs: dict | None = None,  # model name -> generated summaries, drawn green when exact, red when not
+    path: str | Path | None = None,  # save as PNG here
+    excerpt: int = 160,  # characters of each description to show
+):
+    """One row per scene: the picture, then the start of its description, the reference summary and each
+    model's summary."""
+    import matplotlib.pyplot as plt
+
+    outputs = outputs or {}
+    fig, axes = plt.subplots(
+        len(images), 2, figsize=(11, 2.3 * len(images)), squeeze=False, gridspec_kw={"width_ratios": [1, 5]}
+    )
+    for (ax_img, ax_txt), img, text, refs, *outs in zip(
+        axes, images, descriptions, references, *outputs.values()
+    ):
+        ax_img.imshow(img)
+        ax_img.axis("off")
+        ax_txt.axis("off")
+        short = text if len(text) <= excerpt else text[:excerpt].rsplit(" ", 1)[0] + " ..."
+        lines = [
+            ("description: " + textwrap.fill(short, 100), "dimgray"),
+            ("reference:  " + refs[0], "black"),
+        ]
+        ok = [standardize(o) in [standardize(r) for r in refs] for o in outs]
+        lines += [(f"{name}:  {o}", "green" if k else "red") for name, o, k in zip(outputs, outs, ok)]
+        y = 1.0
+        for line, colour in lines:
+            ax_txt.text(
+                0, y, line, va="top", fontsize=8, color=colour, family="monospace", transform=ax_txt.transAxes
+            )
+            y -= 0.13 * (line.count("\n") + 1) + 0.03
+    return save_figure(fig, path)
+
+# %% ../nbs/07_apps.summarize.ipynb #8f3025a3
+def plot_ablation(
+    metrics: dict,  # a run's metrics: the fused model's keys plain, the others' with `model_suffix`
+    variants: dict,  # model name -> the inputs it reads
+    path: str | Path | None = None,  # save as PNG here
+    keys: tuple = ("rouge_l", "bleu4", "exact_match", "token_accuracy"),  # the metrics to compare
+    title: str = "held-out scores: both modalities vs one",  # the figure's title
+):
+    "Grouped bars: each metric for the fused model beside the ablations that read fewer modalities."
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3))
+    w = 0.8 / len(variants)
+    for j, name in enumerate(variants):
+        vals = [metrics[k + model_suffix(name)] for k in keys]
+        offset = (j - (len(variants) - 1) / 2) * w  # the bars of one metric centred on its tick
+        bars = ax.bar(np.arange(len(keys)) + offset, vals, w, label=f"{name} ({' + '.join(variants[name])})")
+        ax.bar_label(bars, fmt="%.2f", fontsize=7)
+    ax.set(xticks=np.arange(len(keys)), xticklabels=keys, ylim=(0, 1.12), title=title)
+    ax.legend(fontsize=7, loc="upper right", ncol=len(variants))
+    return save_figure(fig, path)

@@ -21,8 +21,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .core import set_seed
+from .core import as_list, progress, set_seed  # noqa: F401 (as_list, progress: from 07_apps.sentiment)
 from .preprocess.text import Vocabulary  # noqa: F401
+from .seq2seq.model import MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy  # noqa: F401 (fit_seq2seq)
 
 # for the contrastive fitting and indexing that 07_apps.retrieval exports here (retrieval and search share it)
 from mmlearn.represent.align import (  # noqa: F401
@@ -37,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'fit_aligner', 'fit_and_index', 'reload_run', 'model_suffix', 'prefixed_history', 'read_task_file']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'audio_files', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -767,6 +768,84 @@ def enable_determinism(
     if seed is not None:
         set_seed(seed)
 
+# %% ../nbs/07_apps.assistant.ipynb #08272b69
+def plot_stages(
+    histories: dict,  # stage name -> keras History.history
+    path: Path,  # save as PNG here
+):
+    "Training loss per pass of each stage, side by side."
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3), squeeze=False)
+    for ax, (name, h) in zip(axes[0], histories.items()):
+        ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], marker="o")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("pass")
+        ax.set_ylabel("loss")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+# %% ../nbs/07_apps.caption.ipynb #1f801e2d
+def fit_seq2seq(
+    model: keras.Model,  # a built Seq2Seq
+    train: tuple,  # (inputs dict, target ids) for teacher forcing
+    val: tuple,  # the same for validation
+    settings: dict,  # epochs, batch_size, learning_rate
+    seed: int,  # the shuffle's seed
+    run_dir: Path,  # where the per-epoch model and the backup go
+) -> tuple[dict, float]:
+    """`fit_model` with the masked token loss and accuracy, the rate annealed to 2% of its peak (the last
+    epochs polish): the history and the seconds it took."""
+    return fit_model(
+        model,
+        array_dataset(*train, settings["batch_size"], True, seed),
+        array_dataset(*val, 256, False, 0),
+        settings["epochs"],
+        settings["learning_rate"],
+        run_dir,
+        MaskedSparseCategoricalCrossentropy(),
+        [MaskedTokenAccuracy()],
+        final_fraction=0.02,
+        jit_compile=False,  # XLA made these small CPU steps slower, not faster
+    )
+
+
+def token_accuracy(
+    model: keras.Model,  # a Seq2Seq compiled with MaskedTokenAccuracy (as `fit_seq2seq` leaves it)
+    x: dict,  # inputs with the decoder input, for teacher forcing
+    y: np.ndarray,  # the target ids
+) -> float:
+    "Teacher-forced accuracy of the next token, padding left out."
+    return float(
+        model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)["token_accuracy"]
+    )
+
+
+def load_seq2seq_run(
+    run_dir: Path,  # a finished caption or audio-caption run
+) -> tuple[keras.Model, Vocabulary, dict]:
+    "The run's saved model (safe mode), its output vocabulary and its task.json."
+    task = json.loads((Path(run_dir) / "task.json").read_text())
+    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
+    return model, Vocabulary(task["tokens"]), task
+
+# %% ../nbs/07_apps.digits.ipynb #3dbc4311
+def audio_files(
+    audio,  # the WAV files given (a path or a list)
+    others: dict,  # the inputs the task does not read, by name: {"image": ..., "text": ...}
+    refusal: str,  # why another input is refused (the error goes on ": give --audio PATH.wav, not --image")
+    missing: str,  # the error when no file is given
+) -> list:
+    "`predict`'s WAV files as a list, checked: at least one, and no other input."
+    for name, value in others.items():
+        if value is not None and (isinstance(value, (str, Path)) or len(value)):
+            raise ValueError(f"{refusal}: give --audio PATH.wav, not --{name}")
+    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
+    if not paths:
+        raise ValueError(missing)
+    return paths
+
 # %% ../nbs/07_apps.retrieval.ipynb #f46303b5
 def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
@@ -842,6 +921,31 @@ def fit_and_index(
     save_index_figures(run_dir, index, "image" if modality == "image" else "spectrogram")
     return index, seconds
 
+# %% ../nbs/07_apps.retrieval.ipynb #7b018bd0
+def write_index_task(
+    run_dir: Path,  # the run folder
+    task: str,  # "retrieval" or "search"
+    modality: str,  # the gallery's modality
+    vocab: Vocabulary,  # the text vocabulary
+    config: RunConfig,  # the run's configuration: seed, data, format
+    settings: dict,  # what `reload_run` puts back to rebuild the held-out gallery (its sizes, ...)
+    **extra,  # anything else the task needs again (a feature scale, ...)
+) -> dict:
+    "Write the task.json that `reload_run` and `load_index` read back; return its contents."
+    info = dict(
+        task=task,
+        modality=modality,
+        tokens=vocab.tokens,
+        seed=config.seed,
+        settings=settings,
+        data=str(Path(config.data).resolve()) if config.data else None,
+        format=config.format,
+        all_captions=config.data is not None,
+        **extra,
+    )
+    (Path(run_dir) / "task.json").write_text(json.dumps(info))
+    return info
+
 # %% ../nbs/07_apps.retrieval.ipynb #77dfec5a
 def reload_run(
     run_dir: Path,  # a finished retrieval or search run
@@ -856,6 +960,21 @@ def reload_run(
         model,
         Vocabulary(task["tokens"], specials=()),
         RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
+    )
+
+# %% ../nbs/07_apps.sentiment.ipynb #75c1ff5e
+def predict_classes(
+    model: keras.Model,  # a classifier whose output is (B, classes)
+    inputs: dict,  # its inputs, one row per example
+    batch_size: int = 128,  # examples per call
+) -> np.ndarray:
+    "Class ids predicted for a dict of model inputs, batch by batch."
+    ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
+    return np.concatenate(
+        [
+            np.asarray(model(x, training=False)).argmax(1)
+            for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)
+        ]
     )
 
 # %% ../nbs/07_apps.sentiment.ipynb #15175c88
@@ -886,3 +1005,66 @@ def read_task_file(
             f"--task {task}`)"
         )
     return json.loads(p.read_text())
+
+# %% ../nbs/07_apps.sentiment.ipynb #6cfc16c9
+def train_variants(
+    task: str,  # the task's name, for the progress lines
+    variants: dict,  # model name -> the inputs it reads, e.g. {"fused": ("image", "text"), "text": ("text",)}
+    fit: Callable,  # fit(name, inputs) -> (the trained model, its keras History.history)
+    score: Callable,  # score(name, inputs, model) -> (its held-out metrics, its outputs)
+    budget: str,  # the shared budget, for the progress lines, e.g. "3 epochs on 5000 scenes"
+) -> tuple[dict, dict, dict, float]:
+    """Fit and score one model per variant, one after the other: the metrics (keys with `model_suffix`), the
+    histories (`prefixed_history`), each model's outputs, and the seconds spent fitting."""
+    quiet = bool(os.environ.get("MMLEARN_QUIET"))
+    metrics, history, outputs, seconds = {}, {}, {}, 0.0
+    for i, (name, inputs) in enumerate(variants.items(), 1):
+        if not quiet:
+            print(f"[{task}] model {i}/{len(variants)}: {name} ({' + '.join(inputs)}), {budget}", flush=True)
+        start = time.perf_counter()
+        model, h = fit(name, inputs)
+        seconds += time.perf_counter() - start
+        history.update(prefixed_history(name, h))
+        m, outputs[name] = score(name, inputs, model)
+        metrics.update({k + model_suffix(name): v for k, v in m.items()})
+    return metrics, history, outputs, seconds
+
+
+def score_variants(
+    variants: dict,  # model name -> the inputs it reads
+    score: Callable,  # score(name, inputs) -> (held-out metrics, outputs) of the saved model `name`
+) -> dict:
+    "The held-out metrics of every variant of a run, with `model_suffix` keys (what `evaluate` returns)."
+    metrics = {}
+    for name, inputs in variants.items():
+        m, _ = score(name, inputs)
+        metrics.update({k + model_suffix(name): v for k, v in m.items()})
+    return metrics
+
+
+def paired_inputs(
+    task: str,  # the task's name, for the messages
+    kind: str,  # the files' input: "image" or "audio"
+    files,  # the files (a path or a list), one per item
+    text,  # one text per file, in the same order (a string or a list)
+    refused,  # what was given for the input the task does not take (an error unless empty)
+    item: str = "item",  # what one pair is ("scene", "clip"), for the messages
+    what: str = "text",  # what each text is ("description", "transcript"), for the messages
+) -> tuple[list, list]:
+    "`predict`'s files and texts as lists, checked: both given, one text per file, no other input."
+    files, text = as_list(files), as_list(text)
+    if as_list(refused):
+        raise ValueError(
+            f"the {task} task takes --{kind} and --text, not --{'audio' if kind == 'image' else 'image'}"
+        )
+    if not files or not text:
+        raise ValueError(
+            f"the {task} task needs both modalities: one --{kind} file and one --text {what} per {item}; got "
+            f"{len(files)} {kind} file(s) and {len(text)} text(s)"
+        )
+    if len(files) != len(text):
+        raise ValueError(
+            f"got {len(files)} --{kind} files but {len(text)} --text {what}s; give one {what} per {item}, in "
+            "order"
+        )
+    return files, text

@@ -14,36 +14,34 @@ from pathlib import Path
 
 import keras
 import matplotlib.pyplot as plt
-import numpy as np
 
 from ..core import set_seed
 from ..data.formats import load_vqa, read_image
 from ..data.synthetic import IMAGE_TOKEN, Instruction, instruction_mixture, instruction_splits
-from ..evaluate import corpus_bleu, rouge_l, vqa_accuracy, vqa_normalize
+from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_accuracy, vqa_normalize
 from mmlearn.llm.multimodal import (
     CONTRASTIVE_TASKS,
     MultimodalChat,
     MultimodalLM,
     chat_ids,
-    contrastive_pretraining,
     conversations,
     fit_stage,
-    language_model_pretraining,
     answer_records,
     plot_sequence,
     square_image,
+    stage_line,
     text_perplexity,
+    train_stages,
 )
 from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
-from ..llm.tokenizer import BPETokenizer, text_corpus
+from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
-from ..train import RunConfig, Task, fit_verbosity, read_config, resolve_settings
+from ..train import RunConfig, Task, fit_verbosity, plot_stages, read_config, resolve_settings
 
 # %% auto #0
-__all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'FREE_TEXT_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts',
-           'vqa_folder', 'assistant_data', 'assistant_metrics', 'build_model', 'plot_stages', 'plot_answers', 'train',
-           'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
+__all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts', 'vqa_folder',
+           'assistant_data', 'build_model', 'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
 # records per task at samples = sum(MIXTURE.values()): data.synthetic's DEFAULT_MIXTURE with three times the
@@ -170,74 +168,6 @@ def assistant_data(
     notes.append("every task from the built-in mixture" + ("" if digits is None else ", digits from FSDD"))
     return instruction_mixture(counts, config.seed, digits=digits), notes
 
-# %% ../../nbs/07_apps.assistant.ipynb #505b3152
-FREE_TEXT_TASKS = ("image_caption", "audio_caption", "summarize")  # any of their references is right
-
-
-def _exact(records: list, answers: list) -> float:
-    """Share of answers equal (after VQA normalisation) to the answer, or to any reference of a caption or
-    summary."""
-    hits = []
-    for r, a in zip(records, answers):
-        right = r.answers if r.task in FREE_TEXT_TASKS else [r.answer]
-        hits.append(vqa_normalize(a) in {vqa_normalize(x) for x in right})
-    return float(np.mean(hits)) if hits else float("nan")
-
-
-def _accuracy_by_type(task: str, records: list, answers: list) -> dict:
-    "Exact-match accuracy per question type, keyed task_type (e.g. image_qa_color)."
-    out = {}
-    for qtype in sorted({r.question_type for r in records}):
-        picked = [(r, a) for r, a in zip(records, answers) if r.question_type == qtype]
-        out[f"{task}_{qtype}"] = _exact([r for r, _ in picked], [a for _, a in picked])
-    return out
-
-
-def assistant_metrics(
-    records: list,  # held-out Instructions (test split, or held out)
-    answers: list,  # the model's answer to each
-) -> dict:
-    "The assistant's metrics.json keys for these records (a task without records is left out)."
-    by_task = {}
-    for r, a in zip(records, answers):
-        by_task.setdefault(r.task, ([], []))
-        by_task[r.task][0].append(r)
-        by_task[r.task][1].append(a)
-    out = {}
-    if "image_qa" in by_task:
-        recs, ans = by_task["image_qa"]
-        out["image_qa_accuracy"] = _exact(recs, ans)
-        out["vqa_accuracy"] = vqa_accuracy([r.answers for r in recs], ans)
-        for kind in ("yes/no", "number", "other"):
-            picked = [(r, a) for r, a in zip(recs, ans) if r.answer_type == kind]
-            if picked:
-                key = "vqa_accuracy_" + kind.replace("/", "_")
-                out[key] = vqa_accuracy([r.answers for r, _ in picked], [a for _, a in picked])
-        out.update(_accuracy_by_type("image_qa", recs, ans))
-    if "audio_qa" in by_task:
-        recs, ans = by_task["audio_qa"]
-        out["audio_qa_accuracy"] = _exact(recs, ans)
-        out.update(_accuracy_by_type("audio_qa", recs, ans))
-    if "image_caption" in by_task:
-        recs, ans = by_task["image_caption"]
-        out["caption_exact_match"] = _exact(recs, ans)
-        out["caption_bleu4"] = corpus_bleu([r.answers for r in recs], ans)
-    if "audio_caption" in by_task:
-        out["audio_caption_exact_match"] = _exact(*by_task["audio_caption"])
-    if "summarize" in by_task:
-        recs, ans = by_task["summarize"]
-        out["summary_rouge_l"] = rouge_l([r.answers for r in recs], ans)
-    for task in ("sentiment", "digits"):
-        if task in by_task:
-            out[f"{task}_accuracy"] = _exact(*by_task[task])
-    return out
-
-# %% ../../nbs/07_apps.assistant.ipynb #9b58905f
-def _heldout_text(train_texts: list, seed: int, n: int = 3000) -> list:
-    "Texts of another seed that are not in the training corpus: the perplexity's held-out set."
-    seen = set(train_texts)
-    return [t for t in text_corpus(n, seed=seed + 1) if t not in seen]
-
 # %% ../../nbs/07_apps.assistant.ipynb #047c9d8d
 def build_model(settings: dict, tokenizer: BPETokenizer) -> MultimodalLM:
     "The assistant's MultimodalLM at the run's sizes."
@@ -252,44 +182,7 @@ def build_model(settings: dict, tokenizer: BPETokenizer) -> MultimodalLM:
     model.build()
     return model
 
-
-def _stage_line(name: str, history, seconds: float) -> str:
-    h = history.history
-    what = "token accuracy" if name.startswith("stage 1") else "answer-token accuracy"
-    accuracy = f", {what} {h['token_accuracy'][-1]:.3f}" if "token_accuracy" in h else ""
-    return (
-        f"{name}: {len(h['loss'])} pass(es), loss {h['loss'][0]:.3f} -> {h['loss'][-1]:.3f}{accuracy} "
-        f"({seconds:.0f} s)"
-    )
-
-
-def plot_stages(histories: dict, path: Path):
-    "Training loss per pass of each stage, side by side."
-    fig, axes = plt.subplots(1, len(histories), figsize=(4 * len(histories), 3), squeeze=False)
-    for ax, (name, h) in zip(axes[0], histories.items()):
-        ax.plot(np.arange(1, len(h["loss"]) + 1), h["loss"], marker="o")
-        ax.set_title(name, fontsize=9)
-        ax.set_xlabel("pass")
-        ax.set_ylabel("loss")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def plot_answers(records: list, answers: list, path: Path, n: int = 8):
-    "A grid of held-out image questions: the scene, the question, the answer given and the right one."
-    picked = [(r, a) for r, a in zip(records, answers) if r.modality == "image"][:n]
-    fig, axes = plt.subplots(1, len(picked), figsize=(2.2 * len(picked), 2.8), squeeze=False)
-    for ax, (r, a) in zip(axes[0], picked):
-        ax.imshow(r.media)
-        ax.axis("off")
-        mark = "" if a == r.answer else f" (right: {r.answer})"
-        ax.set_title(f"{r.question}\n-> {a}{mark}", fontsize=6, wrap=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
+# %% ../../nbs/07_apps.assistant.ipynb #6815b7b1
 def train(
     config: RunConfig,  # the run's settings
     run_dir: Path,  # where model.keras, assistant.json and the figures go
@@ -308,84 +201,18 @@ def train(
     tokenizer = BPETokenizer.train(corpus, s["vocab"])
     model = build_model(s, tokenizer)
     seconds = {"data": time.perf_counter() - started}
-    heldout_text = _heldout_text(corpus, config.seed)
-    histories, verbose = {}, fit_verbosity()
-
-    def stage(key: str, name: str, fn):
-        begin = time.perf_counter()
-        history = fn()
-        seconds[key] = time.perf_counter() - begin
-        histories[name] = history.history
-        print(_stage_line(name, history, seconds[key]), flush=True)
-
-    captioned = [r for r in split["train"] if r.task in ALIGN_TASKS]
-    if s["encoder_epochs"] and len(captioned) >= 2:
-        begin = time.perf_counter()
-        encoders = contrastive_pretraining(model, split["train"], s["encoder_epochs"], verbose=verbose)
-        seconds["stage0"] = time.perf_counter() - begin
-        for modality, history in encoders.items():
-            histories[f"stage 0 ({modality} encoder)"] = history.history
-        losses = ", ".join(
-            f"{m} {h.history['loss'][0]:.3f} -> {h.history['loss'][-1]:.3f}" for m, h in encoders.items()
-        )
-        print(
-            f"stage 0 (encoder pretraining): {s['encoder_epochs']} pass(es), InfoNCE loss {losses} "
-            f"({seconds['stage0']:.0f} s)",
-            flush=True,
-        )
-        model.image_encoder.trainable = not s["freeze_image_encoder"]
-        if config.format == "vqa" and s["freeze_image_encoder"]:
-            notes.append(
-                "stage 0 pretrained the image encoder on the built-in scene captions (the folder has none) "
-                "and stages 2 and 3 kept it frozen; --set freeze_image_encoder=0 lets them adapt it to the "
-                "folder's images"
-            )
-    else:
-        notes.append(
-            "stage 0 skipped: encoder_epochs=0 or no captions; the encoders start from random weights"
-        )
-    if s["pretrain"]:
-        stage(
-            "stage1",
-            "stage 1 (text pretraining)",
-            lambda: language_model_pretraining(model, corpus, s["pretrain_passes"], verbose=verbose),
-        )
-    else:
-        notes.append("stage 1 skipped (pretrain=0): the language model starts from random weights")
-    perplexity_stage1 = text_perplexity(model, heldout_text)
-    if s["align"]:
-        captions = conversations(model, captioned)
-        stage(
-            "stage2",
-            "stage 2 (alignment)",
-            lambda: fit_stage(
-                model,
-                captions,
-                s["align_epochs"],
-                False,
-                s["batch_size"],
-                s["align_learning_rate"],
-                config.seed,
-                verbose=verbose,
-            ),
-        )
-    else:
-        notes.append("stage 2 skipped (align=0)")
-    mixture = conversations(model, split["train"], s["turns"])
-    stage(
-        "stage3",
-        "stage 3 (instruction tuning)",
-        lambda: fit_stage(
-            model,
-            mixture,
-            s["epochs"],
-            bool(s["train_lm"]),
-            s["batch_size"],
-            s["learning_rate"],
-            config.seed + 1,
-            verbose=verbose,
-        ),
+    heldout_text = heldout_texts(corpus, config.seed)
+    stages = train_stages(
+        model, split["train"], corpus, s, config.seed, heldout_text, ALIGN_TASKS, fit_verbosity()
     )
+    if config.format == "vqa" and s["freeze_image_encoder"] and "stage0" in stages["seconds"]:
+        notes.append(
+            "stage 0 pretrained the image encoder on the built-in scene captions (the folder has none) "
+            "and stages 2 and 3 kept it frozen; --set freeze_image_encoder=0 lets them adapt it to the "
+            "folder's images"
+        )
+    notes += stages["notes"]
+    seconds.update(stages["seconds"])
     train_seconds = time.perf_counter() - started
     model.save(run_dir / "model.keras")
     if config.format == "vqa":  # the classic baseline on the same questions (fusion chapter), for the report
@@ -394,7 +221,7 @@ def train(
             [r for r in split["train"] if r.task == "image_qa"], test_qa, seed=config.seed
         )
         baseline = vqa_accuracy([r.answers for r in test_qa], guesses)
-    plot_stages(histories, run_dir / "training_curves.png")
+    plot_stages(stages["histories"], run_dir / "training_curves.png")
     first = split["train"][0]
     ids, mask = chat_ids(
         tokenizer, first.prompt, first.answer, first.system, model.image_tokens, model.audio_tokens
@@ -408,7 +235,7 @@ def train(
         metrics["baseline_vqa_accuracy"] = baseline
     seconds["evaluate"] = time.perf_counter() - begin
     metrics["text_perplexity"] = text_perplexity(model, heldout_text)
-    metrics["text_perplexity_stage1"] = perplexity_stage1
+    metrics["text_perplexity_stage1"] = stages["perplexity_stage1"]
     metrics.update({f"{k}_seconds": v for k, v in seconds.items()})
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     metrics.update(train_seconds=train_seconds, samples=float(len(split["train"])), peak_memory_mb=peak)
@@ -426,10 +253,10 @@ def _score(model: MultimodalLM, split: dict, run_dir: Path | None = None) -> dic
     "Answer the test and held-out records; the metrics of each part."
     test = split["test"]
     answers = answer_records(model, test)
-    metrics = assistant_metrics(test, answers)
+    metrics = instruction_metrics(test, answers)
     for part in ("heldout_phrasing", "heldout_combination"):
         if split[part]:
-            metrics[f"{part}_accuracy"] = _exact(split[part], answer_records(model, split[part]))
+            metrics[f"{part}_accuracy"] = answer_accuracy(split[part], answer_records(model, split[part]))
     if run_dir is not None:
         plot_answers(test, answers, run_dir / "answers.png")
     return metrics
@@ -510,7 +337,7 @@ def fine_tune(
         history = fit_stage(model, data, s["epochs"], True, *args[1:], verbose=verbose)
         counts, name = trained_parameters(model), "fine-tuning (every weight)"
     seconds["fine_tune"] = time.perf_counter() - begin
-    print(_stage_line(name, history, seconds["fine_tune"]), flush=True)
+    print(stage_line(name, history, seconds["fine_tune"]), flush=True)
     notes.insert(
         0, f"continued from {source.name}: {counts['trained']:,} of {counts['total']:,} parameters trained"
     )

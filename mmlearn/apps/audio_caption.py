@@ -8,28 +8,35 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 
-from ..core import close_figures, progress, set_seed
+from ..core import close_figures, set_seed
 from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
 from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
 from ..preprocess.text import Vocabulary, standardize
-from mmlearn.seq2seq.model import (
-    AudioMemory,
-    MaskedSparseCategoricalCrossentropy,
-    MaskedTokenAccuracy,
-    Seq2Seq,
-    TransformerDecoder,
+from ..seq2seq.model import Seq2Seq, build_audio_captioner
+from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
+from mmlearn.train import (
+    load_seq2seq_run,
+    RunConfig,
+    Task,
+    audio_files,
+    fit_seq2seq,
+    plot_history,
+    resolve_settings,
+    token_accuracy,
 )
-from ..seq2seq.decode import decode_texts, greedy_decode, note_unfinished, plot_audio_attention
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
-from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions, plot_captions
+from mmlearn.evaluate import (
+    caption_metrics,
+    most_frequent_caption,
+    nearest_neighbour_captions,
+    plot_spectrogram_captions,
+)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'build_audio_captioner', 'training_pairs',
-           'generate_captions', 'plot_samples', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'training_pairs', 'generate_captions', 'train',
+           'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -91,21 +98,6 @@ def clip_features(
     one compiled graph (`clip_log_mels`)."""
     return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
-# %% ../../nbs/07_apps.audio_caption.ipynb #8e199be1
-def build_audio_captioner(
-    vocab_size: int,  # tokens in the vocabulary
-    frames: int,  # log-mel frames per clip
-    n_mels: int = 40,  # mel bands per frame
-    dim: int = 64,  # model width
-    layers: int = 2,  # Transformer decoder blocks
-    max_length: int = 32,  # longest caption (tokens)
-) -> Seq2Seq:
-    "A Seq2Seq audio captioner: conv + GRU frame memory with position embeddings -> Transformer decoder."
-    memory = AudioMemory(dim, max_frames=max(1, frames // 2))
-    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
-    model.build({"audio": (None, frames, n_mels), "decoder_input": (None, max_length)})
-    return model
-
 # %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
 def training_pairs(
     features: np.ndarray,  # standardised log-mel frames (N, frames, n_mels)
@@ -136,43 +128,10 @@ def generate_captions(
         )
     x = {"audio": np.asarray(features, np.float32)}
     if not return_attention:
-        args = (max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning")
-        return decode_texts(model, x, vocab, *args)
-    out, att, opts = [], [], dict(start_token=vocab.start_id, end_token=vocab.end_id)
-    for i in progress(range(0, len(features), batch_size), desc="captioning", terminal_only=True):
-        batch = {"audio": x["audio"][i : i + batch_size]}
-        ids, a = greedy_decode(model, batch, max_length=max_length, return_attention=True, **opts)
-        att.append(a)
-        for row in np.asarray(ids):
-            text = vocab.decode(row)
-            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
-    return out, np.concatenate(att)
-
-# %% ../../nbs/07_apps.audio_caption.ipynb #7f332855
-def plot_samples(
-    log_mels: np.ndarray,  # log-mel frames in dB (N, frames, n_mels)
-    hypotheses: list,  # generated captions
-    references: list,  # reference lists
-    seconds_per_frame: float = 0.02,  # hop between log-mel frames
-    path: str | Path | None = None,  # save as PNG here
-):
-    "Spectrograms with the generated caption (green: exact match, red: not) and the canonical reference."
-
-    def draw(ax, log_mel):
-        extent = (0, len(log_mel) * seconds_per_frame, 0, log_mel.shape[1])
-        ax.imshow(log_mel.T, origin="lower", aspect="auto", cmap="magma", extent=extent)
-
-    return plot_captions(
-        log_mels,
-        hypotheses,
-        references,
-        draw,
-        cols=2,
-        panel=(6.5, 2.6),
-        width=60,
-        show_reference=True,
-        path=path,
-    )
+        return decode_texts(
+            model, x, vocab, max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning"
+        )
+    return decode_attention(model, x, vocab, max_length, batch_size, mark_unfinished, "captioning")
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #badd1cd8
 def _scale(log_mel: np.ndarray, task: dict) -> np.ndarray:
@@ -209,28 +168,8 @@ def train(
     model = build_audio_captioner(
         len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length
     )
-    train_ds = array_dataset(
-        *training_pairs(_scale(db["train"], task), caps["train"], vocab, length),
-        s["batch_size"],
-        True,
-        config.seed,
-    )
-    val_ds = array_dataset(
-        *training_pairs(_scale(db["val"], task), caps["val"], vocab, length), 256, False, 0
-    )
-    # XLA made these small CPU steps slower, not faster
-    history, seconds = fit_model(
-        model,
-        train_ds,
-        val_ds,
-        s["epochs"],
-        s["learning_rate"],
-        run_dir,
-        MaskedSparseCategoricalCrossentropy(),
-        [MaskedTokenAccuracy()],
-        final_fraction=0.02,
-        jit_compile=False,
-    )
+    pairs = {k: training_pairs(_scale(db[k], task), caps[k], vocab, length) for k in ("train", "val")}
+    history, seconds = fit_seq2seq(model, pairs["train"], pairs["val"], s, config.seed, run_dir)
     # saved, not shown: the notebook displays the PNGs
     close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
@@ -257,16 +196,16 @@ def _score(
     """Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references
     (and the figures)."""
     x, length = _scale(log_mel, task), task["max_length"]
-    token_acc = model.evaluate(
-        array_dataset(*training_pairs(x, refs, vocab, length), 256, False, 0), verbose=0, return_dict=True
-    )["token_accuracy"]
+    token_acc = token_accuracy(model, *training_pairs(x, refs, vocab, length))
     hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]
         # a clip with a long caption (most events)
         i = max(range(min(len(refs), 50)), key=lambda j: len(refs[j][0].split()))
         close_figures(
-            plot_samples(log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"),
+            plot_spectrogram_captions(
+                log_mel[:8], hyps[:8], refs[:8], hop, Path(run_dir) / "sample_predictions.png"
+            ),
             plot_audio_attention(
                 log_mel[i],
                 hyps[i].split() + ["<end>"],
@@ -279,19 +218,12 @@ def _score(
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
 
 
-def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
-    "The saved model (safe mode), its vocabulary and task.json."
-    task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return model, Vocabulary(task["tokens"]), task
-
-
 def evaluate(
     run_dir: Path,  # a finished audio-caption run
     config: RunConfig,  # its settings (data/format may point elsewhere)
 ) -> dict:
     "Reload the saved model and recompute the held-out metrics."
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     waves, refs = audio_caption_data(config, splits=("test",))["test"]
     return _score(model, vocab, clip_features(waves, task["sample_rate"], task["clip_samples"]), refs, task)
 
@@ -303,13 +235,13 @@ def predict(
     text: list | None = None,  # not used by this task: giving one is an error
 ) -> list[str]:
     "A caption for each WAV file; one cut at the length limit says so (`note_unfinished`)."
-    for name, value in (("image", image), ("text", text)):
-        if value is not None and (isinstance(value, (str, Path)) or len(value)):
-            raise ValueError(f"audio captioning describes sound clips: give --audio PATH.wav, not --{name}")
-    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths:
-        raise ValueError("audio captioning needs at least one clip to describe: --audio PATH.wav")
-    model, vocab, task = _load(run_dir)
+    paths = audio_files(
+        audio,
+        {"image": image, "text": text},
+        "audio captioning describes sound clips",
+        "audio captioning needs at least one clip to describe: --audio PATH.wav",
+    )
+    model, vocab, task = load_seq2seq_run(run_dir)
     log_mel = clip_features(
         [load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"]
     )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from ..core import close_figures, set_seed
@@ -16,20 +15,22 @@ from ..data.formats import read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import captioned_image_splits, resize_images, scale_pixels
 from ..preprocess.text import Vocabulary, standardize
-from mmlearn.seq2seq.model import (
-    MaskedSparseCategoricalCrossentropy,
-    MaskedTokenAccuracy,
-    MultimodalMemory,
-    Seq2Seq,
-    TransformerDecoder,
-)
+from ..seq2seq.model import Seq2Seq, build_captioner
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
-from ..train import RunConfig, Task, resolve_settings, array_dataset, fit_model, plot_history
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    fit_seq2seq,
+    load_seq2seq_run,
+    plot_history,
+    resolve_settings,
+    token_accuracy,
+)
 from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'build_captioner', 'generate_captions', 'train', 'evaluate',
-           'predict', 'plot_samples']
+__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'generate_captions', 'train', 'evaluate', 'predict',
+           'plot_samples']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(
@@ -77,21 +78,6 @@ def training_pairs(
     ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
     return {"image": scale_pixels(images).numpy(), "decoder_input": ids[:, :-1]}, ids[:, 1:]
 
-# %% ../../nbs/07_apps.caption.ipynb #7200f394
-def build_captioner(
-    vocab_size: int,  # tokens in the vocabulary
-    image_size: int = 32,  # side of the square input images
-    dim: int = 64,  # model width
-    layers: int = 2,  # Transformer decoder blocks
-    max_length: int = 32,  # longest caption (tokens)
-) -> Seq2Seq:
-    "A Seq2Seq captioner: CNN region memory with 2-D positions -> Transformer decoder."
-    filters = (32, 64) if image_size <= 32 else (16, 32, 64)  # keep about 8x8 regions or fewer
-    memory = MultimodalMemory(dim=dim, image_filters=filters)
-    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
-    model.build({"image": (None, image_size, image_size, 3), "decoder_input": (None, max_length)})
-    return model
-
 # %% ../../nbs/07_apps.caption.ipynb #651d531b
 def generate_captions(
     model: Seq2Seq,  # a trained captioner
@@ -124,23 +110,9 @@ def train(
         json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length})
     )
     model = build_captioner(len(vocab), s["image_size"], s["dim"], s["layers"], max_length=length)
-    train_ds = array_dataset(
-        *training_pairs(*data["train"], vocab, length), s["batch_size"], True, config.seed
-    )
-    val_ds = array_dataset(*training_pairs(*data["val"], vocab, length), 256, False, 0)
-    # XLA made these small CPU steps slower, not faster
-    history, seconds = fit_model(
-        model,
-        train_ds,
-        val_ds,
-        s["epochs"],
-        s["learning_rate"],
-        run_dir,
-        MaskedSparseCategoricalCrossentropy(),
-        [MaskedTokenAccuracy()],
-        final_fraction=0.02,  # anneal: the last epochs polish
-        jit_compile=False,
-    )
+    train_pairs = training_pairs(*data["train"], vocab, length)
+    val_pairs = training_pairs(*data["val"], vocab, length)
+    history, seconds = fit_seq2seq(model, train_pairs, val_pairs, s, config.seed, run_dir)
     close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
@@ -149,11 +121,7 @@ def train(
 def _score(model, vocab, test, length, run_dir=None) -> dict:
     "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references."
     images, refs = test
-    token_acc = model.evaluate(
-        array_dataset(*training_pairs(images, refs, vocab, length), 256, False, 0),
-        verbose=0,
-        return_dict=True,
-    )["token_accuracy"]
+    token_acc = token_accuracy(model, *training_pairs(images, refs, vocab, length))
     hyps = generate_captions(model, images, vocab, length)
     # figures for the run folder: sample captions, and where the decoder looked for each word of one
     if run_dir is not None:
@@ -165,18 +133,12 @@ def _score(model, vocab, test, length, run_dir=None) -> dict:
     return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
 
 
-def _load(run_dir: Path) -> tuple[Seq2Seq, Vocabulary, dict]:
-    task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return model, Vocabulary(task["tokens"]), task
-
-
 def evaluate(
     run_dir: Path,  # a finished caption run
     config: RunConfig,  # its settings (data/format may point elsewhere)
 ) -> dict:
     "Reload the saved model and recompute the held-out metrics."
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     return _score(model, vocab, caption_data(config)["test"], task["max_length"])
 
 
@@ -191,7 +153,7 @@ def predict(
         raise ValueError("the caption task takes images only: use --image PATH")
     if not image:
         raise ValueError("give at least one --image PATH to caption")
-    model, vocab, task = _load(run_dir)
+    model, vocab, task = load_seq2seq_run(run_dir)
     size = task["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image])
     return generate_captions(model, images, vocab, task["max_length"], mark_unfinished=True)

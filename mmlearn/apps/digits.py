@@ -21,24 +21,28 @@ from mmlearn.data.synthetic import (
     FSDD_SAMPLE_RATE,
     espeak_digits,
 )
-from mmlearn.preprocess.audio import (
-    FSDD_LOG_MEL,
-    LogMelSpectrogram,
-    RandomTimeShift,
-    load_audio,
-    load_clips,
-    pad_or_trim,
-    plot_log_mels,
+from ..preprocess.audio import load_audio, load_clips, pad_or_trim, plot_log_mels
+from ..represent.encoders import digit_model
+from mmlearn.train import (
+    RunConfig,
+    Task,
+    audio_files,
+    fit_model,
+    plot_history,
+    read_task_file,
+    resolve_settings,
 )
-from ..represent.encoders import AudioEncoder, ImageEncoder
-from ..represent.fusion import ConcatFusion
-from ..train import RunConfig, Task, fit_model, plot_history, read_task_file, resolve_settings
-from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
+from mmlearn.evaluate import (
+    accuracy,
+    confusion_matrix,
+    f1_score,
+    plot_confusion_matrix,
+    plot_speaker_accuracy,
+)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'audio_features',
-           'digit_model', 'digit_split', 'digit_metrics', 'plot_speaker_accuracy', 'save_figures', 'train',
-           'load_digit_model', 'evaluate', 'predict', 'fused_digit_model']
+__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'digit_split',
+           'digit_metrics', 'save_figures', 'train', 'load_digit_model', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.digits.ipynb #834dce26
 def fsdd_folder(
@@ -89,37 +93,6 @@ def digit_labels(
     "The digit (0-9) of each record."
     return np.array([int(r.label) for r in records], dtype=np.int64)
 
-# %% ../../nbs/07_apps.digits.ipynb #7cf573c9
-def audio_features(
-    audio,  # the (B, T) waveform input (a Keras tensor)
-    dim: int = 64,  # width of the GRU, and of the recording's vector
-    filters: tuple = (32, 64),  # channels of the AudioEncoder's convolution blocks
-    max_shift: int = 800,  # RandomTimeShift's largest shift (samples); 0: no augmentation
-    seed: int = 0,  # seed of the augmentation
-):
-    "Waveforms -> time shift (training) -> log-mel in [-1, 1] -> AudioEncoder -> the pooled (B, dim) vector."
-    x = RandomTimeShift(max_shift, seed=seed, name="time_shift")(audio)
-    x = LogMelSpectrogram(**FSDD_LOG_MEL, name="log_mel")(x)
-    x = keras.layers.Rescaling(1 / 40, offset=1.0, name="scale")(x)  # dB in [-80, 0] -> [-1, 1]
-    return AudioEncoder(dim, filters, kernel_size=5, name="audio_encoder")(x)["pooled"]
-
-
-def digit_model(
-    num_classes: int = 10,  # size of the softmax
-    dim: int = 64,  # width of the recording's vector
-    filters: tuple = (32, 64),  # channels of the convolution blocks
-    max_shift: int = 800,  # time-shift augmentation (samples)
-    dropout: float = 0.2,  # dropout before the softmax
-    seed: int = 0,  # seed of the augmentation
-    clip_samples: int = FSDD_CLIP_SAMPLES,  # length of the input waveforms
-) -> keras.Model:
-    "Raw waveforms (B, clip_samples) -> probabilities of the ten digits: the model behind `--task digits`."
-    audio = keras.Input((clip_samples,), name="audio")
-    h = keras.layers.Dropout(dropout, name="dropout")(audio_features(audio, dim, filters, max_shift, seed))
-    return keras.Model(
-        audio, keras.layers.Dense(num_classes, activation="softmax", name="digit")(h), name="spoken_digits"
-    )
-
 # %% ../../nbs/07_apps.digits.ipynb #03791473
 DEFAULTS = dict(samples=None, epochs=20, batch_size=64, learning_rate=2e-3, held_out_speaker=None, espeak=0)
 DEFAULT_EPOCHS = DEFAULTS["epochs"]
@@ -143,28 +116,7 @@ def digit_metrics(
         "f1_macro": float(f1_score(y_true, y_pred, average="macro", labels=list(range(10)))),
     }
 
-# %% ../../nbs/07_apps.digits.ipynb #1b07ef2c
-def plot_speaker_accuracy(
-    speakers,  # the speaker of each test recording
-    y_true,  # true digits
-    y_pred,  # predicted digits
-    path=None,  # save the figure here as PNG
-):
-    "A bar per speaker: the accuracy on that speaker's test recordings."
-    import matplotlib.pyplot as plt
-
-    speakers, y_true, y_pred = map(np.asarray, (speakers, y_true, y_pred))
-    names = sorted(set(speakers.tolist()))
-    accs = [accuracy(y_true[speakers == s], y_pred[speakers == s]) for s in names]
-    fig, ax = plt.subplots(figsize=(1.2 + 0.9 * len(names), 3))
-    ax.bar(names, accs)
-    ax.set(ylim=(0, 1.05), ylabel="accuracy", title="accuracy per test speaker")
-    for i, a in enumerate(accs):
-        ax.text(i, a + 0.01, f"{a:.2f}", ha="center", fontsize=8)
-    ax.tick_params(axis="x", rotation=30)
-    return save_figure(fig, path)
-
-
+# %% ../../nbs/07_apps.digits.ipynb #8ec182ef
 def save_figures(
     run_dir: Path,  # the run folder
     history: dict,  # keras History.history
@@ -176,15 +128,13 @@ def save_figures(
     `run_dir`."""
 
     y_true = digit_labels(test)
-    paths = [
-        run_dir / n
-        for n in (
-            "training_curves.png",
-            "confusion_matrix.png",
-            "per_speaker_accuracy.png",
-            "sample_predictions.png",
-        )
-    ]
+    names = (
+        "training_curves.png",
+        "confusion_matrix.png",
+        "per_speaker_accuracy.png",
+        "sample_predictions.png",
+    )
+    paths = [run_dir / n for n in names]
     figs = [plot_history(history, paths[0])]
     ax = plot_confusion_matrix(confusion_matrix(y_true, y_pred, labels=list(range(10))), DIGIT_WORDS)
     ax.set_title("spoken digits: test confusion matrix")
@@ -311,15 +261,12 @@ def predict(
     text=None,  # not used by this task: giving one is an error
 ) -> list[str]:
     "The digit word the model hears in each WAV file."
-    for name, value in (("image", image), ("text", text)):
-        if value is not None and (isinstance(value, (str, Path)) or len(value)):
-            raise ValueError(
-                "the digits task recognises spoken digits from audio only: give --audio PATH.wav, not "
-                f"--{name}"
-            )
-    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths:
-        raise ValueError("the digits task needs at least one recording: --audio PATH.wav")
+    paths = audio_files(
+        audio,
+        {"image": image, "text": text},
+        "the digits task recognises spoken digits from audio only",
+        "the digits task needs at least one recording: --audio PATH.wav",
+    )
     task = read_task_file(run_dir, "digits")
     clips = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]
@@ -339,20 +286,3 @@ TASK = Task(
     targets={"accuracy": 0.99},
     report="classification",
 )
-
-# %% ../../nbs/07_apps.digits.ipynb #835fee75
-def fused_digit_model(
-    image_size: int = 16,  # side of the (RGB, uint8) digit images
-    dim: int = 64,  # width of the recording's vector
-    image_dim: int = 32,  # width of the image's vector
-    seed: int = 0,  # seed of the audio augmentation
-    clip_samples: int = FSDD_CLIP_SAMPLES,  # length of the input waveforms
-) -> keras.Model:
-    "{'audio': waveforms, 'image': digit images} -> probabilities of the ten digits, by concatenation fusion."
-    audio = keras.Input((clip_samples,), name="audio")
-    image = keras.Input((image_size, image_size, 3), name="image")
-    pixels = keras.layers.Rescaling(1 / 255, name="pixels")(image)
-    seen = ImageEncoder(image_dim, filters=(16, 32), name="image_encoder")(pixels)["pooled"]
-    fused = ConcatFusion(name="fusion")({"audio": audio_features(audio, dim, seed=seed), "image": seen})
-    out = keras.layers.Dense(10, activation="softmax", name="digit")(keras.layers.Dropout(0.2)(fused))
-    return keras.Model({"audio": audio, "image": image}, out, name="spoken_and_written_digits")

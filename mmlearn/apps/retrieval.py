@@ -11,13 +11,12 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ..core import DatasetError, set_seed
+from ..core import set_seed
 from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
-from ..data.formats import FORMATS, read_image, split_masks
+from ..data.formats import FORMATS, captioned_folder, read_image
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
-from ..represent.encoders import ImageEncoder, TextEncoder
 from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
@@ -25,13 +24,13 @@ from mmlearn.represent.align import (
     gallery_similarity,
     load_index,
     ranking_lines,
+    build_retriever,
 )
-from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, write_index_task
 from ..evaluate import retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'build_retriever', 'retrieval_scores', 'held_out', 'train',
-           'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'retrieval_scores', 'held_out', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.retrieval.ipynb #312d2ebc
 DEFAULTS = dict(
@@ -66,33 +65,14 @@ def _data_defaults(config: RunConfig) -> dict:
 # %% ../../nbs/07_apps.retrieval.ipynb #57709381
 def _folder_items(config: RunConfig, size: int) -> dict:
     "The images and captions of a user's dataset folder, resized to `size`, split into train/val/test."
-    if config.format not in ("flickr8k", "coco"):
-        raise ValueError(
-            "the retrieval task reads images with captions: --format flickr8k or coco, got --format "
-            f"{config.format!r}"
-        )
-    records = FORMATS[config.format](config.data)
-    if not records:
-        raise DatasetError(
-            config.data, f"the {config.format} layout lists no captioned images; expected at least two"
-        )
+    records, masks = captioned_folder(
+        config.data, config.format, ("flickr8k", "coco"), "retrieval", "images", config.samples
+    )
     images = np.stack(
         [tf.cast(tf.round(resize_images(read_image(r.path), size) * 255), tf.uint8).numpy() for r in records]
     )
     items = CaptionedItems(images, [list(r.captions) for r in records], [r.path.name for r in records])
-    parts = {
-        k: items.subset(m)
-        for k, m in split_masks(len(records), [r.meta.get("split") for r in records]).items()
-    }
-    if not len(parts["train"]):
-        raise DatasetError(
-            config.data,
-            f"only {len(records)} captioned images: nothing is left to train on after holding out the "
-            "test split",
-        )
-    if config.samples:
-        parts["train"] = parts["train"].subset(np.arange(min(config.samples, len(parts["train"]))))
-    return parts
+    return {k: items.subset(m) for k, m in masks.items()}
 
 
 def _scenes(n: int, seed: int, size: int) -> CaptionedItems:
@@ -114,25 +94,6 @@ def retrieval_data(
         test=(s["test_samples"], config.seed + 10_000),
     )
     return {k: _scenes(*sizes[k], s["image_size"]) for k in splits}
-
-# %% ../../nbs/07_apps.retrieval.ipynb #3dae516b
-def build_retriever(
-    vocab_size: int,  # token ids in the vocabulary, padding included
-    image_size: int = 32,  # side of the square input images
-    dim: int = 64,  # width of the encoders and of the shared space
-    filters: tuple = (32, 64, 64),  # channels of the image encoder's conv blocks
-    temperature: float = 0.07,  # initial tau (learned)
-) -> ContrastiveAligner:
-    "A text encoder and an image encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner(
-        {"text": TextEncoder(vocab_size, dim), "image": ImageEncoder(dim, filters=tuple(filters))},
-        dim=dim,
-        temperature=temperature,
-        name="retriever",
-    )
-    # build the weights
-    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})
-    return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
 def retrieval_scores(
@@ -169,17 +130,8 @@ def train(
     data = retrieval_data(config)
     every = config.data is not None  # real data: every caption is a training pair and a query
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
-    task = dict(
-        task="retrieval",
-        modality="image",
-        tokens=vocab.tokens,
-        seed=config.seed,
-        settings={k: s[k] for k in ("image_size", "val_samples", "test_samples")},
-        data=str(Path(config.data).resolve()) if config.data else None,
-        format=config.format,
-        all_captions=every,
-    )
-    (run_dir / "task.json").write_text(json.dumps(task))
+    held_out_settings = {k: s[k] for k in ("image_size", "val_samples", "test_samples")}
+    write_index_task(run_dir, "retrieval", "image", vocab, config, held_out_settings)
     model = build_retriever(len(vocab), s["image_size"], s["dim"], s["filters"], s["temperature"])
 
     def concepts(items):

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import DatasetError, set_seed
-from ..data.formats import FORMATS, split_masks
+from ..core import set_seed
+from ..data.formats import captioned_folder
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
-from ..represent.encoders import AudioEncoder, TextEncoder
 from mmlearn.represent.align import (
     CaptionedItems,
     ContrastiveAligner,
@@ -23,13 +22,14 @@ from mmlearn.represent.align import (
     gallery_similarity,
     load_index,
     ranking_lines,
+    build_searcher,
 )
-from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, write_index_task
 from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'build_searcher', 'search_scores', 'clip_concepts',
-           'train', 'held_out', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'search_scores', 'clip_concepts', 'train', 'held_out',
+           'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
 # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
@@ -94,25 +94,9 @@ def _builtin(n_sounds: int, n_speech: int, seed: int, s: dict) -> CaptionedItems
 
 def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     "The clips and captions of a user's dataset folder as log-mel features, split into train/val/test."
-    if config.format not in ("clotho", "audiocaps"):
-        raise ValueError(
-            "the search task reads audio clips with captions: --format clotho or audiocaps, got "
-            f"--format {config.format!r}"
-        )
-    records = FORMATS[config.format](config.data)
-    if not records:
-        raise DatasetError(
-            config.data, f"the {config.format} layout lists no captioned clips; expected at least two"
-        )
-    masks = split_masks(len(records), [r.meta.get("split") for r in records])
-    if not masks["train"].any():
-        raise DatasetError(
-            config.data,
-            f"only {len(records)} captioned clips: nothing is left to train on after holding out the "
-            "test split",
-        )
-    if config.samples:
-        masks["train"] &= np.cumsum(masks["train"]) <= config.samples
+    records, masks = captioned_folder(
+        config.data, config.format, ("clotho", "audiocaps"), "search", "audio clips", config.samples
+    )
     index = {k: np.flatnonzero(masks[k]) for k in splits}
     waves = {i: load_audio(records[i].path, s["sample_rate"])[0] for k in splits for i in index[k]}
     # one length for all
@@ -145,25 +129,6 @@ def search_data(
         test=(s["test_samples"], s["test_speech"], config.seed + 10_000),
     )
     return {k: _builtin(*sizes[k], s) for k in splits}
-
-# %% ../../nbs/07_apps.search.ipynb #6c19c78d
-def build_searcher(
-    vocab_size: int,  # token ids in the vocabulary, padding included
-    n_mels: int = 40,  # mel bands of the features
-    dim: int = 64,  # width of the encoders and of the shared space
-    filters: tuple = (64, 64),  # channels of the audio encoder's conv blocks
-    temperature: float = 0.07,  # initial tau (learned)
-) -> ContrastiveAligner:
-    "A text encoder and an audio encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner(
-        {"text": TextEncoder(vocab_size, dim), "audio": AudioEncoder(dim, filters=tuple(filters))},
-        dim=dim,
-        temperature=temperature,
-        name="searcher",
-    )
-    # build the weights
-    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})
-    return model
 
 # %% ../../nbs/07_apps.search.ipynb #91497d77
 def search_scores(
@@ -224,34 +189,19 @@ def train(
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
     # the clip length the features cover, in seconds
     clip = (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]
-    task = dict(
-        task="search",
-        modality="audio",
-        tokens=vocab.tokens,
-        seed=config.seed,
-        mean=mean,
-        std=std,
-        clip_seconds=clip,
-        all_captions=every,
-        settings={
-            **{
-                k: s[k]
-                for k in (
-                    "val_samples",
-                    "val_speech",
-                    "test_samples",
-                    "test_speech",
-                    "clip_seconds",
-                    "sample_rate",
-                    "speech_kinds",
-                )
-            },
-            **({"folder_seconds": clip} if every else {}),
-        },
-        data=str(Path(config.data).resolve()) if config.data else None,
-        format=config.format,
+    held = (
+        "val_samples",
+        "val_speech",
+        "test_samples",
+        "test_speech",
+        "clip_seconds",
+        "sample_rate",
+        "speech_kinds",
     )
-    (run_dir / "task.json").write_text(json.dumps(task))
+    settings = {**{k: s[k] for k in held}, **({"folder_seconds": clip} if every else {})}
+    write_index_task(
+        run_dir, "search", "audio", vocab, config, settings, mean=mean, std=std, clip_seconds=clip
+    )
     model = build_searcher(len(vocab), FEATURES["n_mels"], s["dim"], s["filters"], s["temperature"])
 
     def concepts(items):

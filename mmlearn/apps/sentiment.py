@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -14,35 +13,28 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ..core import as_list, progress, set_seed
+from ..core import close_figures, set_seed
 from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
-from ..preprocess.text import TokenIds, Vocabulary, tokenize
-from mmlearn.preprocess.audio import (
-    LogMelSpectrogram,
-    SentimentSplit,
-    load_audio,
-    log_mel_spectrogram,
-    mosi_splits,
-    pad_or_trim,
-)
-from ..represent.encoders import AudioEncoder, TextEncoder
-from ..represent.fusion import ConcatFusion, GatedFusion
+from ..preprocess.text import Vocabulary, tokenize
+from ..preprocess.audio import SentimentSplit, load_audio, mosi_splits, pad_or_trim
+from ..represent.fusion import PROSODY_BAND, sentiment_model
 from mmlearn.train import (
+    predict_classes,
+    paired_inputs,
+    score_variants,
+    train_variants,
     RunConfig,
     Task,
     array_dataset,
     fit_model,
-    model_suffix,
     plot_history,
-    prefixed_history,
     read_task_file,
     resolve_settings,
 )
-from ..evaluate import accuracy, confusion_matrix, f1_score, plot_confusion_matrix
+from ..evaluate import accuracy, f1_score, plot_confusion_matrices, plot_spectrogram_predictions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'PROSODY_BAND', 'FULL_BAND', 'TASK', 'sentiment_data', 'sentiment_model',
-           'sentiment_metrics', 'plot_confusion_matrices', 'plot_sample_predictions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(
@@ -99,56 +91,6 @@ def sentiment_data(
     )
     return {k: _builtin_split(*sizes[k], s, clip_samples) for k in splits}
 
-# %% ../../nbs/07_apps.sentiment.ipynb #e7369aea
-# log-mel below 400 Hz: pitch, energy, rhythm
-PROSODY_BAND = dict(n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0)
-# the usual speech log-mel, 0-8 kHz
-FULL_BAND = dict(n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None)
-
-# %% ../../nbs/07_apps.sentiment.ipynb #2c287890
-def sentiment_model(
-    modalities: tuple = ("text", "audio"),  # the inputs the model reads: ("text",), ("audio",) or both
-    vocabulary: Vocabulary | None = None,  # the text vocabulary (needed when the model reads text)
-    clip_samples: int = 48000,  # length T of every waveform
-    sample_rate: int = 16000,  # of the waveforms (Hz)
-    dim: int = 32,  # width of each encoder's pooled vector
-    fusion: str = "concat",  # "concat" or "gated" (used when reading both)
-    sequence_length: int = 16,  # tokens kept per sentence
-    band: dict | None = None,  # log-mel settings of the audio front end; None: PROSODY_BAND
-) -> keras.Model:
-    "Raw sentences and/or waveforms in, class probabilities (B, 3) out: encoders, fusion, a small MLP head."
-    if not modalities or not set(modalities) <= {"text", "audio"}:
-        raise ValueError(f"modalities must be a non-empty subset of ('text', 'audio'), got {modalities!r}")
-    modalities = tuple(m for m in ("text", "audio") if m in modalities)
-    if fusion not in ("concat", "gated"):
-        raise ValueError(f"fusion must be 'concat' or 'gated', got {fusion!r}")
-    inputs, features = {}, {}
-    if "text" in modalities:
-        if vocabulary is None:
-            raise ValueError(
-                "a model that reads text needs its vocabulary: vocabulary=Vocabulary.build(train_texts)"
-            )
-        inputs["text"] = keras.Input(shape=(), dtype="string", name="text")
-        ids = TokenIds.from_vocabulary(vocabulary, sequence_length=sequence_length, name="token_ids")(
-            inputs["text"]
-        )
-        features["text"] = TextEncoder(len(vocabulary), dim, name="text_encoder")(ids)["pooled"]
-    if "audio" in modalities:
-        inputs["audio"] = keras.Input(shape=(clip_samples,), name="audio")
-        mel = LogMelSpectrogram(sample_rate, **(band or PROSODY_BAND), name="log_mel")(inputs["audio"])
-        mel = keras.layers.Rescaling(1 / 40, offset=0.5, name="db_scale")(mel)
-        features["audio"] = AudioEncoder(dim, filters=(32, 32), name="audio_encoder")(mel)["pooled"]
-    h = (
-        features[modalities[0]]
-        if len(features) == 1
-        else (ConcatFusion(name="fusion") if fusion == "concat" else GatedFusion(dim, name="fusion"))(
-            features
-        )
-    )
-    h = keras.layers.Dense(64, activation="relu", name="hidden")(h)
-    out = keras.layers.Dense(len(SENTIMENT_CLASSES), activation="softmax", name="sentiment")(h)
-    return keras.Model(inputs, out, name="sentiment_" + ("fused" if len(modalities) == 2 else modalities[0]))
-
 # %% ../../nbs/07_apps.sentiment.ipynb #75394f83
 def sentiment_metrics(
     y_true,  # true class ids
@@ -160,80 +102,6 @@ def sentiment_metrics(
         f"accuracy{suffix}": accuracy(y_true, y_pred),
         f"f1_macro{suffix}": float(f1_score(y_true, y_pred, average="macro")),
     }
-
-# %% ../../nbs/07_apps.sentiment.ipynb #75c1ff5e
-def _predict_ids(model: keras.Model, inputs: dict, batch_size: int = 128) -> np.ndarray:
-    "Class ids predicted for a dict of model inputs, batch by batch."
-    ds = tf.data.Dataset.from_tensor_slices(inputs).batch(batch_size)
-    return np.concatenate(
-        [
-            np.asarray(model(x, training=False)).argmax(1)
-            for x in progress(ds, desc="classifying", total=len(ds), terminal_only=True)
-        ]
-    )
-
-
-def plot_confusion_matrices(
-    results: dict,  # model name -> (true ids, predicted ids)
-    path: str | Path | None = None,  # save as PNG here
-    class_names: list = SENTIMENT_CLASSES,  # tick labels
-):
-    "One confusion matrix per model, side by side, with its accuracy and macro F1 in the title."
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
-    for ax, (name, (t, p)) in zip(axes[0], results.items()):
-        plot_confusion_matrix(
-            confusion_matrix(t, p, labels=list(range(len(class_names)))), class_names, ax=ax
-        )
-        m = sentiment_metrics(t, p)
-        ax.set_title(f"{name}: accuracy {m['accuracy']:.3f}, F1 {m['f1_macro']:.3f}")
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
-
-# %% ../../nbs/07_apps.sentiment.ipynb #7d0c5233
-def plot_sample_predictions(
-    split: SentimentSplit,  # held-out clips
-    predictions: dict,  # model name -> predicted class ids for `split`
-    sample_rate: int = 16000,  # of the waveforms
-    n: int = 6,  # clips to show
-    path: str | Path | None = None,  # save as PNG here
-):
-    """Held-out clips as prosody-band spectrograms, titled by their transcript, with each model's answer
-    (green right, red wrong)."""
-    import matplotlib.pyplot as plt
-
-    n = min(n, len(split))
-    cols = min(3, n)
-    rows = -(-n // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 3.3 * rows), squeeze=False)
-    for ax in axes.flat:
-        ax.axis("off")
-    mels = log_mel_spectrogram(split.audio[:n], sample_rate, **PROSODY_BAND).numpy()
-    for i, ax in enumerate(axes.flat[:n]):
-        sound = np.flatnonzero(split.audio[i])
-        # crop the padding
-        frames = 2 + (sound[-1] if len(sound) else len(split.audio[i])) // PROSODY_BAND["hop_length"]
-        ax.imshow(mels[i, :frames].T, origin="lower", aspect="auto", cmap="magma")
-        ax.set_title(f'"{split.texts[i][:40]}"\ntrue: {SENTIMENT_CLASSES[split.labels[i]]}', fontsize=9)
-        for k, (name, pred) in enumerate(predictions.items()):
-            ax.text(
-                0.02,
-                0.95 - 0.16 * k,
-                f"{name}: {SENTIMENT_CLASSES[pred[i]]}",
-                transform=ax.transAxes,
-                fontsize=9,
-                va="top",
-                color="darkgreen" if pred[i] == split.labels[i] else "red",
-                fontweight="bold",
-                bbox=dict(facecolor="white", alpha=0.8, edgecolor="none", pad=1),
-            )
-    fig.tight_layout()
-    if path:
-        fig.savefig(path, dpi=100)
-    return fig
 
 # %% ../../nbs/07_apps.sentiment.ipynb #26efd5e2
 def _dataset(
@@ -254,7 +122,6 @@ def train(
     """Train the text, audio and fused models with one budget, save them and the figures, and return the
     held-out metrics."""
     start, s, run_dir = time.perf_counter(), _settings(config), Path(run_dir)
-    quiet = bool(os.environ.get("MMLEARN_QUIET"))
     data = sentiment_data(config)
     vocab = Vocabulary.build(data["train"].texts, specials=())
     length = min(64, max(len(tokenize(t)) for t in data["train"].texts))
@@ -277,49 +144,51 @@ def train(
         ),
     )
     (run_dir / "task.json").write_text(json.dumps(task, indent=2))
-    metrics, history, predictions = {}, {}, {}
-    for i, (name, mods) in enumerate(MODALITIES.items(), 1):
-        if not quiet:
-            print(
-                f"[sentiment] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
-                f"{len(data['train'])} clips",
-                flush=True,
-            )
+
+    def fit(name, mods):
         out = _model_dir(run_dir, name)
         out.mkdir(parents=True, exist_ok=True)
         set_seed(config.seed)
         model = sentiment_model(mods, vocab, clip_samples, s["sample_rate"], s["dim"], s["fusion"], length)
-        h, _ = fit_model(
-            model,
+        train, val = (
             _dataset(data["train"], mods, s["batch_size"], True, config.seed),
             _dataset(data["val"], mods, 128, False, 0),
-            s["epochs"],
-            s["learning_rate"],
-            out,
-            "sparse_categorical_crossentropy",
-            ["accuracy"],
-            schedule="constant",
         )
-        history.update(prefixed_history(name, h))
-        predictions[name] = _predict_ids(model, data["test"].inputs(mods))
-        metrics.update(sentiment_metrics(data["test"].labels, predictions[name], model_suffix(name)))
+        args = ("sparse_categorical_crossentropy", ["accuracy"])
+        return model, fit_model(
+            model, train, val, s["epochs"], s["learning_rate"], out, *args, schedule="constant"
+        )[0]
+
+    def score(name, mods, model):
+        predicted = predict_classes(model, data["test"].inputs(mods))
+        return sentiment_metrics(data["test"].labels, predicted), predicted
+
+    budget = f"{s['epochs']} epochs on {len(data['train'])} clips"
+    metrics, history, predictions, _ = train_variants("sentiment", MODALITIES, fit, score, budget)
     _figures(run_dir, history, data["test"], predictions, s["sample_rate"])
     return {**metrics, "train_seconds": time.perf_counter() - start, "samples": float(len(data["train"]))}
 
 
 def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: dict, sample_rate: int) -> None:
     "training_curves.png, confusion_matrices.png and sample_predictions.png in the run folder."
-    import matplotlib.pyplot as plt
-
-    figs = [
+    close_figures(
         plot_history(history, run_dir / "training_curves.png"),
         plot_confusion_matrices(
-            {k: (test.labels, p) for k, p in predictions.items()}, run_dir / "confusion_matrices.png"
+            {k: (test.labels, p) for k, p in predictions.items()},
+            SENTIMENT_CLASSES,
+            run_dir / "confusion_matrices.png",
         ),
-        plot_sample_predictions(test, predictions, sample_rate, path=run_dir / "sample_predictions.png"),
-    ]
-    for f in figs:
-        plt.close(f)
+        plot_spectrogram_predictions(
+            test.audio,
+            [f'"{t[:40]}"\ntrue: {SENTIMENT_CLASSES[y]}' for t, y in zip(test.texts[:6], test.labels)],
+            test.labels,
+            predictions,
+            SENTIMENT_CLASSES,
+            PROSODY_BAND,
+            sample_rate,
+            path=run_dir / "sample_predictions.png",
+        ),
+    )
 
 
 def _load(run_dir: Path, name: str) -> keras.Model:
@@ -335,13 +204,11 @@ def evaluate(
     "Reload the three saved models (safe mode) and recompute their held-out accuracy and macro F1."
     task = read_task_file(run_dir, "sentiment")
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
-    metrics = {}
-    for name, mods in MODALITIES.items():
-        metrics.update(
-            sentiment_metrics(
-                test.labels, _predict_ids(_load(run_dir, name), test.inputs(mods)), model_suffix(name)
-            )
-        )
+
+    def score(name, mods):
+        return sentiment_metrics(test.labels, predict_classes(_load(run_dir, name), test.inputs(mods))), None
+
+    metrics = score_variants(MODALITIES, score)
     return {**metrics, "samples": float(task["samples"])}
 
 
@@ -352,24 +219,12 @@ def predict(
     text: list | None = None,  # the transcript of each clip, in the same order
 ) -> list[str]:
     "The fused model's class name (negative / neutral / positive) for each (audio, text) pair."
-    audio, text = as_list(audio), as_list(text)
-    if as_list(image):
-        raise ValueError("the sentiment task takes --audio and --text, not --image")
-    if not audio or not text:
-        raise ValueError(
-            "the fused sentiment model needs both modalities: one --audio WAV and one --text transcript "
-            f"per clip; got {len(audio)} audio file(s) and {len(text)} text(s)"
-        )
-    if len(audio) != len(text):
-        raise ValueError(
-            f"got {len(audio)} --audio files but {len(text)} --text transcripts; give one transcript "
-            "per clip, in order"
-        )
+    audio, text = paired_inputs("sentiment", "audio", audio, text, image, "clip", "transcript")
     task = read_task_file(run_dir, "sentiment")
     waves = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
     ).astype(np.float32)
-    ids = _predict_ids(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
+    ids = predict_classes(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
     return [task["classes"][i] for i in ids]
 
 # %% ../../nbs/07_apps.sentiment.ipynb #fc90a7ae

@@ -6,15 +6,12 @@
 from __future__ import annotations
 
 import json
-import os
-import textwrap
-import time
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from ..core import as_list, close_figures, save_figure, set_seed
+from ..core import close_figures, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import SyntheticSet, summary_scenes
 from ..preprocess.image import resize_images, scale_pixels
@@ -25,103 +22,28 @@ from mmlearn.preprocess.text import (
     encode_descriptions,
     standardize,
 )
-from mmlearn.seq2seq.model import (
-    MaskedSparseCategoricalCrossentropy,
-    MaskedTokenAccuracy,
-    MultimodalMemory,
-    Seq2Seq,
-    TransformerDecoder,
-)
+from ..seq2seq.model import Seq2Seq, build_summarizer
 from ..seq2seq.decode import decode_texts
 from mmlearn.train import (
+    fit_seq2seq,
+    token_accuracy,
+    paired_inputs,
+    score_variants,
+    train_variants,
     RunConfig,
     Task,
-    array_dataset,
-    fit_model,
-    model_suffix,
     plot_history,
-    prefixed_history,
     read_task_file,
     resolve_settings,
 )
-from ..evaluate import caption_metrics
+from ..evaluate import caption_metrics, plot_ablation, plot_summaries
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'plot_summaries', 'build_summarizer', 'training_pairs', 'summary_data',
-           'generate_summaries', 'train', 'plot_ablation', 'evaluate', 'predict']
-
-# %% ../../nbs/07_apps.summarize.ipynb #86b5a9d4
-def plot_summaries(
-    images: np.ndarray,  # uint8 (N,H,W,3)
-    descriptions: list,  # the text of each scene
-    references: list,  # reference lists (the first is shown)
-    outputs: dict | None = None,  # model name -> generated summaries, drawn green when exact, red when not
-    path: str | Path | None = None,  # save as PNG here
-    excerpt: int = 160,  # characters of each description to show
-):
-    """One row per scene: the picture, then the start of its description, the reference summary and each
-    model's summary."""
-    import matplotlib.pyplot as plt
-
-    outputs = outputs or {}
-    fig, axes = plt.subplots(
-        len(images), 2, figsize=(11, 2.3 * len(images)), squeeze=False, gridspec_kw={"width_ratios": [1, 5]}
-    )
-    for (ax_img, ax_txt), img, text, refs, *outs in zip(
-        axes, images, descriptions, references, *outputs.values()
-    ):
-        ax_img.imshow(img)
-        ax_img.axis("off")
-        ax_txt.axis("off")
-        short = text if len(text) <= excerpt else text[:excerpt].rsplit(" ", 1)[0] + " ..."
-        lines = [
-            ("description: " + textwrap.fill(short, 100), "dimgray"),
-            ("reference:  " + refs[0], "black"),
-        ]
-        ok = [standardize(o) in [standardize(r) for r in refs] for o in outs]
-        lines += [(f"{name}:  {o}", "green" if k else "red") for name, o, k in zip(outputs, outs, ok)]
-        y = 1.0
-        for line, colour in lines:
-            ax_txt.text(
-                0, y, line, va="top", fontsize=8, color=colour, family="monospace", transform=ax_txt.transAxes
-            )
-            y -= 0.13 * (line.count("\n") + 1) + 0.03
-    return save_figure(fig, path)
+__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'training_pairs', 'summary_data', 'generate_summaries', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.summarize.ipynb #f6f55563
 # model name -> the inputs it reads
 MODELS = {"fused": ("image", "text"), "text": ("text",), "image": ("image",)}
-
-
-def build_summarizer(
-    vocab_size: int,  # summary tokens
-    text_vocab_size: int,  # description phrase tokens
-    modalities: tuple = ("image", "text"),  # what the model reads: both, or one (an ablation)
-    image_size: int = 48,  # side of the square images
-    text_length: int = 64,  # description tokens per scene
-    dim: int = 64,  # model width
-    layers: int = 2,  # Transformer decoder blocks
-    max_length: int = 32,  # longest summary (tokens, markers included)
-    image_filters: tuple = (8, 16, 32),  # channels of the image encoder's conv blocks
-) -> Seq2Seq:
-    "A Seq2Seq summarizer: a memory of image regions and/or description phrases -> Transformer decoder."
-    modalities = tuple(modalities)
-    if not modalities or set(modalities) - {"image", "text"}:
-        raise ValueError(f"modalities must be a non-empty subset of ('image', 'text'), got {modalities!r}")
-    memory = MultimodalMemory(
-        dim=dim,
-        vocab_size=text_vocab_size if "text" in modalities else 0,
-        image_filters=image_filters,
-        max_tokens=max(text_length, 1),
-    )
-    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
-    shapes = {"decoder_input": (None, max_length)}
-    if "image" in modalities:
-        shapes["image"] = (None, image_size, image_size, 3)
-    if "text" in modalities:
-        shapes["text"] = (None, text_length)
-    model.build(shapes)
-    return model
 
 # %% ../../nbs/07_apps.summarize.ipynb #a509c124
 def training_pairs(
@@ -212,9 +134,7 @@ def generate_summaries(
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
     "Held-out metrics of one model (teacher-forced token accuracy, then greedy summaries) and the summaries."
     x, y = training_pairs(test, vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    token_acc = model.evaluate(array_dataset(x, y, 256, False, 0), verbose=0, return_dict=True)[
-        "token_accuracy"
-    ]
+    token_acc = token_accuracy(model, x, y)
     x.pop("decoder_input")
     hyps = generate_summaries(model, x, vocab, task["max_length"])
     return {**caption_metrics(test.captions, hyps), "token_accuracy": float(token_acc)}, hyps
@@ -226,7 +146,7 @@ def train(
 ) -> dict:
     """Train the fused, text-only and image-only summarizers with one budget; save them and the figures;
     return the held-out metrics."""
-    s, run_dir, quiet = _settings(config), Path(run_dir), bool(os.environ.get("MMLEARN_QUIET"))
+    s, run_dir = _settings(config), Path(run_dir)
     data = summary_data(config)
     vocab = Vocabulary.build([c for cs in data["train"].captions for c in cs])
     text_vocab = description_vocabulary(data["train"].meta["descriptions"], s["ngrams"])
@@ -244,20 +164,13 @@ def train(
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "task.json").write_text(json.dumps(task, indent=1))
-    metrics, history, outputs, seconds = {}, {}, {}, 0.0
-    for i, (name, mods) in enumerate(MODELS.items(), 1):
-        if not quiet:
-            print(
-                f"[summarize] model {i}/3: {name} ({' + '.join(mods)}), {s['epochs']} epochs on "
-                f"{s['samples']} scenes",
-                flush=True,
-            )
-        start = time.perf_counter()
-        model, h = _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir)
-        seconds += time.perf_counter() - start
-        history.update(prefixed_history(name, h))
-        m, outputs[name] = _score(model, mods, data["test"], vocab, text_vocab, task)
-        metrics.update({k + model_suffix(name): v for k, v in m.items()})
+    metrics, history, outputs, seconds = train_variants(
+        "summarize",
+        MODELS,
+        lambda name, mods: _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir),
+        lambda name, mods, model: _score(model, mods, data["test"], vocab, text_vocab, task),
+        f"{s['epochs']} epochs on {s['samples']} scenes",
+    )
     _figures(run_dir, history, data["test"], outputs, metrics)
     return {**metrics, "train_seconds": seconds, "samples": float(s["samples"])}
 
@@ -282,53 +195,16 @@ def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple
     def pairs(split):
         return training_pairs(data[split], vocab, text_vocab, task["max_length"], task["text_length"], mods)
 
-    history, _ = fit_model(
-        model,
-        array_dataset(*pairs("train"), s["batch_size"], True, config.seed),
-        array_dataset(*pairs("val"), 256, False, 0),
-        s["epochs"],
-        s["learning_rate"],
-        out,
-        MaskedSparseCategoricalCrossentropy(),
-        [MaskedTokenAccuracy()],
-        final_fraction=0.02,
-        jit_compile=False,
-    )
+    history, _ = fit_seq2seq(model, pairs("train"), pairs("val"), s, config.seed, out)
     return model, history
 
-# %% ../../nbs/07_apps.summarize.ipynb #8f3025a3
-def plot_ablation(
-    metrics: dict,  # the metrics `train` or `evaluate` returned
-    path: str | Path | None = None,  # save as PNG here
-    keys: tuple = ("rouge_l", "bleu4", "exact_match", "token_accuracy"),  # the metrics to compare
-):
-    "Grouped bars: each metric for the fused model beside the text-only and image-only ablations."
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 3))
-    w = 0.8 / len(MODELS)
-    for j, name in enumerate(MODELS):
-        vals = [metrics[k + model_suffix(name)] for k in keys]
-        bars = ax.bar(
-            np.arange(len(keys)) + (j - 1) * w, vals, w, label=f"{name} ({' + '.join(MODELS[name])})"
-        )
-        ax.bar_label(bars, fmt="%.2f", fontsize=7)
-    ax.set(
-        xticks=np.arange(len(keys)),
-        xticklabels=keys,
-        ylim=(0, 1.12),
-        title="held-out scores: both modalities vs one",
-    )
-    ax.legend(fontsize=7, loc="upper right", ncol=3)
-    return save_figure(fig, path)
-
-
+# %% ../../nbs/07_apps.summarize.ipynb #fe0cad35
 def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, metrics: dict) -> None:
     "training_curves.png, sample_predictions.png and ablation.png in the run folder."
 
     figs = [
         plot_history(history, run_dir / "training_curves.png"),
-        plot_ablation(metrics, run_dir / "ablation.png"),
+        plot_ablation(metrics, MODELS, run_dir / "ablation.png"),
         plot_summaries(
             test.inputs[:4],
             test.meta["descriptions"][:4],
@@ -358,10 +234,9 @@ def evaluate(
         summary_data(config)  # raises: built-in data only
     vocab, text_vocab = _vocabularies(task)
     test = summary_scenes(task["test_samples"], seed=config.seed + 10_000, image_size=task["image_size"])
-    metrics = {}
-    for name, mods in MODELS.items():
-        m, _ = _score(_load(run_dir, name, task), mods, test, vocab, text_vocab, task)
-        metrics.update({k + model_suffix(name): v for k, v in m.items()})
+    metrics = score_variants(
+        MODELS, lambda name, mods: _score(_load(run_dir, name, task), mods, test, vocab, text_vocab, task)
+    )
     return {**metrics, "samples": float(task["samples"])}
 
 
@@ -372,19 +247,7 @@ def predict(
     text: list | None = None,  # the description of each scene, in the same order
 ) -> list[str]:
     "The fused model's one-line summary of each (image, description) pair."
-    image, text = as_list(image), as_list(text)
-    if as_list(audio):
-        raise ValueError("the summarize task takes --image and --text, not --audio")
-    if not image or not text:
-        raise ValueError(
-            "the summarize task needs both modalities: one --image PATH and one --text DESCRIPTION per "
-            f"scene; got {len(image)} image(s) and {len(text)} text(s)"
-        )
-    if len(image) != len(text):
-        raise ValueError(
-            f"got {len(image)} --image files but {len(text)} --text descriptions; give one description "
-            "per image, in order"
-        )
+    image, text = paired_inputs("summarize", "image", image, text, audio, "scene", "description")
     for i, t in enumerate(text, 1):
         if not isinstance(t, str) or not description_sentences(t):
             raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")

@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from ..core import DatasetError, Record
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'split_records', 'split_masks', 'sentiment_class']
+__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'split_records', 'split_masks', 'captioned_folder', 'sentiment_class']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
 _WAV_TAGS = {
@@ -1381,6 +1381,36 @@ def split_masks(
     if not val.any():
         val = test
     return dict(train=~test & ~val, val=val, test=test)
+
+# %% ../../nbs/07_apps.retrieval.ipynb #f2bb370e
+def captioned_folder(
+    data,  # the dataset folder
+    format: str,  # its layout, one of `accepted`
+    accepted: tuple,  # the layouts the task reads, e.g. ("flickr8k", "coco")
+    task: str,  # the task's name, for the messages
+    what: str,  # what the items are, for the messages: "images" or "clips"
+    samples: int | None = None,  # keep the first `samples` training items (None: all)
+) -> tuple[list, dict]:
+    """The captioned records of a dataset folder and their train/val/test masks (`split_masks`), checked: a
+    layout the task reads, and something left to train on."""
+    if format not in accepted:
+        raise ValueError(
+            f"the {task} task reads {what} with captions: --format {' or '.join(accepted)}, got --format "
+            f"{format!r}"
+        )
+    records = FORMATS[format](data)
+    if not records:
+        raise DatasetError(data, f"the {format} layout lists no captioned {what}; expected at least two")
+    masks = split_masks(len(records), [r.meta.get("split") for r in records])
+    if not masks["train"].any():
+        raise DatasetError(
+            data,
+            f"only {len(records)} captioned {what}: nothing is left to train on after holding out the test "
+            "split",
+        )
+    if samples:
+        masks["train"] &= np.cumsum(masks["train"]) <= samples
+    return records, masks
 
 # %% ../../nbs/07_apps.sentiment.ipynb #892422b4
 def sentiment_class(

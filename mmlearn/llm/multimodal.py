@@ -5,6 +5,7 @@
 # %% ../../nbs/04e_llm.multimodal.ipynb #e6a058ae
 from __future__ import annotations
 
+import time  # noqa: F401 (train_stages, which 07_apps.assistant exports here)
 from collections.abc import Sequence
 from pathlib import Path  # noqa: F401
 
@@ -36,7 +37,7 @@ from ..represent.encoders import AudioEncoder, ImageEncoder, TextEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'text_perplexity', 'MultimodalChat']
+__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'text_perplexity', 'stage_line', 'train_stages', 'MultimodalChat']
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #ae3a366c
 SAMPLE_RATE = 16000  # Hz: every sound is resampled to this rate (FSDD's 8 kHz recordings too)
@@ -678,6 +679,109 @@ def text_perplexity(model: MultimodalLM, texts: list) -> float:
         token_stream(texts, model.tokenizer), min(128, model.lm.max_length), pad, model.lm.max_length
     )
     return perplexity(model.lm, x, y, pad)
+
+# %% ../../nbs/07_apps.assistant.ipynb #a6589999
+def stage_line(
+    name: str,  # the stage, e.g. "stage 1 (text pretraining)"
+    history,  # its keras History
+    seconds: float,  # how long it took
+) -> str:
+    "One line on a finished stage: passes, first and last loss, last token accuracy, seconds."
+    h = history.history
+    what = "token accuracy" if name.startswith("stage 1") else "answer-token accuracy"
+    accuracy = f", {what} {h['token_accuracy'][-1]:.3f}" if "token_accuracy" in h else ""
+    return (
+        f"{name}: {len(h['loss'])} pass(es), loss {h['loss'][0]:.3f} -> {h['loss'][-1]:.3f}{accuracy} "
+        f"({seconds:.0f} s)"
+    )
+
+
+def train_stages(
+    model: MultimodalLM,  # a built model with its trained tokenizer
+    train: list,  # the training Instructions of every task
+    corpus: list,  # stage 1's text corpus
+    # encoder_epochs, freeze_image_encoder, pretrain, pretrain_passes, align, align_epochs,
+    # align_learning_rate, batch_size, turns, epochs, train_lm, learning_rate (the assistant's settings)
+    settings: dict,
+    seed: int,  # stage 2's shuffle seed (stage 3's is seed + 1)
+    heldout: list,  # held-out texts: their perplexity is measured after stage 1
+    align_tasks: tuple = ("image_caption", "audio_caption"),  # the records stages 0 and 2 learn from
+    verbose: int = 1,  # Keras fit verbosity
+) -> dict:
+    """Stage 0 (encoders, InfoNCE), 1 (text), 2 (alignment), 3 (instructions), a line printed as each ends:
+    {'histories', 'seconds', 'notes', 'perplexity_stage1'}."""
+    histories, seconds, notes = {}, {}, []
+
+    def stage(key: str, name: str, fn):
+        begin = time.perf_counter()
+        history = fn()
+        seconds[key] = time.perf_counter() - begin
+        histories[name] = history.history
+        print(stage_line(name, history, seconds[key]), flush=True)
+
+    captioned = [r for r in train if r.task in align_tasks]
+    if settings["encoder_epochs"] and len(captioned) >= 2:
+        begin = time.perf_counter()
+        encoders = contrastive_pretraining(model, train, settings["encoder_epochs"], verbose=verbose)
+        seconds["stage0"] = time.perf_counter() - begin
+        for modality, history in encoders.items():
+            histories[f"stage 0 ({modality} encoder)"] = history.history
+        losses = ", ".join(
+            f"{m} {h.history['loss'][0]:.3f} -> {h.history['loss'][-1]:.3f}" for m, h in encoders.items()
+        )
+        print(
+            f"stage 0 (encoder pretraining): {settings['encoder_epochs']} pass(es), InfoNCE loss {losses} "
+            f"({seconds['stage0']:.0f} s)",
+            flush=True,
+        )
+        model.image_encoder.trainable = not settings["freeze_image_encoder"]
+    else:
+        notes.append(
+            "stage 0 skipped: encoder_epochs=0 or no captions; the encoders start from random weights"
+        )
+    if settings["pretrain"]:
+        stage(
+            "stage1",
+            "stage 1 (text pretraining)",
+            lambda: language_model_pretraining(model, corpus, settings["pretrain_passes"], verbose=verbose),
+        )
+    else:
+        notes.append("stage 1 skipped (pretrain=0): the language model starts from random weights")
+    perplexity_stage1 = text_perplexity(model, heldout)
+    if settings["align"]:
+        captions = conversations(model, captioned)
+        stage(
+            "stage2",
+            "stage 2 (alignment)",
+            lambda: fit_stage(
+                model,
+                captions,
+                settings["align_epochs"],
+                False,
+                settings["batch_size"],
+                settings["align_learning_rate"],
+                seed,
+                verbose=verbose,
+            ),
+        )
+    else:
+        notes.append("stage 2 skipped (align=0)")
+    mixture = conversations(model, train, settings["turns"])
+    stage(
+        "stage3",
+        "stage 3 (instruction tuning)",
+        lambda: fit_stage(
+            model,
+            mixture,
+            settings["epochs"],
+            bool(settings["train_lm"]),
+            settings["batch_size"],
+            settings["learning_rate"],
+            seed + 1,
+            verbose=verbose,
+        ),
+    )
+    return dict(histories=histories, seconds=seconds, notes=notes, perplexity_stage1=perplexity_stage1)
 
 # %% ../../nbs/07_apps.assistant.ipynb #adb9c121
 class MultimodalChat:

@@ -23,8 +23,7 @@ from ..data import synthetic
 from ..preprocess.text import pad_sequences
 
 # %% auto #0
-__all__ = ['CORPUS_KINDS', 'GPT2_SPLIT_PATTERN', 'GPT4_SPLIT_PATTERN', 'SPECIAL_TOKENS', 'TOKENIZER_FORMAT', 'text_corpus',
-           'split_chunks', 'pair_counts', 'merge_pair', 'train_bpe', 'BPETokenizer']
+__all__ = ['CORPUS_KINDS', 'GPT2_SPLIT_PATTERN', 'GPT4_SPLIT_PATTERN', 'SPECIAL_TOKENS', 'TOKENIZER_FORMAT', 'text_corpus', 'split_chunks', 'pair_counts', 'merge_pair', 'train_bpe', 'BPETokenizer', 'heldout_texts']
 
 # %% ../../nbs/04b_llm.tokenizer.ipynb #250a122c
 CORPUS_KINDS = ["scene", "sound", "speech", "sentiment", "scene_qa", "sound_qa"]
@@ -654,3 +653,13 @@ class BPETokenizer(keras.layers.Layer):
             return cls(**{k: state[k] for k in keys})
         except ValueError as e:
             raise ValueError(f"{path}: {e}") from None
+
+# %% ../../nbs/07_apps.assistant.ipynb #9b58905f
+def heldout_texts(
+    train_texts: list,  # the training corpus (`text_corpus`)
+    seed: int,  # its seed: the held-out texts come from seed + 1
+    n: int = 3000,  # texts drawn before the training ones are left out
+) -> list:
+    "Texts of another seed that are not in the training corpus: a held-out set for perplexity."
+    seen = set(train_texts)
+    return [t for t in text_corpus(n, seed=seed + 1) if t not in seen]

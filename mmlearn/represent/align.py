@@ -21,11 +21,14 @@ from keras import ops
 
 from ..core import save_figure  # noqa: F401
 from .encoders import ProjectionHead
+
+# for build_retriever and build_searcher, which 07_apps.retrieval and 07_apps.search export here
+from .encoders import AudioEncoder, ImageEncoder, TextEncoder  # noqa: F401
 from ..preprocess.text import Vocabulary, standardize  # noqa: F401
 from .fusion import check_modalities, encoder_features
 
 # %% auto #0
-__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'gallery_similarity', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines']
+__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'build_retriever', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'gallery_similarity', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines', 'build_searcher']
 
 # %% ../../nbs/03_represent.align.ipynb #8eaa09ab
 def info_nce_loss(
@@ -256,6 +259,25 @@ def caption_relevance(
     return np.array([[q in rs for rs in refs] for q in map(standardize, queries)], dtype=bool).reshape(
         len(queries), len(references)
     )
+
+# %% ../../nbs/07_apps.retrieval.ipynb #3dae516b
+def build_retriever(
+    vocab_size: int,  # token ids in the vocabulary, padding included
+    image_size: int = 32,  # side of the square input images
+    dim: int = 64,  # width of the encoders and of the shared space
+    filters: tuple = (32, 64, 64),  # channels of the image encoder's conv blocks
+    temperature: float = 0.07,  # initial tau (learned)
+) -> ContrastiveAligner:
+    "A text encoder and an image encoder projected into one shared space, trained with InfoNCE."
+    model = ContrastiveAligner(
+        {"text": TextEncoder(vocab_size, dim), "image": ImageEncoder(dim, filters=tuple(filters))},
+        dim=dim,
+        temperature=temperature,
+        name="retriever",
+    )
+    # build the weights
+    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})
+    return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #5e2e0c7b
 def text_ids(
@@ -700,3 +722,22 @@ def ranking_lines(
             for q, hits in zip(texts, index.search(texts))
         ]
     return out
+
+# %% ../../nbs/07_apps.search.ipynb #6c19c78d
+def build_searcher(
+    vocab_size: int,  # token ids in the vocabulary, padding included
+    n_mels: int = 40,  # mel bands of the features
+    dim: int = 64,  # width of the encoders and of the shared space
+    filters: tuple = (64, 64),  # channels of the audio encoder's conv blocks
+    temperature: float = 0.07,  # initial tau (learned)
+) -> ContrastiveAligner:
+    "A text encoder and an audio encoder projected into one shared space, trained with InfoNCE."
+    model = ContrastiveAligner(
+        {"text": TextEncoder(vocab_size, dim), "audio": AudioEncoder(dim, filters=tuple(filters))},
+        dim=dim,
+        temperature=temperature,
+        name="searcher",
+    )
+    # build the weights
+    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})
+    return model

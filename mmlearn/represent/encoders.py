@@ -8,8 +8,12 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+# for audio_features and digit_model, which 07_apps.digits exports here
+from ..data.synthetic import FSDD_CLIP_SAMPLES  # noqa: F401
+from ..preprocess.audio import FSDD_LOG_MEL, LogMelSpectrogram, RandomTimeShift  # noqa: F401
+
 # %% auto #0
-__all__ = ['check_rank', 'masked_mean', 'TransformerBlock', 'TextEncoder', 'ImageEncoder', 'AudioEncoder', 'ProjectionHead']
+__all__ = ['check_rank', 'masked_mean', 'TransformerBlock', 'TextEncoder', 'ImageEncoder', 'AudioEncoder', 'ProjectionHead', 'audio_features', 'digit_model']
 
 # %% ../../nbs/03_represent.encoders.ipynb #474ff7db
 def check_rank(
@@ -372,3 +376,34 @@ class ProjectionHead(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "dim": self.dim, "normalize": self.normalize, "hidden": self.hidden}
+
+# %% ../../nbs/07_apps.digits.ipynb #7cf573c9
+def audio_features(
+    audio,  # the (B, T) waveform input (a Keras tensor)
+    dim: int = 64,  # width of the GRU, and of the recording's vector
+    filters: tuple = (32, 64),  # channels of the AudioEncoder's convolution blocks
+    max_shift: int = 800,  # RandomTimeShift's largest shift (samples); 0: no augmentation
+    seed: int = 0,  # seed of the augmentation
+):
+    "Waveforms -> time shift (training) -> log-mel in [-1, 1] -> AudioEncoder -> the pooled (B, dim) vector."
+    x = RandomTimeShift(max_shift, seed=seed, name="time_shift")(audio)
+    x = LogMelSpectrogram(**FSDD_LOG_MEL, name="log_mel")(x)
+    x = keras.layers.Rescaling(1 / 40, offset=1.0, name="scale")(x)  # dB in [-80, 0] -> [-1, 1]
+    return AudioEncoder(dim, filters, kernel_size=5, name="audio_encoder")(x)["pooled"]
+
+
+def digit_model(
+    num_classes: int = 10,  # size of the softmax
+    dim: int = 64,  # width of the recording's vector
+    filters: tuple = (32, 64),  # channels of the convolution blocks
+    max_shift: int = 800,  # time-shift augmentation (samples)
+    dropout: float = 0.2,  # dropout before the softmax
+    seed: int = 0,  # seed of the augmentation
+    clip_samples: int = FSDD_CLIP_SAMPLES,  # length of the input waveforms
+) -> keras.Model:
+    "Raw waveforms (B, clip_samples) -> probabilities of the ten digits: the model behind `--task digits`."
+    audio = keras.Input((clip_samples,), name="audio")
+    h = keras.layers.Dropout(dropout, name="dropout")(audio_features(audio, dim, filters, max_shift, seed))
+    return keras.Model(
+        audio, keras.layers.Dense(num_classes, activation="softmax", name="digit")(h), name="spoken_digits"
+    )

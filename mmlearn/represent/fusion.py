@@ -15,8 +15,14 @@ from ..core import rng, set_seed  # noqa: F401
 from ..preprocess.text import tokenize
 from .encoders import ImageEncoder, masked_mean
 
+# for sentiment_model (07_apps.sentiment) and fused_digit_model (07_apps.digits), exported here
+from ..data.synthetic import FSDD_CLIP_SAMPLES, SENTIMENT_CLASSES  # noqa: F401
+from ..preprocess.audio import LogMelSpectrogram  # noqa: F401
+from ..preprocess.text import TokenIds, Vocabulary  # noqa: F401
+from .encoders import AudioEncoder, TextEncoder, audio_features  # noqa: F401
+
 # %% auto #0
-__all__ = ['check_modalities', 'modality_names', 'ConcatFusion', 'SumFusion', 'GatedFusion', 'nonzero_steps', 'CrossAttentionFusion', 'encoder_features', 'MultiModalModel', 'question_vocabulary', 'answer_classes', 'unseen_answers', 'bag_of_words', 'vqa_inputs', 'answer_targets', 'BagOfWordsVQA', 'vqa_baseline', 'pair_by_label']
+__all__ = ['check_modalities', 'modality_names', 'ConcatFusion', 'SumFusion', 'GatedFusion', 'nonzero_steps', 'CrossAttentionFusion', 'encoder_features', 'MultiModalModel', 'question_vocabulary', 'answer_classes', 'unseen_answers', 'bag_of_words', 'vqa_inputs', 'answer_targets', 'BagOfWordsVQA', 'vqa_baseline', 'pair_by_label', 'fused_digit_model', 'PROSODY_BAND', 'FULL_BAND', 'sentiment_model']
 
 # %% ../../nbs/03_represent.fusion.ipynb #7975e0d9
 def _shape(x) -> tuple:
@@ -606,3 +612,70 @@ def pair_by_label(
         where = np.flatnonzero(labels == c)
         out[where] = g.choice(np.flatnonzero(other_labels == c), len(where))
     return out
+
+# %% ../../nbs/07_apps.digits.ipynb #835fee75
+def fused_digit_model(
+    image_size: int = 16,  # side of the (RGB, uint8) digit images
+    dim: int = 64,  # width of the recording's vector
+    image_dim: int = 32,  # width of the image's vector
+    seed: int = 0,  # seed of the audio augmentation
+    clip_samples: int = FSDD_CLIP_SAMPLES,  # length of the input waveforms
+) -> keras.Model:
+    "{'audio': waveforms, 'image': digit images} -> probabilities of the ten digits, by concatenation fusion."
+    audio = keras.Input((clip_samples,), name="audio")
+    image = keras.Input((image_size, image_size, 3), name="image")
+    pixels = keras.layers.Rescaling(1 / 255, name="pixels")(image)
+    seen = ImageEncoder(image_dim, filters=(16, 32), name="image_encoder")(pixels)["pooled"]
+    fused = ConcatFusion(name="fusion")({"audio": audio_features(audio, dim, seed=seed), "image": seen})
+    out = keras.layers.Dense(10, activation="softmax", name="digit")(keras.layers.Dropout(0.2)(fused))
+    return keras.Model({"audio": audio, "image": image}, out, name="spoken_and_written_digits")
+
+# %% ../../nbs/07_apps.sentiment.ipynb #e7369aea
+# log-mel below 400 Hz: pitch, energy, rhythm
+PROSODY_BAND = dict(n_fft=1024, hop_length=320, n_mels=16, fmin=0.0, fmax=400.0)
+# the usual speech log-mel, 0-8 kHz
+FULL_BAND = dict(n_fft=512, hop_length=160, n_mels=64, fmin=0.0, fmax=None)
+
+# %% ../../nbs/07_apps.sentiment.ipynb #2c287890
+def sentiment_model(
+    modalities: tuple = ("text", "audio"),  # the inputs the model reads: ("text",), ("audio",) or both
+    vocabulary: Vocabulary | None = None,  # the text vocabulary (needed when the model reads text)
+    clip_samples: int = 48000,  # length T of every waveform
+    sample_rate: int = 16000,  # of the waveforms (Hz)
+    dim: int = 32,  # width of each encoder's pooled vector
+    fusion: str = "concat",  # "concat" or "gated" (used when reading both)
+    sequence_length: int = 16,  # tokens kept per sentence
+    band: dict | None = None,  # log-mel settings of the audio front end; None: PROSODY_BAND
+) -> keras.Model:
+    "Raw sentences and/or waveforms in, class probabilities (B, 3) out: encoders, fusion, a small MLP head."
+    if not modalities or not set(modalities) <= {"text", "audio"}:
+        raise ValueError(f"modalities must be a non-empty subset of ('text', 'audio'), got {modalities!r}")
+    modalities = tuple(m for m in ("text", "audio") if m in modalities)
+    if fusion not in ("concat", "gated"):
+        raise ValueError(f"fusion must be 'concat' or 'gated', got {fusion!r}")
+    inputs, features = {}, {}
+    if "text" in modalities:
+        if vocabulary is None:
+            raise ValueError(
+                "a model that reads text needs its vocabulary: vocabulary=Vocabulary.build(train_texts)"
+            )
+        inputs["text"] = keras.Input(shape=(), dtype="string", name="text")
+        ids = TokenIds.from_vocabulary(vocabulary, sequence_length=sequence_length, name="token_ids")(
+            inputs["text"]
+        )
+        features["text"] = TextEncoder(len(vocabulary), dim, name="text_encoder")(ids)["pooled"]
+    if "audio" in modalities:
+        inputs["audio"] = keras.Input(shape=(clip_samples,), name="audio")
+        mel = LogMelSpectrogram(sample_rate, **(band or PROSODY_BAND), name="log_mel")(inputs["audio"])
+        mel = keras.layers.Rescaling(1 / 40, offset=0.5, name="db_scale")(mel)
+        features["audio"] = AudioEncoder(dim, filters=(32, 32), name="audio_encoder")(mel)["pooled"]
+    h = (
+        features[modalities[0]]
+        if len(features) == 1
+        else (ConcatFusion(name="fusion") if fusion == "concat" else GatedFusion(dim, name="fusion"))(
+            features
+        )
+    )
+    h = keras.layers.Dense(64, activation="relu", name="hidden")(h)
+    out = keras.layers.Dense(len(SENTIMENT_CLASSES), activation="softmax", name="sentiment")(h)
+    return keras.Model(inputs, out, name="sentiment_" + ("fused" if len(modalities) == 2 else modalities[0]))

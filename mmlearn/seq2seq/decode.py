@@ -22,7 +22,7 @@ from ..preprocess.image import scale_pixels  # noqa: F401
 from ..preprocess.text import Vocabulary  # noqa: F401
 
 # %% auto #0
-__all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 'sequence_log_prob', 'sample_decode', 'benchmark_model', 'decode_benchmark', 'plot_audio_attention', 'note_unfinished', 'decode_ids', 'decode_texts', 'caption_attention', 'attention_overlay', 'explain_caption', 'plot_attention']
+__all__ = ['greedy_decode', 'prefix_decode', 'length_penalty', 'beam_search', 'sequence_log_prob', 'sample_decode', 'benchmark_model', 'decode_benchmark', 'decode_attention', 'plot_audio_attention', 'note_unfinished', 'decode_ids', 'decode_texts', 'caption_attention', 'attention_overlay', 'explain_caption', 'plot_attention']
 
 # %% ../../nbs/04_seq2seq.decode.ipynb #3cc0043b
 def _compiled(model, key, make):
@@ -424,6 +424,29 @@ def decode_benchmark(
         "cpu_cached_vs_prefix": med(lambda r: r["prefix"][1] / r["greedy"][1]),
         "cpu_beam5_vs_greedy": med(lambda r: r["beam5"][1] / r["greedy"][1]),
     }
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #e77dcf59
+def decode_attention(
+    model,  # a trained Seq2Seq whose decoder returns its cross-attention
+    inputs: dict,  # model inputs as the model reads them, one row per example
+    vocab,  # the output vocabulary, with <start> and <end>
+    max_length: int = 32,  # longest output (tokens)
+    batch_size: int = 256,  # examples decoded at once
+    mark_unfinished: bool = False,  # `note_unfinished` on outputs cut at max_length
+    desc: str = "decoding",  # the progress bar's label
+) -> tuple[list[str], np.ndarray]:
+    """Greedy texts, and the attention over the memory at each step (N, max_length, memory), batch by batch
+    (`greedy_decode`)."""
+    out, att, opts = [], [], dict(start_token=vocab.start_id, end_token=vocab.end_id)
+    n = len(next(iter(inputs.values())))
+    for i in progress(range(0, n, batch_size), desc=desc, terminal_only=True):
+        batch = {k: v[i : i + batch_size] for k, v in inputs.items()}
+        ids, a = greedy_decode(model, batch, max_length=max_length, return_attention=True, **opts)
+        att.append(a)
+        for row in np.asarray(ids):
+            text = vocab.decode(row)
+            out.append(note_unfinished(text, row, vocab.end_id) if mark_unfinished else text)
+    return out, np.concatenate(att)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #70b29212
 def plot_audio_attention(

@@ -13,7 +13,7 @@ from keras import ops
 from ..represent.encoders import AudioEncoder, ImageEncoder, check_rank  # noqa: F401
 
 # %% auto #0
-__all__ = ['MODALITIES', 'MultimodalMemory', 'AdditiveAttention', 'GRUDecoder', 'MultiHeadAttention', 'TransformerDecoderBlock', 'TransformerDecoder', 'Seq2Seq', 'MaskedSparseCategoricalCrossentropy', 'MaskedTokenAccuracy', 'AudioMemory']
+__all__ = ['MODALITIES', 'MultimodalMemory', 'AdditiveAttention', 'GRUDecoder', 'MultiHeadAttention', 'TransformerDecoderBlock', 'TransformerDecoder', 'Seq2Seq', 'MaskedSparseCategoricalCrossentropy', 'MaskedTokenAccuracy', 'AudioMemory', 'build_audio_captioner', 'build_captioner', 'build_summarizer']
 
 # %% ../../nbs/04_seq2seq.model.ipynb #1dfa485c
 MODALITIES = ("image", "audio", "text")  # the input keys a memory can read, in memory order
@@ -728,3 +728,64 @@ class AudioMemory(keras.layers.Layer):
             "filters": list(self.filters),
             "max_frames": self.max_frames,
         }
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #8e199be1
+def build_audio_captioner(
+    vocab_size: int,  # tokens in the vocabulary
+    frames: int,  # log-mel frames per clip
+    n_mels: int = 40,  # mel bands per frame
+    dim: int = 64,  # model width
+    layers: int = 2,  # Transformer decoder blocks
+    max_length: int = 32,  # longest caption (tokens)
+) -> Seq2Seq:
+    "A Seq2Seq audio captioner: conv + GRU frame memory with position embeddings -> Transformer decoder."
+    memory = AudioMemory(dim, max_frames=max(1, frames // 2))
+    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
+    model.build({"audio": (None, frames, n_mels), "decoder_input": (None, max_length)})
+    return model
+
+# %% ../../nbs/07_apps.caption.ipynb #7200f394
+def build_captioner(
+    vocab_size: int,  # tokens in the vocabulary
+    image_size: int = 32,  # side of the square input images
+    dim: int = 64,  # model width
+    layers: int = 2,  # Transformer decoder blocks
+    max_length: int = 32,  # longest caption (tokens)
+) -> Seq2Seq:
+    "A Seq2Seq captioner: CNN region memory with 2-D positions -> Transformer decoder."
+    filters = (32, 64) if image_size <= 32 else (16, 32, 64)  # keep about 8x8 regions or fewer
+    memory = MultimodalMemory(dim=dim, image_filters=filters)
+    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
+    model.build({"image": (None, image_size, image_size, 3), "decoder_input": (None, max_length)})
+    return model
+
+# %% ../../nbs/07_apps.summarize.ipynb #8e460f8a
+def build_summarizer(
+    vocab_size: int,  # summary tokens
+    text_vocab_size: int,  # description phrase tokens
+    modalities: tuple = ("image", "text"),  # what the model reads: both, or one (an ablation)
+    image_size: int = 48,  # side of the square images
+    text_length: int = 64,  # description tokens per scene
+    dim: int = 64,  # model width
+    layers: int = 2,  # Transformer decoder blocks
+    max_length: int = 32,  # longest summary (tokens, markers included)
+    image_filters: tuple = (8, 16, 32),  # channels of the image encoder's conv blocks
+) -> Seq2Seq:
+    "A Seq2Seq summarizer: a memory of image regions and/or description phrases -> Transformer decoder."
+    modalities = tuple(modalities)
+    if not modalities or set(modalities) - {"image", "text"}:
+        raise ValueError(f"modalities must be a non-empty subset of ('image', 'text'), got {modalities!r}")
+    memory = MultimodalMemory(
+        dim=dim,
+        vocab_size=text_vocab_size if "text" in modalities else 0,
+        image_filters=image_filters,
+        max_tokens=max(text_length, 1),
+    )
+    model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
+    shapes = {"decoder_input": (None, max_length)}
+    if "image" in modalities:
+        shapes["image"] = (None, image_size, image_size, 3)
+    if "text" in modalities:
+        shapes["text"] = (None, text_length)
+    model.build(shapes)
+    return model
