@@ -32,8 +32,8 @@ from .tokenizer import BPETokenizer
 from ..preprocess.audio import clip_log_mels, load_audio, resample  # noqa: F401
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
-from ..represent.align import CaptionedItems, ContrastiveAligner, training_pairs
-from ..represent.encoders import AudioEncoder, ImageEncoder, TextEncoder
+from ..represent.align import CaptionedItems, text_aligner, training_pairs
+from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
@@ -651,12 +651,9 @@ def contrastive_pretraining(
         )
         vocab = Vocabulary.build(items.canonical, specials=())
         encoder = model.image_encoder if modality == "image" else model.audio_encoder
-        aligner = ContrastiveAligner(
-            {"text": TextEncoder(len(vocab), text_dim), modality: encoder},
-            dim=text_dim,
-            name=f"{modality}_clip",
+        aligner = text_aligner(
+            len(vocab), modality, lambda: encoder, inputs.shape[1:], text_dim, name=f"{modality}_clip"
         )
-        aligner({"text": np.ones((1, 2), "int32"), modality: inputs[:1]})
         x, labels = training_pairs(items, vocab, modality)
         steps = -(-len(labels) // batch_size)
         schedule = keras.optimizers.schedules.CosineDecay(learning_rate, epochs * steps)

@@ -28,7 +28,7 @@ from ..preprocess.text import Vocabulary, standardize  # noqa: F401
 from .fusion import check_modalities, encoder_features
 
 # %% auto #0
-__all__ = ['info_nce_loss', 'ContrastiveAligner', 'CaptionedItems', 'caption_relevance', 'build_retriever', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'gallery_similarity', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines', 'build_searcher']
+__all__ = ['info_nce_loss', 'ContrastiveAligner', 'text_aligner', 'CaptionedItems', 'caption_relevance', 'build_retriever', 'text_ids', 'training_pairs', 'model_inputs', 'top_k', 'SearchIndex', 'gallery_similarity', 'plot_similarity', 'plot_top_k', 'plot_shared_space', 'caption_concepts', 'embed_pairs', 'save_gallery', 'load_index', 'save_index_figures', 'shared_space_sample', 'format_ranking', 'ranking_lines', 'build_searcher']
 
 # %% ../../nbs/03_represent.align.ipynb #8eaa09ab
 def info_nce_loss(
@@ -205,6 +205,22 @@ class ContrastiveAligner(keras.Model):
         }
         return cls(**config)
 
+# %% ../../nbs/03_represent.align.ipynb #f7ed336d
+def text_aligner(
+    vocab_size: int,  # token ids of the text side, padding included
+    modality: str,  # the other side's name ("image", "audio", ...)
+    make_encoder,  # () -> its encoder layer, called after the text encoder is made
+    input_shape: tuple,  # one item's shape on that side, e.g. (32, 32, 3)
+    dim: int = 64,  # width of the text encoder and of the shared space
+    temperature: float = 0.07,  # initial tau (learned)
+    name: str | None = None,  # the model's name
+) -> ContrastiveAligner:
+    "A text encoder and one other encoder projected into one shared space (InfoNCE), with its weights built."
+    encoders = {"text": TextEncoder(vocab_size, dim), modality: make_encoder()}
+    model = ContrastiveAligner(encoders, dim=dim, temperature=temperature, name=name)
+    model({"text": np.ones((1, 2), "int32"), modality: np.zeros((1, *input_shape), "float32")})
+    return model
+
 # %% ../../nbs/07_apps.retrieval.ipynb #357c93ad
 @dataclass
 class CaptionedItems:
@@ -269,15 +285,15 @@ def build_retriever(
     temperature: float = 0.07,  # initial tau (learned)
 ) -> ContrastiveAligner:
     "A text encoder and an image encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner(
-        {"text": TextEncoder(vocab_size, dim), "image": ImageEncoder(dim, filters=tuple(filters))},
-        dim=dim,
-        temperature=temperature,
-        name="retriever",
+    return text_aligner(
+        vocab_size,
+        "image",
+        lambda: ImageEncoder(dim, filters=tuple(filters)),
+        (image_size, image_size, 3),
+        dim,
+        temperature,
+        "retriever",
     )
-    # build the weights
-    model({"text": np.ones((1, 2), "int32"), "image": np.zeros((1, image_size, image_size, 3), "float32")})
-    return model
 
 # %% ../../nbs/07_apps.retrieval.ipynb #5e2e0c7b
 def text_ids(
@@ -732,12 +748,12 @@ def build_searcher(
     temperature: float = 0.07,  # initial tau (learned)
 ) -> ContrastiveAligner:
     "A text encoder and an audio encoder projected into one shared space, trained with InfoNCE."
-    model = ContrastiveAligner(
-        {"text": TextEncoder(vocab_size, dim), "audio": AudioEncoder(dim, filters=tuple(filters))},
-        dim=dim,
-        temperature=temperature,
-        name="searcher",
+    return text_aligner(
+        vocab_size,
+        "audio",
+        lambda: AudioEncoder(dim, filters=tuple(filters)),
+        (16, n_mels),
+        dim,
+        temperature,
+        "searcher",
     )
-    # build the weights
-    model({"text": np.ones((1, 2), "int32"), "audio": np.zeros((1, 16, n_mels), "float32")})
-    return model
