@@ -22,7 +22,7 @@ from .preprocess.text import standardize  # noqa: F401
 from .train import model_suffix  # noqa: F401
 
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'classification_metrics', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -176,6 +176,19 @@ def f1_score(
 ):
     "F1 = 2 TP / (2 TP + FP + FN), per class or averaged as scikit-learn does."
     return precision_recall_f1(y_true, y_pred, average, labels, zero_division)[2]
+
+# %% ../nbs/06_evaluate.ipynb #acae54e37e7d407bbb7b55eff062a284
+def classification_metrics(
+    y_true,  # true class ids
+    y_pred,  # predicted class ids
+    labels=None,  # every class, for macro F1 (None: those in y_true or y_pred)
+    suffix: str = "",  # appended to the keys, e.g. "_text" for one model of several
+) -> dict:
+    "{'accuracy' + suffix, 'f1_macro' + suffix}: accuracy and macro-averaged F1 of predicted class ids."
+    return {
+        f"accuracy{suffix}": accuracy(y_true, y_pred),
+        f"f1_macro{suffix}": float(f1_score(y_true, y_pred, average="macro", labels=labels)),
+    }
 
 # %% ../nbs/06_evaluate.ipynb #dde00935
 def normalize_confusion_matrix(

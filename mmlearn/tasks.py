@@ -18,7 +18,7 @@ from .report import write_report
 from .apps import assistant, audio_caption, caption, digits, retrieval, search, sentiment, summarize
 
 # %% auto #0
-__all__ = ['TASKS', 'task_for', 'write_config', 'unfinished_run_conflict', 'run', 'evaluate_run', 'predict_run']
+__all__ = ['TASKS', 'INPUT_FLAGS', 'task_for', 'write_config', 'unfinished_run_conflict', 'run', 'evaluate_run', 'predict_run']
 
 # %% ../nbs/08_tasks.ipynb #5b238edb
 TASKS = {
@@ -154,6 +154,9 @@ def evaluate_run(
     return metrics
 
 
+INPUT_FLAGS = {"image": "--image PATH", "audio": "--audio PATH.wav", "text": "--text TEXT"}
+
+
 def predict_run(
     run_dir: str | Path,  # a run folder written by `run`
     image=None,  # image files (one path or a list)
@@ -164,11 +167,16 @@ def predict_run(
     run_dir = Path(run_dir)
     config = read_config(run_dir)
     task = task_for(config.task, config.format)
-    image, audio, text = as_list(image), as_list(audio), as_list(text)
-    if not (image or audio or text):
+    given = {"image": as_list(image), "audio": as_list(audio), "text": as_list(text)}
+    if not any(given.values()):
         raise ValueError("give at least one input: --image PATH, --audio PATH or --text TEXT")
     if not (run_dir / "model.keras").is_file():
         raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish an epoch")
+    for name, values in given.items():
+        if values and name not in task.inputs:
+            takes = " or ".join(INPUT_FLAGS[k] for k in task.inputs)
+            raise ValueError(f"the {task.name} task takes {takes}, not --{name}")
+    image, audio, text = given.values()
     for path in image + audio:
         if not Path(path).is_file():
             raise FileNotFoundError(f"input file {path} does not exist")

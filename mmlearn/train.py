@@ -38,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'RunConfig', 'resolve_settings', 'Task', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'audio_files', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'load_run_model', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -146,6 +146,27 @@ class Task:
         "The settings a run of this task uses (`resolve_settings` with the task's declarations)."
         return resolve_settings(config, self.defaults, self.data_defaults, self.name)
 
+# %% ../nbs/05_train.ipynb #acae54e37e7d407bbb7b55eff062a284
+SPLIT_SEEDS = {"train": 0, "val": 20_000, "test": 10_000}  # offsets from the run's seed, one per split
+
+
+def seeded_splits(
+    make: Callable,  # make(n, seed) -> one split's data
+    sizes: dict,  # split name -> its size, e.g. {"train": 5000, "val": 500, "test": 500}
+    seed: int,  # the run's seed
+) -> dict:
+    "{split: make(size, seed + SPLIT_SEEDS[split])}, in the order of `sizes`."
+    return {split: make(n, seed + SPLIT_SEEDS[split]) for split, n in sizes.items()}
+
+
+def split_sizes(
+    settings: dict,  # a run's settings: samples, test_samples and, if the task has it, val_samples
+    splits: tuple = ("train", "val", "test"),  # the splits wanted
+) -> dict:
+    "{split: size}: `samples` trains, `val_samples` (or `test_samples`) validates, `test_samples` tests."
+    sizes = {"train": settings["samples"], "val": settings.get("val_samples", settings["test_samples"])}
+    return {split: sizes.get(split, settings["test_samples"]) for split in splits}
+
 # %% ../nbs/05_train.ipynb #0a75a5d4
 def _parse_value(key: str, raw: str, default):
     "`raw` read as the type of `default` (None: an int, else a float, else the text)."
@@ -232,6 +253,19 @@ def read_run(
             f"{d} is not a run folder: metrics.json is missing (train one with `mmlearn train`)"
         )
     return cfg, json.loads((d / "metrics.json").read_text())
+
+
+def load_run_model(
+    run_dir: str | Path,  # a run folder
+    path: str = "model.keras",  # the model file, relative to the run folder
+    compile: bool = True,  # False: no optimizer (enough to predict; a LoRA run's has its adapters only)
+) -> keras.Model:
+    "A model a run saved, loaded in Keras's safe mode (no code is unpickled); a clear error if it is missing."
+    if not (Path(run_dir) / path).is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no {path}: the run did not finish (repeat its mmlearn train command)"
+        )
+    return keras.saving.load_model(Path(run_dir) / path, safe_mode=True, compile=compile)
 
 # %% ../nbs/05_train.ipynb #72b8cca7
 def plot_history(
@@ -827,24 +861,7 @@ def load_seq2seq_run(
 ) -> tuple[keras.Model, Vocabulary, dict]:
     "The run's saved model (safe mode), its output vocabulary and its task.json."
     task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
-    return model, Vocabulary(task["tokens"]), task
-
-# %% ../nbs/07_apps.digits.ipynb #3dbc4311
-def audio_files(
-    audio,  # the WAV files given (a path or a list)
-    others: dict,  # the inputs the task does not read, by name: {"image": ..., "text": ...}
-    refusal: str,  # why another input is refused (the error goes on ": give --audio PATH.wav, not --image")
-    missing: str,  # the error when no file is given
-) -> list:
-    "`predict`'s WAV files as a list, checked: at least one, and no other input."
-    for name, value in others.items():
-        if value is not None and (isinstance(value, (str, Path)) or len(value)):
-            raise ValueError(f"{refusal}: give --audio PATH.wav, not --{name}")
-    paths = [audio] if isinstance(audio, (str, Path)) else list(audio or [])
-    if not paths:
-        raise ValueError(missing)
-    return paths
+    return load_run_model(run_dir), Vocabulary(task["tokens"]), task
 
 # %% ../nbs/07_apps.retrieval.ipynb #f46303b5
 def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
@@ -954,10 +971,9 @@ def reload_run(
     """The run's task.json, its model (loaded in Keras's safe mode), its vocabulary, and `config` over the
     run's own data settings."""
     task = json.loads((Path(run_dir) / "task.json").read_text())
-    model = keras.saving.load_model(Path(run_dir) / "model.keras", safe_mode=True)
     return (
         task,
-        model,
+        load_run_model(run_dir),
         Vocabulary(task["tokens"], specials=()),
         RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
     )
@@ -1047,16 +1063,11 @@ def paired_inputs(
     kind: str,  # the files' input: "image" or "audio"
     files,  # the files (a path or a list), one per item
     text,  # one text per file, in the same order (a string or a list)
-    refused,  # what was given for the input the task does not take (an error unless empty)
     item: str = "item",  # what one pair is ("scene", "clip"), for the messages
     what: str = "text",  # what each text is ("description", "transcript"), for the messages
 ) -> tuple[list, list]:
-    "`predict`'s files and texts as lists, checked: both given, one text per file, no other input."
+    "`predict`'s files and texts as lists, checked: both given, one text per file."
     files, text = as_list(files), as_list(text)
-    if as_list(refused):
-        raise ValueError(
-            f"the {task} task takes --{kind} and --text, not --{'audio' if kind == 'image' else 'image'}"
-        )
     if not files or not text:
         raise ValueError(
             f"the {task} task needs both modalities: one --{kind} file and one --text {what} per {item}; got "

@@ -8,6 +8,7 @@ from mmlearn.apps import audio_caption
 from mmlearn.core import DatasetError
 from mmlearn.data.formats import write_clotho, write_wav
 from mmlearn.data.synthetic import sound_events
+from mmlearn.tasks import predict_run, write_config
 from mmlearn.train import RunConfig
 
 KEYS = ("bleu1", "bleu2", "bleu3", "bleu4", "rouge_l", "exact_match", "token_accuracy")
@@ -59,10 +60,12 @@ def test_predict_captions_wav_files_at_any_sample_rate(run, tmp_path):
 
 
 def test_predict_refuses_images_text_and_nothing(run):
-    run_dir = run[0]
-    with pytest.raises(ValueError, match="give --audio PATH.wav, not --text"): audio_caption.predict(run_dir, text=["a loud high beep"])
-    with pytest.raises(ValueError, match="not --image"): audio_caption.predict(run_dir, image=["scene.png"])
-    with pytest.raises(ValueError, match="at least one clip"): audio_caption.predict(run_dir)
+    "The registry checks predict's inputs against the task's declared `inputs` (config.json names the task)."
+    run_dir, config, _ = run
+    write_config(run_dir, config, {})
+    with pytest.raises(ValueError, match="the audio_caption task takes --audio PATH.wav, not --text"): predict_run(run_dir, text=["a loud high beep"])
+    with pytest.raises(ValueError, match="not --image"): predict_run(run_dir, image=["scene.png"])
+    with pytest.raises(ValueError, match="give at least one input"): predict_run(run_dir)
 
 
 def test_bad_folders_and_formats_are_named(tmp_path):

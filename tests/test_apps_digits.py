@@ -37,5 +37,5 @@ def test_train_evaluate_predict_on_fsdd(tmp_path):
     assert len(lines) == 2 and all(any(w in l for w in words) for l in lines), p.stdout
 
     bad = mmlearn("predict", run, "--text", "seven")
-    assert bad.returncode != 0 and "audio only" in bad.stderr and "Traceback" not in bad.stderr
+    assert bad.returncode != 0 and "the digits task takes --audio PATH.wav, not --text" in bad.stderr and "Traceback" not in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1

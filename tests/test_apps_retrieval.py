@@ -108,8 +108,8 @@ def test_a_format_of_the_wrong_modality_is_one_line(tmp_path, folders, task, fmt
 
 
 @pytest.mark.parametrize("task,option,file_glob,message", [
-    ("retrieval", "--audio", "development/*.wav", "the retrieval task takes --text TEXT or --image PATH, not --audio"),
-    ("search", "--image", "Images/*.png", "the search task takes --text TEXT or --audio PATH, not --image"),
+    ("retrieval", "--audio", "development/*.wav", "the retrieval task takes --image PATH or --text TEXT, not --audio"),
+    ("search", "--image", "Images/*.png", "the search task takes --audio PATH.wav or --text TEXT, not --image"),
     ("retrieval", "--image", "development/*.wav", "not a readable image"),   # an audio file where an image belongs
     ("search", "--audio", "Images/*.png", "expected a RIFF/WAVE header"),     # an image where audio belongs
 ])

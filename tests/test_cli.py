@@ -138,7 +138,7 @@ def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
     assert len(p.stdout.strip().splitlines()) == 2
 
     wrong = mmlearn("predict", run, "--text", "a red circle")  # a predict input of the wrong modality
-    assert wrong.returncode == 2 and "takes images only" in wrong.stderr and "Traceback" not in wrong.stderr
+    assert wrong.returncode == 2 and "the caption task takes --image PATH, not --text" in wrong.stderr and "Traceback" not in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
 
     predict_refuses_damaged_images_and_marks_a_caption_cut_at_the_length_limit(run, images[0], tmp_path)
@@ -161,7 +161,7 @@ def test_train_interrupt_evaluate_resume_predict_caption(tmp_path):
     (["evaluate", "{tmp}/run"], "has no model.keras"),
     (["predict", "{tmp}/run", "--image", "{tmp}/afile"], "has no model.keras"),
     (["predict", "{tmp}/missing", "--image", "x.png"], "run folder {tmp}/missing does not exist"),
-    (["predict", "{tmp}/audio_run", "--text", "a dog barks"], "audio captioning describes sound clips"),  # caption on clotho
+    (["predict", "{tmp}/audio_run", "--text", "a dog barks"], "the audio_caption task takes --audio PATH.wav, not --text"),  # caption on clotho
 ])
 def test_bad_run_input_is_one_line_and_nonzero(tmp_path, args, message):
     (tmp_path / "afile").write_text("x")

@@ -12,32 +12,21 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-import keras
 import matplotlib.pyplot as plt
 
 from ..core import set_seed
 from ..data.formats import load_vqa, read_image
 from ..data.synthetic import IMAGE_TOKEN, Instruction, instruction_mixture, instruction_splits
 from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_accuracy, vqa_normalize
-from mmlearn.llm.multimodal import (
-    CONTRASTIVE_TASKS,
-    MultimodalChat,
-    MultimodalLM,
-    chat_ids,
-    conversations,
-    fit_stage,
-    answer_records,
-    plot_sequence,
-    square_image,
-    stage_line,
-    text_perplexity,
-    train_stages,
-)
+from ..llm.multimodal import CONTRASTIVE_TASKS, MultimodalChat, MultimodalLM, answer_records, chat_ids
+from ..llm.multimodal import conversations, fit_stage, plot_sequence, square_image, stage_line
+from ..llm.multimodal import text_perplexity, train_stages
 from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
 from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
-from ..train import RunConfig, Task, fit_verbosity, plot_stages, read_config, resolve_settings
+from ..train import RunConfig, Task, fit_verbosity, load_run_model, plot_stages, read_config
+from ..train import resolve_settings
 
 # %% auto #0
 __all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts', 'vqa_folder',
@@ -213,15 +202,11 @@ def train(
         )
     notes += stages["notes"]
     seconds.update(stages["seconds"])
-    train_seconds = time.perf_counter() - started
-    model.save(run_dir / "model.keras")
-    if config.format == "vqa":  # the classic baseline on the same questions (fusion chapter), for the report
-        test_qa = [r for r in split["test"] if r.task == "image_qa"]
-        _, guesses = vqa_baseline(
-            [r for r in split["train"] if r.task == "image_qa"], test_qa, seed=config.seed
-        )
-        baseline = vqa_accuracy([r.answers for r in test_qa], guesses)
-    plot_stages(stages["histories"], run_dir / "training_curves.png")
+    metrics = _finish(
+        model, split, run_dir, started, seconds, stages["histories"], {"notes": notes, "settings": s}
+    )
+    metrics["text_perplexity"] = text_perplexity(model, heldout_text)
+    metrics["text_perplexity_stage1"] = stages["perplexity_stage1"]
     first = split["train"][0]
     ids, mask = chat_ids(
         tokenizer, first.prompt, first.answer, first.system, model.image_tokens, model.audio_tokens
@@ -229,22 +214,37 @@ def train(
     fig = plot_sequence(tokenizer, ids, mask, title="a training conversation: the sequence and its loss mask")
     fig.savefig(run_dir / "loss_mask.png", dpi=100)
     plt.close(fig)
+    if config.format == "vqa":  # the classic baseline on the same questions (fusion chapter), for the report
+        test_qa = [r for r in split["test"] if r.task == "image_qa"]
+        _, guesses = vqa_baseline(
+            [r for r in split["train"] if r.task == "image_qa"], test_qa, seed=config.seed
+        )
+        metrics["baseline_vqa_accuracy"] = vqa_accuracy([r.answers for r in test_qa], guesses)
+    metrics["peak_memory_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    return metrics
+
+
+def _finish(
+    model: MultimodalLM,
+    split: dict,
+    run_dir: Path,
+    started: float,
+    seconds: dict,
+    histories: dict,
+    info: dict,
+) -> dict:
+    """Save the model and its curves, score the held-out records, write assistant.json (`info`, the seconds,
+    the record counts): the metrics, with the seconds of each step."""
+    train_seconds = time.perf_counter() - started
+    model.save(run_dir / "model.keras")
+    plot_stages(histories, run_dir / "training_curves.png")
     begin = time.perf_counter()
     metrics = _score(model, split, run_dir)
-    if config.format == "vqa":
-        metrics["baseline_vqa_accuracy"] = baseline
     seconds["evaluate"] = time.perf_counter() - begin
-    metrics["text_perplexity"] = text_perplexity(model, heldout_text)
-    metrics["text_perplexity_stage1"] = stages["perplexity_stage1"]
     metrics.update({f"{k}_seconds": v for k, v in seconds.items()})
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
-    metrics.update(train_seconds=train_seconds, samples=float(len(split["train"])), peak_memory_mb=peak)
-    info = {
-        "notes": notes,
-        "seconds": seconds,
-        "settings": s,
-        "records": {k: len(v) for k, v in split.items()},
-    }
+    metrics.update(train_seconds=train_seconds, samples=float(len(split["train"])))
+    records = {k: len(v) for k, v in split.items()}
+    info = {**info, "seconds": seconds, "records": records}
     (run_dir / "assistant.json").write_text(json.dumps(info, indent=2))
     return metrics
 
@@ -270,11 +270,7 @@ def _load_model(run_dir: Path) -> MultimodalLM:
             f"{run_dir} is a run of the {config.task!r} task; expected an assistant run "
             "(mmlearn train --task assistant)"
         )
-    path = Path(run_dir) / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish")
-    # compile=False: answering needs no optimizer (a LoRA run's saved one covers only its adapters)
-    return keras.saving.load_model(path, safe_mode=True, compile=False)
+    return load_run_model(run_dir, compile=False)  # answering needs no optimizer
 
 
 def evaluate(
@@ -341,23 +337,13 @@ def fine_tune(
     notes.insert(
         0, f"continued from {source.name}: {counts['trained']:,} of {counts['total']:,} parameters trained"
     )
-    train_seconds = time.perf_counter() - started
-    model.save(run_dir / "model.keras")
-    plot_stages({name: history.history}, run_dir / "training_curves.png")
-    begin = time.perf_counter()
-    metrics = _score(model, split, run_dir)
-    seconds["evaluate"] = time.perf_counter() - begin
-    metrics.update({f"{k}_seconds": v for k, v in seconds.items()})
+    info = {"notes": notes, "from_run": str(source), "lora": rank, "settings": s}
+    metrics = _finish(model, split, run_dir, started, seconds, {name: history.history}, info)
     metrics.update(
         lora_rank=float(rank),
         trained_parameters=float(counts["trained"]),
         trained_fraction=counts["fraction"],
-        train_seconds=train_seconds,
-        samples=float(len(split["train"])),
     )
-    info = {"notes": notes, "from_run": str(source), "lora": rank, "seconds": seconds, "settings": s}
-    info["records"] = {k: len(v) for k, v in split.items()}
-    (run_dir / "assistant.json").write_text(json.dumps(info, indent=2))
     return metrics
 
 # %% ../../nbs/07_apps.assistant.ipynb #adb9c122

@@ -10,33 +10,21 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import close_figures, set_seed
+from ..core import as_list, close_figures, set_seed
 from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
 from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
-from ..preprocess.text import Vocabulary, standardize
-from ..seq2seq.model import Seq2Seq, build_audio_captioner
+from ..preprocess.text import Vocabulary, target_vocabulary
+from ..seq2seq.model import Seq2Seq, build_audio_captioner, teacher_forcing
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
-from mmlearn.train import (
-    load_seq2seq_run,
-    RunConfig,
-    Task,
-    audio_files,
-    fit_seq2seq,
-    plot_history,
-    resolve_settings,
-    token_accuracy,
-)
-from mmlearn.evaluate import (
-    caption_metrics,
-    most_frequent_caption,
-    nearest_neighbour_captions,
-    plot_spectrogram_captions,
-)
+from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
+from ..train import seeded_splits, split_sizes, token_accuracy
+from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions
+from ..evaluate import plot_spectrogram_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'training_pairs', 'generate_captions', 'train',
-           'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'generate_captions', 'train', 'evaluate',
+           'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -75,14 +63,10 @@ def audio_caption_data(
         return {k: read(found[k]) for k in splits}
 
     def make(n, seed):
-        return (lambda d: (d.inputs, d.captions))(sound_events(n, seed=seed, sample_rate=s["sample_rate"]))
+        clips = sound_events(n, seed=seed, sample_rate=s["sample_rate"])
+        return clips.inputs, clips.captions
 
-    sizes = dict(
-        train=(s["samples"], config.seed),
-        val=(s["test_samples"], config.seed + 20_000),
-        test=(s["test_samples"], config.seed + 10_000),
-    )
-    return {k: make(*sizes[k]) for k in splits}
+    return seeded_splits(make, split_sizes(s, splits), config.seed)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #939a8ce0
 FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms at 16 kHz, 40 mel bands
@@ -99,17 +83,6 @@ def clip_features(
     return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
-def training_pairs(
-    features: np.ndarray,  # standardised log-mel frames (N, frames, n_mels)
-    captions: list,  # reference lists; the first of each is the target
-    vocab: Vocabulary,  # with <start> and <end>
-    length: int,  # caption length in tokens, markers included
-) -> tuple[dict, np.ndarray]:
-    "({'audio': frames, 'decoder_input': ids[:, :-1]}, ids[:, 1:]) for teacher forcing."
-    ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
-    return {"audio": np.asarray(features, np.float32), "decoder_input": ids[:, :-1]}, ids[:, 1:]
-
-
 def generate_captions(
     model: Seq2Seq,  # a trained audio captioner
     features: np.ndarray,  # standardised log-mel frames (N, frames, n_mels)
@@ -152,8 +125,7 @@ def train(
     clip = min(int(s["max_seconds"] * sr), max(len(w) for w in data["train"][0]))
     db = {k: clip_features(w, sr, clip) for k, (w, _) in data.items()}
     del data
-    vocab = Vocabulary.build([c for cs in caps["train"] for c in cs])
-    length = 2 + max(len(standardize(c).split()) for refs in caps.values() for cs in refs for c in cs)
+    vocab, length = target_vocabulary(caps)
     task = {
         "app": "audio_caption",
         "tokens": vocab.tokens,
@@ -168,7 +140,9 @@ def train(
     model = build_audio_captioner(
         len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length
     )
-    pairs = {k: training_pairs(_scale(db[k], task), caps[k], vocab, length) for k in ("train", "val")}
+    pairs = {
+        k: teacher_forcing({"audio": _scale(db[k], task)}, caps[k], vocab, length) for k in ("train", "val")
+    }
     history, seconds = fit_seq2seq(model, pairs["train"], pairs["val"], s, config.seed, run_dir)
     # saved, not shown: the notebook displays the PNGs
     close_figures(plot_history(history, run_dir / "training_curves.png"))
@@ -196,7 +170,7 @@ def _score(
     """Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references
     (and the figures)."""
     x, length = _scale(log_mel, task), task["max_length"]
-    token_acc = token_accuracy(model, *training_pairs(x, refs, vocab, length))
+    token_acc = token_accuracy(model, *teacher_forcing({"audio": x}, refs, vocab, length))
     hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]
@@ -230,17 +204,12 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a finished audio-caption run
-    image: list | None = None,  # not used by this task: giving one is an error
+    image: list | None = None,  # not taken by this task (`predict_run` refuses it)
     audio: list | None = None,  # WAV files to caption (any sample rate; resampled)
-    text: list | None = None,  # not used by this task: giving one is an error
+    text: list | None = None,  # not taken by this task (`predict_run` refuses it)
 ) -> list[str]:
     "A caption for each WAV file; one cut at the length limit says so (`note_unfinished`)."
-    paths = audio_files(
-        audio,
-        {"image": image, "text": text},
-        "audio captioning describes sound clips",
-        "audio captioning needs at least one clip to describe: --audio PATH.wav",
-    )
+    paths = as_list(audio)
     model, vocab, task = load_seq2seq_run(run_dir)
     log_mel = clip_features(
         [load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"]

@@ -14,18 +14,11 @@ from ..core import close_figures, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import captioned_image_splits, resize_images, scale_pixels
-from ..preprocess.text import Vocabulary, standardize
-from ..seq2seq.model import Seq2Seq, build_captioner
+from ..preprocess.text import Vocabulary, target_vocabulary
+from ..seq2seq.model import Seq2Seq, build_captioner, teacher_forcing
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
-from mmlearn.train import (
-    RunConfig,
-    Task,
-    fit_seq2seq,
-    load_seq2seq_run,
-    plot_history,
-    resolve_settings,
-    token_accuracy,
-)
+from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
+from ..train import seeded_splits, split_sizes, token_accuracy
 from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
@@ -59,15 +52,12 @@ def caption_data(
         return captioned_image_splits(config.data, config.format, s["image_size"])
 
     def make(n, seed):
-        return (lambda d: (d.inputs, d.captions))(shapes_scenes(n, seed=seed, image_size=s["image_size"]))
+        scenes = shapes_scenes(n, seed=seed, image_size=s["image_size"])
+        return scenes.inputs, scenes.captions
 
-    return dict(
-        train=make(s["samples"], config.seed),
-        val=make(s["test_samples"], config.seed + 20_000),
-        test=make(s["test_samples"], config.seed + 10_000),
-    )
+    return seeded_splits(make, split_sizes(s), config.seed)
 
-# %% ../../nbs/07_apps.caption.ipynb #6e511e10
+# %% ../../nbs/07_apps.caption.ipynb #8dd0d8092fe74a7c96281538738b07e2
 def training_pairs(
     images: np.ndarray,  # uint8 (N,H,W,3)
     captions: list,  # reference lists; the first of each is the target
@@ -75,8 +65,7 @@ def training_pairs(
     length: int,  # caption length in tokens, markers included
 ) -> tuple[dict, np.ndarray]:
     "({'image': [0,1] floats, 'decoder_input': ids[:, :-1]}, ids[:, 1:]) for teacher forcing."
-    ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
-    return {"image": scale_pixels(images).numpy(), "decoder_input": ids[:, :-1]}, ids[:, 1:]
+    return teacher_forcing({"image": scale_pixels(images).numpy()}, captions, vocab, length)
 
 # %% ../../nbs/07_apps.caption.ipynb #651d531b
 def generate_captions(
@@ -104,8 +93,7 @@ def train(
     run_dir.mkdir(parents=True, exist_ok=True)
     set_seed(config.seed)
     data = caption_data(config)
-    vocab = Vocabulary.build([c for cs in data["train"][1] for c in cs])
-    length = 2 + max(len(standardize(c).split()) for _, caps in data.values() for cs in caps for c in cs)
+    vocab, length = target_vocabulary({k: refs for k, (_, refs) in data.items()})
     (run_dir / "task.json").write_text(
         json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length})
     )
@@ -145,14 +133,10 @@ def evaluate(
 def predict(
     run_dir: Path,  # a finished caption run
     image: list | None = None,  # image files to caption
-    audio: list | None = None,
-    text: list | None = None,
+    audio: list | None = None,  # not taken by this task (`predict_run` refuses it)
+    text: list | None = None,  # not taken by this task (`predict_run` refuses it)
 ) -> list[str]:
     "A caption for each image file; one cut at the length limit says so (`note_unfinished`)."
-    if audio or text:
-        raise ValueError("the caption task takes images only: use --image PATH")
-    if not image:
-        raise ValueError("give at least one --image PATH to caption")
     model, vocab, task = load_seq2seq_run(run_dir)
     size = task["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image])

@@ -12,79 +12,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from ..core import DatasetError, close_figures, fsdd_root, rng, save_figure, set_seed
-from ..data.formats import load_fsdd, split_records, write_wav
-from mmlearn.data.synthetic import (
-    DIGIT_WORDS,
-    ESPEAK_VOICES,
-    FSDD_CLIP_SAMPLES,
-    FSDD_SAMPLE_RATE,
-    espeak_digits,
-)
+from ..core import DatasetError, as_list, close_figures, rng, save_figure, set_seed
+from ..data.formats import fsdd_folder, load_fsdd, split_records
+from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, espeak_digits
 from ..preprocess.audio import load_audio, load_clips, pad_or_trim, plot_log_mels
 from ..represent.encoders import digit_model
-from mmlearn.train import (
-    RunConfig,
-    Task,
-    audio_files,
-    fit_model,
-    plot_history,
-    read_task_file,
-    resolve_settings,
-)
-from mmlearn.evaluate import (
-    accuracy,
-    confusion_matrix,
-    f1_score,
-    plot_confusion_matrix,
-    plot_speaker_accuracy,
-)
+from ..train import RunConfig, Task, fit_model, load_run_model, plot_history, read_task_file
+from ..train import resolve_settings
+from ..evaluate import classification_metrics, confusion_matrix, plot_confusion_matrix
+from ..evaluate import plot_speaker_accuracy
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'TASK', 'fsdd_folder', 'write_espeak_fsdd', 'digit_labels', 'digit_split',
-           'digit_metrics', 'save_figures', 'train', 'load_digit_model', 'evaluate', 'predict']
-
-# %% ../../nbs/07_apps.digits.ipynb #834dce26
-def fsdd_folder(
-    config: RunConfig | None = None,  # the run configuration; None: only MMLEARN_FSDD
-) -> Path:
-    "The FSDD folder: `config.data` when `config.format` is 'fsdd', else the folder named by MMLEARN_FSDD."
-    if config is not None and config.data is not None:
-        if config.format != "fsdd":
-            raise ValueError(
-                "the digits task reads spoken-digit recordings in the FSDD layout: use --format fsdd, "
-                f"got --format {config.format!r}"
-            )
-        return Path(config.data).expanduser()
-    root = fsdd_root()
-    if root is None:
-        raise ValueError(
-            "the digits task needs the Free Spoken Digit Dataset: pass --data DIR --format fsdd "
-            "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR"
-        )
-    return root
-
-# %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
-def write_espeak_fsdd(
-    root,  # the folder to write (recordings/ is created in it)
-    speakers: int = 6,  # number of voices, each one "speaker" named espeak0, espeak1, ...
-    per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
-    seed: int = 0,  # seed of the rates, pitches and noise
-) -> Path:
-    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
-    speech)."""
-    if not 1 <= speakers <= len(ESPEAK_VOICES):
-        raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
-    if per_digit < 1:
-        raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
-    folder = Path(root) / "recordings"
-    g = rng(seed)
-    for s, voice in enumerate(g.permutation(ESPEAK_VOICES)[:speakers]):
-        clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
-        for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
-            for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
-                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], FSDD_SAMPLE_RATE)
-    return Path(root)
+__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'DIGITS', 'TASK', 'digit_labels', 'digit_split', 'save_figures', 'train', 'evaluate',
+           'predict']
 
 # %% ../../nbs/07_apps.digits.ipynb #1c6aaf1f
 def digit_labels(
@@ -96,25 +36,15 @@ def digit_labels(
 # %% ../../nbs/07_apps.digits.ipynb #03791473
 DEFAULTS = dict(samples=None, epochs=20, batch_size=64, learning_rate=2e-3, held_out_speaker=None, espeak=0)
 DEFAULT_EPOCHS = DEFAULTS["epochs"]
+DIGITS = list(range(10))  # the class ids, for macro F1 (a digit no test recording has counts as 0)
 
 
 def digit_split(
     config: RunConfig,  # the run configuration (data, extra["held_out_speaker"])
 ) -> tuple[list, list]:
     "The (train, test) FSDD records of a run."
-    records = load_fsdd(fsdd_folder(config))
+    records = load_fsdd(fsdd_folder(config.data, config.format))
     return split_records(records, config.extra.get("held_out_speaker"))
-
-
-def digit_metrics(
-    y_true,  # true digits
-    y_pred,  # predicted digits
-) -> dict:
-    "The digits task's metrics: accuracy and macro-averaged F1."
-    return {
-        "accuracy": accuracy(y_true, y_pred),
-        "f1_macro": float(f1_score(y_true, y_pred, average="macro", labels=list(range(10)))),
-    }
 
 # %% ../../nbs/07_apps.digits.ipynb #8ec182ef
 def save_figures(
@@ -182,7 +112,7 @@ def train(
     train_recs, test_recs = digit_split(config)
     if not train_recs or not test_recs:
         raise DatasetError(
-            fsdd_folder(config),
+            fsdd_folder(config.data, config.format),
             f"{len(train_recs)} training and {len(test_recs)} test recordings; expected some of each "
             "(test: index 0-4 of each digit and speaker, or the held-out speaker)",
         )
@@ -225,53 +155,42 @@ def train(
         + "\n"
     )
     save_figures(run_dir, history, test_recs, x_test, y_pred)
-    return {**digit_metrics(y_test, y_pred), "train_seconds": seconds, "samples": len(x_train)}
+    return {
+        **classification_metrics(y_test, y_pred, DIGITS),
+        "train_seconds": seconds,
+        "samples": len(x_train),
+    }
 
 # %% ../../nbs/07_apps.digits.ipynb #a09a6e17
-def load_digit_model(
-    run_dir: Path,  # a run folder written by `train`
-) -> keras.Model:
-    "The trained model in run_dir/model.keras, loaded with safe_mode=True."
-    path = Path(run_dir) / "model.keras"
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"{path} is missing: train a model first with `mmlearn train --task digits --out {run_dir}`"
-        )
-    return keras.saving.load_model(path, safe_mode=True)
-
-
 def evaluate(
     run_dir: Path,  # a run folder written by `train`
     config: RunConfig,  # says where the recordings are (data/format or MMLEARN_FSDD) and the split (extra)
 ) -> dict:
     "Reload the run's model and recompute accuracy and macro F1 on its test split."
-    task, model = read_task_file(run_dir, "digits"), load_digit_model(run_dir)
+    task, model = read_task_file(run_dir, "digits"), load_run_model(run_dir)
     extra = dict(config.extra)
     if task.get("held_out_speaker") and "held_out_speaker" not in extra:
         extra["held_out_speaker"] = task["held_out_speaker"]
-    _, test_recs = split_records(load_fsdd(fsdd_folder(config)), extra.get("held_out_speaker"))
+    _, test_recs = split_records(
+        load_fsdd(fsdd_folder(config.data, config.format)), extra.get("held_out_speaker")
+    )
     clips = load_clips(test_recs, task["sample_rate"], task["clip_samples"])[0]
-    return digit_metrics(digit_labels(test_recs), _probabilities(model, clips).argmax(-1))
+    return classification_metrics(digit_labels(test_recs), _probabilities(model, clips).argmax(-1), DIGITS)
 
 
 def predict(
     run_dir: Path,  # a run folder written by `train`
-    image=None,  # not used by this task: giving one is an error
+    image=None,  # not taken by this task (`predict_run` refuses it)
     audio=None,  # a WAV path, or a list of them
-    text=None,  # not used by this task: giving one is an error
+    text=None,  # not taken by this task (`predict_run` refuses it)
 ) -> list[str]:
     "The digit word the model hears in each WAV file."
-    paths = audio_files(
-        audio,
-        {"image": image, "text": text},
-        "the digits task recognises spoken digits from audio only",
-        "the digits task needs at least one recording: --audio PATH.wav",
-    )
+    paths = as_list(audio)
     task = read_task_file(run_dir, "digits")
     clips = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]
     ).astype(np.float32)
-    return [task["classes"][i] for i in _probabilities(load_digit_model(run_dir), clips).argmax(-1)]
+    return [task["classes"][i] for i in _probabilities(load_run_model(run_dir), clips).argmax(-1)]
 
 # %% ../../nbs/07_apps.digits.ipynb #8987514b
 TASK = Task(

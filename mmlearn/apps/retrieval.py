@@ -12,22 +12,16 @@ import numpy as np
 import tensorflow as tf
 
 from ..core import set_seed
-from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
 from ..data.formats import FORMATS, captioned_folder, read_image
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import resize_images
 from ..preprocess.text import Vocabulary
-from mmlearn.represent.align import (
-    CaptionedItems,
-    ContrastiveAligner,
-    caption_concepts,
-    gallery_similarity,
-    load_index,
-    ranking_lines,
-    build_retriever,
-)
-from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, write_index_task
+from ..represent.align import CaptionedItems, ContrastiveAligner, build_retriever, caption_concepts
+from ..represent.align import gallery_similarity, load_index, ranking_lines
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, seeded_splits
+from ..train import split_sizes, write_index_task
 from ..evaluate import retrieval_report
+from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'retrieval_scores', 'held_out', 'train', 'evaluate', 'predict']
@@ -88,12 +82,9 @@ def retrieval_data(
     s = _settings(config)
     if config.data:
         return {k: v for k, v in _folder_items(config, s["image_size"]).items() if k in splits}
-    sizes = dict(
-        train=(s["samples"], config.seed),
-        val=(s["val_samples"], config.seed + 20_000),
-        test=(s["test_samples"], config.seed + 10_000),
+    return seeded_splits(
+        lambda n, seed: _scenes(n, seed, s["image_size"]), split_sizes(s, splits), config.seed
     )
-    return {k: _scenes(*sizes[k], s["image_size"]) for k in splits}
 
 # %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
 def retrieval_scores(
@@ -157,15 +148,11 @@ def evaluate(
 def predict(
     run_dir: Path,  # a finished retrieval run
     image: list | None = None,  # image files: each gets the top-5 captions of the gallery
-    audio: list | None = None,  # not used by this task
+    audio: list | None = None,  # not taken by this task (`predict_run` refuses it)
     text: list | None = None,  # text queries: each gets the top-5 gallery images
 ) -> list[str]:
     """One line per input (images first, then texts): the query, then its top-5 results with their cosine
     similarities."""
-    if audio:
-        raise ValueError("the retrieval task takes --text TEXT or --image PATH, not --audio")
-    if not (image or text):
-        raise ValueError("give at least one --text TEXT or --image PATH to search with")
     index = load_index(run_dir)
     size = json.loads((Path(run_dir) / "task.json").read_text())["settings"]["image_size"]
     images = np.stack([resize_images(read_image(p), size).numpy() for p in image]) if image else None

@@ -15,16 +15,10 @@ from ..data.formats import captioned_folder
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import clip_log_mels, load_audio
 from ..preprocess.text import Vocabulary
-from mmlearn.represent.align import (
-    CaptionedItems,
-    ContrastiveAligner,
-    caption_concepts,
-    gallery_similarity,
-    load_index,
-    ranking_lines,
-    build_searcher,
-)
-from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, write_index_task
+from ..represent.align import CaptionedItems, ContrastiveAligner, build_searcher, caption_concepts
+from ..represent.align import gallery_similarity, load_index, ranking_lines
+from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, seeded_splits
+from ..train import write_index_task
 from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
@@ -123,12 +117,12 @@ def search_data(
     if config.data:
         return _folder_items(config, s, splits)
     n_speech = int(round(s["speech_share"] * s["samples"]))
-    sizes = dict(
-        train=(s["samples"] - n_speech, n_speech, config.seed),
-        val=(s["val_samples"], s["val_speech"], config.seed + 20_000),
-        test=(s["test_samples"], s["test_speech"], config.seed + 10_000),
-    )
-    return {k: _builtin(*sizes[k], s) for k in splits}
+    sizes = {
+        "train": (s["samples"] - n_speech, n_speech),
+        "val": (s["val_samples"], s["val_speech"]),
+        "test": (s["test_samples"], s["test_speech"]),
+    }
+    return seeded_splits(lambda n, seed: _builtin(*n, seed, s), {k: sizes[k] for k in splits}, config.seed)
 
 # %% ../../nbs/07_apps.search.ipynb #91497d77
 def search_scores(
@@ -235,16 +229,12 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a finished search run
-    image: list | None = None,  # not used by this task
+    image: list | None = None,  # not taken by this task (`predict_run` refuses it)
     audio: list | None = None,  # WAV files: each gets the top-5 captions of the gallery
     text: list | None = None,  # text queries: each gets the top-5 gallery clips
 ) -> list[str]:
     """One line per input (audio files first, then texts): the query, then its top-5 results with their cosine
     similarities."""
-    if image:
-        raise ValueError("the search task takes --text TEXT or --audio PATH, not --image")
-    if not (audio or text):
-        raise ValueError("give at least one --text TEXT or --audio PATH to search with")
     index = load_index(run_dir)
     task = json.loads((Path(run_dir) / "task.json").read_text())
     rate = task["settings"]["sample_rate"]

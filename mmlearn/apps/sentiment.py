@@ -9,7 +9,6 @@ import json
 import time
 from pathlib import Path
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -18,23 +17,13 @@ from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import Vocabulary, tokenize
 from ..preprocess.audio import SentimentSplit, load_audio, mosi_splits, pad_or_trim
 from ..represent.fusion import PROSODY_BAND, sentiment_model
-from mmlearn.train import (
-    predict_classes,
-    paired_inputs,
-    score_variants,
-    train_variants,
-    RunConfig,
-    Task,
-    array_dataset,
-    fit_model,
-    plot_history,
-    read_task_file,
-    resolve_settings,
-)
-from ..evaluate import accuracy, f1_score, plot_confusion_matrices, plot_spectrogram_predictions
+from ..train import RunConfig, Task, array_dataset, fit_model, load_run_model, paired_inputs
+from ..train import plot_history, predict_classes, read_task_file, resolve_settings, score_variants
+from ..train import seeded_splits, split_sizes, train_variants
+from ..evaluate import classification_metrics, plot_confusion_matrices, plot_spectrogram_predictions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'sentiment_metrics', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'MODALITIES', 'TASK', 'sentiment_data', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.sentiment.ipynb #32ee494c
 DEFAULTS = dict(
@@ -84,24 +73,11 @@ def sentiment_data(
         return mosi_splits(
             config.data, s["sample_rate"], s["max_seconds"], config.seed, config.samples, clip_samples, splits
         )
-    sizes = dict(
-        train=(s["samples"], config.seed),
-        val=(s["val_samples"], config.seed + 20_000),
-        test=(s["test_samples"], config.seed + 10_000),
-    )
-    return {k: _builtin_split(*sizes[k], s, clip_samples) for k in splits}
 
-# %% ../../nbs/07_apps.sentiment.ipynb #75394f83
-def sentiment_metrics(
-    y_true,  # true class ids
-    y_pred,  # predicted class ids
-    suffix: str = "",  # appended to the keys: "" (fused), "_text", "_audio"
-) -> dict:
-    "{'accuracy' + suffix, 'f1_macro' + suffix} of predicted class ids."
-    return {
-        f"accuracy{suffix}": accuracy(y_true, y_pred),
-        f"f1_macro{suffix}": float(f1_score(y_true, y_pred, average="macro")),
-    }
+    def make(n, seed):
+        return _builtin_split(n, seed, s, clip_samples)
+
+    return seeded_splits(make, split_sizes(s, splits), config.seed)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #26efd5e2
 def _dataset(
@@ -161,7 +137,7 @@ def train(
 
     def score(name, mods, model):
         predicted = predict_classes(model, data["test"].inputs(mods))
-        return sentiment_metrics(data["test"].labels, predicted), predicted
+        return classification_metrics(data["test"].labels, predicted), predicted
 
     budget = f"{s['epochs']} epochs on {len(data['train'])} clips"
     metrics, history, predictions, _ = train_variants("sentiment", MODALITIES, fit, score, budget)
@@ -191,12 +167,6 @@ def _figures(run_dir: Path, history: dict, test: SentimentSplit, predictions: di
     )
 
 
-def _load(run_dir: Path, name: str) -> keras.Model:
-    return keras.saving.load_model(
-        Path(run_dir) / read_task_file(run_dir, "sentiment")["models"][name], safe_mode=True
-    )
-
-
 def evaluate(
     run_dir: Path,  # a finished sentiment run
     config: RunConfig,  # its settings (data/format may point at another MOSI folder)
@@ -206,7 +176,8 @@ def evaluate(
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
 
     def score(name, mods):
-        return sentiment_metrics(test.labels, predict_classes(_load(run_dir, name), test.inputs(mods))), None
+        model = load_run_model(run_dir, task["models"][name])
+        return classification_metrics(test.labels, predict_classes(model, test.inputs(mods))), None
 
     metrics = score_variants(MODALITIES, score)
     return {**metrics, "samples": float(task["samples"])}
@@ -214,17 +185,20 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a finished sentiment run
-    image: list | None = None,  # not taken by this task
+    image: list | None = None,  # not taken by this task (`predict_run` refuses it)
     audio: list | None = None,  # WAV files, one per clip
     text: list | None = None,  # the transcript of each clip, in the same order
 ) -> list[str]:
     "The fused model's class name (negative / neutral / positive) for each (audio, text) pair."
-    audio, text = paired_inputs("sentiment", "audio", audio, text, image, "clip", "transcript")
+    audio, text = paired_inputs("sentiment", "audio", audio, text, "clip", "transcript")
     task = read_task_file(run_dir, "sentiment")
     waves = np.stack(
         [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
     ).astype(np.float32)
-    ids = predict_classes(_load(run_dir, "fused"), {"text": np.array([str(t) for t in text]), "audio": waves})
+    ids = predict_classes(
+        load_run_model(run_dir, task["models"]["fused"]),
+        {"text": np.array([str(t) for t in text]), "audio": waves},
+    )
     return [task["classes"][i] for i in ids]
 
 # %% ../../nbs/07_apps.sentiment.ipynb #fc90a7ae

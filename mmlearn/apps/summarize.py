@@ -8,34 +8,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from ..core import close_figures, set_seed
 from ..data.formats import read_image
 from ..data.synthetic import SyntheticSet, summary_scenes
 from ..preprocess.image import resize_images, scale_pixels
-from mmlearn.preprocess.text import (
-    Vocabulary,
-    description_sentences,
-    description_vocabulary,
-    encode_descriptions,
-    standardize,
-)
-from ..seq2seq.model import Seq2Seq, build_summarizer
+from ..preprocess.text import Vocabulary, description_sentences, description_vocabulary
+from ..preprocess.text import encode_descriptions, target_vocabulary
+from ..seq2seq.model import Seq2Seq, build_summarizer, teacher_forcing
 from ..seq2seq.decode import decode_texts
-from mmlearn.train import (
-    fit_seq2seq,
-    token_accuracy,
-    paired_inputs,
-    score_variants,
-    train_variants,
-    RunConfig,
-    Task,
-    plot_history,
-    read_task_file,
-    resolve_settings,
-)
+from ..train import RunConfig, Task, fit_seq2seq, load_run_model, paired_inputs, plot_history
+from ..train import read_task_file, resolve_settings, score_variants, seeded_splits, split_sizes
+from ..train import token_accuracy, train_variants
 from ..evaluate import caption_metrics, plot_ablation, plot_summaries
 
 # %% auto #0
@@ -56,13 +41,12 @@ def training_pairs(
 ) -> tuple[dict, np.ndarray]:
     """({'image': [0,1] floats, 'text': phrase ids, 'decoder_input': ids[:, :-1]} (the modalities asked for),
     ids[:, 1:])."""
-    ids = vocab.encode_batch([c[0] for c in data.captions], sequence_length=length, add_markers=True)
-    x = {"decoder_input": ids[:, :-1]}
+    x = {}
     if "image" in modalities:
         x["image"] = scale_pixels(data.inputs).numpy()
     if "text" in modalities:
         x["text"] = encode_descriptions(data.meta["descriptions"], text_vocab, text_length)
-    return x, ids[:, 1:]
+    return teacher_forcing(x, data.captions, vocab, length)
 
 # %% ../../nbs/07_apps.summarize.ipynb #2e29eff6
 DEFAULTS = dict(
@@ -104,11 +88,7 @@ def summary_data(
     def make(n, seed):
         return summary_scenes(n, seed=seed, image_size=s["image_size"])
 
-    return dict(
-        train=make(s["samples"], config.seed),
-        val=make(s["val_samples"], config.seed + 20_000),
-        test=make(s["test_samples"], config.seed + 10_000),
-    )
+    return seeded_splits(make, split_sizes(s), config.seed)
 
 # %% ../../nbs/07_apps.summarize.ipynb #21c56e7a
 def generate_summaries(
@@ -148,9 +128,8 @@ def train(
     return the held-out metrics."""
     s, run_dir = _settings(config), Path(run_dir)
     data = summary_data(config)
-    vocab = Vocabulary.build([c for cs in data["train"].captions for c in cs])
+    vocab, length = target_vocabulary({k: d.captions for k, d in data.items()})
     text_vocab = description_vocabulary(data["train"].meta["descriptions"], s["ngrams"])
-    length = 2 + max(len(standardize(c).split()) for d in data.values() for cs in d.captions for c in cs)
     task = dict(
         tokens=vocab.tokens,
         text_tokens=text_vocab.tokens,
@@ -216,10 +195,6 @@ def _figures(run_dir: Path, history: dict, test: SyntheticSet, outputs: dict, me
     close_figures(*figs)
 
 
-def _load(run_dir: Path, name: str, task: dict) -> Seq2Seq:
-    return keras.saving.load_model(Path(run_dir) / task["models"][name], safe_mode=True)
-
-
 def _vocabularies(task: dict) -> tuple[Vocabulary, Vocabulary]:
     return Vocabulary(task["tokens"]), Vocabulary(task["text_tokens"], specials=(), ngrams=(task["ngrams"],))
 
@@ -235,7 +210,10 @@ def evaluate(
     vocab, text_vocab = _vocabularies(task)
     test = summary_scenes(task["test_samples"], seed=config.seed + 10_000, image_size=task["image_size"])
     metrics = score_variants(
-        MODELS, lambda name, mods: _score(_load(run_dir, name, task), mods, test, vocab, text_vocab, task)
+        MODELS,
+        lambda name, mods: _score(
+            load_run_model(run_dir, task["models"][name]), mods, test, vocab, text_vocab, task
+        ),
     )
     return {**metrics, "samples": float(task["samples"])}
 
@@ -243,11 +221,11 @@ def evaluate(
 def predict(
     run_dir: Path,  # a finished summarize run
     image: list | None = None,  # image files, one per scene
-    audio: list | None = None,  # not taken by this task
+    audio: list | None = None,  # not taken by this task (`predict_run` refuses it)
     text: list | None = None,  # the description of each scene, in the same order
 ) -> list[str]:
     "The fused model's one-line summary of each (image, description) pair."
-    image, text = paired_inputs("summarize", "image", image, text, audio, "scene", "description")
+    image, text = paired_inputs("summarize", "image", image, text, "scene", "description")
     for i, t in enumerate(text, 1):
         if not isinstance(t, str) or not description_sentences(t):
             raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")
@@ -255,7 +233,7 @@ def predict(
     vocab, text_vocab = _vocabularies(task)
     images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}
-    model = _load(run_dir, "fused", task)
+    model = load_run_model(run_dir, task["models"]["fused"])
     return generate_summaries(model, x, vocab, task["max_length"], mark_unfinished=True)
 
 # %% ../../nbs/07_apps.summarize.ipynb #ea3317e2

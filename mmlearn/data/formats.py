@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..core import DatasetError, Record
+from ..core import DatasetError, Record, fsdd_root  # noqa: F401 (fsdd_root: fsdd_folder, from 07_apps.digits)
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'split_records', 'split_masks', 'captioned_folder', 'sentiment_class']
+__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'fsdd_folder', 'split_records', 'split_masks', 'captioned_folder', 'sentiment_class']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
 _WAV_TAGS = {
@@ -1346,6 +1346,27 @@ def captioned_audio_splits(
         found["train"], found["test"] = found["train"][:-cut], found["train"][-cut:]
     found.setdefault("val", found["test"])
     return found
+
+# %% ../../nbs/07_apps.digits.ipynb #834dce26
+def fsdd_folder(
+    data: str | Path | None = None,  # the folder the user gave (--data), or None
+    fmt: str | None = None,  # its layout (--format): it must be "fsdd"
+) -> Path:
+    "The FSDD folder: `data` when given (in the FSDD layout), else the folder named by MMLEARN_FSDD."
+    if data is not None:
+        if fmt != "fsdd":
+            raise ValueError(
+                "the digits task reads spoken-digit recordings in the FSDD layout: use --format fsdd, "
+                f"got --format {fmt!r}"
+            )
+        return Path(data).expanduser()
+    root = fsdd_root()
+    if root is None:
+        raise ValueError(
+            "the digits task needs the Free Spoken Digit Dataset: pass --data DIR --format fsdd "
+            "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR"
+        )
+    return root
 
 # %% ../../nbs/07_apps.digits.ipynb #03a18097
 def split_records(

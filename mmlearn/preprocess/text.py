@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 # %% auto #0
-__all__ = ['PAD', 'UNK', 'START', 'END', 'STRIP_PUNCTUATION', 'standardize', 'split_words', 'word_ngrams', 'tokenize', 'token_counts', 'Vocabulary', 'pad_sequences', 'TokenIds', 'description_sentences', 'description_vocabulary', 'encode_descriptions']
+__all__ = ['PAD', 'UNK', 'START', 'END', 'STRIP_PUNCTUATION', 'standardize', 'split_words', 'word_ngrams', 'tokenize', 'token_counts', 'Vocabulary', 'pad_sequences', 'TokenIds', 'target_vocabulary', 'description_sentences', 'description_vocabulary', 'encode_descriptions']
 
 # %% ../../nbs/02_preprocess.text.ipynb #9bdd64ff
 PAD, UNK, START, END = "", "[UNK]", "<start>", "<end>"  # the reserved tokens, as Keras spells the first two
@@ -312,6 +312,17 @@ class TokenIds(keras.layers.Layer):
             "padding": self.padding,
             "truncating": self.truncating,
         }
+
+# %% ../../nbs/07_apps.caption.ipynb #7fb27b941602401d91542211134fc71a
+def target_vocabulary(
+    captions: dict,  # split -> reference lists: the words come from 'train', the length from every split
+) -> tuple[Vocabulary, int]:
+    "A Seq2Seq task's output Vocabulary and target length: the longest reference's words, `<start>`, `<end>`."
+    vocab = Vocabulary.build([c for refs in captions["train"] for c in refs])
+    length = 2 + max(
+        len(standardize(c).split()) for split in captions.values() for refs in split for c in refs
+    )
+    return vocab, length
 
 # %% ../../nbs/07_apps.summarize.ipynb #ef97322b
 def description_sentences(

@@ -13,7 +13,7 @@ from keras import ops
 from ..represent.encoders import AudioEncoder, ImageEncoder, check_rank  # noqa: F401
 
 # %% auto #0
-__all__ = ['MODALITIES', 'MultimodalMemory', 'AdditiveAttention', 'GRUDecoder', 'MultiHeadAttention', 'TransformerDecoderBlock', 'TransformerDecoder', 'Seq2Seq', 'MaskedSparseCategoricalCrossentropy', 'MaskedTokenAccuracy', 'AudioMemory', 'build_audio_captioner', 'build_captioner', 'build_summarizer']
+__all__ = ['MODALITIES', 'MultimodalMemory', 'AdditiveAttention', 'GRUDecoder', 'MultiHeadAttention', 'TransformerDecoderBlock', 'TransformerDecoder', 'Seq2Seq', 'MaskedSparseCategoricalCrossentropy', 'MaskedTokenAccuracy', 'AudioMemory', 'build_audio_captioner', 'teacher_forcing', 'build_captioner', 'build_summarizer']
 
 # %% ../../nbs/04_seq2seq.model.ipynb #1dfa485c
 MODALITIES = ("image", "audio", "text")  # the input keys a memory can read, in memory order
@@ -743,6 +743,17 @@ def build_audio_captioner(
     model = Seq2Seq(memory, TransformerDecoder(vocab_size, dim=dim, num_layers=layers, max_length=max_length))
     model.build({"audio": (None, frames, n_mels), "decoder_input": (None, max_length)})
     return model
+
+# %% ../../nbs/07_apps.caption.ipynb #6e511e10
+def teacher_forcing(
+    inputs: dict,  # what the encoder reads, e.g. {"image": pixels}
+    captions: list,  # reference lists; the first of each is the target
+    vocab,  # the output Vocabulary, with <start> and <end>
+    length: int,  # target length in tokens, markers included
+) -> tuple[dict, np.ndarray]:
+    "({**inputs, 'decoder_input': ids[:, :-1]}, ids[:, 1:]): the decoder reads the target shifted right."
+    ids = vocab.encode_batch([c[0] for c in captions], sequence_length=length, add_markers=True)
+    return {**inputs, "decoder_input": ids[:, :-1]}, ids[:, 1:]
 
 # %% ../../nbs/07_apps.caption.ipynb #7200f394
 def build_captioner(
