@@ -21,10 +21,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..core import DatasetError, Record, fsdd_root  # noqa: F401 (fsdd_root: fsdd_folder, from 07_apps.digits)
+# fsdd_root, rng, the eSpeak names: for fsdd_folder and write_espeak_fsdd (exported here by 07_apps.digits)
+from ..core import DatasetError, Record, fsdd_root, rng  # noqa: F401
+from .synthetic import ESPEAK_VOICES, FSDD_SAMPLE_RATE, espeak_digits  # noqa: F401
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'fsdd_folder', 'split_records', 'split_masks', 'captioned_folder', 'sentiment_class']
+__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'fsdd_folder', 'write_espeak_fsdd', 'split_records', 'split_masks', 'captioned_folder', 'sentiment_class']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
 _WAV_TAGS = {
@@ -1367,6 +1369,28 @@ def fsdd_folder(
             "(DIR holds recordings/{digit}_{speaker}_{index}.wav) or set MMLEARN_FSDD=DIR"
         )
     return root
+
+# %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
+def write_espeak_fsdd(
+    root,  # the folder to write (recordings/ is created in it)
+    speakers: int = 6,  # number of voices, each one "speaker" named espeak0, espeak1, ...
+    per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
+    seed: int = 0,  # seed of the rates, pitches and noise
+) -> Path:
+    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
+    speech)."""
+    if not 1 <= speakers <= len(ESPEAK_VOICES):
+        raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
+    if per_digit < 1:
+        raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
+    folder = Path(root) / "recordings"
+    g = rng(seed)
+    for s, voice in enumerate(g.permutation(ESPEAK_VOICES)[:speakers]):
+        clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
+        for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
+            for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
+                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], FSDD_SAMPLE_RATE)
+    return Path(root)
 
 # %% ../../nbs/07_apps.digits.ipynb #03a18097
 def split_records(

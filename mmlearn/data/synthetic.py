@@ -15,15 +15,13 @@ import threading
 import time
 from dataclasses import dataclass, field
 from math import gcd
-from pathlib import Path  # noqa: F401 (write_espeak_fsdd, from 07_apps.digits)
 
 import numpy as np
 
 from ..core import rng
-from .formats import write_wav  # noqa: F401 (write_espeak_fsdd, from 07_apps.digits)
 
 # %% auto #0
-__all__ = ['COLORS', 'SHAPES', 'SIZES', 'MEDIUM_RADIUS', 'LAYOUTS', 'VOCABULARIES', 'MIN_IMAGE_SIZE', 'EVENT_TYPES', 'PITCHES', 'LOUDNESS', 'EVENT_GAP', 'EVENT_MARGIN', 'EVENT_RAMP', 'SPEECH_VOICES', 'DIGIT_WORDS', 'PHRASE_KINDS', 'COMMAND_WORDS', 'DESCRIPTION_WORDS', 'SENTIMENT_CLASSES', 'PROSODIES', 'SENTIMENT_RULE', 'SENTIMENT_VOICES', 'SENTENCE_WORDS', 'IMAGE_TOKEN', 'AUDIO_TOKEN', 'ANSWER_TYPES', 'SPLITS', 'ORDINAL_WORDS', 'IMAGE_QUESTIONS', 'SOUND_QUESTIONS', 'ADAPTATION_QUESTIONS', 'EDGE_WORDS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE', 'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS', 'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence', 'scene_vocabulary', 'shape_mask', 'render_shapes', 'object_phrase', 'scene_captions', 'parse_scene_caption', 'shapes_scenes', 'event_waveforms', 'sound_captions', 'parse_sound_caption', 'sound_events', 'SpeechEngineError', 'ESpeakEngine', 'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text', 'spoken_phrases', 'sentiment_label', 'best_accuracy', 'sentiment_oracle', 'sentiment_sentence', 'sentiment_clips', 'handwritten_digits', 'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule', 'scene_questions', 'sound_questions', 'labelled_instructions', 'described_scenes', 'instruction_mixture', 'instruction_splits', 'FSDD_SAMPLE_RATE', 'FSDD_CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'ESPEAK_VOICES', 'espeak_digits', 'write_espeak_fsdd', 'cached_sentiment_clips', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'summary_references', 'summary_scenes']
+__all__ = ['COLORS', 'SHAPES', 'SIZES', 'MEDIUM_RADIUS', 'LAYOUTS', 'VOCABULARIES', 'MIN_IMAGE_SIZE', 'EVENT_TYPES', 'PITCHES', 'LOUDNESS', 'EVENT_GAP', 'EVENT_MARGIN', 'EVENT_RAMP', 'SPEECH_VOICES', 'DIGIT_WORDS', 'PHRASE_KINDS', 'COMMAND_WORDS', 'DESCRIPTION_WORDS', 'SENTIMENT_CLASSES', 'PROSODIES', 'SENTIMENT_RULE', 'SENTIMENT_VOICES', 'SENTENCE_WORDS', 'IMAGE_TOKEN', 'AUDIO_TOKEN', 'ANSWER_TYPES', 'SPLITS', 'ORDINAL_WORDS', 'IMAGE_QUESTIONS', 'SOUND_QUESTIONS', 'ADAPTATION_QUESTIONS', 'EDGE_WORDS', 'INSTRUCTION_PROMPTS', 'ANSWER_TYPE', 'SCENE_MATERIALS', 'SCENE_ROOMS', 'MIXTURE_TASKS', 'DEFAULT_MIXTURE', 'SyntheticSet', 'place_in_sequence', 'scene_vocabulary', 'shape_mask', 'render_shapes', 'object_phrase', 'scene_captions', 'parse_scene_caption', 'shapes_scenes', 'event_waveforms', 'sound_captions', 'parse_sound_caption', 'sound_events', 'SpeechEngineError', 'ESpeakEngine', 'espeak_engine', 'resample', 'synthesize_speech', 'phrase_text', 'spoken_phrases', 'sentiment_label', 'best_accuracy', 'sentiment_oracle', 'sentiment_sentence', 'sentiment_clips', 'handwritten_digits', 'generation_benchmark', 'Instruction', 'HeldOut', 'heldout_rule', 'scene_questions', 'sound_questions', 'labelled_instructions', 'described_scenes', 'instruction_mixture', 'instruction_splits', 'FSDD_SAMPLE_RATE', 'FSDD_CLIP_SAMPLES', 'ESPEAK_ACCENTS', 'ESPEAK_VARIANTS', 'ESPEAK_VOICES', 'espeak_digits', 'cached_sentiment_clips', 'OBJECT_SENTENCES', 'ROOM_SENTENCES', 'FILLER_SENTENCES', 'summary_references', 'summary_scenes']
 
 # %% ../../nbs/01_data.synthetic.ipynb #41d189e1
 def _check_count(n, name: str = "n") -> int:
@@ -1788,28 +1786,6 @@ def espeak_digits(
         raise ValueError(f"snr_db must be (low, high) in dB with low <= high, got {snr_db!r}")
     clips, labels, names = _espeak_cached(n, seed, tuple(map(float, snr_db)), tuple(voices))
     return clips, labels, list(names)
-
-# %% ../../nbs/07_apps.digits.ipynb #7d9e6f7c
-def write_espeak_fsdd(
-    root,  # the folder to write (recordings/ is created in it)
-    speakers: int = 6,  # number of voices, each one "speaker" named espeak0, espeak1, ...
-    per_digit: int = 10,  # recordings of each digit by each speaker (indices 0-4 are the test split)
-    seed: int = 0,  # seed of the rates, pitches and noise
-) -> Path:
-    """A stand-in for FSDD: eSpeak digits in FSDD's layout and naming (a test fixture, far easier than real
-    speech)."""
-    if not 1 <= speakers <= len(ESPEAK_VOICES):
-        raise ValueError(f"speakers must be between 1 and {len(ESPEAK_VOICES)}, got {speakers!r}")
-    if per_digit < 1:
-        raise ValueError(f"per_digit must be a positive integer, got {per_digit!r}")
-    folder = Path(root) / "recordings"
-    g = rng(seed)
-    for s, voice in enumerate(g.permutation(ESPEAK_VOICES)[:speakers]):
-        clips, labels, _ = espeak_digits(10 * per_digit * 2, seed=seed * 100 + s, voices=[voice])
-        for d in range(10):  # keep `per_digit` clips of each digit (twice as many were drawn, at random)
-            for i, k in enumerate(np.flatnonzero(labels == d)[:per_digit]):
-                write_wav(folder / f"{d}_espeak{s}_{i}.wav", clips[k], FSDD_SAMPLE_RATE)
-    return Path(root)
 
 # %% ../../nbs/07_apps.sentiment.ipynb #656f2633
 @lru_cache(maxsize=8)
