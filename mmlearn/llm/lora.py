@@ -117,8 +117,7 @@ def enable_lora(
     # also train the image encoder's region projection (its last layer, a 1x1 convolution) outright
     train_regions: bool = False,
 ) -> dict:
-    """LoRA (Keras's Dense.enable_lora) on the LM's projections, all else frozen (but the image encoder's
-    region projection with `train_regions`); the parameter counts."""
+    "LoRA (Keras's Dense.enable_lora) on the LM's projections, the rest frozen but `train_regions`; counts."
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
         raise ValueError(f"LoRA rank {rank!r}: expected an integer >= 1 (e.g. 4 or 8)")
     alpha = 2.0 * rank if alpha is None else float(alpha)
