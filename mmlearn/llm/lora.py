@@ -114,13 +114,19 @@ def enable_lora(
     rank: int,  # r of every adapter (e.g. 4 or 8)
     alpha: float | None = None,  # the scale numerator (None: 2 r, so alpha/r = 2)
     targets: Sequence[str] = LORA_TARGETS,  # which projections of each block get adapters; the others freeze
+    # also train the image encoder's region projection (its last layer, a 1x1 convolution) outright
+    train_regions: bool = False,
 ) -> dict:
-    "LoRA (Keras's Dense.enable_lora) on the LM's projections, all else frozen; the parameter counts."
+    "LoRA (Keras's Dense.enable_lora) on the LM's projections, the rest frozen but `train_regions`; counts."
     if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
         raise ValueError(f"LoRA rank {rank!r}: expected an integer >= 1 (e.g. 4 or 8)")
     alpha = 2.0 * rank if alpha is None else float(alpha)
     for layer in frozen_layers(model):
         layer.trainable = False
+    if train_regions:
+        # the one matrix that turns each image region's features into its vector: a new question about the
+        # pictures may need a reading of them that the frozen encoder does not give
+        model.image_encoder.to_regions.trainable = True
     chosen = lora_targets(model, targets)
     for path, dense in lora_targets(model).items():
         if path in chosen:
