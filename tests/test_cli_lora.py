@@ -65,6 +65,26 @@ def test_lora_adapts_a_saved_assistant_and_the_run_reloads_in_safe_mode(base_and
     assert chat.returncode == 0, chat.stderr
 
 
+def test_lora_regions_also_trains_the_region_projection(base_and_folder):
+    root, base, edge = base_and_folder
+    out = root / "lora2_regions"
+    r = mmlearn("train", "--task", "assistant", "--from", base, "--lora", "2", "--set", "lora_regions=1", "--data", edge,
+                "--format", "vqa", "--out", out, "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    assert "fine-tuning (LoRA rank 2 on 4 projections, the region projection trained)" in r.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    import keras
+    import numpy as np
+
+    from mmlearn.llm import multimodal  # noqa: F401  (registers MultimodalLM and its layers for loading)
+    from mmlearn.llm.lora import enable_lora
+
+    model = keras.saving.load_model(base / "model.keras", safe_mode=True, compile=False)
+    adapters = enable_lora(model, 2)["trained"]  # the same adapters without the region projection
+    regions = sum(int(np.prod(w.shape)) for w in model.image_encoder.to_regions.weights)
+    assert metrics["trained_parameters"] == adapters + regions
+
+
 def test_from_without_lora_fine_tunes_every_weight(base_and_folder):
     root, base, edge = base_and_folder
     out = root / "full"
@@ -83,6 +103,7 @@ def test_from_without_lora_fine_tunes_every_weight(base_and_folder):
         (["--from", "{root}/edge"], "is not a run folder: config.json is missing"),
         (["--from", "{base}", "--set", "lora=-1", "--out", "{root}/bad"], "lora=-1: expected a LoRA rank >= 1"),
         (["--from", "{base}", "--lora", "-2"], "argument --lora: must be a positive integer, got -2"),
+        (["--from", "{base}", "--set", "lora_regions=1", "--out", "{root}/bad"], "lora_regions=1 trains the region projection beside LoRA adapters: give --lora RANK too"),
     ],
 )
 def test_from_and_lora_refuse_bad_input_in_one_line(base_and_folder, args, message):

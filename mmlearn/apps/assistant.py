@@ -70,6 +70,8 @@ DEFAULTS = {
     "align": 1,  # 1: run stage 2; 0: skip it
     "from_run": "",  # a finished assistant run to continue from (--from); "": train the four stages
     "lora": 0,  # with from_run: the rank of LoRA adapters (--lora); 0: fine-tune every weight
+    # with lora: 1 also trains the image encoder's region projection (the LoRA chapter's best variant)
+    "lora_regions": 0,
     "replay": 0.5,  # with from_run and a --data folder: built-in training records per folder question
 }
 IMAGE_SIZE = 64  # the side of the images the model reads (the built-in scenes'; a VQA folder's are resized)
@@ -313,6 +315,10 @@ def fine_tune(
     source, rank = Path(s["from_run"]), s["lora"]
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
         raise ValueError(f"lora={rank!r}: expected a LoRA rank >= 1, or 0 to fine-tune every weight")
+    if s["lora_regions"] and not rank:
+        raise ValueError(
+            "lora_regions=1 trains the region projection beside LoRA adapters: give --lora RANK too"
+        )
     if run_dir.resolve() == source.resolve():
         raise ValueError(f"--out {run_dir} is the run --from names: choose another folder for the new run")
     model = _load_model(source)
@@ -326,9 +332,10 @@ def fine_tune(
     begin, verbose = time.perf_counter(), fit_verbosity()
     args = (s["epochs"], s["batch_size"], s["learning_rate"], config.seed + 1)
     if rank:
-        counts = enable_lora(model, rank)
+        counts = enable_lora(model, rank, train_regions=bool(s["lora_regions"]))
         history = fit_adapters(model, data, *args, verbose=verbose)
-        name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections)"
+        regions = ", the region projection trained" if s["lora_regions"] else ""
+        name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections{regions})"
     else:
         history = fit_stage(model, data, s["epochs"], True, *args[1:], verbose=verbose)
         counts, name = trained_parameters(model), "fine-tuning (every weight)"
