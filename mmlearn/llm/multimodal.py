@@ -697,8 +697,8 @@ def train_stages(
     model: MultimodalLM,  # a built model with its trained tokenizer
     train: list,  # the training Instructions of every task
     corpus: list,  # stage 1's text corpus
-    # encoder_epochs, freeze_image_encoder, pretrain, pretrain_passes, align, align_epochs,
-    # align_learning_rate, batch_size, turns, epochs, train_lm, learning_rate (the assistant's settings)
+    # encoder_epochs, freeze_image_encoder, freeze_audio_encoder, pretrain, pretrain_passes, align,
+    # align_epochs, align_learning_rate, batch_size, turns, epochs, train_lm, learning_rate (the assistant's)
     settings: dict,
     seed: int,  # stage 2's shuffle seed (stage 3's is seed + 1)
     heldout: list,  # held-out texts: their perplexity is measured after stage 1
@@ -732,6 +732,7 @@ def train_stages(
             flush=True,
         )
         model.image_encoder.trainable = not settings["freeze_image_encoder"]
+        model.audio_encoder.trainable = not settings["freeze_audio_encoder"]
     else:
         notes.append(
             "stage 0 skipped: encoder_epochs=0 or no captions; the encoders start from random weights"
