@@ -56,9 +56,12 @@ DEFAULTS = {
     "encoder_epochs": 8,  # stage 0 passes of each encoder over its captions (CLIP, CLAP); 0: skip stage 0
     # 1: stages 2 and 3 keep the image encoder as stage 0 left it (LLaVA keeps CLIP's); 0: they train it too
     "freeze_image_encoder": 1,
-    # 1: stages 2 and 3 keep the audio encoder as stage 0 left it too; 0: they train it (stage 3 then loses
-    # the sound kinds stage 0 taught it, but adapts it to the spoken digits, which stage 0 never hears)
-    "freeze_audio_encoder": 0,
+    # 1: stages 2 and 3 keep the audio encoder as stage 0 left it too; 0: they train it (stage 3 then
+    # erases the sound kinds stage 0 taught it)
+    "freeze_audio_encoder": 1,
+    # 1: stage 0 also pairs the spoken digits' training clips with their words, so the audio encoder has
+    # heard speech before it is frozen; 0: stage 0 hears the sound-event captions only
+    "encoder_digits": 1,
     "pretrain_passes": 1,  # stage 1 passes over the text corpus (the time goes to stages 2 and 3)
     "texts": 20000,  # stage 1's corpus (text_corpus) and the tokenizer's training text
     "vocab": 512,  # tokenizer ids

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time  # noqa: F401 (train_stages, which 07_apps.assistant exports here)
 from collections.abc import Sequence
+from dataclasses import replace  # noqa: F401 (spoken_captions, which 07_apps.assistant exports here)
 from pathlib import Path  # noqa: F401
 
 import keras
@@ -37,7 +38,7 @@ from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'text_perplexity', 'stage_line', 'train_stages', 'MultimodalChat']
+__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'text_perplexity', 'stage_line', 'spoken_captions', 'train_stages', 'MultimodalChat']
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #ae3a366c
 SAMPLE_RATE = 16000  # Hz: every sound is resampled to this rate (FSDD's 8 kHz recordings too)
@@ -693,12 +694,22 @@ def stage_line(
     )
 
 
+def spoken_captions(
+    records: list,  # Instructions; the spoken-digit ones (task "digits") are used, the rest ignored
+) -> list:
+    """The spoken digits as audio captions, each clip paired with its word, for stage 0 to hear speech; their
+    media indices moved past the sound clips' so that no clip is mistaken for another."""
+    task = CONTRASTIVE_TASKS["audio"]
+    shift = 1 + max((r.media_index for r in records if r.task == task), default=-1)
+    return [replace(r, task=task, media_index=r.media_index + shift) for r in records if r.task == "digits"]
+
+
 def train_stages(
     model: MultimodalLM,  # a built model with its trained tokenizer
     train: list,  # the training Instructions of every task
     corpus: list,  # stage 1's text corpus
-    # encoder_epochs, freeze_image_encoder, freeze_audio_encoder, pretrain, pretrain_passes, align,
-    # align_epochs, align_learning_rate, batch_size, turns, epochs, train_lm, learning_rate (the assistant's)
+    # encoder_epochs, encoder_digits, freeze_image_encoder, freeze_audio_encoder, pretrain, pretrain_passes,
+    # align, align_epochs, align_learning_rate, batch_size, turns, epochs, train_lm, learning_rate
     settings: dict,
     seed: int,  # stage 2's shuffle seed (stage 3's is seed + 1)
     heldout: list,  # held-out texts: their perplexity is measured after stage 1
@@ -719,7 +730,10 @@ def train_stages(
     captioned = [r for r in train if r.task in align_tasks]
     if settings["encoder_epochs"] and len(captioned) >= 2:
         begin = time.perf_counter()
-        encoders = contrastive_pretraining(model, train, settings["encoder_epochs"], verbose=verbose)
+        spoken = spoken_captions(train) if settings["encoder_digits"] else []
+        if spoken:
+            notes.append(f"stage 0 also paired {len(spoken)} spoken digits with their words")
+        encoders = contrastive_pretraining(model, train + spoken, settings["encoder_epochs"], verbose=verbose)
         seconds["stage0"] = time.perf_counter() - begin
         for modality, history in encoders.items():
             histories[f"stage 0 ({modality} encoder)"] = history.history
