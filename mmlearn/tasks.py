@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from .core import as_list
-from .train import RunConfig, Task, enable_determinism, read_config, write_metrics
+from .train import RunConfig, Task, enable_determinism, finished_model, read_config, write_metrics
 from .distributed import distribution_strategy, is_chief
 from .report import write_report
 from .apps import assistant, audio_caption, caption, digits, retrieval, search, sentiment, summarize
@@ -141,11 +141,7 @@ def evaluate_run(
     task = task_for(config.task, config.format)
     if (data is None) != (fmt is None):
         raise ValueError("--data and --format go together: give both or neither")
-    if not (run_dir / "model.keras").is_file():
-        raise FileNotFoundError(
-            f"{run_dir} has no model.keras: the run did not finish an epoch (run its mmlearn train "
-            "command again)"
-        )
+    finished_model(run_dir)
     if data is not None:
         config = RunConfig(**{**asdict(config), "data": str(data), "format": fmt})
     metrics = task.evaluate(run_dir, config)
@@ -170,14 +166,12 @@ def predict_run(
     given = {"image": as_list(image), "audio": as_list(audio), "text": as_list(text)}
     if not any(given.values()):
         raise ValueError("give at least one input: --image PATH, --audio PATH or --text TEXT")
-    if not (run_dir / "model.keras").is_file():
-        raise FileNotFoundError(f"{run_dir} has no model.keras: the run did not finish an epoch")
+    finished_model(run_dir)
     for name, values in given.items():
         if values and name not in task.inputs:
             takes = " or ".join(INPUT_FLAGS[k] for k in task.inputs)
             raise ValueError(f"the {task.name} task takes {takes}, not --{name}")
-    image, audio, text = given.values()
-    for path in image + audio:
+    for path in given["image"] + given["audio"]:
         if not Path(path).is_file():
             raise FileNotFoundError(f"input file {path} does not exist")
-    return task.predict(run_dir, image=image or None, audio=audio or None, text=text or None)
+    return task.predict(run_dir, **{name: given[name] or None for name in task.inputs})

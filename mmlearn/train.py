@@ -38,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'load_run_model', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'finished_model', 'load_run_model', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -122,7 +122,7 @@ class Task:
     defaults: dict  # every setting the task declares, with its default (RUN_SETTINGS among them)
     train: Callable  # train(config, run_dir) -> metrics: fit, then save the model and the figures in run_dir
     evaluate: Callable  # evaluate(run_dir, config) -> metrics, recomputed from the saved model
-    predict: Callable  # predict(run_dir, image=None, audio=None, text=None) -> one line per input
+    predict: Callable  # predict(run_dir, **inputs) -> one line per input; a keyword per declared input
     formats: tuple = ()  # the --format layouts it reads besides its built-in data
     inputs: tuple = ()  # what predict takes: "image", "audio", "text"
     # metric -> least value its default run on built-in data reaches
@@ -255,17 +255,26 @@ def read_run(
     return cfg, json.loads((d / "metrics.json").read_text())
 
 
+def finished_model(
+    run_dir: str | Path,  # a run folder
+    path: str = "model.keras",  # the model file, relative to the run folder
+) -> Path:
+    "The model file a run saved; a clear error when the run stopped before saving it."
+    found = Path(run_dir) / path
+    if not found.is_file():
+        raise FileNotFoundError(
+            f"{run_dir} has no {path}: the run did not finish (repeat its mmlearn train command)"
+        )
+    return found
+
+
 def load_run_model(
     run_dir: str | Path,  # a run folder
     path: str = "model.keras",  # the model file, relative to the run folder
     compile: bool = True,  # False: no optimizer (enough to predict; a LoRA run's has its adapters only)
 ) -> keras.Model:
     "A model a run saved, loaded in Keras's safe mode (no code is unpickled); a clear error if it is missing."
-    if not (Path(run_dir) / path).is_file():
-        raise FileNotFoundError(
-            f"{run_dir} has no {path}: the run did not finish (repeat its mmlearn train command)"
-        )
-    return keras.saving.load_model(Path(run_dir) / path, safe_mode=True, compile=compile)
+    return keras.saving.load_model(finished_model(run_dir, path), safe_mode=True, compile=compile)
 
 # %% ../nbs/05_train.ipynb #72b8cca7
 def plot_history(

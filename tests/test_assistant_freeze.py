@@ -1,5 +1,7 @@
-"""The assistant's encoder freezing as a user sets it (`--set freeze_audio_encoder=1`; the image encoder is frozen by
-default): stages 2 and 3 leave a frozen encoder exactly as stage 0 left it."""
+"""The assistant's encoders as its defaults train them: stage 0 hears the sound captions and the spoken digits
+(`encoder_digits`), then stages 2 and 3 leave both encoders exactly as stage 0 left them (`freeze_image_encoder`,
+`freeze_audio_encoder`)."""
+import json
 import os
 import subprocess
 
@@ -27,9 +29,18 @@ def weights(run, part):
 
 
 def test_frozen_encoders_keep_their_stage_0_weights(tmp_path, tiny_assistant_flags):
-    frozen = [*tiny_assistant_flags, "--set", "encoder_epochs=1", "--set", "freeze_audio_encoder=1"]
+    from mmlearn.core import fsdd_root
+
+    frozen = [*tiny_assistant_flags, "--set", "encoder_epochs=1", "--set", "digits=20"]
     train(tmp_path / "one", *frozen)
     train(tmp_path / "two", *frozen, "--set", "epochs=2")  # the same run with one more pass of stage 3
+    settings = json.loads((tmp_path / "one" / "config.json").read_text())["settings"]
+    assert (settings["freeze_image_encoder"], settings["freeze_audio_encoder"], settings["encoder_digits"]) == (1, 1, 1)
+    notes = json.loads((tmp_path / "one" / "assistant.json").read_text())["notes"]
+    if fsdd_root() is None:
+        assert "spoken digits left out: MMLEARN_FSDD does not name an FSDD folder" in notes, notes
+    else:  # the training split's digits (of the 20 drawn) are stage 0's too
+        assert any(n.startswith("stage 0 also paired ") and n.endswith(" spoken digits with their words") for n in notes), notes
     for part in ("image_encoder", "audio_encoder"):
         one, two = weights(tmp_path / "one", part), weights(tmp_path / "two", part)
         assert len(one) == len(two) > 0

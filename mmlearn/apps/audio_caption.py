@@ -13,7 +13,7 @@ import numpy as np
 from ..core import as_list, close_figures, set_seed
 from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
-from ..preprocess.audio import clip_log_mels, load_audio, mfcc_means
+from ..preprocess.audio import CLIP_LOG_MEL, clip_features, load_audio, mfcc_means
 from ..preprocess.text import Vocabulary, target_vocabulary
 from ..seq2seq.model import Seq2Seq, build_audio_captioner, teacher_forcing
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
@@ -23,8 +23,7 @@ from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour
 from ..evaluate import plot_spectrogram_captions
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'audio_caption_data', 'clip_features', 'generate_captions', 'train', 'evaluate',
-           'predict']
+__all__ = ['DEFAULTS', 'TASK', 'audio_caption_data', 'generate_captions', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -67,20 +66,6 @@ def audio_caption_data(
         return clips.inputs, clips.captions
 
     return seeded_splits(make, split_sizes(s, splits), config.seed)
-
-# %% ../../nbs/07_apps.audio_caption.ipynb #939a8ce0
-FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms at 16 kHz, 40 mel bands
-
-
-def clip_features(
-    waves,  # an (N, T) array or a list of 1-D waveforms
-    sample_rate: int,  # their sample rate (Hz)
-    clip_samples: int,  # cut or zero-pad every clip to this many samples
-    batch_size: int = 512,  # clips per log-mel batch (bounds the memory used)
-) -> np.ndarray:
-    """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in
-    one compiled graph (`clip_log_mels`)."""
-    return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **FEATURES)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
 def generate_captions(
@@ -131,14 +116,14 @@ def train(
         "tokens": vocab.tokens,
         "sample_rate": sr,
         "clip_samples": clip,
-        "features": FEATURES,
+        "features": CLIP_LOG_MEL,
         "mean": float(db["train"].mean()),
         "std": float(db["train"].std()),
         "max_length": length,
     }
     (run_dir / "task.json").write_text(json.dumps(task))
     model = build_audio_captioner(
-        len(vocab), db["train"].shape[1], FEATURES["n_mels"], s["dim"], s["layers"], length
+        len(vocab), db["train"].shape[1], CLIP_LOG_MEL["n_mels"], s["dim"], s["layers"], length
     )
     pairs = {
         k: teacher_forcing({"audio": _scale(db[k], task)}, caps[k], vocab, length) for k in ("train", "val")
@@ -204,9 +189,7 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a finished audio-caption run
-    image: list | None = None,  # not taken by this task (`predict_run` refuses it)
     audio: list | None = None,  # WAV files to caption (any sample rate; resampled)
-    text: list | None = None,  # not taken by this task (`predict_run` refuses it)
 ) -> list[str]:
     "A caption for each WAV file; one cut at the length limit says so (`note_unfinished`)."
     paths = as_list(audio)

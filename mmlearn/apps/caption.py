@@ -133,8 +133,6 @@ def evaluate(
 def predict(
     run_dir: Path,  # a finished caption run
     image: list | None = None,  # image files to caption
-    audio: list | None = None,  # not taken by this task (`predict_run` refuses it)
-    text: list | None = None,  # not taken by this task (`predict_run` refuses it)
 ) -> list[str]:
     "A caption for each image file; one cut at the length limit says so (`note_unfinished`)."
     model, vocab, task = load_seq2seq_run(run_dir)

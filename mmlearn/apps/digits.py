@@ -180,9 +180,7 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a run folder written by `train`
-    image=None,  # not taken by this task (`predict_run` refuses it)
     audio=None,  # a WAV path, or a list of them
-    text=None,  # not taken by this task (`predict_run` refuses it)
 ) -> list[str]:
     "The digit word the model hears in each WAV file."
     paths = as_list(audio)

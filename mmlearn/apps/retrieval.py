@@ -148,7 +148,6 @@ def evaluate(
 def predict(
     run_dir: Path,  # a finished retrieval run
     image: list | None = None,  # image files: each gets the top-5 captions of the gallery
-    audio: list | None = None,  # not taken by this task (`predict_run` refuses it)
     text: list | None = None,  # text queries: each gets the top-5 gallery images
 ) -> list[str]:
     """One line per input (images first, then texts): the query, then its top-5 results with their cosine

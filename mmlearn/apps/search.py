@@ -13,7 +13,7 @@ import numpy as np
 from ..core import set_seed
 from ..data.formats import captioned_folder
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
-from ..preprocess.audio import clip_log_mels, load_audio
+from ..preprocess.audio import CLIP_LOG_MEL, clip_features, load_audio
 from ..preprocess.text import Vocabulary
 from ..represent.align import CaptionedItems, ContrastiveAligner, build_searcher, caption_concepts
 from ..represent.align import gallery_similarity, load_index, ranking_lines
@@ -22,8 +22,7 @@ from ..train import write_index_task
 from ..evaluate import retrieval_metrics, retrieval_report
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'FEATURES', 'TASK', 'clip_features', 'search_data', 'search_scores', 'clip_concepts', 'train', 'held_out',
-           'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'TASK', 'search_data', 'search_scores', 'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
 # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
@@ -46,23 +45,11 @@ DEFAULTS = dict(
     speech_kinds=("digit", "command", "description"),
     folder_seconds=None,
 )
-FEATURES = dict(n_fft=512, hop_length=320, n_mels=40)  # 32 ms windows every 20 ms, 40 mel bands
 
 
 def _settings(config: RunConfig) -> dict:
     "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
     return resolve_settings(config, DEFAULTS)
-
-# %% ../../nbs/07_apps.search.ipynb #b4557995
-def clip_features(
-    waves,  # float waveforms (N, T) in [-1, 1], or a list of 1-D arrays
-    sample_rate: int = 16000,  # their sample rate
-    clip_seconds: float = 2.0,  # pad or cut every clip to this length first
-    batch: int = 256,  # clips per log-mel call (bounds the memory)
-) -> np.ndarray:
-    """Log-mel spectrograms in dB (N, frames, 40) of clips padded or cut to one length, in one compiled graph
-    (`clip_log_mels`)."""
-    return clip_log_mels(waves, sample_rate, int(round(clip_seconds * sample_rate)), batch, **FEATURES)
 
 # %% ../../nbs/07_apps.search.ipynb #6f73d17f
 def _builtin(n_sounds: int, n_speech: int, seed: int, s: dict) -> CaptionedItems:
@@ -82,7 +69,8 @@ def _builtin(n_sounds: int, n_speech: int, seed: int, s: dict) -> CaptionedItems
         caps += speech.captions
         names += [f"speech {i:04d}" for i in range(n_speech)]
         sources += ["speech"] * n_speech
-    feats = np.concatenate([clip_features(w, s["sample_rate"], s["clip_seconds"]) for w in waves])
+    samples = round(s["clip_seconds"] * s["sample_rate"])
+    feats = np.concatenate([clip_features(w, s["sample_rate"], samples) for w in waves])
     return CaptionedItems(feats, caps, names, sources)
 
 
@@ -99,7 +87,7 @@ def _folder_items(config: RunConfig, s: dict, splits: tuple) -> dict:
     )
     return {
         k: CaptionedItems(
-            clip_features([waves[i] for i in idx], s["sample_rate"], seconds),
+            clip_features([waves[i] for i in idx], s["sample_rate"], round(seconds * s["sample_rate"])),
             [list(records[i].captions) for i in idx],
             [records[i].path.name for i in idx],
         )
@@ -182,7 +170,7 @@ def train(
     every = config.data is not None
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
     # the clip length the features cover, in seconds
-    clip = (data["train"].inputs.shape[1] - 1) * FEATURES["hop_length"] / s["sample_rate"]
+    clip = (data["train"].inputs.shape[1] - 1) * CLIP_LOG_MEL["hop_length"] / s["sample_rate"]
     held = (
         "val_samples",
         "val_speech",
@@ -196,7 +184,7 @@ def train(
     write_index_task(
         run_dir, "search", "audio", vocab, config, settings, mean=mean, std=std, clip_seconds=clip
     )
-    model = build_searcher(len(vocab), FEATURES["n_mels"], s["dim"], s["filters"], s["temperature"])
+    model = build_searcher(len(vocab), CLIP_LOG_MEL["n_mels"], s["dim"], s["filters"], s["temperature"])
 
     def concepts(items):
         return clip_concepts(items, every)
@@ -229,7 +217,6 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a finished search run
-    image: list | None = None,  # not taken by this task (`predict_run` refuses it)
     audio: list | None = None,  # WAV files: each gets the top-5 captions of the gallery
     text: list | None = None,  # text queries: each gets the top-5 gallery clips
 ) -> list[str]:
@@ -239,7 +226,10 @@ def predict(
     task = json.loads((Path(run_dir) / "task.json").read_text())
     rate = task["settings"]["sample_rate"]
     feats = (
-        (clip_features([load_audio(p, rate)[0] for p in audio], rate, task["clip_seconds"]) - task["mean"])
+        (
+            clip_features([load_audio(p, rate)[0] for p in audio], rate, round(task["clip_seconds"] * rate))
+            - task["mean"]
+        )
         / task["std"]
         if audio
         else None

@@ -185,7 +185,6 @@ def evaluate(
 
 def predict(
     run_dir: Path,  # a finished sentiment run
-    image: list | None = None,  # not taken by this task (`predict_run` refuses it)
     audio: list | None = None,  # WAV files, one per clip
     text: list | None = None,  # the transcript of each clip, in the same order
 ) -> list[str]:

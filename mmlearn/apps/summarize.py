@@ -221,7 +221,6 @@ def evaluate(
 def predict(
     run_dir: Path,  # a finished summarize run
     image: list | None = None,  # image files, one per scene
-    audio: list | None = None,  # not taken by this task (`predict_run` refuses it)
     text: list | None = None,  # the description of each scene, in the same order
 ) -> list[str]:
     "The fused model's one-line summary of each (image, description) pair."

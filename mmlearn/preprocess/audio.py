@@ -23,7 +23,7 @@ from ..data.formats import FORMATS, load_fsdd, read_wav, sentiment_class  # noqa
 from ..data.synthetic import FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE  # noqa: F401
 
 # %% auto #0
-__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc', 'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels', 'fsdd_waveforms', 'mfcc_means', 'FSDD_LOG_MEL', 'load_clips', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'SentimentSplit', 'mosi_splits']
+__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc', 'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels', 'fsdd_waveforms', 'CLIP_LOG_MEL', 'clip_features', 'mfcc_means', 'FSDD_LOG_MEL', 'load_clips', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'SentimentSplit', 'mosi_splits']
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a5a5ed9f
 def _check_positive_int(name: str, value) -> None:
@@ -587,6 +587,21 @@ def fsdd_waveforms(
     labels = [int(r.label) for r in records]
     is_test = np.array([r.meta["split"] == "test" for r in records])
     return waves, labels, rates.pop(), is_test
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #939a8ce0
+# sound clips at 16 kHz: 32 ms windows every 20 ms, 40 mel bands (audio captioning and search)
+CLIP_LOG_MEL = dict(n_fft=512, hop_length=320, n_mels=40)
+
+
+def clip_features(
+    waves,  # an (N, T) array or a list of 1-D waveforms
+    sample_rate: int,  # their sample rate (Hz)
+    clip_samples: int,  # cut or zero-pad every clip to this many samples
+    batch_size: int = 512,  # clips per log-mel batch (bounds the memory used)
+) -> np.ndarray:
+    """Log-mel spectrograms in dB, float32 (N, frames, n_mels), of clips cut or padded to `clip_samples`, in
+    one compiled graph (`clip_log_mels` with `CLIP_LOG_MEL`)."""
+    return clip_log_mels(waves, sample_rate, clip_samples, batch_size, **CLIP_LOG_MEL)
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #28f635b9
 def mfcc_means(
