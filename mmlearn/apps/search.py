@@ -225,15 +225,11 @@ def predict(
     index = load_index(run_dir)
     task = json.loads((Path(run_dir) / "task.json").read_text())
     rate = task["settings"]["sample_rate"]
-    feats = (
-        (
-            clip_features([load_audio(p, rate)[0] for p in audio], rate, round(task["clip_seconds"] * rate))
-            - task["mean"]
-        )
-        / task["std"]
-        if audio
-        else None
-    )
+    feats = None
+    if audio:
+        samples = round(task["clip_seconds"] * rate)
+        log_mel = clip_features([load_audio(p, rate)[0] for p in audio], rate, samples)
+        feats = (log_mel - task["mean"]) / task["std"]
     return ranking_lines(index, audio, feats, text)
 
 # %% ../../nbs/07_apps.search.ipynb #351122c0
