@@ -22,7 +22,7 @@ from .preprocess.text import standardize  # noqa: F401
 from .train import model_suffix  # noqa: F401
 
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'classification_metrics', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'classification_metrics', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'grouped_recall', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_baselines', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -645,6 +645,22 @@ def retrieval_metrics(
         metrics[f"{key}median_rank"] = float(np.median(ranks))
     return metrics
 
+# %% ../nbs/06_evaluate.ipynb #a7c1e5d3
+def grouped_recall(
+    similarity,  # queries x items scores
+    relevant,  # boolean queries x items
+    groups,  # the group of each query (where it came from)
+    prefix: str = "t2a_",  # the key prefix of the direction
+    ks: Sequence[int] = (1, 5),  # the K of each recall@K
+) -> dict:
+    "`retrieval_metrics` recall@K of each group's queries alone, keyed `{group}_{prefix}r{K}`."
+    metrics = {}
+    for group in dict.fromkeys(groups):
+        rows = np.asarray(groups) == group
+        recall = retrieval_metrics(similarity[rows], relevant[rows], prefix, None, ks=ks)
+        metrics.update({f"{group}_{k}": v for k, v in recall.items() if "median" not in k})
+    return metrics
+
 # %% ../nbs/06_evaluate.ipynb #42895e1b
 VQA_PUNCTUATION = [
     ";",
@@ -886,6 +902,17 @@ def nearest_neighbour_captions(
     a, b = (train_keys - mu) / sd, (np.asarray(keys) - mu) / sd
     dist = (b**2).sum(1)[:, None] - 2 * b @ a.T + (a**2).sum(1)[None]
     return [train_captions[i][0] for i in dist.argmin(1)]
+
+# %% ../nbs/07_apps.audio_caption.ipynb #b3d4e5f2
+def caption_baselines(
+    train_captions: list,  # the training reference lists
+    test_captions: list,  # the held-out reference lists
+    **guesses,  # name=a guessed caption per held-out item (e.g. `nearest_neighbour_captions`'s)
+) -> dict:
+    "`caption_metrics` of the most frequent training caption given to every item, then of each guess list."
+    most_frequent = [most_frequent_caption(train_captions)] * len(test_captions)
+    scores = {"most_frequent_caption": caption_metrics(test_captions, most_frequent)}
+    return {**scores, **{name: caption_metrics(test_captions, g) for name, g in guesses.items()}}
 
 # %% ../nbs/07_apps.audio_caption.ipynb #7f332855
 def plot_spectrogram_captions(

@@ -38,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'finished_model', 'load_run_model', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'paired_inputs']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'finished_model', 'load_run_model', 'start_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'class_probabilities', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'task_config', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'variant_path', 'evaluate_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -275,6 +275,17 @@ def load_run_model(
 ) -> keras.Model:
     "A model a run saved, loaded in Keras's safe mode (no code is unpickled); a clear error if it is missing."
     return keras.saving.load_model(finished_model(run_dir, path), safe_mode=True, compile=compile)
+
+# %% ../nbs/05_train.ipynb #f7a8b9c2
+def start_run(
+    run_dir: str | Path,  # the run folder, or a model's folder inside it (created if needed)
+    seed: int,  # the run's seed
+) -> Path:
+    "Create the folder and seed Python, NumPy and Keras (`set_seed`) before a run draws data or weights."
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    set_seed(seed)
+    return run_dir
 
 # %% ../nbs/05_train.ipynb #72b8cca7
 def plot_history(
@@ -872,6 +883,18 @@ def load_seq2seq_run(
     task = json.loads((Path(run_dir) / "task.json").read_text())
     return load_run_model(run_dir), Vocabulary(task["tokens"]), task
 
+# %% ../nbs/07_apps.digits.ipynb #c4e5f6a2
+def class_probabilities(
+    model: keras.Model,  # a classifier whose output is (B, classes) probabilities (trained or reloaded)
+    inputs: np.ndarray,  # its inputs, one row per example (e.g. (n, FSDD_CLIP_SAMPLES) waveforms)
+    batch_size: int = 256,  # examples per call
+) -> np.ndarray:
+    "The model's (n, classes) probabilities, by calling it batch by batch."
+    # model.predict traces a compiled function for each new model (every run and every reload here), and
+    # each model predicts only a few batches: called directly, nothing is traced and it is as fast
+    batches = [model(inputs[i : i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
+    return np.concatenate([keras.ops.convert_to_numpy(p) for p in batches])
+
 # %% ../nbs/07_apps.retrieval.ipynb #f46303b5
 def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
@@ -987,6 +1010,15 @@ def reload_run(
         RunConfig(**{**vars(config), "extra": {**task["settings"], **config.extra}}),
     )
 
+
+def task_config(
+    task: dict,  # a retrieval or search run's task.json (`write_index_task`)
+) -> RunConfig:
+    "The run's own configuration (seed, data, held-out settings): what rebuilds its held-out gallery."
+    return RunConfig(
+        task=task["task"], seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"]
+    )
+
 # %% ../nbs/07_apps.sentiment.ipynb #75c1ff5e
 def predict_classes(
     model: keras.Model,  # a classifier whose output is (B, classes)
@@ -1065,6 +1097,27 @@ def score_variants(
         m, _ = score(name, inputs)
         metrics.update({k + model_suffix(name): v for k, v in m.items()})
     return metrics
+
+
+def variant_path(
+    name: str,  # a model of a run that trains several: "fused", or the modality it reads alone
+) -> Path:
+    "Its folder inside the run folder: the fused model at the top, each other one in a subfolder of its name."
+    return Path() if name == "fused" else Path(name)
+
+
+def evaluate_variants(
+    run_dir: Path,  # a finished run of a task that trains several models
+    task: dict,  # its task.json: "models" (name -> its .keras file in the run folder) and "samples"
+    variants: dict,  # model name -> the inputs it reads
+    score: Callable,  # score(model, inputs) -> (held-out metrics, outputs) of one reloaded model
+) -> dict:
+    "Reload each saved model (safe mode) and score it: `score_variants`'s metrics, and the run's samples."
+
+    def reload_and_score(name, inputs):
+        return score(load_run_model(run_dir, task["models"][name]), inputs)
+
+    return {**score_variants(variants, reload_and_score), "samples": float(task["samples"])}
 
 
 def paired_inputs(

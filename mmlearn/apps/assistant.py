@@ -8,29 +8,26 @@ from __future__ import annotations
 import json
 import resource
 import time
-from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from ..core import set_seed
-from ..data.formats import load_vqa, read_image
-from ..data.synthetic import IMAGE_TOKEN, Instruction, instruction_mixture, instruction_splits
+from ..data.synthetic import instruction_mixture, instruction_splits
 from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_accuracy, vqa_normalize
 from ..llm.multimodal import CONTRASTIVE_TASKS, MultimodalChat, MultimodalLM, answer_records, chat_ids
-from ..llm.multimodal import conversations, fit_stage, plot_sequence, square_image, stage_line
-from ..llm.multimodal import text_perplexity, train_stages
+from ..llm.multimodal import conversations, fit_stage, plot_sequence, stage_line, text_perplexity
+from ..llm.multimodal import train_stages, vqa_instructions
 from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
 from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
 from ..train import RunConfig, Task, fit_verbosity, load_run_model, plot_stages, read_config
-from ..train import resolve_settings
+from ..train import resolve_settings, start_run
 
 # %% auto #0
-__all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'DEFAULT_QUESTIONS', 'TASK', 'mixture_counts', 'vqa_folder',
-           'assistant_data', 'build_model', 'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
+__all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'TASK', 'mixture_counts', 'vqa_folder', 'assistant_data',
+           'build_model', 'train', 'evaluate', 'fine_tune_data', 'fine_tune', 'Assistant', 'predict']
 
 # %% ../../nbs/07_apps.assistant.ipynb #42bae8f4
 # records per task at samples = sum(MIXTURE.values()): data.synthetic's DEFAULT_MIXTURE with three times the
@@ -98,34 +95,6 @@ def mixture_counts(
     return {**counts, "digits": int(digits)}
 
 # %% ../../nbs/07_apps.assistant.ipynb #6db1a9f2
-def _vqa_instructions(root: Path, split: str, role: str, start: int, size: int) -> list:
-    """The questions of one split of a VQA folder as Instructions (images resized to size); media_index from
-    `start`."""
-    records = load_vqa(root, split)
-    images, out = {}, []
-    for r in records:
-        if r.path not in images:
-            images[r.path] = (start + len(images), square_image(read_image(r.path), size))
-        index, image = images[r.path]
-        answer = Counter(vqa_normalize(a) for a in r.answers).most_common(1)[0][0]
-        record = Instruction(
-            task="image_qa",
-            modality="image",
-            media=image,
-            media_index=index,
-            prompt=f"{IMAGE_TOKEN}\n{r.question}",
-            question=r.question,
-            answer=answer,
-            question_type=r.meta["question_type"],
-            answer_type=r.meta["answer_type"],
-            phrasing=0,
-            split=role,
-            answers=list(r.answers),
-        )
-        out.append(record)
-    return out
-
-
 def vqa_folder(
     config: RunConfig,  # the run: data names the folder, format must be "vqa"
 ) -> tuple[Path, list, list]:
@@ -135,8 +104,9 @@ def vqa_folder(
             f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
         )
     root = Path(config.data)
-    train = _vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE)
-    test = _vqa_instructions(root, "val2014", "test", len({r.media_index for r in train}), IMAGE_SIZE)
+    train = vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE, vqa_normalize)
+    start = len({r.media_index for r in train})  # the val2014 images after the train2014 ones
+    test = vqa_instructions(root, "val2014", "test", start, IMAGE_SIZE, vqa_normalize)
     return root, train, test
 
 
@@ -189,8 +159,7 @@ def train(
     s, run_dir = _settings(config), Path(run_dir)
     if s["from_run"]:
         return fine_tune(config, run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    run_dir = start_run(run_dir, config.seed)
     started = time.perf_counter()
     records, notes = assistant_data(config, s)
     split = instruction_splits(records)
@@ -328,8 +297,7 @@ def fine_tune(
     if run_dir.resolve() == source.resolve():
         raise ValueError(f"--out {run_dir} is the run --from names: choose another folder for the new run")
     model = _load_model(source)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    run_dir = start_run(run_dir, config.seed)
     started = time.perf_counter()
     records, notes = fine_tune_data(config, s)
     split = instruction_splits(records)
@@ -369,9 +337,6 @@ class Assistant(MultimodalChat):
         return cls(_load_model(Path(run_dir)))
 
 # %% ../../nbs/07_apps.assistant.ipynb #55f274eb
-DEFAULT_QUESTIONS = {"image": "what is in the picture?", "audio": "what happens in this recording?"}
-
-
 def predict(
     run_dir: Path,  # a finished assistant run
     image: list | None = None,  # image files: each is asked the question(s)
@@ -379,23 +344,8 @@ def predict(
     # questions: one for every input, or one per input (in order); none: describe it
     text: list | None = None,
 ) -> list[str]:
-    "One answer per image, sound or (without media) question."
-    assistant = Assistant.load(run_dir)
-    media = [("image", p) for p in image or []] + [("audio", p) for p in audio or []]
-    questions = list(text or [])
-    if not media:
-        return [assistant.ask(q) for q in questions]
-    if len(questions) not in (0, 1, len(media)):
-        raise ValueError(
-            f"{len(questions)} questions for {len(media)} inputs: give one question for all, or one per input"
-        )
-    answers = []
-    for k, (kind, path) in enumerate(media):
-        question = (
-            questions[k] if len(questions) > 1 else questions[0] if questions else DEFAULT_QUESTIONS[kind]
-        )
-        answers.append(assistant.ask(question, **{kind: path}))
-    return answers
+    "One answer per image, sound or (without media) question (`MultimodalChat.answer_all`)."
+    return Assistant.load(run_dir).answer_all(image, audio, text)
 
 # %% ../../nbs/07_apps.assistant.ipynb #e63bb45b
 TASK = Task(

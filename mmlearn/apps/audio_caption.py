@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import as_list, close_figures, set_seed
+from ..core import as_list, close_figures
 from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
 from ..preprocess.audio import CLIP_LOG_MEL, clip_features, load_audio, mfcc_means
@@ -18,8 +18,8 @@ from ..preprocess.text import Vocabulary, target_vocabulary
 from ..seq2seq.model import Seq2Seq, build_audio_captioner, teacher_forcing
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
 from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
-from ..train import seeded_splits, split_sizes, token_accuracy
-from ..evaluate import caption_metrics, most_frequent_caption, nearest_neighbour_captions
+from ..train import seeded_splits, split_sizes, start_run, token_accuracy
+from ..evaluate import caption_baselines, caption_metrics, nearest_neighbour_captions
 from ..evaluate import plot_spectrogram_captions
 
 # %% auto #0
@@ -39,18 +39,13 @@ DEFAULTS = dict(
 )
 
 
-def _settings(config: RunConfig) -> dict:
-    "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS)
-
-
 def audio_caption_data(
     config: RunConfig,  # task settings: samples, seed, data/format
     splits: tuple = ("train", "val", "test"),  # the parts wanted
 ) -> dict:
     """{'train'|'val'|'test': (waveforms: an (N, T) array or a list of 1-D arrays at 16 kHz, captions:
     reference lists)}."""
-    s = _settings(config)
+    s = resolve_settings(config, DEFAULTS)
     if config.data:
         found = captioned_audio_splits(config.data, config.format)
         if config.samples:
@@ -102,9 +97,7 @@ def train(
 ) -> dict:
     """Train an audio captioner, save it, and return its held-out metrics (with the nearest-neighbour
     baseline's)."""
-    s, run_dir = _settings(config), Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    s, run_dir = resolve_settings(config, DEFAULTS), start_run(run_dir, config.seed)
     data = audio_caption_data(config)
     sr, caps = s["sample_rate"], {k: c for k, (_, c) in data.items()}
     clip = min(int(s["max_seconds"] * sr), max(len(w) for w in data["train"][0]))
@@ -133,12 +126,7 @@ def train(
     close_figures(plot_history(history, run_dir / "training_curves.png"))
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
     nn = nearest_neighbour_captions(mfcc_means(db["train"]), caps["train"], mfcc_means(db["test"]))
-    baselines = {
-        "most_frequent_caption": caption_metrics(
-            caps["test"], [most_frequent_caption(caps["train"])] * len(caps["test"])
-        ),
-        "nearest_neighbour_mfcc": caption_metrics(caps["test"], nn),
-    }
+    baselines = caption_baselines(caps["train"], caps["test"], nearest_neighbour_mfcc=nn)
     (run_dir / "baselines.json").write_text(json.dumps(baselines, indent=2))
     return {
         **metrics,

@@ -10,15 +10,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import close_figures, set_seed
-from ..data.formats import read_image
+from ..core import close_figures
 from ..data.synthetic import shapes_scenes
-from ..preprocess.image import captioned_image_splits, resize_images, scale_pixels
+from ..preprocess.image import captioned_image_splits, load_images, scale_pixels
 from ..preprocess.text import Vocabulary, target_vocabulary
 from ..seq2seq.model import Seq2Seq, build_captioner, teacher_forcing
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
 from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
-from ..train import seeded_splits, split_sizes, token_accuracy
+from ..train import seeded_splits, split_sizes, start_run, token_accuracy
 from ..evaluate import caption_metrics, plot_captions
 
 # %% auto #0
@@ -37,17 +36,12 @@ DEFAULTS = dict(
     layers=2,
 )
 
-
-def _settings(config: RunConfig) -> dict:
-    "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS)
-
 # %% ../../nbs/07_apps.caption.ipynb #31f49150
 def caption_data(
     config: RunConfig,  # task settings: samples, seed, data/format
 ) -> dict:
     "{'train'|'val'|'test': (images uint8 (N,H,W,3), captions list of reference lists)}."
-    s = _settings(config)
+    s = resolve_settings(config, DEFAULTS)
     if config.data:
         return captioned_image_splits(config.data, config.format, s["image_size"])
 
@@ -89,9 +83,7 @@ def train(
     run_dir: Path,  # where the model, task.json and figures go
 ) -> dict:
     "Train a captioner, save it, and return its held-out metrics."
-    s, run_dir = _settings(config), Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    s, run_dir = resolve_settings(config, DEFAULTS), start_run(run_dir, config.seed)
     data = caption_data(config)
     vocab, length = target_vocabulary({k: refs for k, (_, refs) in data.items()})
     (run_dir / "task.json").write_text(
@@ -136,8 +128,7 @@ def predict(
 ) -> list[str]:
     "A caption for each image file; one cut at the length limit says so (`note_unfinished`)."
     model, vocab, task = load_seq2seq_run(run_dir)
-    size = task["image_size"]
-    images = np.stack([resize_images(read_image(p), size).numpy() for p in image])
+    images = load_images(image, task["image_size"])
     return generate_captions(model, images, vocab, task["max_length"], mark_unfinished=True)
 
 # %% ../../nbs/07_apps.caption.ipynb #06820896

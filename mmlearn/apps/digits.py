@@ -6,19 +6,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
-import keras
 import numpy as np
-from keras import ops
 
-from ..core import DatasetError, as_list, close_figures, rng, save_figure, set_seed
+from ..core import DatasetError, as_list, close_figures, rng, save_figure
 from ..data.formats import fsdd_folder, load_fsdd, split_records
 from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, espeak_digits
-from ..preprocess.audio import load_audio, load_clips, pad_or_trim, plot_log_mels
+from ..preprocess.audio import load_clips, plot_log_mels
 from ..represent.encoders import digit_model
 from ..train import RunConfig, Task, fit_model, load_run_model, plot_history, read_task_file
-from ..train import resolve_settings
+from ..train import class_probabilities, resolve_settings, start_run
 from ..evaluate import classification_metrics, confusion_matrix, plot_confusion_matrix
 from ..evaluate import plot_speaker_accuracy
 
@@ -86,18 +85,6 @@ def save_figures(
     return paths
 
 # %% ../../nbs/07_apps.digits.ipynb #972ca85e
-def _probabilities(
-    model: keras.Model,  # a digit model (trained or reloaded)
-    clips: np.ndarray,  # (n, FSDD_CLIP_SAMPLES) waveforms
-    batch_size: int = 256,  # clips per call
-) -> np.ndarray:
-    "The model's (n, 10) digit probabilities, by calling it batch by batch."
-    # model.predict traces a compiled function for each new model (every run and every reload here), and
-    # each model predicts only a few batches: called directly, nothing is traced and it is as fast
-    batches = [model(clips[i : i + batch_size], training=False) for i in range(0, len(clips), batch_size)]
-    return np.concatenate([ops.convert_to_numpy(p) for p in batches])
-
-
 def train(
     # task "digits"; epochs (default 20), samples (default: all), seed, batch_size, learning_rate,
     # data/format, extra
@@ -106,9 +93,7 @@ def train(
 ) -> dict:
     """Fit the spoken-digit model on FSDD, evaluate it on the held-out recordings, save the figures; return
     the metrics."""
-    s, run_dir = resolve_settings(config, DEFAULTS), Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    s, run_dir = resolve_settings(config, DEFAULTS), start_run(run_dir, config.seed)
     train_recs, test_recs = digit_split(config)
     if not train_recs or not test_recs:
         raise DatasetError(
@@ -137,7 +122,7 @@ def train(
         ["accuracy"],
         batch_size=s["batch_size"],
     )
-    y_pred = _probabilities(model, x_test).argmax(-1)
+    y_pred = class_probabilities(model, x_test).argmax(-1)
     (run_dir / "task.json").write_text(
         json.dumps(
             {
@@ -168,14 +153,13 @@ def evaluate(
 ) -> dict:
     "Reload the run's model and recompute accuracy and macro F1 on its test split."
     task, model = read_task_file(run_dir, "digits"), load_run_model(run_dir)
-    extra = dict(config.extra)
-    if task.get("held_out_speaker") and "held_out_speaker" not in extra:
-        extra["held_out_speaker"] = task["held_out_speaker"]
-    _, test_recs = split_records(
-        load_fsdd(fsdd_folder(config.data, config.format)), extra.get("held_out_speaker")
-    )
+    # the run's held-out speaker, unless the user names another
+    extra = {"held_out_speaker": task.get("held_out_speaker") or None, **config.extra}
+    _, test_recs = digit_split(replace(config, extra=extra))
     clips = load_clips(test_recs, task["sample_rate"], task["clip_samples"])[0]
-    return classification_metrics(digit_labels(test_recs), _probabilities(model, clips).argmax(-1), DIGITS)
+    return classification_metrics(
+        digit_labels(test_recs), class_probabilities(model, clips).argmax(-1), DIGITS
+    )
 
 
 def predict(
@@ -185,10 +169,8 @@ def predict(
     "The digit word the model hears in each WAV file."
     paths = as_list(audio)
     task = read_task_file(run_dir, "digits")
-    clips = np.stack(
-        [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in paths]
-    ).astype(np.float32)
-    return [task["classes"][i] for i in _probabilities(load_run_model(run_dir), clips).argmax(-1)]
+    clips = load_clips(paths, task["sample_rate"], task["clip_samples"])[0]
+    return [task["classes"][i] for i in class_probabilities(load_run_model(run_dir), clips).argmax(-1)]
 
 # %% ../../nbs/07_apps.digits.ipynb #8987514b
 TASK = Task(

@@ -11,15 +11,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ..core import set_seed
 from ..data.formats import FORMATS, captioned_folder, read_image
 from ..data.synthetic import VOCABULARIES, shapes_scenes
-from ..preprocess.image import resize_images
+from ..preprocess.image import load_images, resize_images
 from ..preprocess.text import Vocabulary
 from ..represent.align import CaptionedItems, ContrastiveAligner, build_retriever, caption_concepts
 from ..represent.align import gallery_similarity, load_index, ranking_lines
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, seeded_splits
-from ..train import split_sizes, write_index_task
+from ..train import split_sizes, start_run, task_config, write_index_task
 from ..evaluate import retrieval_report
 from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
 
@@ -40,12 +39,6 @@ DEFAULTS = dict(
     temperature=0.07,
 )
 SMALL_FOLDER = 5000  # a folder with fewer training images than this trains with contrastive batches of 64
-
-
-def _settings(config: RunConfig) -> dict:
-    """The run's settings: the task's defaults, then what depends on the data, then what the user set
-    (`Task.settings`)."""
-    return resolve_settings(config, DEFAULTS, _data_defaults)
 
 
 def _data_defaults(config: RunConfig) -> dict:
@@ -79,7 +72,7 @@ def retrieval_data(
     splits: tuple = ("train", "val", "test"),  # the splits wanted
 ) -> dict:
     "{'train'|'val'|'test': CaptionedItems} of images and captions, generated or read from a folder."
-    s = _settings(config)
+    s = resolve_settings(config, DEFAULTS, _data_defaults)
     if config.data:
         return {k: v for k, v in _folder_items(config, s["image_size"]).items() if k in splits}
     return seeded_splits(
@@ -104,10 +97,7 @@ def held_out(
     task: dict,  # the contents of a run's task.json
 ) -> CaptionedItems:
     "The run's held-out gallery, regenerated (built-in data, from the seed) or re-read (a folder)."
-    config = RunConfig(
-        task="retrieval", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"]
-    )
-    return retrieval_data(config, ("test",))["test"]
+    return retrieval_data(task_config(task), ("test",))["test"]
 
 # %% ../../nbs/07_apps.retrieval.ipynb #756b4459
 def train(
@@ -115,9 +105,7 @@ def train(
     run_dir: Path,  # where the model, task.json, gallery.npz and figures go
 ) -> dict:
     "Train a text-image aligner, save it, and return its held-out retrieval metrics."
-    s, run_dir = _settings(config), Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    s, run_dir = resolve_settings(config, DEFAULTS, _data_defaults), start_run(run_dir, config.seed)
     data = retrieval_data(config)
     every = config.data is not None  # real data: every caption is a training pair and a query
     vocab = Vocabulary.build([c for refs in data["train"].captions for c in refs], specials=())
@@ -154,7 +142,7 @@ def predict(
     similarities."""
     index = load_index(run_dir)
     size = json.loads((Path(run_dir) / "task.json").read_text())["settings"]["image_size"]
-    images = np.stack([resize_images(read_image(p), size).numpy() for p in image]) if image else None
+    images = load_images(image, size) if image else None
     return ranking_lines(index, image, images, text)
 
 # %% ../../nbs/07_apps.retrieval.ipynb #2bbac4c3

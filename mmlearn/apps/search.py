@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import set_seed
 from ..data.formats import captioned_folder
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import CLIP_LOG_MEL, clip_features, load_audio
@@ -18,8 +17,8 @@ from ..preprocess.text import Vocabulary
 from ..represent.align import CaptionedItems, ContrastiveAligner, build_searcher, caption_concepts
 from ..represent.align import gallery_similarity, load_index, ranking_lines
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, seeded_splits
-from ..train import write_index_task
-from ..evaluate import retrieval_metrics, retrieval_report
+from ..train import start_run, task_config, write_index_task
+from ..evaluate import grouped_recall, retrieval_report
 
 # %% auto #0
 __all__ = ['DEFAULTS', 'TASK', 'search_data', 'search_scores', 'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
@@ -45,11 +44,6 @@ DEFAULTS = dict(
     speech_kinds=("digit", "command", "description"),
     folder_seconds=None,
 )
-
-
-def _settings(config: RunConfig) -> dict:
-    "The run's settings: the task's defaults, then what the user set (`Task.settings`)."
-    return resolve_settings(config, DEFAULTS)
 
 # %% ../../nbs/07_apps.search.ipynb #6f73d17f
 def _builtin(n_sounds: int, n_speech: int, seed: int, s: dict) -> CaptionedItems:
@@ -101,7 +95,7 @@ def search_data(
 ) -> dict:
     """{'train'|'val'|'test': CaptionedItems} of log-mel features (dB) and captions, generated or read from a
     folder."""
-    s = _settings(config)
+    s = resolve_settings(config, DEFAULTS)
     if config.data:
         return _folder_items(config, s, splits)
     n_speech = int(round(s["speech_share"] * s["samples"]))
@@ -124,15 +118,7 @@ def search_scores(
     sim, rel = gallery_similarity(model, vocab, items, "audio", all_captions)
     metrics = retrieval_report(sim, rel, ("t2a_", "a2t_"))
     if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
-        for src in dict.fromkeys(items.sources):
-            rows = np.array(items.sources) == src
-            metrics.update(
-                {
-                    f"{src}_{k}": v
-                    for k, v in retrieval_metrics(sim[rows], rel[rows], "t2a_", None, ks=(1, 5)).items()
-                    if "median" not in k
-                }
-            )
+        metrics.update(grouped_recall(sim, rel, items.sources, "t2a_", ks=(1, 5)))
     return metrics
 
 # %% ../../nbs/07_apps.search.ipynb #ed6b79ca
@@ -161,9 +147,7 @@ def train(
     run_dir: Path,  # where the model, task.json, gallery.npz and figures go
 ) -> dict:
     "Train a text-audio aligner, save it, and return its held-out search metrics."
-    s, run_dir = _settings(config), Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    s, run_dir = resolve_settings(config, DEFAULTS), start_run(run_dir, config.seed)
     data = search_data(config)
     mean, std = float(data["train"].inputs.mean()), float(data["train"].inputs.std() + 1e-6)
     data = {k: _standardised(v, mean, std) for k, v in data.items()}
@@ -199,10 +183,7 @@ def held_out(
 ) -> CaptionedItems:
     """The run's held-out gallery as standardised features, regenerated (built-in data, from the seed) or
     re-read (a folder)."""
-    config = RunConfig(
-        task="search", seed=task["seed"], data=task["data"], format=task["format"], extra=task["settings"]
-    )
-    return _standardised(search_data(config, ("test",))["test"], task["mean"], task["std"])
+    return _standardised(search_data(task_config(task), ("test",))["test"], task["mean"], task["std"])
 
 
 def evaluate(

@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from ..core import close_figures, set_seed
+from ..core import close_figures
 from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import Vocabulary, tokenize
-from ..preprocess.audio import SentimentSplit, load_audio, mosi_splits, pad_or_trim
+from ..preprocess.audio import SentimentSplit, load_clips, mosi_splits, pad_or_trim
 from ..represent.fusion import PROSODY_BAND, sentiment_model
-from ..train import RunConfig, Task, array_dataset, fit_model, load_run_model, paired_inputs
-from ..train import plot_history, predict_classes, read_task_file, resolve_settings, score_variants
-from ..train import seeded_splits, split_sizes, train_variants
+from ..train import RunConfig, Task, array_dataset, evaluate_variants, fit_model, load_run_model
+from ..train import paired_inputs, plot_history, predict_classes, read_task_file, resolve_settings
+from ..train import seeded_splits, split_sizes, start_run, train_variants, variant_path
 from ..evaluate import classification_metrics, plot_confusion_matrices, plot_spectrogram_predictions
 
 # %% auto #0
@@ -86,11 +86,6 @@ def _dataset(
     return array_dataset(split.inputs(modalities), split.labels, batch_size, shuffle, seed)
 
 
-def _model_dir(run_dir: Path, name: str) -> Path:
-    "Where model `name` is saved: the fused model at the top of the run folder, the others in a subfolder."
-    return Path(run_dir) if name == "fused" else Path(run_dir) / name
-
-
 def train(
     config: RunConfig,  # the run's settings (config.extra: fusion, dim, test_samples, ...)
     run_dir: Path,  # where the models, task.json and figures go
@@ -113,7 +108,7 @@ def train(
         data=config.data,
         format=config.format,
         fusion=s["fusion"],
-        models={name: str(_model_dir(Path("."), name) / "model.keras") for name in MODALITIES},
+        models={name: str(variant_path(name) / "model.keras") for name in MODALITIES},
         prosody_band=PROSODY_BAND,
         label_rule=(
             "built-in: SENTIMENT_RULE (words x voice); mosi: score < 0 negative, 0 neutral, > 0 positive"
@@ -122,9 +117,7 @@ def train(
     (run_dir / "task.json").write_text(json.dumps(task, indent=2))
 
     def fit(name, mods):
-        out = _model_dir(run_dir, name)
-        out.mkdir(parents=True, exist_ok=True)
-        set_seed(config.seed)
+        out = start_run(run_dir / variant_path(name), config.seed)
         model = sentiment_model(mods, vocab, clip_samples, s["sample_rate"], s["dim"], s["fusion"], length)
         train, val = (
             _dataset(data["train"], mods, s["batch_size"], True, config.seed),
@@ -175,12 +168,10 @@ def evaluate(
     task = read_task_file(run_dir, "sentiment")
     test = sentiment_data(config, clip_samples=task["clip_samples"], splits=("test",))["test"]
 
-    def score(name, mods):
-        model = load_run_model(run_dir, task["models"][name])
+    def score(model, mods):
         return classification_metrics(test.labels, predict_classes(model, test.inputs(mods))), None
 
-    metrics = score_variants(MODALITIES, score)
-    return {**metrics, "samples": float(task["samples"])}
+    return evaluate_variants(run_dir, task, MODALITIES, score)
 
 
 def predict(
@@ -191,9 +182,7 @@ def predict(
     "The fused model's class name (negative / neutral / positive) for each (audio, text) pair."
     audio, text = paired_inputs("sentiment", "audio", audio, text, "clip", "transcript")
     task = read_task_file(run_dir, "sentiment")
-    waves = np.stack(
-        [pad_or_trim(load_audio(p, task["sample_rate"])[0], task["clip_samples"]) for p in audio]
-    ).astype(np.float32)
+    waves = load_clips(audio, task["sample_rate"], task["clip_samples"])[0]
     ids = predict_classes(
         load_run_model(run_dir, task["models"]["fused"]),
         {"text": np.array([str(t) for t in text]), "audio": waves},

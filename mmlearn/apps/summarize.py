@@ -10,17 +10,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core import close_figures, set_seed
-from ..data.formats import read_image
+from ..core import close_figures
 from ..data.synthetic import SyntheticSet, summary_scenes
-from ..preprocess.image import resize_images, scale_pixels
+from ..preprocess.image import load_images, scale_pixels
 from ..preprocess.text import Vocabulary, description_sentences, description_vocabulary
 from ..preprocess.text import encode_descriptions, target_vocabulary
 from ..seq2seq.model import Seq2Seq, build_summarizer, teacher_forcing
 from ..seq2seq.decode import decode_texts
-from ..train import RunConfig, Task, fit_seq2seq, load_run_model, paired_inputs, plot_history
-from ..train import read_task_file, resolve_settings, score_variants, seeded_splits, split_sizes
-from ..train import token_accuracy, train_variants
+from ..train import RunConfig, Task, evaluate_variants, fit_seq2seq, load_run_model, paired_inputs
+from ..train import plot_history, read_task_file, resolve_settings, seeded_splits, split_sizes
+from ..train import start_run, token_accuracy, train_variants, variant_path
 from ..evaluate import caption_metrics, plot_ablation, plot_summaries
 
 # %% auto #0
@@ -139,7 +138,7 @@ def train(
         text_length=int(encode_descriptions(data["train"].meta["descriptions"], text_vocab).shape[1]),
         samples=s["samples"],
         test_samples=s["test_samples"],
-        models={name: str(Path(*([] if name == "fused" else [name])) / "model.keras") for name in MODELS},
+        models={name: str(variant_path(name) / "model.keras") for name in MODELS},
     )
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "task.json").write_text(json.dumps(task, indent=1))
@@ -156,9 +155,7 @@ def train(
 
 def _fit(name, mods, data, vocab, text_vocab, task, s, config, run_dir) -> tuple[Seq2Seq, dict]:
     "Build, compile and fit one of the three models; it is saved after every epoch."
-    out = run_dir / Path(task["models"][name]).parent
-    out.mkdir(parents=True, exist_ok=True)
-    set_seed(config.seed)
+    out = start_run(run_dir / variant_path(name), config.seed)
     model = build_summarizer(
         len(vocab),
         len(text_vocab),
@@ -209,13 +206,11 @@ def evaluate(
         summary_data(config)  # raises: built-in data only
     vocab, text_vocab = _vocabularies(task)
     test = summary_scenes(task["test_samples"], seed=config.seed + 10_000, image_size=task["image_size"])
-    metrics = score_variants(
-        MODELS,
-        lambda name, mods: _score(
-            load_run_model(run_dir, task["models"][name]), mods, test, vocab, text_vocab, task
-        ),
-    )
-    return {**metrics, "samples": float(task["samples"])}
+
+    def score(model, mods):
+        return _score(model, mods, test, vocab, text_vocab, task)
+
+    return evaluate_variants(run_dir, task, MODELS, score)
 
 
 def predict(
@@ -230,7 +225,7 @@ def predict(
             raise ValueError(f"--text number {i} is empty ({t!r}); expected the scene's description")
     task = read_task_file(run_dir, "summarize")
     vocab, text_vocab = _vocabularies(task)
-    images = np.stack([resize_images(read_image(p), task["image_size"]).numpy() for p in image])
+    images = load_images(image, task["image_size"])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}
     model = load_run_model(run_dir, task["models"]["fused"])
     return generate_summaries(model, x, vocab, task["max_length"], mark_unfinished=True)

@@ -6,7 +6,8 @@
 from __future__ import annotations
 
 import time  # noqa: F401 (train_stages, which 07_apps.assistant exports here)
-from collections.abc import Sequence
+from collections import Counter  # noqa: F401 (vqa_instructions, which 07_apps.assistant exports here)
+from collections.abc import Callable, Sequence  # noqa: F401 (Callable: vqa_instructions)
 from dataclasses import replace  # noqa: F401 (spoken_captions, which 07_apps.assistant exports here)
 from pathlib import Path  # noqa: F401
 
@@ -27,8 +28,8 @@ from mmlearn.llm.pretrain import (
     token_stream,
 )
 from ..core import DatasetError  # noqa: F401
-from ..data.formats import read_image  # noqa: F401
-from ..data.synthetic import AUDIO_TOKEN, IMAGE_TOKEN  # noqa: F401
+from ..data.formats import load_vqa, read_image  # noqa: F401
+from ..data.synthetic import AUDIO_TOKEN, IMAGE_TOKEN, Instruction  # noqa: F401
 from .tokenizer import BPETokenizer
 from ..preprocess.audio import clip_log_mels, load_audio, resample  # noqa: F401
 from ..preprocess.image import resize_images
@@ -38,7 +39,7 @@ from ..represent.encoders import AudioEncoder, ImageEncoder
 from ..seq2seq.model import MaskedTokenAccuracy
 
 # %% auto #0
-__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'text_perplexity', 'stage_line', 'spoken_captions', 'train_stages', 'MultimodalChat']
+__all__ = ['SAMPLE_RATE', 'CLIP_SECONDS', 'LOG_MEL', 'CONTRASTIVE_TASKS', 'audio_frame_count', 'audio_frames', 'Projector', 'MultimodalLM', 'conversation_ids', 'chat_ids', 'answer_targets', 'plot_sequence', 'language_model_pretraining', 'Conversations', 'media_arrays', 'square_image', 'conversations', 'compile_stage', 'fit_stage', 'prompt_ids', 'generate_answer_ids', 'answer_records', 'contrastive_pretraining', 'DEFAULT_QUESTIONS', 'vqa_instructions', 'text_perplexity', 'stage_line', 'spoken_captions', 'train_stages', 'MultimodalChat']
 
 # %% ../../nbs/04e_llm.multimodal.ipynb #ae3a366c
 SAMPLE_RATE = 16000  # Hz: every sound is resampled to this rate (FSDD's 8 kHz recordings too)
@@ -669,6 +670,40 @@ def contrastive_pretraining(
         )
     return histories
 
+# %% ../../nbs/07_apps.assistant.ipynb #d5e6f7a2
+def vqa_instructions(
+    root: Path,  # a VQA v2 folder (`load_vqa`)
+    split: str,  # its split to read, e.g. "train2014"
+    role: str,  # the records' split in the run: "train" or "test"
+    start: int,  # the media_index of the split's first image (the next ones count up)
+    size: int,  # the side the model reads: each image is squared to it (`square_image`)
+    normalize: Callable,  # answer -> its normalised form (the assistant passes `evaluate.vqa_normalize`)
+) -> list:
+    """The questions of one split of a VQA folder as image_qa Instructions: the answer to learn is the most
+    common of the normalised human answers, and `answers` keeps all of them for the VQA accuracy."""
+    images, out = {}, []
+    for r in load_vqa(root, split):
+        if r.path not in images:
+            images[r.path] = (start + len(images), square_image(read_image(r.path), size))
+        index, image = images[r.path]
+        answer = Counter(normalize(a) for a in r.answers).most_common(1)[0][0]
+        record = Instruction(
+            task="image_qa",
+            modality="image",
+            media=image,
+            media_index=index,
+            prompt=f"{IMAGE_TOKEN}\n{r.question}",
+            question=r.question,
+            answer=answer,
+            question_type=r.meta["question_type"],
+            answer_type=r.meta["answer_type"],
+            phrasing=0,
+            split=role,
+            answers=list(r.answers),
+        )
+        out.append(record)
+    return out
+
 # %% ../../nbs/07_apps.assistant.ipynb #852083fd
 def text_perplexity(model: MultimodalLM, texts: list) -> float:
     "Held-out perplexity of the language model on plain text (windows of 128 tokens)."
@@ -796,6 +831,10 @@ def train_stages(
     return dict(histories=histories, seconds=seconds, notes=notes, perplexity_stage1=perplexity_stage1)
 
 # %% ../../nbs/07_apps.assistant.ipynb #adb9c121
+# what `answer_all` asks of an image or a sound given without a question
+DEFAULT_QUESTIONS = {"image": "what is in the picture?", "audio": "what happens in this recording?"}
+
+
 class MultimodalChat:
     """A trained MultimodalLM as a chat: ask it about an image, a sound, or text; stream the answer; see its
     attention."""
@@ -874,6 +913,30 @@ class MultimodalChat:
         if on_text is not None and text != shown[0]:  # what was held back for a partial UTF-8 character
             on_text(text[len(shown[0]) :])
         return text.strip()
+
+    def answer_all(
+        self,
+        image: list | None = None,  # image files: each is asked the question(s)
+        audio: list | None = None,  # WAV files: each is asked the question(s)
+        questions: list | None = None,  # one for every input, or one per input (in order); none: describe it
+    ) -> list[str]:
+        "One answer per image, sound or (without media) question: what `mmlearn predict` prints."
+        media = [("image", p) for p in image or []] + [("audio", p) for p in audio or []]
+        questions = list(questions or [])
+        if not media:
+            return [self.ask(q) for q in questions]
+        if len(questions) not in (0, 1, len(media)):
+            raise ValueError(
+                f"{len(questions)} questions for {len(media)} inputs: give one question for all, or one "
+                "per input"
+            )
+        answers = []
+        for k, (kind, path) in enumerate(media):
+            question = (
+                questions[k] if len(questions) > 1 else questions[0] if questions else DEFAULT_QUESTIONS[kind]
+            )
+            answers.append(self.ask(question, **{kind: path}))
+        return answers
 
     def attention(
         self,

@@ -618,13 +618,13 @@ def mfcc_means(
 
 # %% ../../nbs/07_apps.digits.ipynb #44b9dcf7
 def load_clips(
-    records: list,  # records whose .path is a WAV file
+    records: list,  # records whose .path is a WAV file, or the WAV files' paths
     sample_rate: int = FSDD_SAMPLE_RATE,  # resample to this rate (Hz)
     # samples per clip: longer recordings are cut, shorter ones zero-padded at the end
     length: int = FSDD_CLIP_SAMPLES,
 ) -> tuple[np.ndarray, np.ndarray]:
     "(clips (n, length) float32, original lengths (n,)) of the recordings, mono at `sample_rate`."
-    waves = [load_audio(r.path, sample_rate)[0] for r in records]
+    waves = [load_audio(getattr(r, "path", r), sample_rate)[0] for r in records]
     if not waves:
         return np.zeros((0, length), np.float32), np.zeros(0, np.int64)
     return np.stack([pad_or_trim(w, length) for w in waves]).astype(np.float32), np.array(

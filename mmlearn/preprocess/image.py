@@ -17,7 +17,7 @@ import tensorflow as tf
 from ..data.formats import FORMATS, image_damage, read_image  # noqa: F401
 
 # %% auto #0
-__all__ = ['check_images', 'decode_image', 'scale_pixels', 'resize_images', 'ChannelStats', 'channel_stats', 'standardize_channels', 'augmentation', 'flip_left_right', 'extract_patches', 'region_centers', 'captioned_image_splits']
+__all__ = ['check_images', 'decode_image', 'scale_pixels', 'resize_images', 'load_images', 'ChannelStats', 'channel_stats', 'standardize_channels', 'augmentation', 'flip_left_right', 'extract_patches', 'region_centers', 'captioned_image_splits']
 
 # %% ../../nbs/02_preprocess.image.ipynb #4471eec4
 def check_images(
@@ -121,6 +121,14 @@ def resize_images(
     if mode == "stretch":
         return tf.image.resize(x, (h, w), method="bilinear", antialias=True)
     return tf.image.resize_with_pad(x, h, w, method="bilinear", antialias=True)
+
+# %% ../../nbs/02_preprocess.image.ipynb #e6f7a8b2
+def load_images(
+    paths: list,  # image files (PNG, JPEG, ...), of any sizes
+    size: int | tuple[int, int],  # the output (height, width), or one int for a square (`resize_images`)
+) -> np.ndarray:
+    "The files as one float32 batch (N, height, width, 3) in [0, 1], each stretched to `size`."
+    return np.stack([resize_images(read_image(p), size).numpy() for p in paths])
 
 # %% ../../nbs/02_preprocess.image.ipynb #87bfd934
 @dataclass
