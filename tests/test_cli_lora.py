@@ -85,6 +85,33 @@ def test_lora_regions_also_trains_the_region_projection(base_and_folder):
     assert metrics["trained_parameters"] == adapters + regions
 
 
+def test_lora_tokens_trains_only_the_rows_of_the_new_questions_tokens(base_and_folder):
+    root, base, edge = base_and_folder
+    out = root / "lora2_tokens"
+    r = mmlearn("train", "--task", "assistant", "--from", base, "--lora", "2", "--set", "lora_tokens=1", "--data", edge,
+                "--format", "vqa", "--out", out, "--epochs", "1")
+    assert r.returncode == 0, r.stderr
+    import keras
+    import numpy as np
+
+    from mmlearn.apps.assistant import DEFAULTS, vqa_folder
+    from mmlearn.train import RunConfig
+    from mmlearn.llm.lora import conversation_tokens, enable_lora
+    from mmlearn.llm.multimodal import conversations
+
+    before = keras.saving.load_model(base / "model.keras", safe_mode=True, compile=False)
+    questions = vqa_folder(RunConfig(task="assistant", data=str(edge), format="vqa"))[1]
+    tokens = conversation_tokens(conversations(before, questions, DEFAULTS["turns"]))
+    assert f"fine-tuning (LoRA rank 2 on 4 projections, {len(tokens)} token rows trained)" in r.stdout
+    old = before.lm.embedding.embeddings.numpy()
+    after = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
+    moved = np.flatnonzero(np.abs(after.lm.embedding.embeddings.numpy() - old).sum(1) > 0)
+    assert 0 < len(moved) and set(moved.tolist()) <= set(tokens)  # the other rows are exactly as they were
+    adapters = enable_lora(before, 2)["trained"]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["trained_parameters"] == adapters + len(tokens) * before.lm.dim
+
+
 def test_from_without_lora_fine_tunes_every_weight(base_and_folder):
     root, base, edge = base_and_folder
     out = root / "full"
@@ -104,6 +131,7 @@ def test_from_without_lora_fine_tunes_every_weight(base_and_folder):
         (["--from", "{base}", "--set", "lora=-1", "--out", "{root}/bad"], "lora=-1: expected a LoRA rank >= 1"),
         (["--from", "{base}", "--lora", "-2"], "argument --lora: must be a positive integer, got -2"),
         (["--from", "{base}", "--set", "lora_regions=1", "--out", "{root}/bad"], "lora_regions=1 trains the region projection beside LoRA adapters: give --lora RANK too"),
+        (["--from", "{base}", "--set", "lora_tokens=1", "--out", "{root}/bad"], "lora_tokens=1 trains token rows beside LoRA adapters: give --lora RANK too"),
     ],
 )
 def test_from_and_lora_refuse_bad_input_in_one_line(base_and_folder, args, message):

@@ -18,7 +18,7 @@ from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_a
 from ..llm.multimodal import CONTRASTIVE_TASKS, MultimodalChat, MultimodalLM, answer_records, chat_ids
 from ..llm.multimodal import conversations, fit_stage, plot_sequence, stage_line, text_perplexity
 from ..llm.multimodal import train_stages, vqa_instructions
-from ..llm.lora import enable_lora, fit_adapters, lora_targets, trained_parameters
+from ..llm.lora import conversation_tokens, enable_lora, fit_adapters, lora_targets, trained_parameters
 from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
@@ -73,8 +73,11 @@ DEFAULTS = {
     "align": 1,  # 1: run stage 2; 0: skip it
     "from_run": "",  # a finished assistant run to continue from (--from); "": train the four stages
     "lora": 0,  # with from_run: the rank of LoRA adapters (--lora); 0: fine-tune every weight
-    # with lora: 1 also trains the image encoder's region projection (the LoRA chapter's best variant)
+    # with lora: 1 also trains the image encoder's region projection outright
     "lora_regions": 0,
+    # with lora: 1 also trains the embedding rows of every token in the new questions' conversations
+    # (trainable tokens; with lora_regions=1, the LoRA chapter's best variant)
+    "lora_tokens": 0,
     "replay": 0.5,  # with from_run and a --data folder: built-in training records per folder question
 }
 IMAGE_SIZE = 64  # the side of the images the model reads (the built-in scenes'; a VQA folder's are resized)
@@ -290,10 +293,9 @@ def fine_tune(
     source, rank = Path(s["from_run"]), s["lora"]
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
         raise ValueError(f"lora={rank!r}: expected a LoRA rank >= 1, or 0 to fine-tune every weight")
-    if s["lora_regions"] and not rank:
-        raise ValueError(
-            "lora_regions=1 trains the region projection beside LoRA adapters: give --lora RANK too"
-        )
+    for key, what in (("lora_regions", "the region projection"), ("lora_tokens", "token rows")):
+        if s[key] and not rank:
+            raise ValueError(f"{key}=1 trains {what} beside LoRA adapters: give --lora RANK too")
     if run_dir.resolve() == source.resolve():
         raise ValueError(f"--out {run_dir} is the run --from names: choose another folder for the new run")
     model = _load_model(source)
@@ -306,10 +308,16 @@ def fine_tune(
     begin, verbose = time.perf_counter(), fit_verbosity()
     args = (s["epochs"], s["batch_size"], s["learning_rate"], config.seed + 1)
     if rank:
-        counts = enable_lora(model, rank, train_regions=bool(s["lora_regions"]))
+        # the new questions' tokens: the folder's training ones (read again), not the replayed records
+        fresh = vqa_folder(config)[1] if config.format else split["train"]
+        tokens = conversation_tokens(conversations(model, fresh, s["turns"])) if s["lora_tokens"] else []
+        counts = enable_lora(model, rank, train_regions=bool(s["lora_regions"]), tokens=tokens)
         history = fit_adapters(model, data, *args, verbose=verbose)
-        regions = ", the region projection trained" if s["lora_regions"] else ""
-        name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections{regions})"
+        trained = ["the region projection"] * bool(s["lora_regions"]) + [f"{len(tokens)} token rows"] * bool(
+            tokens
+        )
+        also = f", {' and '.join(trained)} trained" if trained else ""
+        name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections{also})"
     else:
         history = fit_stage(model, data, s["epochs"], True, *args[1:], verbose=verbose)
         counts, name = trained_parameters(model), "fine-tuning (every weight)"

@@ -15,8 +15,8 @@ from .model import reset_generation
 from .multimodal import Conversations, MultimodalLM, fit_stage
 
 # %% auto #0
-__all__ = ['LORA_TARGETS', 'lora_forward', 'LoRADense', 'lora_targets', 'frozen_layers', 'trained_parameters', 'enable_lora',
-           'fit_adapters']
+__all__ = ['LORA_TARGETS', 'lora_forward', 'LoRADense', 'lora_targets', 'frozen_layers', 'image_convolutions', 'TrainableRows',
+           'trained_size', 'trained_parameters', 'conversation_tokens', 'enable_lora', 'fit_adapters']
 
 # %% ../../nbs/04h_llm.lora.ipynb #1966f7d3
 def lora_forward(
@@ -97,16 +97,62 @@ def frozen_layers(model: MultimodalLM) -> list:
     out += [model.image_encoder, model.audio_encoder, model.image_projector, model.audio_projector]
     return out + [model.row_embedding, model.column_embedding]
 
+
+def image_convolutions(model: MultimodalLM) -> list:
+    "The image encoder's convolutions, its region projection last: what `enable_lora(image_rank=...)` adapts."
+    return [*model.image_encoder.convs, model.image_encoder.to_regions]
+
 # %% ../../nbs/04h_llm.lora.ipynb #f5501051
+class TrainableRows(keras.constraints.Constraint):
+    """After every optimizer step, puts back each row of a matrix but the chosen ones: only those rows train
+    (PEFT's "trainable tokens" when the matrix is a token embedding)."""
+
+    def __init__(
+        self,
+        rows: Sequence[int],  # the indices of the rows that train
+        values,  # the matrix as it is now: every other row is held at this value
+    ):
+        self.values = ops.convert_to_numpy(values).copy()
+        self.rows = sorted({int(r) for r in rows})
+        self.keep = np.zeros((self.values.shape[0], 1), bool)
+        self.keep[self.rows] = True
+
+    def __call__(self, w):
+        return ops.where(self.keep, w, self.values)
+
+
+def trained_size(
+    variable,  # a trainable variable
+) -> int:
+    "How many of a variable's numbers the optimizer changes: the chosen rows under TrainableRows, else all."
+    size = int(np.prod(variable.shape))
+    if isinstance(variable.constraint, TrainableRows):
+        return size // variable.shape[0] * len(variable.constraint.rows)
+    return size
+
+
 def trained_parameters(
     model: keras.Model,  # a built model, adapted or not
 ) -> dict:
     """Parameters the optimizer updates, the model's own (without the adapters), and their ratio: {'trained',
     'total', 'fraction'}."""
     adapters = [v for v in model.weights if v.name in ("lora_kernel_a", "lora_kernel_b")]
-    trained = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
+    trained = sum(trained_size(v) for v in model.trainable_weights)
     total = sum(int(np.prod(v.shape)) for v in model.weights) - sum(int(np.prod(v.shape)) for v in adapters)
     return {"trained": trained, "total": total, "fraction": trained / total}
+
+
+def conversation_tokens(
+    data: Conversations,  # tokenized conversations (e.g. a new task's training ones)
+) -> list:
+    "Every token id the conversations hold, padding aside, sorted: the rows `enable_lora(tokens=...)` trains."
+    return sorted({int(t) for row in data.ids for t in row} - {data.pad_id})
+
+
+def _check_rank(name: str, rank, least: int):
+    "A clear error unless `rank` is an integer >= least."
+    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < least:
+        raise ValueError(f"{name} {rank!r}: expected an integer >= {least} (e.g. 4 or 8)")
 
 
 def enable_lora(
@@ -116,17 +162,35 @@ def enable_lora(
     targets: Sequence[str] = LORA_TARGETS,  # which projections of each block get adapters; the others freeze
     # also train the image encoder's region projection (its last layer, a 1x1 convolution) outright
     train_regions: bool = False,
+    # LoRA of this rank on the image encoder's convolutions too (Keras's Conv2D.enable_lora, the same
+    # alpha/r); 0: they stay frozen. With train_regions, the region projection trains outright instead
+    image_rank: int = 0,
+    tokens: Sequence[int] = (),  # token ids whose embedding rows (the tied output's too) train outright
 ) -> dict:
-    "LoRA (Keras's Dense.enable_lora) on the LM's projections, the rest frozen but `train_regions`; counts."
-    if isinstance(rank, bool) or not isinstance(rank, (int, np.integer)) or rank < 1:
-        raise ValueError(f"LoRA rank {rank!r}: expected an integer >= 1 (e.g. 4 or 8)")
+    "LoRA (Keras's enable_lora) on the LM's projections, the rest frozen but what the options train; counts."
+    _check_rank("LoRA rank", rank, 1)
+    _check_rank("image_rank", image_rank, 0)
+    vocab = model.lm.embedding.input_dim
+    outside = sorted({int(t) for t in tokens if not 0 <= int(t) < vocab})
+    if outside:
+        raise ValueError(f"tokens {outside[:5]}: expected token ids in [0, {vocab}) (the tokenizer's)")
     alpha = 2.0 * rank if alpha is None else float(alpha)
     for layer in frozen_layers(model):
         layer.trainable = False
+    encoder = model.image_encoder
     if train_regions:
         # the one matrix that turns each image region's features into its vector: a new question about the
         # pictures may need a reading of them that the frozen encoder does not give
-        model.image_encoder.to_regions.trainable = True
+        encoder.to_regions.trainable = True
+    for conv in image_convolutions(model) if image_rank else []:
+        if not (train_regions and conv is encoder.to_regions):
+            conv.trainable = True
+            conv.enable_lora(int(image_rank), lora_alpha=alpha / rank * image_rank)
+            conv.bias.trainable = False
+    if len(tokens):
+        embedding = model.lm.embedding
+        embedding.trainable = True
+        embedding.embeddings.constraint = TrainableRows(tokens, embedding.embeddings)
     chosen = lora_targets(model, targets)
     for path, dense in lora_targets(model).items():
         if path in chosen:
