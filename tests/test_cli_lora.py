@@ -65,13 +65,20 @@ def test_lora_adapts_a_saved_assistant_and_the_run_reloads_in_safe_mode(base_and
     assert chat.returncode == 0, chat.stderr
 
 
-def test_lora_regions_also_trains_the_region_projection(base_and_folder):
+def adapt_rank_2(base_and_folder, name: str, option: str):
+    "One pass of LoRA rank 2 with `--set OPTION=1` on the edge folder; the run folder and the command's output."
     root, base, edge = base_and_folder
-    out = root / "lora2_regions"
-    r = mmlearn("train", "--task", "assistant", "--from", base, "--lora", "2", "--set", "lora_regions=1", "--data", edge,
+    out = root / name
+    r = mmlearn("train", "--task", "assistant", "--from", base, "--lora", "2", "--set", f"{option}=1", "--data", edge,
                 "--format", "vqa", "--out", out, "--epochs", "1")
     assert r.returncode == 0, r.stderr
-    assert "fine-tuning (LoRA rank 2 on 4 projections, the region projection trained)" in r.stdout
+    return out, r.stdout
+
+
+def test_lora_regions_also_trains_the_region_projection(base_and_folder):
+    base = base_and_folder[1]
+    out, stdout = adapt_rank_2(base_and_folder, "lora2_regions", "lora_regions")
+    assert "fine-tuning (LoRA rank 2 on 4 projections, the region projection trained)" in stdout
     metrics = json.loads((out / "metrics.json").read_text())
     import keras
     import numpy as np
@@ -86,11 +93,8 @@ def test_lora_regions_also_trains_the_region_projection(base_and_folder):
 
 
 def test_lora_tokens_trains_only_the_rows_of_the_new_questions_tokens(base_and_folder):
-    root, base, edge = base_and_folder
-    out = root / "lora2_tokens"
-    r = mmlearn("train", "--task", "assistant", "--from", base, "--lora", "2", "--set", "lora_tokens=1", "--data", edge,
-                "--format", "vqa", "--out", out, "--epochs", "1")
-    assert r.returncode == 0, r.stderr
+    _, base, edge = base_and_folder
+    out, stdout = adapt_rank_2(base_and_folder, "lora2_tokens", "lora_tokens")
     import keras
     import numpy as np
 
@@ -102,7 +106,7 @@ def test_lora_tokens_trains_only_the_rows_of_the_new_questions_tokens(base_and_f
     before = keras.saving.load_model(base / "model.keras", safe_mode=True, compile=False)
     questions = vqa_folder(RunConfig(task="assistant", data=str(edge), format="vqa"))[1]
     tokens = conversation_tokens(conversations(before, questions, DEFAULTS["turns"]))
-    assert f"fine-tuning (LoRA rank 2 on 4 projections, {len(tokens)} token rows trained)" in r.stdout
+    assert f"fine-tuning (LoRA rank 2 on 4 projections, {len(tokens)} token rows trained)" in stdout
     old = before.lm.embedding.embeddings.numpy()
     after = keras.saving.load_model(out / "model.keras", safe_mode=True, compile=False)
     moved = np.flatnonzero(np.abs(after.lm.embedding.embeddings.numpy() - old).sum(1) > 0)
