@@ -308,14 +308,15 @@ def fine_tune(
     begin, verbose = time.perf_counter(), fit_verbosity()
     args = (s["epochs"], s["batch_size"], s["learning_rate"], config.seed + 1)
     if rank:
-        # the new questions' tokens: the folder's training ones (read again), not the replayed records
-        fresh = vqa_folder(config)[1] if config.format else split["train"]
-        tokens = conversation_tokens(conversations(model, fresh, s["turns"])) if s["lora_tokens"] else []
+        tokens = []
+        if s["lora_tokens"]:
+            # the new questions' tokens: the folder's training ones (read again), not the replayed records
+            fresh = vqa_folder(config)[1] if config.format else split["train"]
+            tokens = conversation_tokens(conversations(model, fresh, s["turns"]))
         counts = enable_lora(model, rank, train_regions=bool(s["lora_regions"]), tokens=tokens)
         history = fit_adapters(model, data, *args, verbose=verbose)
-        trained = ["the region projection"] * bool(s["lora_regions"]) + [f"{len(tokens)} token rows"] * bool(
-            tokens
-        )
+        trained = ["the region projection"] if s["lora_regions"] else []
+        trained += [f"{len(tokens)} token rows"] if tokens else []
         also = f", {' and '.join(trained)} trained" if trained else ""
         name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections{also})"
     else:
