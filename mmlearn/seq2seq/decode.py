@@ -67,6 +67,13 @@ def _check_length(model, max_length):
         raise ValueError(f"max_length={max_length} exceeds the decoder's max_length={limit}")
 
 
+def _cache_blocks(max_length: int, block: int = 8) -> list[tuple[int, int]]:
+    """The decoding loop's blocks of steps, [(start, end)]: steps start..end-1 run with a cache of `end`
+    slots, so early steps do not read the empty slots of a cache sized for `max_length` tokens."""
+    ends = [*range(block, max_length, block), max_length]
+    return list(zip([0, *ends[:-1]], ends))
+
+
 def _encoder_inputs(inputs: dict) -> dict:
     "The inputs the memory reads, as tensors (a 'decoder_input' is dropped: decoding makes its own)."
     keys = [k for k in (*MODALITIES, "audio_mask") if inputs.get(k) is not None]
@@ -88,27 +95,31 @@ def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention,
 
     def decode(memory, mask, temperature, top_k, seed):
         prepared = dec.prepare(memory, mask)  # the memory's keys/values: once per batch
-        state = dec.initial_state(prepared, max_length)
+        blocks = _cache_blocks(max_length)
+        state = dec.initial_state(prepared, blocks[0][1])
         b, m = tf.shape(memory)[0], tf.shape(memory)[1]
         token, done = tf.fill([b], start_token), tf.zeros([b], tf.bool)
         tokens = tf.zeros([b, max_length], tf.int32)
         weights = tf.zeros([b, max_length, m if attention else 0])
-        for t in tf.range(max_length):
-            logits, state, a = step(token, state, prepared)
-            if greedy:  # a Python branch: traced once per setting
-                token = tf.argmax(logits, -1, output_type=tf.int32)
-            else:
-                z = logits / temperature
-                z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)  # keep the k largest
-                token = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)[:, 0]
-            token = tf.where(done, 0, token)
-            here = tf.equal(tf.range(max_length), t)  # column t of the output: the shapes stay fixed
-            tokens = tf.where(here, token[:, None], tokens)
-            if attention:
-                weights = tf.where(here[None, :, None], a[:, None, :], weights)
-            done = done | tf.equal(token, stop)
-            if tf.reduce_all(done):
-                break
+        for start, end in blocks:  # a Python loop: one graph loop per block, the cache grown between them
+            state = dec.grow(state, end)
+            for t in tf.range(start, end):
+                if tf.reduce_all(done):
+                    break
+                logits, state, a = step(token, state, prepared)
+                if greedy:  # a Python branch: traced once per setting
+                    token = tf.argmax(logits, -1, output_type=tf.int32)
+                else:
+                    z = logits / temperature
+                    z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)  # keep the k largest
+                    draw = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)
+                    token = draw[:, 0]
+                token = tf.where(done, 0, token)
+                here = tf.equal(tf.range(max_length), t)  # column t of the output: the shapes stay fixed
+                tokens = tf.where(here, token[:, None], tokens)
+                if attention:
+                    weights = tf.where(here[None, :, None], a[:, None, :], weights)
+                done = done | tf.equal(token, stop)
         return tokens, weights
 
     # XLA draws stateless_categorical samples its own way: only greedy decoding compiles the whole loop
@@ -225,38 +236,40 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla
         b = tf.shape(memory)[0]
         # row b*K + i: input b, beam i, all K sharing memory row b
         prepared = dec.prepare(memory, mask, beams=K)
-        state = dec.initial_state(prepared, T)
+        state = dec.initial_state(prepared, _cache_blocks(T)[0][1])
         alive_seq, alive_logp = (
             tf.zeros([b, K, T], tf.int32),
             tf.tile(tf.constant([[0.0] + [-np.inf] * (K - 1)]), [b, 1]),
         )
         done_seq, done_score = tf.zeros([b, K, T], tf.int32), tf.fill([b, K], -np.inf)
         token = tf.fill([b * K], start_token)
-        for t in tf.range(T):
-            logits, state, _ = dec.step(token, state, prepared)
-            logp = tf.reshape(
-                alive_logp[..., None] + tf.reshape(tf.nn.log_softmax(logits), [b, K, V]), [b, K * V]
-            )
-            cand_logp, cand = _top_k(logp, 2 * K)  # 2K: at most K end, so K stay alive
-            beam, word = cand // V, cand % V
-            seqs = tf.where(tf.range(T) == t, word[..., None], tf.gather(alive_seq, beam, batch_dims=1))
-            ends = tf.equal(word, stop) | tf.equal(t, T - 1)
-            # finished: scored with the length penalty; the best K so far are kept
-            scores = tf.concat(
-                [done_score, tf.where(ends, cand_logp / length_penalty(t + 1, alpha), -np.inf)], 1
-            )
-            done_score, best = _top_k(scores, K)
-            done_seq = tf.gather(tf.concat([done_seq, seqs], 1), best, batch_dims=1)
-            # alive: the best K that did not end; each carries its parent's decoder state
-            alive_logp, keep = _top_k(tf.where(ends, -np.inf, cand_logp), K)
-            alive_seq, word = tf.gather(seqs, keep, batch_dims=1), tf.gather(word, keep, batch_dims=1)
-            rows = tf.reshape(tf.gather(beam, keep, batch_dims=1) + tf.range(b)[:, None] * K, [-1])
-            state = dec.reorder(state, rows)
-            token = tf.reshape(word, [-1])
-            # a live prefix's score can at best reach logp / lp(max_length):
-            # stop when none beats the worst kept
-            if tf.reduce_all(done_score[:, -1] >= alive_logp[:, 0] / lp_max):
-                break
+        for start, end in _cache_blocks(T):  # one loop per block of steps, the cache grown between them
+            state = dec.grow(state, end)
+            for t in tf.range(start, end):
+                # a live prefix's score can at best reach logp / lp(max_length):
+                # stop when none beats the worst kept
+                if tf.reduce_all(done_score[:, -1] >= alive_logp[:, 0] / lp_max):
+                    break
+                logits, state, _ = dec.step(token, state, prepared)
+                logp = tf.reshape(
+                    alive_logp[..., None] + tf.reshape(tf.nn.log_softmax(logits), [b, K, V]), [b, K * V]
+                )
+                cand_logp, cand = _top_k(logp, 2 * K)  # 2K: at most K end, so K stay alive
+                beam, word = cand // V, cand % V
+                seqs = tf.where(tf.range(T) == t, word[..., None], tf.gather(alive_seq, beam, batch_dims=1))
+                ends = tf.equal(word, stop) | tf.equal(t, T - 1)
+                # finished: scored with the length penalty; the best K so far are kept
+                scores = tf.concat(
+                    [done_score, tf.where(ends, cand_logp / length_penalty(t + 1, alpha), -np.inf)], 1
+                )
+                done_score, best = _top_k(scores, K)
+                done_seq = tf.gather(tf.concat([done_seq, seqs], 1), best, batch_dims=1)
+                # alive: the best K that did not end; each carries its parent's decoder state
+                alive_logp, keep = _top_k(tf.where(ends, -np.inf, cand_logp), K)
+                alive_seq, word = tf.gather(seqs, keep, batch_dims=1), tf.gather(word, keep, batch_dims=1)
+                rows = tf.reshape(tf.gather(beam, keep, batch_dims=1) + tf.range(b)[:, None] * K, [-1])
+                state = dec.reorder(state, rows)
+                token = tf.reshape(word, [-1])
         return done_seq, done_score
 
     if xla:  # the whole search in XLA, compiled once per batch size

@@ -251,6 +251,10 @@ class GRUDecoder(keras.layers.Layer):
         h, _ = self.cell(ops.concatenate([e, context], -1), [state["h"]], training=training)
         return self.out(ops.concatenate([h, context, e], -1)), {"h": h}, weights
 
+    def grow(self, state: dict, slots: int) -> dict:
+        "The state unchanged: a GRU state does not depend on how many tokens are still to come."
+        return state
+
     def reorder(self, state: dict, rows) -> dict:
         "The state of decoding rows `rows` (R,), in that order (beam search keeps the best hypotheses)."
         return {"h": ops.take(state["h"], rows, axis=0)}
@@ -566,6 +570,20 @@ class TransformerDecoder(keras.layers.Layer):
             cache.append(c)
         state = {"cache": cache, "position": t + 1, **({} if origin is None else {"origin": origin})}
         return self.out(self.ln(x)), state, ops.mean(a, axis=1)
+
+    def grow(self, state: dict, slots: int) -> dict:
+        """The state with room for `slots` tokens: every cache padded with empty slots (and `origin` with each
+        row's own index), so a decoding loop can start with a small cache and read only the slots it needs."""
+        n = state["cache"][0][0].shape[1]
+        if not n <= slots <= self.max_length:
+            raise ValueError(f"grow: slots={slots}; expected {n} (the cache's slots) to {self.max_length}")
+        pad = [(0, 0), (0, slots - n), (0, 0), (0, 0)]
+        cache = [tuple(ops.pad(c, pad) for c in kv) for kv in state["cache"]]
+        grown = {**state, "cache": cache}
+        if "origin" in state:
+            own = ops.arange(ops.shape(state["origin"])[0], dtype="int32")[:, None]
+            grown["origin"] = ops.concatenate([state["origin"], ops.tile(own, (1, slots - n))], 1)
+        return grown
 
     def reorder(self, state: dict, rows) -> dict:
         "The state of decoding rows `rows` (R,), in order: their `origin` (the cache stays), or cache rows."
