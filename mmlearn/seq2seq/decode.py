@@ -95,31 +95,27 @@ def _stepwise_loop(model, max_length, start_token, end_token, greedy, attention,
 
     def decode(memory, mask, temperature, top_k, seed):
         prepared = dec.prepare(memory, mask)  # the memory's keys/values: once per batch
-        blocks = _cache_blocks(max_length)
-        state = dec.initial_state(prepared, blocks[0][1])
+        state = dec.initial_state(prepared, max_length)
         b, m = tf.shape(memory)[0], tf.shape(memory)[1]
         token, done = tf.fill([b], start_token), tf.zeros([b], tf.bool)
         tokens = tf.zeros([b, max_length], tf.int32)
         weights = tf.zeros([b, max_length, m if attention else 0])
-        for start, end in blocks:  # a Python loop: one graph loop per block, the cache grown between them
-            state = dec.grow(state, end)
-            for t in tf.range(start, end):
-                if tf.reduce_all(done):
-                    break
-                logits, state, a = step(token, state, prepared)
-                if greedy:  # a Python branch: traced once per setting
-                    token = tf.argmax(logits, -1, output_type=tf.int32)
-                else:
-                    z = logits / temperature
-                    z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)  # keep the k largest
-                    draw = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)
-                    token = draw[:, 0]
-                token = tf.where(done, 0, token)
-                here = tf.equal(tf.range(max_length), t)  # column t of the output: the shapes stay fixed
-                tokens = tf.where(here, token[:, None], tokens)
-                if attention:
-                    weights = tf.where(here[None, :, None], a[:, None, :], weights)
-                done = done | tf.equal(token, stop)
+        for t in tf.range(max_length):
+            logits, state, a = step(token, state, prepared)
+            if greedy:  # a Python branch: traced once per setting
+                token = tf.argmax(logits, -1, output_type=tf.int32)
+            else:
+                z = logits / temperature
+                z = tf.where(z < tf.math.top_k(z, top_k).values[:, -1:], -np.inf, z)  # keep the k largest
+                token = tf.random.stateless_categorical(z, 1, seed=tf.stack([seed, t]), dtype=tf.int32)[:, 0]
+            token = tf.where(done, 0, token)
+            here = tf.equal(tf.range(max_length), t)  # column t of the output: the shapes stay fixed
+            tokens = tf.where(here, token[:, None], tokens)
+            if attention:
+                weights = tf.where(here[None, :, None], a[:, None, :], weights)
+            done = done | tf.equal(token, stop)
+            if tf.reduce_all(done):
+                break
         return tokens, weights
 
     # XLA draws stateless_categorical samples its own way: only greedy decoding compiles the whole loop
