@@ -21,8 +21,15 @@ from .preprocess.audio import log_mel_spectrogram  # noqa: F401
 from .preprocess.text import standardize  # noqa: F401
 from .train import model_suffix  # noqa: F401
 
+# for the held-out scores of the Seq2Seq tasks (seq2seq_scores, from 07_apps.caption)
+from .seq2seq.decode import decode_texts  # noqa: F401
+from .train import token_accuracy  # noqa: F401
+
+# for the held-out scores of the retrieval and search tasks (retrieval_scores, from 07_apps.retrieval)
+from .represent.align import gallery_similarity  # noqa: F401
+
 # %% auto #0
-__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'classification_metrics', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'grouped_recall', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_baselines', 'plot_spectrogram_captions', 'caption_metrics', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
+__all__ = ['AVERAGES', 'SMOOTHING', 'VQA_PUNCTUATION', 'VQA_NUMBER_WORDS', 'VQA_ARTICLES', 'VQA_CONTRACTIONS', 'accuracy', 'confusion_matrix', 'precision_recall_f1', 'precision', 'recall', 'f1_score', 'classification_metrics', 'normalize_confusion_matrix', 'plot_confusion_matrix', 'ngrams', 'modified_precision', 'closest_ref_length', 'brevity_penalty', 'BleuStatistics', 'bleu_statistics', 'bleu_from_statistics', 'corpus_bleu', 'sentence_bleu', 'bleu_scores', 'rouge_tokenize', 'lcs_length', 'RougeScore', 'rouge_l_score', 'rouge_l', 'retrieval_ranks', 'recall_at_k', 'median_rank', 'mean_reciprocal_rank', 'retrieval_metrics', 'grouped_recall', 'vqa_normalize', 'vqa_score', 'vqa_accuracy', 'FREE_TEXT_TASKS', 'answer_accuracy', 'accuracy_by_type', 'instruction_metrics', 'plot_answers', 'most_frequent_caption', 'nearest_neighbour_captions', 'caption_baselines', 'plot_spectrogram_captions', 'caption_metrics', 'seq2seq_scores', 'plot_captions', 'plot_speaker_accuracy', 'chance_recall_at_k', 'retrieval_report', 'retrieval_scores', 'plot_confusion_matrices', 'plot_spectrogram_predictions', 'plot_summaries', 'plot_ablation']
 
 # %% ../nbs/06_evaluate.ipynb #8dc3318c
 def _short(value, limit: int = 60) -> str:
@@ -955,12 +962,31 @@ def caption_metrics(
     exact = float(np.mean([h in rs for h, rs in zip(hyps, refs)]))
     return {**bleu_scores(refs, hyps), "rouge_l": rouge_l(refs, hyps), "exact_match": exact}
 
+# %% ../nbs/07_apps.caption.ipynb #31e13102
+def seq2seq_scores(
+    model,  # a trained Seq2Seq, compiled with MaskedTokenAccuracy (as `fit_seq2seq` leaves it)
+    pairs: tuple,  # the held-out (inputs with 'decoder_input', target ids), from `teacher_forcing`
+    references: list,  # each example's reference texts
+    vocab,  # the output vocabulary, with <start> and <end>
+    length: int,  # the longest output in tokens, markers included (the targets' length)
+    hypotheses: list | None = None,  # the outputs, when the caller decoded them already (None: greedy)
+    desc: str = "captioning",  # the progress bar's label while decoding
+) -> tuple[dict, list]:
+    """A Seq2Seq task's held-out metrics, `token_accuracy` beside `caption_metrics` of its greedy outputs; and
+    the outputs."""
+    x, y = pairs
+    token_acc = token_accuracy(model, x, y)
+    if hypotheses is None:
+        inputs = {k: v for k, v in x.items() if k != "decoder_input"}
+        hypotheses = decode_texts(model, inputs, vocab, length, desc=desc)
+    return {**caption_metrics(references, hypotheses), "token_accuracy": float(token_acc)}, hypotheses
+
 # %% ../nbs/07_apps.caption.ipynb #282de7f4
 def plot_captions(
     items,  # what each panel shows: images, spectrograms, ...
     hypotheses: list,  # the generated caption of each item
     references: list,  # each item's reference list
-    draw,  # draw(ax, item): puts one item on a matplotlib axis
+    draw=None,  # draw(ax, item): puts one item on a matplotlib axis (None: `ax.imshow`, for images)
     cols: int = 4,  # panels per row
     panel: tuple = (3.2, 3.0),  # inches per panel: (width, height)
     width: int = 28,  # characters per line of a caption
@@ -981,7 +1007,10 @@ def plot_captions(
         ax.axis("off")
     for ax, item, h, rs in zip(axes.flat, items, hypotheses, references):
         ok = standardize(h) in [standardize(r) for r in rs]
-        draw(ax, item)
+        if draw is None:
+            ax.imshow(item)
+        else:
+            draw(ax, item)
         ax.set_title(textwrap.fill(h, width), fontsize=8, color="green" if ok else "red")
         if show_reference:
             reference = "reference: " + textwrap.fill(rs[0], width)
@@ -1036,6 +1065,23 @@ def retrieval_report(
     for p, rel in zip(prefixes, (relevant, np.asarray(relevant).T)):
         metrics.update({f"{p}r{k}_chance": chance_recall_at_k(rel, k) for k in ks})
     return metrics
+
+# %% ../nbs/07_apps.retrieval.ipynb #bd9f9715
+def retrieval_scores(
+    model,  # a trained aligner (`ContrastiveAligner`)
+    vocab,  # its vocabulary
+    items,  # the held-out gallery (`CaptionedItems`)
+    modality: str = "image",  # the gallery's modality
+    prefixes: tuple = ("t2i_", "i2t_"),  # metric key prefixes: text -> item, item -> text
+    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Held-out metrics (`retrieval_report`; with `grouped_recall`'s text -> item recall@1/5 per source when
+    the gallery mixes sources), and the similarity and relevance matrices they came from (texts x items)."""
+    sim, relevant = gallery_similarity(model, vocab, items, modality, all_captions)
+    metrics = retrieval_report(sim, relevant, prefixes)
+    if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
+        metrics.update(grouped_recall(sim, relevant, items.sources, prefixes[0], ks=(1, 5)))
+    return metrics, sim, relevant
 
 # %% ../nbs/07_apps.sentiment.ipynb #dc986da8
 def plot_confusion_matrices(

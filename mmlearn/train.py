@@ -38,7 +38,7 @@ from mmlearn.represent.align import (  # noqa: F401
 )
 
 # %% auto #0
-__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'finished_model', 'load_run_model', 'start_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'class_probabilities', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'task_config', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'train_variants', 'score_variants', 'variant_path', 'evaluate_variants', 'paired_inputs']
+__all__ = ['STRATEGIES', 'RUN_SETTINGS', 'SPLIT_SEEDS', 'RunConfig', 'resolve_settings', 'Task', 'seeded_splits', 'split_sizes', 'parse_setting', 'write_metrics', 'read_config', 'read_run', 'finished_model', 'load_run_model', 'start_run', 'plot_history', 'fit_verbosity', 'seed_generators', 'ResumableBackup', 'EpochCheckpoint', 'InterruptOnSignal', 'training_callbacks', 'resume_epoch', 'epoch_batches', 'array_dataset', 'fit_model', 'decode_image_file', 'record_dataset', 'benchmark_model', 'layer_flops', 'train_step_flops', 'train_step_fn', 'matmul_flops_per_s', 'onednn_enabled', 'train_step_benchmark', 'input_pipeline_benchmark', 'enable_determinism', 'plot_stages', 'fit_seq2seq', 'token_accuracy', 'load_seq2seq_run', 'class_probabilities', 'fit_classifier', 'fit_aligner', 'fit_and_index', 'write_index_task', 'reload_run', 'task_config', 'predict_classes', 'model_suffix', 'prefixed_history', 'read_task_file', 'write_task_file', 'train_variants', 'score_variants', 'variant_path', 'evaluate_variants', 'paired_inputs']
 
 # %% ../nbs/05_train.ipynb #073d1bb8
 STRATEGIES = ("default", "mirrored", "multiworker")
@@ -895,6 +895,21 @@ def class_probabilities(
     batches = [model(inputs[i : i + batch_size], training=False) for i in range(0, len(inputs), batch_size)]
     return np.concatenate([keras.ops.convert_to_numpy(p) for p in batches])
 
+
+def fit_classifier(
+    model: keras.Model,  # a classifier whose output is (B, classes) probabilities
+    train,  # (inputs, class ids) batches in a tf.data.Dataset, or arrays with `batch_size`
+    val,  # validation data in the same form
+    settings: dict,  # the run's settings: epochs, learning_rate
+    run_dir: Path,  # where the per-epoch model and the backup go
+    **kwargs,  # anything else `fit_model` takes (batch_size, schedule, ...)
+) -> tuple[dict, float]:
+    "`fit_model` with the sparse categorical cross-entropy and accuracy: the history and the seconds it took."
+    args = ("sparse_categorical_crossentropy", ["accuracy"])
+    return fit_model(
+        model, train, val, settings["epochs"], settings["learning_rate"], run_dir, *args, **kwargs
+    )
+
 # %% ../nbs/07_apps.retrieval.ipynb #f46303b5
 def _dataset(x: dict, y: np.ndarray, batch_size: int, shuffle: bool, seed: int) -> tf.data.Dataset:
     "Batches of (inputs, labels); uint8 images become [0, 1] floats inside the pipeline."
@@ -1062,6 +1077,17 @@ def read_task_file(
             f"--task {task}`)"
         )
     return json.loads(p.read_text())
+
+
+def write_task_file(
+    run_dir: Path,  # the run folder (made if missing)
+    info: dict,  # what `evaluate` and `predict` need besides the model: vocabularies, sizes, classes, ...
+    indent: int | None = None,  # JSON indentation (None: one line)
+) -> dict:
+    "Write the run's task.json, which `read_task_file` reads back; return `info`."
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    (Path(run_dir) / "task.json").write_text(json.dumps(info, indent=indent))
+    return info
 
 # %% ../nbs/07_apps.sentiment.ipynb #6cfc16c9
 def train_variants(

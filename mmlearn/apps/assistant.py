@@ -16,14 +16,14 @@ import matplotlib.pyplot as plt
 from ..data.synthetic import instruction_mixture, instruction_splits
 from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_accuracy, vqa_normalize
 from ..llm.multimodal import CONTRASTIVE_TASKS, MultimodalChat, MultimodalLM, answer_records, chat_ids
-from ..llm.multimodal import conversations, fit_stage, plot_sequence, stage_line, text_perplexity
+from ..llm.multimodal import conversations, plot_sequence, stage_line, text_perplexity
 from ..llm.multimodal import train_stages, vqa_instructions
-from ..llm.lora import conversation_tokens, enable_lora, fit_adapters, lora_targets, trained_parameters
+from ..llm.lora import adapt_model, conversation_tokens
 from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
 from ..train import RunConfig, Task, fit_verbosity, load_run_model, plot_stages, read_config
-from ..train import resolve_settings, start_run
+from ..train import start_run
 
 # %% auto #0
 __all__ = ['MIXTURE', 'DEFAULTS', 'IMAGE_SIZE', 'ALIGN_TASKS', 'TASK', 'mixture_counts', 'vqa_folder', 'assistant_data',
@@ -82,10 +82,6 @@ DEFAULTS = {
 }
 IMAGE_SIZE = 64  # the side of the images the model reads (the built-in scenes'; a VQA folder's are resized)
 ALIGN_TASKS = tuple(CONTRASTIVE_TASKS.values())  # stages 0 and 2 learn from the captions of each modality
-
-
-def _settings(config: RunConfig) -> dict:
-    return resolve_settings(config, DEFAULTS, task="assistant")
 
 
 def mixture_counts(
@@ -159,7 +155,7 @@ def train(
 ) -> dict:
     """Stage 0 (encoders), 1 (text), 2 (alignment), 3 (instructions), then the held-out metrics of every
     task."""
-    s, run_dir = _settings(config), Path(run_dir)
+    s, run_dir = TASK.settings(config), Path(run_dir)
     if s["from_run"]:
         return fine_tune(config, run_dir)
     run_dir = start_run(run_dir, config.seed)
@@ -258,7 +254,7 @@ def evaluate(
     config: RunConfig,  # its settings (data/format may point at another VQA folder)
 ) -> dict:
     "Reload the saved model, rebuild the same held-out records from the run's seed, and score them again."
-    model, settings = _load_model(run_dir), _settings(config)
+    model, settings = _load_model(run_dir), TASK.settings(config)
     records, _ = (fine_tune_data if settings["from_run"] else assistant_data)(config, settings)
     return _score(model, instruction_splits(records))
 
@@ -289,7 +285,7 @@ def fine_tune(
     run_dir: Path,  # where model.keras, assistant.json and the figures go
 ) -> dict:
     "Continue a saved assistant: LoRA adapters (lora > 0) or every weight, then its held-out metrics."
-    s, run_dir = _settings(config), Path(run_dir)
+    s, run_dir = TASK.settings(config), Path(run_dir)
     source, rank = Path(s["from_run"]), s["lora"]
     if isinstance(rank, bool) or not isinstance(rank, int) or rank < 0:
         raise ValueError(f"lora={rank!r}: expected a LoRA rank >= 1, or 0 to fine-tune every weight")
@@ -305,23 +301,13 @@ def fine_tune(
     split = instruction_splits(records)
     data = conversations(model, split["train"], s["turns"])
     seconds = {"data": time.perf_counter() - started}
-    begin, verbose = time.perf_counter(), fit_verbosity()
+    begin, verbose, tokens = time.perf_counter(), fit_verbosity(), []
+    if rank and s["lora_tokens"]:
+        # the new questions' tokens: the folder's training ones (read again), not the replayed records
+        fresh = vqa_folder(config)[1] if config.format else split["train"]
+        tokens = conversation_tokens(conversations(model, fresh, s["turns"]))
     args = (s["epochs"], s["batch_size"], s["learning_rate"], config.seed + 1)
-    if rank:
-        tokens = []
-        if s["lora_tokens"]:
-            # the new questions' tokens: the folder's training ones (read again), not the replayed records
-            fresh = vqa_folder(config)[1] if config.format else split["train"]
-            tokens = conversation_tokens(conversations(model, fresh, s["turns"]))
-        counts = enable_lora(model, rank, train_regions=bool(s["lora_regions"]), tokens=tokens)
-        history = fit_adapters(model, data, *args, verbose=verbose)
-        trained = ["the region projection"] if s["lora_regions"] else []
-        trained += [f"{len(tokens)} token rows"] if tokens else []
-        also = f", {' and '.join(trained)} trained" if trained else ""
-        name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections{also})"
-    else:
-        history = fit_stage(model, data, s["epochs"], True, *args[1:], verbose=verbose)
-        counts, name = trained_parameters(model), "fine-tuning (every weight)"
+    history, counts, name = adapt_model(model, data, rank, *args, bool(s["lora_regions"]), tokens, verbose)
     seconds["fine_tune"] = time.perf_counter() - begin
     print(stage_line(name, history, seconds["fine_tune"]), flush=True)
     notes.insert(

@@ -11,19 +11,19 @@ from pathlib import Path
 import numpy as np
 
 from ..core import as_list, close_figures
-from ..data.formats import captioned_audio_splits
 from ..data.synthetic import sound_events
-from ..preprocess.audio import CLIP_LOG_MEL, clip_features, load_audio, mfcc_means
+from ..preprocess.audio import CLIP_LOG_MEL, captioned_audio_clips, clip_features, load_audio
+from ..preprocess.audio import mfcc_means
 from ..preprocess.text import Vocabulary, target_vocabulary
 from ..seq2seq.model import Seq2Seq, build_audio_captioner, teacher_forcing
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
 from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
-from ..train import seeded_splits, split_sizes, start_run, token_accuracy
-from ..evaluate import caption_baselines, caption_metrics, nearest_neighbour_captions
-from ..evaluate import plot_spectrogram_captions
+from ..train import seeded_splits, split_sizes, start_run, write_task_file
+from ..evaluate import caption_baselines, nearest_neighbour_captions, plot_spectrogram_captions
+from ..evaluate import seq2seq_scores
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK', 'audio_caption_data', 'generate_captions', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'TASK', 'audio_caption_data', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #ac0168bd
 DEFAULTS = dict(
@@ -47,44 +47,13 @@ def audio_caption_data(
     reference lists)}."""
     s = resolve_settings(config, DEFAULTS)
     if config.data:
-        found = captioned_audio_splits(config.data, config.format)
-        if config.samples:
-            found["train"] = found["train"][: config.samples]
-
-        def read(rs):
-            return ([load_audio(r.path, s["sample_rate"])[0] for r in rs], [list(r.captions) for r in rs])
-
-        return {k: read(found[k]) for k in splits}
+        return captioned_audio_clips(config.data, config.format, s["sample_rate"], config.samples, splits)
 
     def make(n, seed):
         clips = sound_events(n, seed=seed, sample_rate=s["sample_rate"])
         return clips.inputs, clips.captions
 
     return seeded_splits(make, split_sizes(s, splits), config.seed)
-
-# %% ../../nbs/07_apps.audio_caption.ipynb #cb92f352
-def generate_captions(
-    model: Seq2Seq,  # a trained audio captioner
-    features: np.ndarray,  # standardised log-mel frames (N, frames, n_mels)
-    vocab: Vocabulary,  # the model's vocabulary
-    max_length: int = 32,  # longest caption
-    beam_width: int = 1,  # 1: greedy; more: beam search
-    batch_size: int = 256,  # clips decoded at once
-    return_attention: bool = False,  # also return the cross-attention (N, max_length, memory) (greedy only)
-    mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
-) -> list[str] | tuple[list[str], np.ndarray]:
-    """Captions for `features`, decoded greedily or with beam search [and the attention over memory positions
-    at each step]."""
-    if return_attention and beam_width != 1:
-        raise ValueError(
-            f"return_attention needs greedy decoding (beam_width=1), got beam_width={beam_width}"
-        )
-    x = {"audio": np.asarray(features, np.float32)}
-    if not return_attention:
-        return decode_texts(
-            model, x, vocab, max_length, beam_width, batch_size, None, 0, mark_unfinished, "captioning"
-        )
-    return decode_attention(model, x, vocab, max_length, batch_size, mark_unfinished, "captioning")
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #badd1cd8
 def _scale(log_mel: np.ndarray, task: dict) -> np.ndarray:
@@ -114,7 +83,7 @@ def train(
         "std": float(db["train"].std()),
         "max_length": length,
     }
-    (run_dir / "task.json").write_text(json.dumps(task))
+    write_task_file(run_dir, task)
     model = build_audio_captioner(
         len(vocab), db["train"].shape[1], CLIP_LOG_MEL["n_mels"], s["dim"], s["layers"], length
     )
@@ -140,11 +109,13 @@ def train(
 def _score(
     model: Seq2Seq, vocab: Vocabulary, log_mel: np.ndarray, refs: list, task: dict, run_dir=None
 ) -> dict:
-    """Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references
-    (and the figures)."""
+    """Held-out metrics (`seq2seq_scores` of the greedy captions, decoded with their attention), and the
+    figures."""
     x, length = _scale(log_mel, task), task["max_length"]
-    token_acc = token_accuracy(model, *teacher_forcing({"audio": x}, refs, vocab, length))
-    hyps, att = generate_captions(model, x, vocab, length, return_attention=True)
+    hyps, att = decode_attention(model, {"audio": x}, vocab, length, desc="captioning")
+    metrics, _ = seq2seq_scores(
+        model, teacher_forcing({"audio": x}, refs, vocab, length), refs, vocab, length, hyps
+    )
     if run_dir is not None:
         hop = task["features"]["hop_length"] / task["sample_rate"]
         # a clip with a long caption (most events)
@@ -162,7 +133,7 @@ def _score(
                 Path(run_dir) / "attention.png",
             ),
         )
-    return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
+    return metrics
 
 
 def evaluate(
@@ -185,7 +156,8 @@ def predict(
     log_mel = clip_features(
         [load_audio(p, task["sample_rate"])[0] for p in paths], task["sample_rate"], task["clip_samples"]
     )
-    return generate_captions(model, _scale(log_mel, task), vocab, task["max_length"], mark_unfinished=True)
+    x = {"audio": _scale(log_mel, task)}
+    return decode_texts(model, x, vocab, task["max_length"], mark_unfinished=True, desc="captioning")
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #06572f0a
 TASK = Task(

@@ -5,7 +5,6 @@
 # %% ../../nbs/07_apps.caption.ipynb #f802109f
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -14,15 +13,14 @@ from ..core import close_figures
 from ..data.synthetic import shapes_scenes
 from ..preprocess.image import captioned_image_splits, load_images, scale_pixels
 from ..preprocess.text import Vocabulary, target_vocabulary
-from ..seq2seq.model import Seq2Seq, build_captioner, teacher_forcing
+from ..seq2seq.model import build_captioner, teacher_forcing
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
 from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
-from ..train import seeded_splits, split_sizes, start_run, token_accuracy
-from ..evaluate import caption_metrics, plot_captions
+from ..train import seeded_splits, split_sizes, start_run, write_task_file
+from ..evaluate import plot_captions, seq2seq_scores
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'generate_captions', 'train', 'evaluate', 'predict',
-           'plot_samples']
+__all__ = ['DEFAULTS', 'TASK', 'caption_data', 'training_pairs', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.caption.ipynb #3fd58789
 DEFAULTS = dict(
@@ -62,22 +60,6 @@ def training_pairs(
     return teacher_forcing({"image": scale_pixels(images).numpy()}, captions, vocab, length)
 
 # %% ../../nbs/07_apps.caption.ipynb #651d531b
-def generate_captions(
-    model: Seq2Seq,  # a trained captioner
-    images: np.ndarray,  # uint8 (N,H,W,3) or floats in [0,1]
-    vocab: Vocabulary,  # the model's vocabulary
-    max_length: int = 32,  # longest caption
-    beam_width: int = 1,  # 1: greedy; more: beam search
-    batch_size: int = 256,  # images decoded at once
-    temperature: float | None = None,  # sample every word at this temperature instead (None: greedy or beam)
-    seed: int = 0,  # the sampling seed
-    mark_unfinished: bool = False,  # `note_unfinished` on captions cut at max_length
-) -> list[str]:
-    "Captions for `images`, decoded greedily, with beam search, or by sampling (`decode_texts`)."
-    args = (max_length, beam_width, batch_size, temperature, seed, mark_unfinished, "captioning")
-    return decode_texts(model, {"image": images}, vocab, *args)
-
-
 def train(
     config: RunConfig,  # the run's settings
     run_dir: Path,  # where the model, task.json and figures go
@@ -86,9 +68,7 @@ def train(
     s, run_dir = resolve_settings(config, DEFAULTS), start_run(run_dir, config.seed)
     data = caption_data(config)
     vocab, length = target_vocabulary({k: refs for k, (_, refs) in data.items()})
-    (run_dir / "task.json").write_text(
-        json.dumps({"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length})
-    )
+    write_task_file(run_dir, {"tokens": vocab.tokens, "image_size": s["image_size"], "max_length": length})
     model = build_captioner(len(vocab), s["image_size"], s["dim"], s["layers"], max_length=length)
     train_pairs = training_pairs(*data["train"], vocab, length)
     val_pairs = training_pairs(*data["val"], vocab, length)
@@ -99,18 +79,19 @@ def train(
 
 
 def _score(model, vocab, test, length, run_dir=None) -> dict:
-    "Held-out metrics: teacher-forced token accuracy, then generated captions scored against the references."
+    "Held-out metrics (`seq2seq_scores`): teacher-forced token accuracy, then greedy captions scored."
     images, refs = test
-    token_acc = token_accuracy(model, *training_pairs(images, refs, vocab, length))
-    hyps = generate_captions(model, images, vocab, length)
+    metrics, hyps = seq2seq_scores(model, training_pairs(images, refs, vocab, length), refs, vocab, length)
     # figures for the run folder: sample captions, and where the decoder looked for each word of one
     if run_dir is not None:
-        close_figures(plot_samples(images[:8], hyps[:8], refs[:8], Path(run_dir) / "sample_predictions.png"))
+        close_figures(
+            plot_captions(images[:8], hyps[:8], refs[:8], path=Path(run_dir) / "sample_predictions.png")
+        )
         words, attention = explain_caption(model, vocab, images[0], length)
         close_figures(
             plot_attention(images[0], words, attention[-1].mean(0), Path(run_dir) / "attention.png")
         )
-    return {**caption_metrics(refs, hyps), "token_accuracy": float(token_acc)}
+    return metrics
 
 
 def evaluate(
@@ -129,7 +110,9 @@ def predict(
     "A caption for each image file; one cut at the length limit says so (`note_unfinished`)."
     model, vocab, task = load_seq2seq_run(run_dir)
     images = load_images(image, task["image_size"])
-    return generate_captions(model, images, vocab, task["max_length"], mark_unfinished=True)
+    return decode_texts(
+        model, {"image": images}, vocab, task["max_length"], mark_unfinished=True, desc="captioning"
+    )
 
 # %% ../../nbs/07_apps.caption.ipynb #06820896
 TASK = Task(
@@ -145,13 +128,3 @@ TASK = Task(
     report="generation",
     routes={"clotho": "audio_caption", "audiocaps": "audio_caption"},
 )
-
-# %% ../../nbs/07_apps.caption.ipynb #1f57f44e
-def plot_samples(
-    images: np.ndarray,  # uint8 (N,H,W,3)
-    hypotheses: list,  # generated captions
-    references: list,  # reference lists
-    path: str | Path | None = None,  # save as PNG here
-):
-    "A grid of images with the generated caption (green: exact match, red: not)."
-    return plot_captions(images, hypotheses, references, lambda ax, image: ax.imshow(image), path=path)

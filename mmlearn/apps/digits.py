@@ -16,7 +16,7 @@ from ..data.formats import fsdd_folder, load_fsdd, split_records
 from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, espeak_digits
 from ..preprocess.audio import load_clips, plot_log_mels
 from ..represent.encoders import digit_model
-from ..train import RunConfig, Task, fit_model, load_run_model, plot_history, read_task_file
+from ..train import RunConfig, Task, fit_classifier, load_run_model, plot_history, read_task_file
 from ..train import class_probabilities, resolve_settings, start_run
 from ..evaluate import classification_metrics, confusion_matrix, plot_confusion_matrix
 from ..evaluate import plot_speaker_accuracy
@@ -111,16 +111,8 @@ def train(
         x_syn, y_syn, _ = espeak_digits(n_synthetic, seed=config.seed)
         x_train, y_train = np.concatenate([x_train, x_syn]), np.concatenate([y_train, y_syn])
     model = digit_model(seed=config.seed)
-    history, seconds = fit_model(
-        model,
-        (x_train, y_train),
-        (x_test, y_test),
-        s["epochs"],
-        s["learning_rate"],
-        run_dir,
-        "sparse_categorical_crossentropy",
-        ["accuracy"],
-        batch_size=s["batch_size"],
+    history, seconds = fit_classifier(
+        model, (x_train, y_train), (x_test, y_test), s, run_dir, batch_size=s["batch_size"]
     )
     y_pred = class_probabilities(model, x_test).argmax(-1)
     (run_dir / "task.json").write_text(

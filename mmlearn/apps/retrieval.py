@@ -15,15 +15,15 @@ from ..data.formats import FORMATS, captioned_folder, read_image
 from ..data.synthetic import VOCABULARIES, shapes_scenes
 from ..preprocess.image import load_images, resize_images
 from ..preprocess.text import Vocabulary
-from ..represent.align import CaptionedItems, ContrastiveAligner, build_retriever, caption_concepts
-from ..represent.align import gallery_similarity, load_index, ranking_lines
+from ..represent.align import CaptionedItems, build_retriever, caption_concepts, load_index
+from ..represent.align import ranking_lines
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, seeded_splits
 from ..train import split_sizes, start_run, task_config, write_index_task
-from ..evaluate import retrieval_report
+from ..evaluate import retrieval_scores
 from ..core import save_figure  # noqa: F401 (used by the plot cell exported to represent.align)
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'retrieval_scores', 'held_out', 'train', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'SMALL_FOLDER', 'TASK', 'retrieval_data', 'held_out', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.retrieval.ipynb #312d2ebc
 DEFAULTS = dict(
@@ -78,19 +78,6 @@ def retrieval_data(
     return seeded_splits(
         lambda n, seed: _scenes(n, seed, s["image_size"]), split_sizes(s, splits), config.seed
     )
-
-# %% ../../nbs/07_apps.retrieval.ipynb #bd9f9715
-def retrieval_scores(
-    model: ContrastiveAligner,  # a trained aligner
-    vocab: Vocabulary,  # its vocabulary
-    items: CaptionedItems,  # the held-out gallery
-    modality: str = "image",  # the gallery's modality
-    prefixes: tuple = ("t2i_", "i2t_"),  # metric key prefixes
-    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
-) -> tuple[dict, np.ndarray, np.ndarray]:
-    "Held-out metrics, and the similarity and relevance matrices they came from (texts x items)."
-    sim, relevant = gallery_similarity(model, vocab, items, modality, all_captions)
-    return retrieval_report(sim, relevant, prefixes), sim, relevant
 
 # %% ../../nbs/07_apps.retrieval.ipynb #388ff939
 def held_out(

@@ -14,14 +14,14 @@ from ..data.formats import captioned_folder
 from ..data.synthetic import EVENT_TYPES, sound_events, spoken_phrases
 from ..preprocess.audio import CLIP_LOG_MEL, clip_features, load_audio
 from ..preprocess.text import Vocabulary
-from ..represent.align import CaptionedItems, ContrastiveAligner, build_searcher, caption_concepts
-from ..represent.align import gallery_similarity, load_index, ranking_lines
+from ..represent.align import CaptionedItems, build_searcher, caption_concepts
+from ..represent.align import load_index, ranking_lines
 from ..train import RunConfig, Task, fit_and_index, reload_run, resolve_settings, seeded_splits
 from ..train import start_run, task_config, write_index_task
-from ..evaluate import grouped_recall, retrieval_report
+from ..evaluate import retrieval_scores
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'TASK', 'search_data', 'search_scores', 'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
+__all__ = ['DEFAULTS', 'TASK', 'search_data', 'clip_concepts', 'train', 'held_out', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.search.ipynb #1559d163
 # clip length of a folder's clips (None: the longest training clip, at most max_seconds)
@@ -106,21 +106,6 @@ def search_data(
     }
     return seeded_splits(lambda n, seed: _builtin(*n, seed, s), {k: sizes[k] for k in splits}, config.seed)
 
-# %% ../../nbs/07_apps.search.ipynb #91497d77
-def search_scores(
-    model: ContrastiveAligner,  # a trained searcher
-    vocab: Vocabulary,  # its vocabulary
-    items: CaptionedItems,  # the held-out gallery (standardised features)
-    all_captions: bool = False,  # every reference caption is a query (True) or only the canonical one
-) -> dict:
-    """Held-out metrics in both directions with chance levels, plus text -> audio recall@1/5 per source of the
-    queries."""
-    sim, rel = gallery_similarity(model, vocab, items, "audio", all_captions)
-    metrics = retrieval_report(sim, rel, ("t2a_", "a2t_"))
-    if items.sources is not None and not all_captions and len(set(items.sources)) > 1:
-        metrics.update(grouped_recall(sim, rel, items.sources, "t2a_", ks=(1, 5)))
-    return metrics
-
 # %% ../../nbs/07_apps.search.ipynb #ed6b79ca
 def _standardised(items: CaptionedItems, mean: float, std: float) -> CaptionedItems:
     return CaptionedItems(
@@ -174,7 +159,7 @@ def train(
         return clip_concepts(items, every)
 
     index, seconds = fit_and_index(model, vocab, data, "audio", concepts, config, s, run_dir)
-    metrics = search_scores(model, vocab, data["test"], every)
+    metrics = retrieval_scores(model, vocab, data["test"], "audio", ("t2a_", "a2t_"), every)[0]
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"]))}
 
 
@@ -193,7 +178,7 @@ def evaluate(
     "Reload the saved model and recompute the held-out metrics."
     task, model, vocab, config = reload_run(run_dir, config)
     test = _standardised(search_data(config, ("test",))["test"], task["mean"], task["std"])
-    return search_scores(model, vocab, test, config.data is not None)
+    return retrieval_scores(model, vocab, test, "audio", ("t2a_", "a2t_"), config.data is not None)[0]
 
 
 def predict(

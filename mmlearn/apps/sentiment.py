@@ -5,7 +5,6 @@
 # %% ../../nbs/07_apps.sentiment.ipynb #507262b1
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -17,9 +16,9 @@ from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import Vocabulary, tokenize
 from ..preprocess.audio import SentimentSplit, load_clips, mosi_splits, pad_or_trim
 from ..represent.fusion import PROSODY_BAND, sentiment_model
-from ..train import RunConfig, Task, array_dataset, evaluate_variants, fit_model, load_run_model
+from ..train import RunConfig, Task, array_dataset, evaluate_variants, fit_classifier, load_run_model
 from ..train import paired_inputs, plot_history, predict_classes, read_task_file, resolve_settings
-from ..train import seeded_splits, split_sizes, start_run, train_variants, variant_path
+from ..train import seeded_splits, split_sizes, start_run, train_variants, variant_path, write_task_file
 from ..evaluate import classification_metrics, plot_confusion_matrices, plot_spectrogram_predictions
 
 # %% auto #0
@@ -97,7 +96,6 @@ def train(
     vocab = Vocabulary.build(data["train"].texts, specials=())
     length = min(64, max(len(tokenize(t)) for t in data["train"].texts))
     clip_samples = data["train"].audio.shape[1]
-    run_dir.mkdir(parents=True, exist_ok=True)
     task = dict(
         classes=SENTIMENT_CLASSES,
         sample_rate=s["sample_rate"],
@@ -114,7 +112,7 @@ def train(
             "built-in: SENTIMENT_RULE (words x voice); mosi: score < 0 negative, 0 neutral, > 0 positive"
         ),
     )
-    (run_dir / "task.json").write_text(json.dumps(task, indent=2))
+    write_task_file(run_dir, task, indent=2)
 
     def fit(name, mods):
         out = start_run(run_dir / variant_path(name), config.seed)
@@ -123,10 +121,7 @@ def train(
             _dataset(data["train"], mods, s["batch_size"], True, config.seed),
             _dataset(data["val"], mods, 128, False, 0),
         )
-        args = ("sparse_categorical_crossentropy", ["accuracy"])
-        return model, fit_model(
-            model, train, val, s["epochs"], s["learning_rate"], out, *args, schedule="constant"
-        )[0]
+        return model, fit_classifier(model, train, val, s, out, schedule="constant")[0]
 
     def score(name, mods, model):
         predicted = predict_classes(model, data["test"].inputs(mods))

@@ -5,7 +5,6 @@
 # %% ../../nbs/07_apps.summarize.ipynb #6029e29f
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +18,11 @@ from ..seq2seq.model import Seq2Seq, build_summarizer, teacher_forcing
 from ..seq2seq.decode import decode_texts
 from ..train import RunConfig, Task, evaluate_variants, fit_seq2seq, load_run_model, paired_inputs
 from ..train import plot_history, read_task_file, resolve_settings, seeded_splits, split_sizes
-from ..train import start_run, token_accuracy, train_variants, variant_path
-from ..evaluate import caption_metrics, plot_ablation, plot_summaries
+from ..train import start_run, train_variants, variant_path, write_task_file
+from ..evaluate import plot_ablation, plot_summaries, seq2seq_scores
 
 # %% auto #0
-__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'training_pairs', 'summary_data', 'generate_summaries', 'train', 'evaluate', 'predict']
+__all__ = ['MODELS', 'DEFAULTS', 'TASK', 'training_pairs', 'summary_data', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.summarize.ipynb #f6f55563
 # model name -> the inputs it reads
@@ -90,33 +89,10 @@ def summary_data(
     return seeded_splits(make, split_sizes(s), config.seed)
 
 # %% ../../nbs/07_apps.summarize.ipynb #21c56e7a
-def generate_summaries(
-    model: Seq2Seq,  # a trained summarizer
-    inputs: dict,  # what the model reads: 'image' (uint8 or [0,1] floats) and/or 'text' (phrase ids)
-    vocab: Vocabulary,  # the summary vocabulary
-    max_length: int = 32,  # longest summary
-    batch_size: int = 256,  # scenes decoded at once
-    mark_unfinished: bool = False,  # `note_unfinished` on summaries cut at max_length
-) -> list[str]:
-    "Greedy summaries, one per scene (`decode_texts`)."
-    return decode_texts(
-        model,
-        inputs,
-        vocab,
-        max_length,
-        batch_size=batch_size,
-        mark_unfinished=mark_unfinished,
-        desc="summarizing",
-    )
-
-
 def _score(model, mods, test, vocab, text_vocab, task) -> tuple[dict, list]:
     "Held-out metrics of one model (teacher-forced token accuracy, then greedy summaries) and the summaries."
-    x, y = training_pairs(test, vocab, text_vocab, task["max_length"], task["text_length"], mods)
-    token_acc = token_accuracy(model, x, y)
-    x.pop("decoder_input")
-    hyps = generate_summaries(model, x, vocab, task["max_length"])
-    return {**caption_metrics(test.captions, hyps), "token_accuracy": float(token_acc)}, hyps
+    pairs = training_pairs(test, vocab, text_vocab, task["max_length"], task["text_length"], mods)
+    return seq2seq_scores(model, pairs, test.captions, vocab, task["max_length"], desc="summarizing")
 
 
 def train(
@@ -140,8 +116,7 @@ def train(
         test_samples=s["test_samples"],
         models={name: str(variant_path(name) / "model.keras") for name in MODELS},
     )
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "task.json").write_text(json.dumps(task, indent=1))
+    write_task_file(run_dir, task, indent=1)
     metrics, history, outputs, seconds = train_variants(
         "summarize",
         MODELS,
@@ -228,7 +203,7 @@ def predict(
     images = load_images(image, task["image_size"])
     x = {"image": images, "text": encode_descriptions(text, text_vocab, task["text_length"])}
     model = load_run_model(run_dir, task["models"]["fused"])
-    return generate_summaries(model, x, vocab, task["max_length"], mark_unfinished=True)
+    return decode_texts(model, x, vocab, task["max_length"], mark_unfinished=True, desc="summarizing")
 
 # %% ../../nbs/07_apps.summarize.ipynb #ea3317e2
 TASK = Task(

@@ -16,7 +16,7 @@ from .multimodal import Conversations, MultimodalLM, fit_stage
 
 # %% auto #0
 __all__ = ['LORA_TARGETS', 'lora_forward', 'LoRADense', 'lora_targets', 'frozen_layers', 'image_convolutions', 'TrainableRows',
-           'trained_size', 'trained_parameters', 'conversation_tokens', 'enable_lora', 'fit_adapters']
+           'trained_size', 'trained_parameters', 'conversation_tokens', 'enable_lora', 'fit_adapters', 'adapt_model']
 
 # %% ../../nbs/04h_llm.lora.ipynb #1966f7d3
 def lora_forward(
@@ -214,3 +214,29 @@ def fit_adapters(
 ) -> keras.callbacks.History:
     "Stage 3 for an adapted model: compile and fit, keeping the trained weights as enable_lora chose them."
     return fit_stage(model, data, epochs, None, batch_size, peak_learning_rate, seed, callbacks, verbose)
+
+# %% ../../nbs/04h_llm.lora.ipynb #552f376f
+def adapt_model(
+    model: MultimodalLM,  # a trained assistant's model (changed in place)
+    data: Conversations,  # what it learns from (conversations)
+    rank: int,  # r of every LoRA adapter; 0: no adapters, every weight trains (full fine-tuning)
+    epochs: int,  # passes over data
+    batch_size: int = 32,  # conversations per step
+    peak_learning_rate: float = 2e-3,  # AdamW's peak step size
+    seed: int = 0,  # the batches' seed
+    train_regions: bool = False,  # with LoRA: also train the image encoder's region projection outright
+    tokens: Sequence[int] = (),  # with LoRA: token ids whose embedding rows train outright
+    verbose: int = 0,  # Keras fit's verbosity
+) -> tuple[keras.callbacks.History, dict, str]:
+    """LoRA adapters (`enable_lora`, then `fit_adapters`) or, at rank 0, every weight as stage 3 trains them:
+    the history, `trained_parameters`'s counts and the method's name."""
+    if not rank:
+        history = fit_stage(model, data, epochs, True, batch_size, peak_learning_rate, seed, verbose=verbose)
+        return history, trained_parameters(model), "fine-tuning (every weight)"
+    counts = enable_lora(model, rank, train_regions=train_regions, tokens=tokens)
+    history = fit_adapters(model, data, epochs, batch_size, peak_learning_rate, seed, verbose=verbose)
+    trained = ["the region projection"] if train_regions else []
+    trained += [f"{len(tokens)} token rows"] if len(tokens) else []
+    also = f", {' and '.join(trained)} trained" if trained else ""
+    name = f"fine-tuning (LoRA rank {rank} on {len(lora_targets(model))} projections{also})"
+    return history, counts, name

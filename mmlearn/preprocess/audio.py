@@ -20,10 +20,11 @@ from keras import ops  # noqa: F401
 
 from ..core import DatasetError, fsdd_root, progress, rng, save_figure  # noqa: F401
 from ..data.formats import FORMATS, load_fsdd, read_wav, sentiment_class  # noqa: F401
+from ..data.formats import captioned_audio_splits  # noqa: F401 (captioned_audio_clips, from 07_apps.audio_caption)
 from ..data.synthetic import FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE  # noqa: F401
 
 # %% auto #0
-__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc', 'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels', 'fsdd_waveforms', 'CLIP_LOG_MEL', 'clip_features', 'mfcc_means', 'FSDD_LOG_MEL', 'load_clips', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'SentimentSplit', 'mosi_splits']
+__all__ = ['BLOCK_SAMPLES', 'windowed_sinc', 'resample', 'load_audio', 'pad_or_trim', 'frame', 'stft', 'hz_to_mel', 'mel_to_hz', 'mel_filterbank', 'in_blocks', 'mel_spectrogram', 'power_to_db', 'log_mel_spectrogram', 'mfcc', 'LogMelSpectrogram', 'logmel_benchmark', 'clip_log_mels', 'fsdd_waveforms', 'CLIP_LOG_MEL', 'captioned_audio_clips', 'clip_features', 'mfcc_means', 'FSDD_LOG_MEL', 'load_clips', 'plot_log_mels', 'mfcc_statistics', 'RandomTimeShift', 'SentimentSplit', 'mosi_splits']
 
 # %% ../../nbs/02_preprocess.audio.ipynb #a5a5ed9f
 def _check_positive_int(name: str, value) -> None:
@@ -587,6 +588,25 @@ def fsdd_waveforms(
     labels = [int(r.label) for r in records]
     is_test = np.array([r.meta["split"] == "test" for r in records])
     return waves, labels, rates.pop(), is_test
+
+# %% ../../nbs/07_apps.audio_caption.ipynb #3ef8e071
+def captioned_audio_clips(
+    root,  # a Clotho or AudioCaps folder
+    layout: str,  # 'clotho' or 'audiocaps'
+    sample_rate: int,  # resample every clip to this rate (Hz)
+    samples: int | None = None,  # training clips kept, the first ones (None: all)
+    splits: tuple = ("train", "val", "test"),  # the parts wanted
+) -> dict:
+    """{'train'|'val'|'test': (waveforms: a list of 1-D arrays at `sample_rate`, reference lists)} of the
+    folder's roles (`captioned_audio_splits`)."""
+    found = captioned_audio_splits(root, layout)
+    if samples:
+        found["train"] = found["train"][:samples]
+
+    def read(records):
+        return [load_audio(r.path, sample_rate)[0] for r in records], [list(r.captions) for r in records]
+
+    return {k: read(found[k]) for k in splits}
 
 # %% ../../nbs/07_apps.audio_caption.ipynb #939a8ce0
 # sound clips at 16 kHz: 32 ms windows every 20 ms, 40 mel bands (audio captioning and search)
