@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow as tf
 
 from .core import as_list, progress, set_seed  # noqa: F401 (as_list, progress: from 07_apps.sentiment)
+from .core import close_figures  # noqa: F401 (fit_seq2seq, from 07_apps.caption)
 from .preprocess.text import Vocabulary  # noqa: F401
 from .seq2seq.model import MaskedSparseCategoricalCrossentropy, MaskedTokenAccuracy  # noqa: F401 (fit_seq2seq)
 
@@ -848,10 +849,11 @@ def fit_seq2seq(
     settings: dict,  # epochs, batch_size, learning_rate
     seed: int,  # the shuffle's seed
     run_dir: Path,  # where the per-epoch model and the backup go
+    curves: bool = False,  # also save the training curves there (training_curves.png)
 ) -> tuple[dict, float]:
     """`fit_model` with the masked token loss and accuracy, the rate annealed to 2% of its peak (the last
     epochs polish): the history and the seconds it took."""
-    return fit_model(
+    history, seconds = fit_model(
         model,
         array_dataset(*train, settings["batch_size"], True, seed),
         array_dataset(*val, 256, False, 0),
@@ -863,6 +865,9 @@ def fit_seq2seq(
         final_fraction=0.02,
         jit_compile=False,  # XLA made these small CPU steps slower, not faster
     )
+    if curves:  # saved, not shown: a notebook displays the PNG
+        close_figures(plot_history(history, Path(run_dir) / "training_curves.png"))
+    return history, seconds
 
 
 def token_accuracy(

@@ -17,7 +17,7 @@ from ..preprocess.audio import mfcc_means
 from ..preprocess.text import Vocabulary, target_vocabulary
 from ..seq2seq.model import Seq2Seq, build_audio_captioner, teacher_forcing
 from ..seq2seq.decode import decode_attention, decode_texts, plot_audio_attention
-from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
+from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, resolve_settings
 from ..train import seeded_splits, split_sizes, start_run, write_task_file
 from ..evaluate import caption_baselines, nearest_neighbour_captions, plot_spectrogram_captions
 from ..evaluate import seq2seq_scores
@@ -90,9 +90,7 @@ def train(
     pairs = {
         k: teacher_forcing({"audio": _scale(db[k], task)}, caps[k], vocab, length) for k in ("train", "val")
     }
-    history, seconds = fit_seq2seq(model, pairs["train"], pairs["val"], s, config.seed, run_dir)
-    # saved, not shown: the notebook displays the PNGs
-    close_figures(plot_history(history, run_dir / "training_curves.png"))
+    seconds = fit_seq2seq(model, pairs["train"], pairs["val"], s, config.seed, run_dir, curves=True)[1]
     metrics = _score(model, vocab, db["test"], caps["test"], task, run_dir)
     nn = nearest_neighbour_captions(mfcc_means(db["train"]), caps["train"], mfcc_means(db["test"]))
     baselines = caption_baselines(caps["train"], caps["test"], nearest_neighbour_mfcc=nn)

@@ -15,7 +15,7 @@ from ..preprocess.image import captioned_image_splits, load_images, scale_pixels
 from ..preprocess.text import Vocabulary, target_vocabulary
 from ..seq2seq.model import build_captioner, teacher_forcing
 from ..seq2seq.decode import decode_texts, explain_caption, plot_attention
-from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, plot_history, resolve_settings
+from ..train import RunConfig, Task, fit_seq2seq, load_seq2seq_run, resolve_settings
 from ..train import seeded_splits, split_sizes, start_run, write_task_file
 from ..evaluate import plot_captions, seq2seq_scores
 
@@ -72,8 +72,7 @@ def train(
     model = build_captioner(len(vocab), s["image_size"], s["dim"], s["layers"], max_length=length)
     train_pairs = training_pairs(*data["train"], vocab, length)
     val_pairs = training_pairs(*data["val"], vocab, length)
-    history, seconds = fit_seq2seq(model, train_pairs, val_pairs, s, config.seed, run_dir)
-    close_figures(plot_history(history, run_dir / "training_curves.png"))
+    seconds = fit_seq2seq(model, train_pairs, val_pairs, s, config.seed, run_dir, curves=True)[1]
     metrics = _score(model, vocab, data["test"], length, run_dir)
     return {**metrics, "train_seconds": seconds, "samples": float(len(data["train"][0]))}
 

@@ -5,7 +5,6 @@
 # %% ../../nbs/07_apps.digits.ipynb #ef05ffde
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from ..data.synthetic import DIGIT_WORDS, FSDD_CLIP_SAMPLES, FSDD_SAMPLE_RATE, e
 from ..preprocess.audio import load_clips, plot_log_mels
 from ..represent.encoders import digit_model
 from ..train import RunConfig, Task, fit_classifier, load_run_model, plot_history, read_task_file
-from ..train import class_probabilities, resolve_settings, start_run
+from ..train import class_probabilities, resolve_settings, start_run, write_task_file
 from ..evaluate import classification_metrics, confusion_matrix, plot_confusion_matrix
 from ..evaluate import plot_speaker_accuracy
 
@@ -115,21 +114,19 @@ def train(
         model, (x_train, y_train), (x_test, y_test), s, run_dir, batch_size=s["batch_size"]
     )
     y_pred = class_probabilities(model, x_test).argmax(-1)
-    (run_dir / "task.json").write_text(
-        json.dumps(
-            {
-                "classes": DIGIT_WORDS,
-                "sample_rate": FSDD_SAMPLE_RATE,
-                "clip_samples": FSDD_CLIP_SAMPLES,
-                "split": "official (index 0-4 is test)"
-                if "held_out_speaker" not in config.extra
-                else "held-out speaker",
-                "held_out_speaker": config.extra.get("held_out_speaker"),
-                "espeak": n_synthetic,
-            },
-            indent=2,
-        )
-        + "\n"
+    write_task_file(
+        run_dir,
+        {
+            "classes": DIGIT_WORDS,
+            "sample_rate": FSDD_SAMPLE_RATE,
+            "clip_samples": FSDD_CLIP_SAMPLES,
+            "split": "official (index 0-4 is test)"
+            if "held_out_speaker" not in config.extra
+            else "held-out speaker",
+            "held_out_speaker": config.extra.get("held_out_speaker"),
+            "espeak": n_synthetic,
+        },
+        indent=2,
     )
     save_figures(run_dir, history, test_recs, x_test, y_pred)
     return {
