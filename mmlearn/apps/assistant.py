@@ -13,6 +13,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from ..data.formats import check_layout
 from ..data.synthetic import instruction_mixture, instruction_splits
 from ..evaluate import answer_accuracy, instruction_metrics, plot_answers, vqa_accuracy, vqa_normalize
 from ..llm.multimodal import CONTRASTIVE_TASKS, MultimodalChat, MultimodalLM, answer_records, chat_ids
@@ -98,10 +99,7 @@ def vqa_folder(
     config: RunConfig,  # the run: data names the folder, format must be "vqa"
 ) -> tuple[Path, list, list]:
     "A VQA v2 folder's questions as instruction records: its root, train2014's (train) and val2014's (test)."
-    if config.format != "vqa":
-        raise ValueError(
-            f"--format {config.format!r}: the assistant trains on a VQA v2 folder (--format vqa)"
-        )
+    check_layout(config.format, ("vqa",), "assistant", "VQA v2 folders (questions, annotations, images)")
     root = Path(config.data)
     train = vqa_instructions(root, "train2014", "train", 0, IMAGE_SIZE, vqa_normalize)
     start = len({r.media_index for r in train})  # the val2014 images after the train2014 ones

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from ..core import close_figures
+from ..data.formats import check_layout
 from ..data.synthetic import SENTIMENT_CLASSES, cached_sentiment_clips
 from ..preprocess.text import Vocabulary, tokenize
 from ..preprocess.audio import SentimentSplit, load_clips, mosi_splits, pad_or_trim
@@ -64,11 +65,7 @@ def sentiment_data(
     "{'train'|'val'|'test': SentimentSplit}, from built-in clips or a CMU-MOSI folder."
     s = _settings(config)
     if config.data:
-        if config.format != "mosi":
-            raise ValueError(
-                "the sentiment task reads --format mosi (CMU-MOSI label.csv + wav/), got --format "
-                f"{config.format!r}"
-            )
+        check_layout(config.format, ("mosi",), "sentiment", "CMU-MOSI folders (label.csv + wav/)")
         return mosi_splits(
             config.data, s["sample_rate"], s["max_seconds"], config.seed, config.samples, clip_samples, splits
         )

@@ -26,7 +26,7 @@ from ..core import DatasetError, Record, fsdd_root, rng  # noqa: F401
 from .synthetic import ESPEAK_VOICES, FSDD_SAMPLE_RATE, espeak_digits  # noqa: F401
 
 # %% auto #0
-__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'fsdd_folder', 'write_espeak_fsdd', 'split_records', 'split_masks', 'captioned_folder', 'sentiment_class']
+__all__ = ['MAX_SAMPLE_RATE', 'PNG_SIGNATURE', 'FLICKR8K_SPLITS', 'CLOTHO_COLUMNS', 'AUDIOCAPS_COLUMNS', 'MOSI_COLUMNS', 'VQA_ANSWER_TYPES', 'FORMATS', 'WavInfo', 'wav_info', 'read_wav', 'write_wav', 'image_damage', 'read_image', 'write_image', 'RecordList', 'load_flickr8k', 'write_image_captions', 'load_coco_captions', 'load_clotho', 'write_clotho', 'load_audiocaps', 'load_mosi', 'write_mosi', 'load_fsdd', 'VQARecord', 'vqa_files', 'load_vqa', 'write_vqa', 'AUDIO_CAPTION_SPLITS', 'AUDIO_CAPTION_MANIFESTS', 'captioned_audio_splits', 'fsdd_folder', 'write_espeak_fsdd', 'split_records', 'split_masks', 'check_layout', 'captioned_folder', 'sentiment_class']
 
 # %% ../../nbs/01_data.formats.ipynb #3d3a8baa
 _WAV_TAGS = {
@@ -1428,6 +1428,20 @@ def split_masks(
     return dict(train=~test & ~val, val=val, test=test)
 
 # %% ../../nbs/07_apps.retrieval.ipynb #f2bb370e
+def check_layout(
+    format: str | None,  # the layout the user gave (--format)
+    accepted: tuple,  # the layouts the task reads
+    task: str,  # the task's name, for the message
+    what: str,  # what the task reads, for the message: "images with captions", ...
+) -> str:
+    "`format` when the task reads it, else a one-line error naming the layouts it does read."
+    if format not in accepted:
+        raise ValueError(
+            f"the {task} task reads {what}: --format {' or '.join(accepted)}, got --format {format!r}"
+        )
+    return format
+
+
 def captioned_folder(
     data,  # the dataset folder
     format: str,  # its layout, one of `accepted`
@@ -1438,12 +1452,7 @@ def captioned_folder(
 ) -> tuple[list, dict]:
     """The captioned records of a dataset folder and their train/val/test masks (`split_masks`), checked: a
     layout the task reads, and something left to train on."""
-    if format not in accepted:
-        raise ValueError(
-            f"the {task} task reads {what} with captions: --format {' or '.join(accepted)}, got --format "
-            f"{format!r}"
-        )
-    records = FORMATS[format](data)
+    records = FORMATS[check_layout(format, accepted, task, f"{what} with captions")](data)
     if not records:
         raise DatasetError(data, f"the {format} layout lists no captioned {what}; expected at least two")
     masks = split_masks(len(records), [r.meta.get("split") for r in records])
