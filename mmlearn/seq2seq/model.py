@@ -325,15 +325,17 @@ class MultiHeadAttention(keras.layers.Layer):
             ops.reshape(x, (ops.shape(x)[0], -1, self.num_heads, self.key_dim)), (0, 2, 1, 3)
         )
 
-    def key_value(self, value):
+    def key_value(self, value, for_steps: bool = False):
         """Keys and values of `value` (B, T, D) [or one position (B, D)], each (B, H, T, d_k): what a cache
-        stores."""
-        return self.heads(self.k_proj(value)), self.heads(self.v_proj(value))
+        stores. `for_steps`: the keys as (B, H, d_k, T), the layout a decoding step's queries multiply without
+        a transpose."""
+        keys = self.heads(self.k_proj(value))
+        return ops.transpose(keys, (0, 1, 3, 2)) if for_steps else keys, self.heads(self.v_proj(value))
 
     def attend(self, query, key, value, mask=None, group: int = 1):
         """Output (B, Tq, D) and weights (B, H, Tq, Tk) for `mask` (B, Tq, Tk), True where allowed. A decoding
-        step passes one query per row (R, D) and mask (B, Tk), and gets (R, D) and (R, H, Tk); rows b*group ..
-        b*group+group-1 share key/value row b."""
+        step passes one query per row (R, D), keys from `key_value(..., for_steps=True)` and mask (B, Tk), and
+        gets (R, D) and (R, H, Tk); rows b*group .. b*group+group-1 share key/value row b."""
         H, dk = self.num_heads, self.key_dim
         q = self.q_proj(query) * (1.0 / np.sqrt(dk))
         # one query per row: (R, H*d_k) -> (B, H, group, d_k); group 1 needs no transpose
@@ -345,7 +347,7 @@ class MultiHeadAttention(keras.layers.Layer):
             )
         else:
             q = self.heads(q)
-        s = ops.einsum("bhqd,bhkd->bhqk", q, key)
+        s = ops.matmul(q, key) if len(query.shape) == 2 else ops.einsum("bhqd,bhkd->bhqk", q, key)
         # an additive -1e9 on the small mask, broadcast by the add (a broadcast `where` is slow on CPU)
         if mask is not None:
             bias = ops.where(ops.cast(mask, "bool"), 0.0, -1e9)
@@ -355,12 +357,12 @@ class MultiHeadAttention(keras.layers.Layer):
         if len(query.shape) == 2:  # back to one row per query: (B, H, group, .) -> (R, H, .)
             if group > 1:
                 o, a = ops.transpose(o, (0, 2, 1, 3)), ops.transpose(a, (0, 2, 1, 3))
-            return self.o_proj(ops.reshape(o, (-1, H * dk))), ops.reshape(a, (-1, H, ops.shape(key)[2]))
+            return self.o_proj(ops.reshape(o, (-1, H * dk))), ops.reshape(a, (-1, H, ops.shape(value)[2]))
         o = ops.transpose(o, (0, 2, 1, 3))
         return self.o_proj(ops.reshape(o, (ops.shape(o)[0], -1, H * dk))), a
 
     def call(self, query, value, attention_mask=None, return_attention_scores=False):
-        out, a = self.attend(query, *self.key_value(value), attention_mask)
+        out, a = self.attend(query, *self.key_value(value, len(query.shape) == 2), attention_mask)
         return (out, a) if return_attention_scores else out
 
     def get_config(self):
@@ -538,7 +540,7 @@ class TransformerDecoder(keras.layers.Layer):
         if memory_mask is None:
             memory_mask = ops.ones(ops.shape(memory)[:2], "bool")
         return {
-            "cross": [b.cross_attn.key_value(memory) for b in self.blocks],
+            "cross": [b.cross_attn.key_value(memory, for_steps=True) for b in self.blocks],
             "mask": ops.cast(memory_mask, "bool"),
             "beams": int(beams),
         }
