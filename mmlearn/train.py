@@ -96,9 +96,10 @@ def resolve_settings(
     defaults: dict,  # every setting the task declares, with its default
     data_defaults: Callable | None = None,  # config -> the settings that depend on the data
     task: str | None = None,  # the task's name, for the error message
+    choices: dict | None = None,  # setting -> the values it may take
 ) -> dict:
     """The settings a run uses: the defaults, then `data_defaults(config)`, then what the user set (None:
-    unset)."""
+    unset); a clear error for an undeclared setting or a value outside its choices."""
     unknown = sorted(set(config.extra) - set(defaults))
     if unknown:
         raise ValueError(
@@ -110,6 +111,12 @@ def resolve_settings(
         merged.update(data_defaults(config))
     merged.update({k: getattr(config, k) for k in RUN_SETTINGS if getattr(config, k) is not None})
     merged.update(config.extra)
+    for key, allowed in (choices or {}).items():
+        if merged[key] not in allowed:
+            raise ValueError(
+                f"task {task or config.task!r}: setting {key}={merged[key]!r}; expected one of "
+                f"{', '.join(map(repr, allowed))}"
+            )
     return merged
 
 
@@ -134,6 +141,8 @@ class Task:
     data_defaults: Callable | None = None
     # format -> name of the task that trains on that layout instead
     routes: dict = field(default_factory=dict)
+    # setting -> the values it may take (checked before a run starts)
+    choices: dict = field(default_factory=dict)
 
     def __post_init__(self):
         missing = [k for k in RUN_SETTINGS if k not in self.defaults]
@@ -145,7 +154,7 @@ class Task:
         config: RunConfig,  # what the user chose
     ) -> dict:
         "The settings a run of this task uses (`resolve_settings` with the task's declarations)."
-        return resolve_settings(config, self.defaults, self.data_defaults, self.name)
+        return resolve_settings(config, self.defaults, self.data_defaults, self.name, self.choices)
 
 # %% ../nbs/05_train.ipynb #acae54e37e7d407bbb7b55eff062a284
 SPLIT_SEEDS = {"train": 0, "val": 20_000, "test": 10_000}  # offsets from the run's seed, one per split
@@ -273,8 +282,16 @@ def load_run_model(
     run_dir: str | Path,  # a run folder
     path: str = "model.keras",  # the model file, relative to the run folder
     compile: bool = True,  # False: no optimizer (enough to predict; a LoRA run's has its adapters only)
+    task: str | None = None,  # the task the run must be of (None: any)
 ) -> keras.Model:
-    "A model a run saved, loaded in Keras's safe mode (no code is unpickled); a clear error if it is missing."
+    """A model a run saved, loaded in Keras's safe mode (no code is unpickled); a clear error if it is missing
+    or the run is of another task."""
+    trained = task if task is None else read_config(run_dir).task
+    if trained != task:
+        raise ValueError(
+            f"{run_dir} is a run of the {trained!r} task; expected a run of {task!r} "
+            f"(mmlearn train --task {task})"
+        )
     return keras.saving.load_model(finished_model(run_dir, path), safe_mode=True, compile=compile)
 
 # %% ../nbs/05_train.ipynb #f7a8b9c2

@@ -447,7 +447,7 @@ def test_chat_bad_input_is_one_line_and_exit_2(assistant_run, tmp_path, args, me
     [
         (
             ["chat", "{tmp}/digits_run", "hi"],
-            "digits_run is a run of the 'digits' task; expected an assistant run",
+            "digits_run is a run of the 'digits' task; expected a run of 'assistant'",
         ),
         (["chat", "{tmp}/unfinished", "hi"], "{tmp}/unfinished has no model.keras"),
         (["chat", "{tmp}/missing", "hi"], "run folder {tmp}/missing does not exist"),

@@ -23,7 +23,7 @@ from ..llm.lora import adapt_model, conversation_tokens
 from ..llm.tokenizer import BPETokenizer, heldout_texts, text_corpus
 from ..preprocess.audio import fsdd_waveforms
 from ..represent.fusion import vqa_baseline
-from ..train import RunConfig, Task, fit_verbosity, load_run_model, plot_stages, read_config
+from ..train import RunConfig, Task, fit_verbosity, load_run_model, plot_stages
 from ..train import start_run
 
 # %% auto #0
@@ -236,23 +236,12 @@ def _score(model: MultimodalLM, split: dict, run_dir: Path | None = None) -> dic
     return metrics
 
 # %% ../../nbs/07_apps.assistant.ipynb #0b9d9fe4
-def _load_model(run_dir: Path) -> MultimodalLM:
-    "The run's model (safe mode); a clear error for a folder of another task."
-    config = read_config(run_dir)
-    if config.task != "assistant":
-        raise ValueError(
-            f"{run_dir} is a run of the {config.task!r} task; expected an assistant run "
-            "(mmlearn train --task assistant)"
-        )
-    return load_run_model(run_dir, compile=False)  # answering needs no optimizer
-
-
 def evaluate(
     run_dir: Path,  # a finished assistant run
     config: RunConfig,  # its settings (data/format may point at another VQA folder)
 ) -> dict:
     "Reload the saved model, rebuild the same held-out records from the run's seed, and score them again."
-    model, settings = _load_model(run_dir), TASK.settings(config)
+    model, settings = load_run_model(run_dir, compile=False, task="assistant"), TASK.settings(config)
     records, _ = (fine_tune_data if settings["from_run"] else assistant_data)(config, settings)
     return _score(model, instruction_splits(records))
 
@@ -292,7 +281,7 @@ def fine_tune(
             raise ValueError(f"{key}=1 trains {what} beside LoRA adapters: give --lora RANK too")
     if run_dir.resolve() == source.resolve():
         raise ValueError(f"--out {run_dir} is the run --from names: choose another folder for the new run")
-    model = _load_model(source)
+    model = load_run_model(source, compile=False, task="assistant")
     run_dir = start_run(run_dir, config.seed)
     started = time.perf_counter()
     records, notes = fine_tune_data(config, s)
@@ -327,7 +316,7 @@ class Assistant(MultimodalChat):
     @classmethod
     def load(cls, run_dir) -> Assistant:
         "The assistant saved in a run folder of `mmlearn train --task assistant`."
-        return cls(_load_model(Path(run_dir)))
+        return cls(load_run_model(run_dir, compile=False, task="assistant"))  # answering needs no optimizer
 
 # %% ../../nbs/07_apps.assistant.ipynb #55f274eb
 def predict(

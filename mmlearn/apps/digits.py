@@ -21,8 +21,7 @@ from ..evaluate import classification_metrics, confusion_matrix, plot_confusion_
 from ..evaluate import plot_speaker_accuracy
 
 # %% auto #0
-__all__ = ['DEFAULTS', 'DEFAULT_EPOCHS', 'DIGITS', 'TASK', 'digit_labels', 'digit_split', 'save_figures', 'train', 'evaluate',
-           'predict']
+__all__ = ['DEFAULTS', 'DIGITS', 'TASK', 'digit_labels', 'digit_split', 'save_figures', 'train', 'evaluate', 'predict']
 
 # %% ../../nbs/07_apps.digits.ipynb #1c6aaf1f
 def digit_labels(
@@ -33,7 +32,6 @@ def digit_labels(
 
 # %% ../../nbs/07_apps.digits.ipynb #03791473
 DEFAULTS = dict(samples=None, epochs=20, batch_size=64, learning_rate=2e-3, held_out_speaker=None, espeak=0)
-DEFAULT_EPOCHS = DEFAULTS["epochs"]
 DIGITS = list(range(10))  # the class ids, for macro F1 (a digit no test recording has counts as 0)
 
 

@@ -43,14 +43,6 @@ DEFAULTS = dict(
 MODALITIES = {"text": ("text",), "audio": ("audio",), "fused": ("text", "audio")}
 
 # %% ../../nbs/07_apps.sentiment.ipynb #9dad0af8
-def _settings(config: RunConfig) -> dict:
-    "The run's settings (`Task.settings`), with the fusion checked."
-    s = resolve_settings(config, DEFAULTS)
-    if s["fusion"] not in ("concat", "gated"):
-        raise ValueError(f"extra['fusion'] must be 'concat' or 'gated', got {s['fusion']!r}")
-    return s
-
-
 def _builtin_split(n: int, seed: int, s: dict, clip_samples: int | None) -> SentimentSplit:
     d = cached_sentiment_clips(n, seed, s["clip_seconds"])
     audio = d.inputs if clip_samples is None else pad_or_trim(d.inputs, clip_samples)
@@ -63,7 +55,7 @@ def sentiment_data(
     splits: tuple = ("train", "val", "test"),  # which splits to build
 ) -> dict:
     "{'train'|'val'|'test': SentimentSplit}, from built-in clips or a CMU-MOSI folder."
-    s = _settings(config)
+    s = resolve_settings(config, DEFAULTS)
     if config.data:
         check_layout(config.format, ("mosi",), "sentiment", "CMU-MOSI folders (label.csv + wav/)")
         return mosi_splits(
@@ -88,7 +80,7 @@ def train(
 ) -> dict:
     """Train the text, audio and fused models with one budget, save them and the figures, and return the
     held-out metrics."""
-    start, s, run_dir = time.perf_counter(), _settings(config), Path(run_dir)
+    start, s, run_dir = time.perf_counter(), TASK.settings(config), Path(run_dir)
     data = sentiment_data(config)
     vocab = Vocabulary.build(data["train"].texts, specials=())
     length = min(64, max(len(tokenize(t)) for t in data["train"].texts))
@@ -193,4 +185,5 @@ TASK = Task(
     inputs=("audio", "text"),
     targets={"accuracy": 0.90, "f1_macro": 0.90},
     report="classification",
+    choices={"fusion": ("concat", "gated")},
 )
