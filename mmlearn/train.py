@@ -286,12 +286,13 @@ def load_run_model(
 ) -> keras.Model:
     """A model a run saved, loaded in Keras's safe mode (no code is unpickled); a clear error if it is missing
     or the run is of another task."""
-    trained = task if task is None else read_config(run_dir).task
-    if trained != task:
-        raise ValueError(
-            f"{run_dir} is a run of the {trained!r} task; expected a run of {task!r} "
-            f"(mmlearn train --task {task})"
-        )
+    if task is not None:
+        trained = read_config(run_dir).task
+        if trained != task:
+            raise ValueError(
+                f"{run_dir} is a run of the {trained!r} task; expected a run of {task!r} "
+                f"(mmlearn train --task {task})"
+            )
     return keras.saving.load_model(finished_model(run_dir, path), safe_mode=True, compile=compile)
 
 # %% ../nbs/05_train.ipynb #f7a8b9c2

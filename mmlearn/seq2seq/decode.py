@@ -232,14 +232,15 @@ def _beam_loop(model, beam_width, max_length, alpha, start_token, end_token, xla
         b = tf.shape(memory)[0]
         # row b*K + i: input b, beam i, all K sharing memory row b
         prepared = dec.prepare(memory, mask, beams=K)
-        state = dec.initial_state(prepared, _cache_blocks(T)[0][1])
+        blocks = _cache_blocks(T)
+        state = dec.initial_state(prepared, blocks[0][1])
         alive_seq, alive_logp = (
             tf.zeros([b, K, T], tf.int32),
             tf.tile(tf.constant([[0.0] + [-np.inf] * (K - 1)]), [b, 1]),
         )
         done_seq, done_score = tf.zeros([b, K, T], tf.int32), tf.fill([b, K], -np.inf)
         token = tf.fill([b * K], start_token)
-        for start, end in _cache_blocks(T):  # one loop per block of steps, the cache grown between them
+        for start, end in blocks:  # one loop per block of steps, the cache grown between them
             state = dec.grow(state, end)
             for t in tf.range(start, end):
                 # a live prefix's score can at best reach logp / lp(max_length):
